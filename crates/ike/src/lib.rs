@@ -1,0 +1,1 @@
+//! ferroswan crate `ike`.
