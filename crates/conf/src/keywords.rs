@@ -438,7 +438,7 @@ pub static KEYWORDS: &[Keyword] = &[
     s("expire-shunt-interval", Kind::Seconds, Some("20s")),
     s(
         "dns-resolver",
-        Kind::Enum(&["file", "unbound"]),
+        Kind::Enum(&["file", "unbound", "systemd"]),
         Some("file"),
     ),
     s("ipsec-interface-managed", YN, Some("yes")),

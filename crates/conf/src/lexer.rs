@@ -6,6 +6,8 @@
 pub(crate) enum Item {
     /// A line starting at column 0: its words (comment removed).
     Header { words: Vec<String>, line: u32 },
+    /// An indented `x-...` / `x_...` line: a comment Libreswan warns about.
+    XComment { text: String, line: u32 },
     /// An indented `key=value`.
     KeyVal {
         key: String,
@@ -85,6 +87,17 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Item>, LexError> {
             })?;
             items.push(Item::Header {
                 words,
+                line: lineno,
+            });
+            continue;
+        }
+        // `x-`/`x_` at the start of a body line: the whole line is a comment
+        if trimmed.len() >= 2 && trimmed.is_char_boundary(2) && {
+            let p = trimmed[..2].to_ascii_lowercase();
+            p == "x-" || p == "x_"
+        } {
+            items.push(Item::XComment {
+                text: trimmed.trim_end().to_string(),
                 line: lineno,
             });
             continue;
