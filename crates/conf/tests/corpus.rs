@@ -171,6 +171,7 @@ fn libreswan_corpus() {
     let (mut good_ok, mut good_bad, mut sec_ok, mut sec_bad) = (0, Vec::new(), 0, Vec::new());
     let (mut neg_total, mut neg_rejected, mut neg_missed) = (0, 0, Vec::new());
     let mut neg_mismatch: Vec<String> = Vec::new();
+    let (mut good_compared, mut good_refused) = (0, Vec::new());
     let mut other_loaded = 0;
     for row in manifest(&dir) {
         let path = dir.join("tests").join(&row.test).join(&row.file);
@@ -186,6 +187,24 @@ fn libreswan_corpus() {
         }
         let res = Config::load(&path, &opts);
         if row.testlist == "good" && row.console == "clean" {
+            if let Ok(c) = &res {
+                // what Libreswan added from this file must pass the add-time checks
+                let outcome = std::fs::read_to_string(
+                    dir.join("tests").join(&row.test).join("add-outcome.txt"),
+                )
+                .unwrap_or_default();
+                let local = upstream_host_addrs(&row.file);
+                for (name, added) in outcome_names(&outcome) {
+                    let Some(spec) = c.conn(&name).filter(|_| added) else {
+                        continue;
+                    };
+                    good_compared += 1;
+                    match spec.orient(&local) {
+                        Ok(_) | Err(ConfError::Unoriented(_)) => {}
+                        Err(e) => good_refused.push(format!("{}/{}: {e}", row.test, row.file)),
+                    }
+                }
+            }
             match &res {
                 Ok(c) if c.failed.is_empty() => good_ok += 1,
                 Ok(c) => good_bad.push(format!(
@@ -270,6 +289,13 @@ fn libreswan_corpus() {
     }
     for n in &neg_missed {
         println!("NEGATIVE ACCEPTED: {n}");
+    }
+    println!(
+        "corpus: {good_compared} connections Libreswan added from good+clean configs checked with ConnSpec::orient, {} refused",
+        good_refused.len()
+    );
+    for g in &good_refused {
+        println!("GOOD CONN REFUSED: {g}");
     }
     for m in &neg_mismatch {
         println!("NEGATIVE MISMATCH: {m}");
