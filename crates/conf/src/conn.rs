@@ -551,8 +551,10 @@ impl ConnSpec {
             .transpose()?;
         let esp = ctx
             .string("esp")
+            .or_else(|| ctx.string("phase2alg"))
             .map(|(e, v)| {
-                proposal::parse_esp(v).map_err(|m| ctx.bad(e, format!("esp=\"{v}\" invalid, {m}")))
+                proposal::parse_esp(v)
+                    .map_err(|m| ctx.bad(e, format!("{}=\"{v}\" invalid, {m}", e.key())))
             })
             .transpose()?;
         let ah = ctx
@@ -615,9 +617,7 @@ impl ConnSpec {
                 .transpose()
         };
         let dpddelay = ctx.opt_secs("dpddelay", false)?.filter(|d| !d.is_zero());
-        let dpdtimeout = ctx
-            .opt_secs("ikev1-dpdtimeout", false)?
-            .filter(|d| !d.is_zero());
+        let dpdtimeout = ctx.opt_secs("dpdtimeout", false)?.filter(|d| !d.is_zero());
         if ike_version == IkeVersion::V2 && dpdtimeout.is_some() {
             warnings.push(r.diag(format!(
                 "conn '{}': IKEv2 ignores dpdtimeout=; use dpddelay= and retransmit-timeout=",
@@ -629,14 +629,8 @@ impl ConnSpec {
             Auto::Ondemand | Auto::Route => DpdAction::Hold,
             _ => DpdAction::Clear,
         };
-        let keyingtries = match ctx.string("keyingtries") {
-            None => 0,
-            Some((_, v)) if v.eq_ignore_ascii_case("%forever") => 0,
-            Some((e, v)) => u32_of(
-                parse_unsigned(v)
-                    .map_err(|m| ctx.bad(e, format!("keyingtries={v} invalid, {m}")))?,
-            ),
-        };
+        // keyingtries= is obsolete in Libreswan 5: connections retry forever
+        let keyingtries = 0;
         for key in ["iptfs-packet-size", "iptfs-max-queue-size"] {
             bytes(key)?;
         }

@@ -5,8 +5,8 @@ use std::time::Duration;
 /// Parses the yes/no family.
 pub fn parse_yn(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
-        "yes" | "y" | "true" | "on" => Some(true),
-        "no" | "n" | "false" | "off" => Some(false),
+        "yes" | "y" | "true" | "on" | "1" => Some(true),
+        "no" | "n" | "false" | "off" | "0" => Some(false),
         _ => None,
     }
 }
