@@ -23,7 +23,7 @@ pub const MAGIC: [u8; 4] = *b"FSW1";
 /// Length of the frame header: magic and body length.
 pub const HEADER_LEN: usize = 8;
 /// Largest request body the daemon accepts, in bytes.
-pub const MAX_REQUEST: usize = 64 * 1024;
+pub const MAX_REQUEST: usize = 1024 * 1024;
 /// Largest reply line a client accepts, in bytes.
 pub const MAX_REPLY_LINE: usize = 1024 * 1024;
 
