@@ -1,0 +1,890 @@
+//! The resolved, typed connection (`ConnSpec`) and its orientation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::addr::{HostAddr, Id};
+pub use crate::end::{EndSpec, PubKeySpec, SendCert};
+use crate::error::{ConfError, Diagnostic};
+use crate::parser::Entry;
+use crate::proposal::{self, EspProposals, IkeProposals};
+use crate::resolve::Resolved;
+use crate::values::{parse_bytes, parse_duration, parse_percent, parse_unsigned, parse_yn};
+use crate::LoadOptions;
+
+macro_rules! kw_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $canon:literal $(| $alias:literal)* ,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $var,)* }
+        impl $name {
+            /// The keyword value as Libreswan spells it.
+            pub fn name(self) -> &'static str { match self { $($name::$var => $canon,)* } }
+            /// Parses a value (case-insensitive).
+            pub fn from_name(n: &str) -> Option<Self> {
+                match n.to_ascii_lowercase().as_str() { $($canon $(| $alias)* => Some($name::$var),)* _ => None }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.name()) }
+        }
+    };
+}
+
+kw_enum!(
+    /// `auto=`: what happens at start-up.
+    Auto {
+        /// Nothing.
+        Ignore = "ignore",
+        /// Load the connection.
+        Add = "add",
+        /// Load and install the trap (route).
+        Ondemand = "ondemand",
+        /// Same as ondemand (older spelling).
+        Route = "route",
+        /// Load and initiate.
+        Up = "up",
+        /// Same as up (older spelling).
+        Start = "start",
+        /// Load, initiate and keep it up.
+        Keep = "keep",
+    }
+);
+
+kw_enum!(
+    /// `type=`.
+    ConnType {
+        /// Tunnel mode.
+        Tunnel = "tunnel",
+        /// Transport mode.
+        Transport = "transport",
+        /// A pass-through shunt (never negotiated).
+        Passthrough = "passthrough" | "pass",
+        /// A drop shunt.
+        Drop = "drop",
+        /// A reject shunt (Libreswan implements it as drop).
+        Reject = "reject",
+    }
+);
+
+kw_enum!(
+    /// `dpdaction=` (obsolete in Libreswan 5, derived from `auto=`).
+    DpdAction {
+        /// Delete the connection's SAs.
+        Clear = "clear",
+        /// Keep the trap and wait for traffic.
+        Hold = "hold",
+        /// Renegotiate.
+        Restart = "restart",
+    }
+);
+
+kw_enum!(
+    /// `encapsulation=`: UDP encapsulation of ESP.
+    Encapsulation {
+        /// When NAT is detected.
+        Auto = "auto",
+        /// Always.
+        Yes = "yes",
+        /// Never.
+        No = "no",
+    }
+);
+
+kw_enum!(
+    /// `fragmentation=`: IKE fragmentation.
+    Fragmentation {
+        /// Use it when the peer supports it.
+        Yes = "yes",
+        /// Never.
+        No = "no" | "never",
+        /// Fragment from the start.
+        Force = "force" | "insist",
+    }
+);
+
+kw_enum!(
+    /// `esn=`: extended sequence numbers.
+    Esn {
+        /// Require ESN.
+        Yes = "yes",
+        /// No ESN.
+        No = "no",
+        /// Either, peer's choice.
+        Either = "either",
+    }
+);
+
+kw_enum!(
+    /// A shunt (`failureshunt=`, `negotiationshunt=`).
+    Shunt {
+        /// No shunt.
+        None = "none",
+        /// Let traffic pass in the clear.
+        Pass = "passthrough" | "pass",
+        /// Drop.
+        Drop = "drop",
+        /// Drop and send ICMP.
+        Reject = "reject",
+        /// Hold packets.
+        Hold = "hold",
+    }
+);
+
+kw_enum!(
+    /// IKE version.
+    IkeVersion {
+        /// IKEv1 (loaded as configuration; the daemon refuses it).
+        V1 = "ikev1",
+        /// IKEv2.
+        V2 = "ikev2",
+    }
+);
+
+/// A signature hash restriction of `authby=rsa-sha2_256` and friends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigHash {
+    /// Any hash.
+    Any,
+    /// SHA-1 (RSA only).
+    Sha1,
+    /// Any SHA-2.
+    Sha2,
+    /// SHA2-256.
+    Sha2_256,
+    /// SHA2-384.
+    Sha2_384,
+    /// SHA2-512.
+    Sha2_512,
+}
+
+impl SigHash {
+    fn suffix(self) -> &'static str {
+        match self {
+            SigHash::Any => "",
+            SigHash::Sha1 => "-sha1",
+            SigHash::Sha2 => "-sha2",
+            SigHash::Sha2_256 => "-sha2_256",
+            SigHash::Sha2_384 => "-sha2_384",
+            SigHash::Sha2_512 => "-sha2_512",
+        }
+    }
+}
+
+/// An authentication method (`authby=`, `leftauth=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthBy {
+    /// Pre-shared key (`secret`, `psk`).
+    Psk,
+    /// RSA signatures.
+    Rsa(SigHash),
+    /// ECDSA signatures.
+    Ecdsa(SigHash),
+    /// EdDSA signatures.
+    Eddsa,
+    /// `null` authentication (RFC 7619).
+    Null,
+    /// `never`: no negotiation (shunts).
+    Never,
+    /// `eaponly`.
+    EapOnly,
+}
+
+impl fmt::Display for AuthBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthBy::Psk => f.write_str("secret"),
+            AuthBy::Rsa(SigHash::Any) => f.write_str("rsasig"),
+            AuthBy::Rsa(h) => write!(f, "rsa{}", h.suffix()),
+            AuthBy::Ecdsa(h) => write!(f, "ecdsa{}", h.suffix()),
+            AuthBy::Eddsa => f.write_str("eddsa"),
+            AuthBy::Null => f.write_str("null"),
+            AuthBy::Never => f.write_str("never"),
+            AuthBy::EapOnly => f.write_str("eaponly"),
+        }
+    }
+}
+
+/// Parses one authentication method.
+pub fn parse_authby_one(v: &str) -> Result<AuthBy, String> {
+    let v = v.trim().to_ascii_lowercase();
+    let hash = |s: &str| -> Result<SigHash, String> {
+        Ok(match s {
+            "" => SigHash::Any,
+            "-sha1" => SigHash::Sha1,
+            "-sha2" => SigHash::Sha2,
+            "-sha2_256" => SigHash::Sha2_256,
+            "-sha2_384" => SigHash::Sha2_384,
+            "-sha2_512" => SigHash::Sha2_512,
+            other => {
+                return Err(format!(
+                    "unknown signature hash '{}'",
+                    other.trim_start_matches('-')
+                ))
+            }
+        })
+    };
+    Ok(match v.as_str() {
+        "secret" | "psk" => AuthBy::Psk,
+        "rsasig" | "rsa" => AuthBy::Rsa(SigHash::Any),
+        "eddsa" => AuthBy::Eddsa,
+        "null" => AuthBy::Null,
+        "never" => AuthBy::Never,
+        "eaponly" => AuthBy::EapOnly,
+        _ => {
+            if let Some(h) = v.strip_prefix("rsa") {
+                AuthBy::Rsa(hash(h)?)
+            } else if let Some(h) = v.strip_prefix("ecdsa") {
+                let h = hash(h)?;
+                if h == SigHash::Sha1 {
+                    return Err("authby=ecdsa cannot use sha1, only sha2".into());
+                }
+                AuthBy::Ecdsa(h)
+            } else {
+                return Err(format!("unknown authentication method '{v}'"));
+            }
+        }
+    })
+}
+
+/// Which end of a connection is this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Orientation {
+    /// `left` is this host.
+    LeftIsLocal,
+    /// `right` is this host.
+    RightIsLocal,
+}
+
+/// A connection with `%default` and `also=` applied and every value typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnSpec {
+    /// The conn's name.
+    pub name: String,
+    /// `connalias=` names.
+    pub aliases: Vec<String>,
+    /// File of the `conn` line.
+    pub file: PathBuf,
+    /// Line of the `conn` line.
+    pub line: u32,
+    /// `auto=`.
+    pub auto: Auto,
+    /// `type=`.
+    pub conn_type: ConnType,
+    /// `keyexchange=` / `ikev2=`.
+    pub ike_version: IkeVersion,
+    /// `authby=`.
+    pub authby: Vec<AuthBy>,
+    /// The left end.
+    pub left: EndSpec,
+    /// The right end.
+    pub right: EndSpec,
+    /// `ike=` (None: the daemon's defaults).
+    pub ike: Option<IkeProposals>,
+    /// `esp=` / `phase2alg=`.
+    pub esp: Option<EspProposals>,
+    /// `ah=`.
+    pub ah: Option<EspProposals>,
+    /// `ikelifetime=`.
+    pub ikelifetime: Duration,
+    /// `ipsec-lifetime=` (`salifetime=`, `keylife=`, `lifetime=`).
+    pub salifetime: Duration,
+    /// `rekeymargin=`.
+    pub rekeymargin: Duration,
+    /// `rekeyfuzz=` in percent.
+    pub rekeyfuzz_percent: u32,
+    /// `rekey=`.
+    pub rekey: bool,
+    /// `reauth=`.
+    pub reauth: bool,
+    /// `dpddelay=` (None: no liveness checks).
+    pub dpddelay: Option<Duration>,
+    /// `ikev1-dpdtimeout=` / `dpdtimeout=`.
+    pub dpdtimeout: Option<Duration>,
+    /// What to do when the peer is dead (derived; `dpdaction=` is obsolete).
+    pub dpdaction: DpdAction,
+    /// `retransmit-interval=`.
+    pub retransmit_interval: Duration,
+    /// `retransmit-timeout=`.
+    pub retransmit_timeout: Duration,
+    /// `keyingtries=` (0: forever).
+    pub keyingtries: u32,
+    /// `encapsulation=`.
+    pub encapsulation: Encapsulation,
+    /// `nat-keepalive=`.
+    pub nat_keepalive: bool,
+    /// `fragmentation=`.
+    pub fragmentation: Fragmentation,
+    /// `esn=`.
+    pub esn: Esn,
+    /// `pfs=`.
+    pub pfs: bool,
+    /// `compress=`.
+    pub compress: bool,
+    /// `replay-window=`.
+    pub replay_window: u32,
+    /// `failureshunt=`.
+    pub failureshunt: Shunt,
+    /// `negotiationshunt=`.
+    pub negotiationshunt: Shunt,
+    /// `mark=`.
+    pub mark: Option<String>,
+    /// `narrowing=`.
+    pub narrowing: bool,
+    /// `mobike=`.
+    pub mobike: bool,
+    /// `ipsec-max-bytes=`.
+    pub ipsec_max_bytes: Option<u64>,
+    /// `ipsec-max-packets=`.
+    pub ipsec_max_packets: Option<u64>,
+    /// `ppk=` as written (`no` by default).
+    pub ppk: String,
+    /// `ipsec-interface=`.
+    pub ipsec_interface: Option<String>,
+    /// Every key as written after resolution (canonical spelling), for
+    /// status and `--showonly`.
+    pub raw: BTreeMap<String, String>,
+}
+
+/// Typed access to a resolved conn, with errors at the entry's file:line.
+pub(crate) struct Ctx<'a> {
+    pub r: &'a Resolved,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a Entry> {
+        self.r.get(key)
+    }
+
+    /// A non-empty value (an empty `KEY=` counts as unset).
+    pub fn string(&self, key: &str) -> Option<(&'a Entry, &'a str)> {
+        self.r
+            .get(key)
+            .filter(|e| !e.value.trim().is_empty())
+            .map(|e| (e, e.value.trim()))
+    }
+
+    pub fn bad(&self, e: &Entry, msg: impl Into<String>) -> ConfError {
+        ConfError::BadValue(Diagnostic::new(
+            e.file.to_path_buf(),
+            e.line,
+            format!("conn '{}': {}", self.r.name, msg.into()),
+        ))
+    }
+
+    pub fn conn_err(&self, msg: impl Into<String>) -> ConfError {
+        ConfError::Conn(
+            self.r
+                .diag(format!("conn '{}': {}", self.r.name, msg.into())),
+        )
+    }
+
+    fn yn(&self, key: &str, default: bool) -> Result<bool, ConfError> {
+        match self.string(key) {
+            None => Ok(default),
+            Some((e, v)) => parse_yn(v)
+                .ok_or_else(|| self.bad(e, format!("{key}={v} invalid, expecting yes or no"))),
+        }
+    }
+
+    fn secs(&self, key: &str, default: Duration, ms: bool) -> Result<Duration, ConfError> {
+        Ok(self.opt_secs(key, ms)?.unwrap_or(default))
+    }
+
+    fn opt_secs(&self, key: &str, ms: bool) -> Result<Option<Duration>, ConfError> {
+        match self.string(key) {
+            None => Ok(None),
+            Some((e, v)) => parse_duration(v, ms)
+                .map(Some)
+                .map_err(|m| self.bad(e, format!("\"{key}={v}\" invalid, {m}"))),
+        }
+    }
+
+    fn unsigned(&self, key: &str, default: u64) -> Result<u64, ConfError> {
+        match self.string(key) {
+            None => Ok(default),
+            Some((e, v)) => {
+                parse_unsigned(v).map_err(|m| self.bad(e, format!("{key}={v} invalid, {m}")))
+            }
+        }
+    }
+
+    fn named<T>(
+        &self,
+        key: &str,
+        default: T,
+        f: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfError> {
+        match self.string(key) {
+            None => Ok(default),
+            Some((e, v)) => f(v).ok_or_else(|| self.bad(e, format!("{key}={v} invalid"))),
+        }
+    }
+}
+
+fn u32_of(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+impl ConnSpec {
+    /// Types a resolved conn. Errors name the file and line of the value.
+    pub fn from_resolved(
+        r: &Resolved,
+        opts: &LoadOptions,
+        warnings: &mut Vec<Diagnostic>,
+    ) -> Result<ConnSpec, ConfError> {
+        let _ = opts;
+        let ctx = Ctx { r };
+        let raw: BTreeMap<String, String> = r
+            .values
+            .iter()
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect();
+
+        let auto = ctx.named("auto", Auto::Ignore, Auto::from_name)?;
+        let conn_type = ctx.named("type", ConnType::Tunnel, ConnType::from_name)?;
+        let ike_version = {
+            let kx = ctx
+                .string("keyexchange")
+                .map(|(e, v)| (e, v.to_ascii_lowercase()));
+            match kx.as_ref().map(|(e, v)| (e, v.as_str())) {
+                Some((_, "ikev1")) => IkeVersion::V1,
+                Some((_, "ikev2")) => IkeVersion::V2,
+                Some((_, "ike")) | None => {
+                    match ctx.string("ikev2").map(|(_, v)| v.to_ascii_lowercase()) {
+                        Some(v) if matches!(v.as_str(), "no" | "never" | "n" | "false" | "off") => {
+                            IkeVersion::V1
+                        }
+                        _ => IkeVersion::V2,
+                    }
+                }
+                Some((e, v)) => return Err(ctx.bad(e, format!("keyexchange={v} invalid"))),
+            }
+        };
+        let never_negotiate = matches!(
+            conn_type,
+            ConnType::Passthrough | ConnType::Drop | ConnType::Reject
+        );
+
+        let authby = match ctx.string("authby") {
+            None => vec![AuthBy::Rsa(SigHash::Any), AuthBy::Ecdsa(SigHash::Any)],
+            Some((e, v)) => {
+                let mut out = Vec::new();
+                for a in v.split([',', '|', ' ']).filter(|s| !s.is_empty()) {
+                    let a = parse_authby_one(a)
+                        .map_err(|m| ctx.bad(e, format!("authby={v} invalid, {m}")))?;
+                    if ike_version == IkeVersion::V1 {
+                        match a {
+                            AuthBy::Rsa(
+                                SigHash::Sha2
+                                | SigHash::Sha2_256
+                                | SigHash::Sha2_384
+                                | SigHash::Sha2_512,
+                            ) => {
+                                return Err(
+                                    ctx.bad(e, format!("authby={a} is not valid for IKEv1"))
+                                );
+                            }
+                            AuthBy::Ecdsa(_) | AuthBy::Eddsa => {
+                                return Err(
+                                    ctx.bad(e, "authby=ecdsa is not valid for IKEv1".to_string())
+                                );
+                            }
+                            _ => {}
+                        }
+                    }
+                    out.push(a);
+                }
+                out
+            }
+        };
+
+        let left = EndSpec::from_ctx(&ctx, "left")?;
+        let right = EndSpec::from_ctx(&ctx, "right")?;
+
+        // %fromcert needs certificates
+        let psk_or_null = authby
+            .iter()
+            .all(|a| matches!(a, AuthBy::Psk | AuthBy::Null));
+        if ctx.string("authby").is_some() && psk_or_null {
+            for (side, end) in [("left", &left), ("right", &right)] {
+                if end.id == Some(Id::FromCert) && end.auth.is_none() {
+                    let msg = "ID cannot be specified as %fromcert if PSK or AUTH-NULL is used";
+                    return Err(match ctx.get(&format!("{side}id")) {
+                        Some(e) => ctx.bad(e, msg),
+                        None => ctx.conn_err(msg),
+                    });
+                }
+            }
+        }
+
+        check_families(&ctx, &left, &right)?;
+
+        let ike = ctx
+            .string("ike")
+            .map(|(e, v)| {
+                proposal::parse_ike(v).map_err(|m| ctx.bad(e, format!("ike=\"{v}\" invalid, {m}")))
+            })
+            .transpose()?;
+        let esp = ctx
+            .string("esp")
+            .map(|(e, v)| {
+                proposal::parse_esp(v).map_err(|m| ctx.bad(e, format!("esp=\"{v}\" invalid, {m}")))
+            })
+            .transpose()?;
+        let ah = ctx
+            .string("ah")
+            .map(|(e, v)| {
+                proposal::parse_ah(v).map_err(|m| ctx.bad(e, format!("ah=\"{v}\" invalid, {m}")))
+            })
+            .transpose()?;
+        let phase2 = ctx.string("phase2").map(|(_, v)| v.to_ascii_lowercase());
+        if !never_negotiate {
+            match (&esp, &ah, phase2.as_deref()) {
+                (Some(_), Some(_), _) => {
+                    return Err(ctx.conn_err(format!(
+                        "esp=\"{}\" conflicts with ah=\"{}\"",
+                        raw.get("esp").cloned().unwrap_or_default(),
+                        raw.get("ah").cloned().unwrap_or_default()
+                    )))
+                }
+                (Some(_), None, Some("ah")) => {
+                    return Err(ctx.conn_err(format!(
+                        "phase2=ah conflicts with esp=\"{}\"",
+                        raw.get("esp").cloned().unwrap_or_default()
+                    )))
+                }
+                (None, Some(_), Some("esp")) => {
+                    return Err(ctx.conn_err(format!(
+                        "phase2=esp conflicts with ah=\"{}\"",
+                        raw.get("ah").cloned().unwrap_or_default()
+                    )))
+                }
+                _ => {}
+            }
+        }
+
+        let iptfs = ctx.yn("iptfs", false)?;
+        if iptfs && !never_negotiate {
+            if conn_type == ConnType::Transport {
+                return Err(ctx.conn_err("IPTFS is not compatible with type=transport, either omit option or specify type=tunnel"));
+            }
+            if ike_version == IkeVersion::V1 {
+                return Err(ctx.conn_err("IPTFS is not compatible with keyexchange=IKEv1, either omit option or specify keyexchange=IKEv2"));
+            }
+        }
+
+        let rekeyfuzz_percent = match ctx.string("rekeyfuzz") {
+            None => 100,
+            Some((e, v)) => {
+                parse_percent(v).map_err(|m| ctx.bad(e, format!("\"rekeyfuzz={v}\" {m}")))?
+            }
+        };
+        let bytes = |key: &str| -> Result<Option<u64>, ConfError> {
+            ctx.string(key)
+                .map(|(e, v)| {
+                    parse_bytes(v).map_err(|m| ctx.bad(e, format!("{key}={v} invalid, {m}")))
+                })
+                .transpose()
+        };
+        let dpddelay = ctx.opt_secs("dpddelay", false)?.filter(|d| !d.is_zero());
+        let dpdtimeout = ctx
+            .opt_secs("ikev1-dpdtimeout", false)?
+            .filter(|d| !d.is_zero());
+        if ike_version == IkeVersion::V2 && dpdtimeout.is_some() {
+            warnings.push(r.diag(format!(
+                "conn '{}': IKEv2 ignores dpdtimeout=; use dpddelay= and retransmit-timeout=",
+                r.name
+            )));
+        }
+        let dpdaction = match auto {
+            Auto::Up | Auto::Start | Auto::Keep => DpdAction::Restart,
+            Auto::Ondemand | Auto::Route => DpdAction::Hold,
+            _ => DpdAction::Clear,
+        };
+        let keyingtries = match ctx.string("keyingtries") {
+            None => 0,
+            Some((_, v)) if v.eq_ignore_ascii_case("%forever") => 0,
+            Some((e, v)) => u32_of(
+                parse_unsigned(v)
+                    .map_err(|m| ctx.bad(e, format!("keyingtries={v} invalid, {m}")))?,
+            ),
+        };
+        for key in ["iptfs-packet-size", "iptfs-max-queue-size"] {
+            bytes(key)?;
+        }
+        for key in [
+            "metric",
+            "mtu",
+            "priority",
+            "tfc",
+            "reqid",
+            "nflog-group",
+            "tcp-remoteport",
+            "iptfs-reorder-window",
+        ] {
+            ctx.unsigned(key, 0)?;
+        }
+        for key in ["iptfs-init-delay", "iptfs-drop-time"] {
+            ctx.opt_secs(key, false)?;
+        }
+        // the remaining yes/no keys are checked so a typo is reported
+        for key in [
+            "intermediate",
+            "decap-dscp",
+            "encap-dscp",
+            "nopmtudisc",
+            "pam-authorize",
+            "accept-redirect",
+            "session-resumption",
+            "initial-contact",
+            "send-esp-tfc-padding-not-supported",
+            "iptfs-fragmentation",
+            "fake-strongswan",
+            "send-vendorid",
+            "send-supported-auth-methods",
+            "reject-simultaneous-ike-auth",
+            "sha2-truncbug",
+            "share-lease",
+            "ms-dh-downgrade",
+            "pfs-rekey-workaround",
+            "require-id-on-certificate",
+            "dns-match-id",
+            "nm-configured",
+            "cisco-unity",
+            "cisco-split",
+            "modecfgpull",
+            "ignore-peer-dns",
+            "vti-routing",
+            "vti-shared",
+            "overlapip",
+            "aggressive",
+        ] {
+            ctx.yn(key, false)?;
+        }
+        for (key, values) in [
+            (
+                "ppk",
+                &[
+                    "never", "no", "permit", "propose", "yes", "insist", "always",
+                ][..],
+            ),
+            ("send-redirect", &["yes", "no", "auto"][..]),
+            ("ikepad", &["yes", "no", "auto"][..]),
+            ("nat-ikev1-method", &["drafts", "rfc", "both", "none"][..]),
+            ("xauthby", &["file", "pam", "alwaysok"][..]),
+            ("xauthfail", &["hard", "soft"][..]),
+            ("nic-offload", &["no", "yes", "crypto", "packet"][..]),
+            ("enable-tcp", &["no", "yes", "fallback"][..]),
+            ("sendca", &["none", "issuer", "all"][..]),
+            ("phase2", &["esp", "ah", "default"][..]),
+            ("remote-peer-type", &["cisco", "ietf"][..]),
+            ("hostaddrfamily", &["ipv4", "ipv6", "4", "6"][..]),
+        ] {
+            ctx.named(key, (), |v| {
+                values
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(v))
+                    .then_some(())
+            })?;
+        }
+
+        Ok(ConnSpec {
+            name: r.name.clone(),
+            aliases: ctx
+                .string("connalias")
+                .map(|(_, v)| {
+                    v.split([',', ' '])
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            file: r.file.to_path_buf(),
+            line: r.line,
+            auto,
+            conn_type,
+            ike_version,
+            authby,
+            left,
+            right,
+            ike,
+            esp,
+            ah,
+            ikelifetime: ctx.secs("ikelifetime", Duration::from_secs(8 * 3600), false)?,
+            salifetime: ctx.secs("ipsec-lifetime", Duration::from_secs(8 * 3600), false)?,
+            rekeymargin: ctx.secs("rekeymargin", Duration::from_secs(9 * 60), false)?,
+            rekeyfuzz_percent,
+            rekey: ctx.yn("rekey", true)?,
+            reauth: ctx.yn("reauth", false)?,
+            dpddelay,
+            dpdtimeout,
+            dpdaction,
+            retransmit_interval: ctx.secs(
+                "retransmit-interval",
+                Duration::from_millis(500),
+                true,
+            )?,
+            retransmit_timeout: ctx.secs("retransmit-timeout", Duration::from_secs(60), false)?,
+            keyingtries,
+            encapsulation: ctx.named(
+                "encapsulation",
+                Encapsulation::Auto,
+                Encapsulation::from_name,
+            )?,
+            nat_keepalive: ctx.yn("nat-keepalive", true)?,
+            fragmentation: ctx.named(
+                "fragmentation",
+                Fragmentation::Yes,
+                Fragmentation::from_name,
+            )?,
+            esn: ctx.named("esn", Esn::No, Esn::from_name)?,
+            pfs: ctx.yn("pfs", true)?,
+            compress: ctx.yn("compress", false)?,
+            replay_window: u32_of(ctx.unsigned("replay-window", 128)?),
+            failureshunt: ctx.named("failureshunt", Shunt::None, Shunt::from_name)?,
+            negotiationshunt: ctx.named("negotiationshunt", Shunt::Drop, Shunt::from_name)?,
+            mark: ctx.string("mark").map(|(_, v)| v.to_string()),
+            narrowing: ctx.yn("narrowing", false)?,
+            mobike: ctx.yn("mobike", false)?,
+            ipsec_max_bytes: bytes("ipsec-max-bytes")?,
+            ipsec_max_packets: bytes("ipsec-max-packets")?,
+            ppk: ctx
+                .string("ppk")
+                .map(|(_, v)| v.to_ascii_lowercase())
+                .unwrap_or_else(|| "no".into()),
+            ipsec_interface: ctx.string("ipsec-interface").map(|(_, v)| v.to_string()),
+            raw,
+        })
+    }
+
+    /// Decides which end is this host, as Libreswan does: an end whose
+    /// address is one of `local_addrs` is local; failing that, a
+    /// `%defaultroute` end facing a remote end is local.
+    pub fn orient(&self, local_addrs: &[IpAddr]) -> Result<Orientation, ConfError> {
+        let is_local = |h: &HostAddr| matches!(h, HostAddr::Addr(a) if local_addrs.contains(a));
+        let l = is_local(&self.left.host);
+        let r = is_local(&self.right.host);
+        let diag = |m: String| {
+            ConfError::Conn(Diagnostic::new(
+                self.file.clone(),
+                self.line,
+                format!("conn '{}': {m}", self.name),
+            ))
+        };
+        match (l, r) {
+            (true, true) => Err(diag(format!(
+                "both left={} and right={} are addresses of this host",
+                self.left.host, self.right.host
+            ))),
+            (true, false) => Ok(Orientation::LeftIsLocal),
+            (false, true) => Ok(Orientation::RightIsLocal),
+            (false, false) => {
+                let dr = |h: &HostAddr| {
+                    matches!(
+                        h,
+                        HostAddr::DefaultRoute
+                            | HostAddr::DefaultRoute4
+                            | HostAddr::DefaultRoute6
+                            | HostAddr::Interface(_)
+                    )
+                };
+                let anyish = |h: &HostAddr| {
+                    matches!(
+                        h,
+                        HostAddr::Any
+                            | HostAddr::Any6
+                            | HostAddr::Opportunistic
+                            | HostAddr::Group { .. }
+                    )
+                };
+                if dr(&self.left.host) {
+                    Ok(Orientation::LeftIsLocal)
+                } else if dr(&self.right.host) {
+                    Ok(Orientation::RightIsLocal)
+                } else if anyish(&self.left.host) && anyish(&self.right.host) {
+                    Err(diag(format!(
+                        "neither 'left={}' nor 'right={}' specify the local host's IP address",
+                        self.left.host, self.right.host
+                    )))
+                } else {
+                    Err(diag(format!(
+                        "unoriented: neither left={} nor right={} match an interface",
+                        self.left.host, self.right.host
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The local and remote ends for an orientation.
+    pub fn ends(&self, o: Orientation) -> (&EndSpec, &EndSpec) {
+        match o {
+            Orientation::LeftIsLocal => (&self.left, &self.right),
+            Orientation::RightIsLocal => (&self.right, &self.left),
+        }
+    }
+}
+
+fn family_name(v6: bool) -> &'static str {
+    if v6 {
+        "IPv6"
+    } else {
+        "IPv4"
+    }
+}
+
+/// Host and client address families must agree (Libreswan's checks).
+fn check_families(ctx: &Ctx<'_>, left: &EndSpec, right: &EndSpec) -> Result<(), ConfError> {
+    if let (Some(l), Some(r)) = (left.host.is_v6(), right.host.is_v6()) {
+        if l != r {
+            return Err(ctx.conn_err(format!(
+                "host address family {} from left={} conflicts with right={}",
+                family_name(l),
+                left.host,
+                right.host
+            )));
+        }
+    }
+    let uniform = |e: &EndSpec| -> Option<bool> {
+        let first = e.subnets.first()?.addr.is_ipv6();
+        e.subnets
+            .iter()
+            .all(|s| s.addr.is_ipv6() == first)
+            .then_some(first)
+    };
+    let mixed = |e: &EndSpec| !e.subnets.is_empty() && uniform(e).is_none();
+    if mixed(left) || mixed(right) {
+        return Ok(());
+    }
+    let lv = uniform(left);
+    let rv = uniform(right);
+    let raw = |k: &str| ctx.r.get(k).map(|e| e.value.clone()).unwrap_or_default();
+    match (lv, rv) {
+        (Some(a), Some(b)) if a != b => Err(ctx.conn_err(format!(
+            "address family of leftsubnet={} conflicts with rightsubnet={}",
+            raw("leftsubnet"),
+            raw("rightsubnet")
+        ))),
+        (Some(a), None) => match right.host.is_v6() {
+            Some(b) if a != b => Err(ctx.conn_err(format!(
+                "address family of leftsubnet={} conflicts with right={}",
+                raw("leftsubnet"),
+                right.host
+            ))),
+            _ => Ok(()),
+        },
+        (None, Some(b)) => match left.host.is_v6() {
+            Some(a) if a != b => Err(ctx.conn_err(format!(
+                "address family of rightsubnet={} conflicts with left={}",
+                raw("rightsubnet"),
+                left.host
+            ))),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
