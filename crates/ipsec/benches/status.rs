@@ -89,7 +89,11 @@ fn main() {
         .output()
         .expect("addconn");
     let load = t.elapsed();
-    assert!(o.status.success(), "addconn failed: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "addconn failed: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     let mut text_times = Vec::new();
     let mut lines = 0;
@@ -105,7 +109,9 @@ fn main() {
         bytes = o.stdout.len();
         lines = o.stdout.iter().filter(|b| **b == b'\n').count();
         let s = String::from_utf8_lossy(&o.stdout);
-        assert!(s.contains(&format!("Total IPsec connections: loaded {CONNS}, active 0")));
+        assert!(s.contains(&format!(
+            "Total IPsec connections: loaded {CONNS}, active 0"
+        )));
     }
     let mut json_times = Vec::new();
     for _ in 0..RUNS {

@@ -122,7 +122,15 @@ mod tests {
 
     #[test]
     fn parses() {
-        let a = parse(v(&["--config", "/c", "--checkconfig", "--rootdir=/r", "a", "b"])).unwrap();
+        let a = parse(v(&[
+            "--config",
+            "/c",
+            "--checkconfig",
+            "--rootdir=/r",
+            "a",
+            "b",
+        ]))
+        .unwrap();
         assert_eq!(a.config, Some(PathBuf::from("/c")));
         assert_eq!(a.rootdir, Some(PathBuf::from("/r")));
         assert!(a.checkconfig);

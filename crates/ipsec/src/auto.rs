@@ -98,11 +98,6 @@ impl Op {
                 | Op::Ondemand
         )
     }
-
-    /// Whether the operation reads the configuration (adds a connection).
-    pub fn adds(self) -> bool {
-        matches!(self, Op::Add | Op::Replace | Op::Start | Op::Ondemand)
-    }
 }
 
 /// A parsed `ipsec auto` command line.
@@ -202,7 +197,11 @@ impl AutoArgs {
         }
         let op = a.op.ok_or(AutoError::Usage)?;
         if a.obsolete_syntax {
-            return if op.takes_name() { Ok(a) } else { Err(AutoError::Usage) };
+            return if op.takes_name() {
+                Ok(a)
+            } else {
+                Err(AutoError::Usage)
+            };
         }
         match (op.takes_name(), names.len()) {
             (true, 1) => a.name = names.pop(),
@@ -283,16 +282,17 @@ pub fn plan(a: &AutoArgs) -> Vec<Step> {
         flags.push(s(verb));
         Step::Whack { flags, request }
     };
-    let list = |verb: &str, kinds: Vec<ListKind>| {
-        global(verb, Request::List { kinds, utc: a.utc })
-    };
+    let list = |verb: &str, kinds: Vec<ListKind>| global(verb, Request::List { kinds, utc: a.utc });
     match op {
         Op::Add => vec![add(false)],
         Op::Replace => vec![add(true)],
         Op::Start => vec![add(false), initiate()],
         Op::Ondemand => vec![add(false), route()],
         Op::Up => vec![initiate()],
-        Op::Down => vec![named("--terminate", Request::Terminate { name: name.clone() })],
+        Op::Down => vec![named(
+            "--terminate",
+            Request::Terminate { name: name.clone() },
+        )],
         Op::Delete => vec![named("--delete", Request::Delete { name: name.clone() })],
         Op::Route => vec![route()],
         Op::Unroute => vec![named("--unroute", Request::Unroute { name: name.clone() })],
@@ -411,7 +411,14 @@ mod tests {
             )]
         );
         assert_eq!(
-            lines(&["--showonly", "--config", "/some/ipsec.conf", "--verbose", "--add", "x"]),
+            lines(&[
+                "--showonly",
+                "--config",
+                "/some/ipsec.conf",
+                "--verbose",
+                "--add",
+                "x"
+            ]),
             vec![format!(
                 "ipsec addconn --ctlsocket {c} --verbose --config /some/ipsec.conf x"
             )]
@@ -452,7 +459,10 @@ mod tests {
             AutoArgs::parse(["--remote-host", "1.2.3.4", "--add", "x"]),
             Err(AutoError::Usage)
         );
-        assert_eq!(AutoArgs::parse(["--json", "--add", "x"]), Err(AutoError::Usage));
+        assert_eq!(
+            AutoArgs::parse(["--json", "--add", "x"]),
+            Err(AutoError::Usage)
+        );
     }
 
     #[test]

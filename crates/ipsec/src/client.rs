@@ -53,13 +53,9 @@ pub fn send(socket: &Path, request: &Request, verbose: bool) -> i32 {
             return EXIT_WHACK_PROBLEM;
         }
     };
-    if let Err(e) = write_request(&mut stream, request) {
-        eprintln!(
-            "ipsec: cannot send the request to {}: {e}",
-            socket.display()
-        );
-        return EXIT_WHACK_PROBLEM;
-    }
+    // A daemon that refuses the request may answer before reading it all;
+    // its reply is still there to read.
+    let write_error = write_request(&mut stream, request).err();
     // Half-close: the daemon sees the end of the request.
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let stdout = std::io::stdout();
@@ -71,6 +67,13 @@ pub fn send(socket: &Path, request: &Request, verbose: bool) -> i32 {
         }
     });
     let _ = out.flush();
+    if let (Some(e), Err(_)) = (&write_error, &result) {
+        eprintln!(
+            "ipsec: cannot send the request to {}: {e}",
+            socket.display()
+        );
+        return EXIT_WHACK_PROBLEM;
+    }
     match result {
         Ok(rc) => rc.exit_status(),
         Err(FrameError::ReplyBrokenOff) => {

@@ -261,7 +261,12 @@ pub fn requests(a: &WhackArgs) -> Vec<Request> {
         });
         let pos = out
             .iter()
-            .position(|r| matches!(r, Request::PurgeOcsp | Request::Status { .. } | Request::Shutdown))
+            .position(|r| {
+                matches!(
+                    r,
+                    Request::PurgeOcsp | Request::Status { .. } | Request::Shutdown
+                )
+            })
             .unwrap_or(out.len());
         out.insert(
             pos,

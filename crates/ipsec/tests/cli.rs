@@ -19,10 +19,10 @@ config setup
 \tuniqueids=yes
 
 conn west-east
-\tleft=192.0.2.1
+\tleft=203.0.113.1
 \tleftid=@west
 \tleftsubnet=10.1.0.0/16
-\tright=192.0.2.2
+\tright=203.0.113.2
 \trightid=@east
 \trightsubnet=10.2.0.0/16
 \tauthby=secret
@@ -31,7 +31,7 @@ conn west-east
 
 conn loop
 \tleft=127.0.0.1
-\tright=192.0.2.9
+\tright=203.0.113.9
 \trightid=@peer
 \tauthby=rsasig
 \trightrsasigkey=0sAwEAAc3oZxwAAQID
@@ -39,13 +39,13 @@ conn loop
 
 conn routed
 \tleft=127.0.0.1
-\tright=192.0.2.10
+\tright=203.0.113.10
 \tauthby=secret
 \tauto=route
 
 conn old
-\tleft=192.0.2.1
-\tright=192.0.2.2
+\tleft=203.0.113.1
+\tright=203.0.113.2
 \tauthby=secret
 \tkeyexchange=ikev1
 \tauto=ignore
@@ -59,7 +59,8 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(tag: &str) -> TempDir {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("ferroswan-cli-{tag}-{}-{n}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("ferroswan-cli-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -216,11 +217,19 @@ fn every_auto_operation() {
     // Start-up handled auto=add and auto=route (the route part is not built).
     let o = run(&["auto", "--status"], 0);
     let s = out(&o);
-    assert!(s.contains("000 \"loop\": 127.0.0.1...192.0.2.9[@peer]; unrouted; eroute owner: #0"), "{s}");
+    assert!(
+        s.contains("000 \"loop\": 127.0.0.1...203.0.113.9[@peer]; unrouted; eroute owner: #0"),
+        "{s}"
+    );
     assert!(s.contains("000 \"loop\":     oriented;"), "{s}");
     assert!(s.contains("000 \"routed\": "), "{s}");
-    assert!(s.contains("000 Total IPsec connections: loaded 2, active 0"), "{s}");
-    assert!(s.contains("000 IKE SAs: total(0), half-open(0), open(0), authenticated(0), anonymous(0)"));
+    assert!(
+        s.contains("000 Total IPsec connections: loaded 2, active 0"),
+        "{s}"
+    );
+    assert!(
+        s.contains("000 IKE SAs: total(0), half-open(0), open(0), authenticated(0), anonymous(0)")
+    );
     assert!(s.contains("000 interface lo UDP 127.0.0.1:500"), "{s}");
     assert!(s.contains("000 config setup options:"));
     let log = std::fs::read_to_string(d.dir().join("pluto.log")).unwrap();
@@ -230,14 +239,21 @@ fn every_auto_operation() {
     let o = run(&["auto", "--add", "west-east"], 0);
     assert_eq!(out(&o), "");
     let o = run(&["auto", "--add", "west-east"], 20);
-    assert!(out(&o).contains("020 \"west-east\": attempt to redefine connection"), "{}", out(&o));
+    assert!(
+        out(&o).contains("020 \"west-east\": attempt to redefine connection"),
+        "{}",
+        out(&o)
+    );
     let o = run(&["auto", "--status"], 0);
     let s = out(&o);
     assert!(
-        s.contains("000 \"west-east\": 10.1.0.0/16===192.0.2.1[@west]...192.0.2.2[@east]===10.2.0.0/16; unrouted; eroute owner: #0"),
+        s.contains("000 \"west-east\": 10.1.0.0/16===203.0.113.1[@west]...203.0.113.2[@east]===10.2.0.0/16; unrouted; eroute owner: #0"),
         "{s}"
     );
-    assert!(s.contains("000 \"west-east\":   IKE algorithms: aes_gcm256-sha2_384;dh19"), "{s}");
+    assert!(
+        s.contains("000 \"west-east\":   IKE algorithms: aes_gcm256-sha2_384;dh19"),
+        "{s}"
+    );
     let serial_before = s
         .lines()
         .find(|l| l.starts_with("000 \"west-east\":   newest IKE SA"))
@@ -257,7 +273,11 @@ fn every_auto_operation() {
     // delete, and unknown names.
     run(&["auto", "--delete", "west-east"], 0);
     let o = run(&["auto", "--delete", "west-east"], 21);
-    assert!(out(&o).contains("021 no connection named \"west-east\""), "{}", out(&o));
+    assert!(
+        out(&o).contains("021 no connection named \"west-east\""),
+        "{}",
+        out(&o)
+    );
     let o = run(&["auto", "--add", "nosuch"], 21);
     assert!(err(&o).contains("conn 'nosuch': not found (tried aliases)"));
     let o = run(&["auto", "--up", "nosuch"], 21);
@@ -266,13 +286,21 @@ fn every_auto_operation() {
     // Operations that need the IKE engine or the data plane fail honestly.
     for op in ["--up", "--down", "--route", "--unroute"] {
         let o = run(&["auto", op, "loop"], 57);
-        assert!(out(&o).contains("\"loop\": not implemented yet"), "{op}: {}", out(&o));
+        assert!(
+            out(&o).contains("\"loop\": not implemented yet"),
+            "{op}: {}",
+            out(&o)
+        );
     }
     let o = run(&["auto", "--asynchronous", "--up", "loop"], 57);
     assert!(out(&o).contains("not implemented yet"));
     // --start = add + up: the add happens, the up fails.
     let o = run(&["auto", "--start", "west-east"], 57);
-    assert!(out(&o).contains("\"west-east\": not implemented yet"), "{}", out(&o));
+    assert!(
+        out(&o).contains("\"west-east\": not implemented yet"),
+        "{}",
+        out(&o)
+    );
     assert!(out(&run(&["auto", "--status"], 0)).contains("\"west-east\": 10.1.0.0/16"));
     run(&["auto", "--delete", "west-east"], 0);
     // --ondemand = add + route.
@@ -322,8 +350,15 @@ fn every_auto_operation() {
     assert!(out(&o).contains("ipsec.secrets:2"), "{}", out(&o));
     assert!(out(&o).contains("keeping the previous secrets"));
     let s = out(&run(&["auto", "--listpubkeys"], 0));
-    assert!(s.contains(": PSK @west @east"), "previous secrets kept: {s}");
-    std::fs::write(d.dir().join("ipsec.secrets"), ": PSK \"fine-secret-here\"\n").unwrap();
+    assert!(
+        s.contains(": PSK @west @east"),
+        "previous secrets kept: {s}"
+    );
+    std::fs::write(
+        d.dir().join("ipsec.secrets"),
+        ": PSK \"fine-secret-here\"\n",
+    )
+    .unwrap();
     run(&["auto", "--rereadsecrets"], 0);
     let s = out(&run(&["auto", "--listpubkeys"], 0));
     assert!(!s.contains("@west @east"), "{s}");
@@ -353,7 +388,11 @@ fn every_auto_operation() {
     run(&["auto", "--fetchcrls"], 0);
     run(&["auto", "--rereadall"], 0);
     let o = run(&["auto", "--ready"], 0);
-    assert!(out(&o).contains("interface addresses to listen on"), "{}", out(&o));
+    assert!(
+        out(&o).contains("interface addresses to listen on"),
+        "{}",
+        out(&o)
+    );
 
     // Libreswan 5 spellings.
     run(&["delete", "west-east"], 0);
@@ -436,7 +475,11 @@ fn non_root_peer_is_refused() {
     std::fs::set_permissions(d.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let o = as_nobody(&["auto", "--status"]);
     expect(&o, 50);
-    assert!(out(&o).contains("permission denied: uid 65534"), "{}", out(&o));
+    assert!(
+        out(&o).contains("permission denied: uid 65534"),
+        "{}",
+        out(&o)
+    );
     // Root still gets answers.
     expect(&d.ipsec(&["auto", "--status"]), 0);
 }
@@ -462,18 +505,27 @@ fn malformed_requests_do_not_hurt() {
     let mut oversized = b"FSW1".to_vec();
     oversized.extend_from_slice(&(100u32 * 1024 * 1024).to_be_bytes());
     let r = raw_exchange(&sock, &oversized, true);
-    assert!(r.contains("oversized request") && r.ends_with("=050\n"), "{r}");
+    assert!(
+        r.contains("oversized request") && r.ends_with("=050\n"),
+        "{r}"
+    );
     let mut truncated = b"FSW1".to_vec();
     truncated.extend_from_slice(&100u32.to_be_bytes());
     truncated.extend_from_slice(b"{\"op\":");
     let r = raw_exchange(&sock, &truncated, true);
-    assert!(r.contains("truncated request") && r.ends_with("=050\n"), "{r}");
+    assert!(
+        r.contains("truncated request") && r.ends_with("=050\n"),
+        "{r}"
+    );
     let mut bad_json = b"FSW1".to_vec();
     bad_json.extend_from_slice(&9u32.to_be_bytes());
     bad_json.extend_from_slice(b"{\"op\":1}");
     bad_json.push(b' ');
     let r = raw_exchange(&sock, &bad_json, true);
-    assert!(r.contains("malformed request") && r.ends_with("=050\n"), "{r}");
+    assert!(
+        r.contains("malformed request") && r.ends_with("=050\n"),
+        "{r}"
+    );
     // An idle client does not block others.
     let _idle = UnixStream::connect(&sock).unwrap();
     let o = d.ipsec(&["auto", "--status"]);
@@ -487,7 +539,11 @@ fn showonly_validates_the_configuration() {
     let good = dir.0.join("good.conf");
     std::fs::write(&good, CONF).unwrap();
     let bad = dir.0.join("bad.conf");
-    std::fs::write(&bad, "conn x\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tfrobnicate=yes\n").unwrap();
+    std::fs::write(
+        &bad,
+        "conn x\n\tleft=203.0.113.1\n\tright=203.0.113.2\n\tfrobnicate=yes\n",
+    )
+    .unwrap();
     let sock = dir.0.join("pluto.ctl");
     let sock_s = sock.display().to_string();
     let run = |args: &[&str]| {
@@ -498,7 +554,14 @@ fn showonly_validates_the_configuration() {
             .unwrap()
     };
     let good_s = good.display().to_string();
-    let o = run(&["auto", "--showonly", "--config", &good_s, "--start", "west-east"]);
+    let o = run(&[
+        "auto",
+        "--showonly",
+        "--config",
+        &good_s,
+        "--start",
+        "west-east",
+    ]);
     expect(&o, 0);
     assert_eq!(
         out(&o),
@@ -512,7 +575,10 @@ fn showonly_validates_the_configuration() {
     assert_eq!(out(&o).lines().count(), 2);
     let o = run(&["auto", "--showonly", "--config", &good_s, "west-east", "up"]);
     expect(&o, 0);
-    assert_eq!(err(&o), "ipsec auto: warning: obsolete command syntax used\n");
+    assert_eq!(
+        err(&o),
+        "ipsec auto: warning: obsolete command syntax used\n"
+    );
     assert_eq!(
         out(&o),
         format!("ipsec whack --ctlsocket {sock_s} --name west-east --initiate\n")
@@ -526,7 +592,10 @@ fn showonly_validates_the_configuration() {
     assert_eq!(out(&o), "");
     let o = run(&["auto", "--showonly", "--status"]);
     expect(&o, 0);
-    assert_eq!(out(&o), format!("ipsec whack --ctlsocket {sock_s} --status\n"));
+    assert_eq!(
+        out(&o),
+        format!("ipsec whack --ctlsocket {sock_s} --status\n")
+    );
 
     // addconn --checkconfig, no daemon needed.
     expect(&run(&["addconn", "--config", &good_s, "--checkconfig"]), 0);
@@ -551,18 +620,33 @@ fn addconn_autoall_and_rootdir() {
     std::fs::create_dir_all(root.0.join("etc/ipsec.d")).unwrap();
     std::fs::write(
         root.0.join("etc/ipsec.d/extra.conf"),
-        "conn extra\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n",
+        "conn extra\n\tleft=203.0.113.1\n\tright=203.0.113.2\n\tauthby=secret\n",
     )
     .unwrap();
     let main = root.0.join("main.conf");
     std::fs::write(&main, "include /etc/ipsec.d/*.conf\n").unwrap();
     let main_s = main.display().to_string();
     let root_s = root.0.display().to_string();
-    let o = d.ipsec(&["addconn", "--config", &main_s, "--rootdir", &root_s, "--checkconfig", "extra"]);
+    let o = d.ipsec(&[
+        "addconn",
+        "--config",
+        &main_s,
+        "--rootdir",
+        &root_s,
+        "--checkconfig",
+        "extra",
+    ]);
     expect(&o, 0);
-    let o = d.ipsec(&["addconn", "--config", &main_s, "--rootdir", &root_s, "extra"]);
+    let o = d.ipsec(&[
+        "addconn",
+        "--config",
+        &main_s,
+        "--rootdir",
+        &root_s,
+        "extra",
+    ]);
     expect(&o, 0);
-    assert!(out(&d.ipsec(&["auto", "--status"])).contains("\"extra\": 192.0.2.1...192.0.2.2"));
+    assert!(out(&d.ipsec(&["auto", "--status"])).contains("\"extra\": 203.0.113.1...203.0.113.2"));
 }
 
 #[test]
@@ -570,9 +654,18 @@ fn usage_texts_and_exit_statuses() {
     let run = |args: &[&str]| Command::new(IPSEC).args(args).output().unwrap();
     let o = run(&["auto", "--help"]);
     expect(&o, 0);
-    assert!(out(&o).starts_with("Usage:\n\tipsec auto [--showonly] [--asynchronous] --up connectionname \\\n"));
-    assert!(out(&o).ends_with("\tother options: [--config ipsecconfigfile] [--verbose] \\\n\t\t[--ctlsocket <file>]\n"));
-    for args in [&["auto"][..], &["auto", "--add"], &["auto", "--up", "a", "b"], &["auto", "--add", "--delete", "x"]] {
+    assert!(out(&o).starts_with(
+        "Usage:\n\tipsec auto [--showonly] [--asynchronous] --up connectionname \\\n"
+    ));
+    assert!(out(&o).ends_with(
+        "\tother options: [--config ipsecconfigfile] [--verbose] \\\n\t\t[--ctlsocket <file>]\n"
+    ));
+    for args in [
+        &["auto"][..],
+        &["auto", "--add"],
+        &["auto", "--up", "a", "b"],
+        &["auto", "--add", "--delete", "x"],
+    ] {
         let o = run(args);
         expect(&o, 2);
         assert!(err(&o).starts_with("Usage:\n"), "{args:?}");

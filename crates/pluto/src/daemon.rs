@@ -7,10 +7,10 @@ use crate::connection::{Connection, Routing};
 use crate::interfaces::{self, InterfaceAddr};
 use crate::lists;
 use crate::reply::Replier;
+use crate::secrets::SecretsStore;
 use crate::server::ControlCommand;
 use crate::spec::{self, LoadedConfig};
 use crate::status::{self, SetupView, StatusView};
-use crate::secrets::SecretsStore;
 use control::{AddConns, ListKind, Rc, Request, StatusKind};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -53,7 +53,12 @@ pub struct Pluto {
 
 impl Pluto {
     /// A daemon with no connections.
-    pub fn new(setup: SetupView, config_path: PathBuf, secrets_path: PathBuf, ipsecdir: PathBuf) -> Self {
+    pub fn new(
+        setup: SetupView,
+        config_path: PathBuf,
+        secrets_path: PathBuf,
+        ipsecdir: PathBuf,
+    ) -> Self {
         Pluto {
             setup,
             config_path,
@@ -174,20 +179,20 @@ impl Pluto {
         let loaded = match LoadedConfig::load(&add.config, add.rootdir.as_deref(), &local) {
             Ok(l) => l,
             Err(e) => {
-                r.fail(Rc::FATAL, format!("cannot load {}: {e}", add.config.display()));
+                r.fail(
+                    Rc::FATAL,
+                    format!("cannot load {}: {e}", add.config.display()),
+                );
                 return;
             }
         };
         for w in &loaded.warnings {
             r.verbose(format!("warning: {w}"));
         }
-        let selected = match loaded.select(&add.names, add.autoall) {
-            Ok(s) => s,
-            Err(e) => {
-                r.fail(e.rc(), e.to_string());
-                return;
-            }
-        };
+        let (selected, errors) = loaded.select(&add.names, add.autoall);
+        for e in errors {
+            r.fail(e.rc(), e.to_string());
+        }
         for spec in selected {
             self.add_one(spec, replace, &local, r);
         }
@@ -205,7 +210,10 @@ impl Pluto {
         let info = match spec::conn_info(&spec, local) {
             Ok(i) => i,
             Err(e) => {
-                r.fail(Rc::FATAL, format!("\"{name}\": failed to add connection: {e}"));
+                r.fail(
+                    Rc::FATAL,
+                    format!("\"{name}\": failed to add connection: {e}"),
+                );
                 return false;
             }
         };
@@ -258,7 +266,9 @@ impl Pluto {
                     "recorded {} interface addresses to listen on for IKE messages (UDP 500 and 4500)",
                     self.interfaces.len()
                 ));
-                r.verbose("not implemented yet: the IKE sockets open when the IKE engine is wired in");
+                r.verbose(
+                    "not implemented yet: the IKE sockets open when the IKE engine is wired in",
+                );
             }
             Err(e) => r.fail(Rc::INTERNAL_ERROR, e.to_string()),
         }
@@ -292,17 +302,17 @@ impl Pluto {
                     r.log(format!("warning: {w}"));
                 }
             }
-            Err(e) => r.fail(
-                Rc::FATAL,
-                format!("{e}; keeping the previous secrets"),
-            ),
+            Err(e) => r.fail(Rc::FATAL, format!("{e}; keeping the previous secrets")),
         }
     }
 
     fn uses_certificates(&self) -> bool {
         self.db.iter().any(|c| {
             let i = &c.info;
-            i.this.cert.is_some() || i.that.cert.is_some() || i.this.ca.is_some() || i.that.ca.is_some()
+            i.this.cert.is_some()
+                || i.that.cert.is_some()
+                || i.this.ca.is_some()
+                || i.that.ca.is_some()
         })
     }
 
@@ -325,7 +335,10 @@ impl Pluto {
         if has_crls {
             r.fail(
                 Rc::NOT_IMPLEMENTED,
-                format!("not implemented yet: loading CRLs from {}", crl_dir.display()),
+                format!(
+                    "not implemented yet: loading CRLs from {}",
+                    crl_dir.display()
+                ),
             );
         } else {
             r.verbose("no CRLs loaded; nothing to fetch");
@@ -339,7 +352,9 @@ impl Pluto {
                 lists::psks(r, &self.secrets);
             }
             ListKind::Psks => lists::psks(r, &self.secrets),
-            ListKind::Certs | ListKind::CheckPubkeys => lists::header(r, "List of X.509 End Certificates:"),
+            ListKind::Certs | ListKind::CheckPubkeys => {
+                lists::header(r, "List of X.509 End Certificates:")
+            }
             ListKind::Cacerts => lists::header(r, "List of X.509 CA Certificates:"),
             ListKind::Crls => lists::header(r, "List of CRLs:"),
         }
@@ -385,9 +400,11 @@ impl Pluto {
                 continue;
             }
             match auto.as_str() {
-                "route" | "ondemand" => {
-                    not_implemented(r, &name, "auto=route needs the data plane; the connection is added only")
-                }
+                "route" | "ondemand" => not_implemented(
+                    r,
+                    &name,
+                    "auto=route needs the data plane; the connection is added only",
+                ),
                 "start" | "up" | "keep" => not_implemented(
                     r,
                     &name,

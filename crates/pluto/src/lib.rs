@@ -207,7 +207,9 @@ async fn run(opts: PlutoOptions) -> i32 {
 /// The uid this daemon runs as (the owner of `/proc/self`).
 fn own_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.

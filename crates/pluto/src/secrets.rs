@@ -1,7 +1,8 @@
 //! ipsec.secrets in the daemon: loaded at start and on `--rereadsecrets`; a
 //! file that fails to load leaves the previous secrets in place.
 
-use conf::{SecretIndex, SecretKind};
+use conf::secrets::SecretIndex;
+use conf::SecretKind;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 

@@ -134,6 +134,12 @@ async fn read_full(stream: &mut UnixStream, buf: &mut [u8]) -> Result<(), FrameE
     Ok(())
 }
 
+/// Most bytes read and thrown away after an error reply.
+const DRAIN_LIMIT: usize = 2 * control::MAX_REQUEST;
+
+/// Sends an error reply, then reads and discards what the client still
+/// sends (bounded in bytes and time), so closing does not reset the
+/// connection before the client has read the reply.
 async fn send_error(stream: &mut UnixStream, rc: Rc, text: &str) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut r = Replier::new(tx);
@@ -145,6 +151,17 @@ async fn send_error(stream: &mut UnixStream, rc: Rc, text: &str) {
         }
     }
     let _ = stream.shutdown().await;
+    let drain = async {
+        let mut buf = [0u8; 8192];
+        let mut total = 0;
+        while total < DRAIN_LIMIT {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
 }
 
 async fn client(mut stream: UnixStream, commands: mpsc::Sender<ControlCommand>, own_uid: u32) {
@@ -160,7 +177,9 @@ async fn client(mut stream: UnixStream, commands: mpsc::Sender<ControlCommand>, 
         send_error(
             &mut stream,
             Rc::BADWHACKMESSAGE,
-            &format!("permission denied: uid {uid} may not control pluto (root or uid {own_uid} only)"),
+            &format!(
+                "permission denied: uid {uid} may not control pluto (root or uid {own_uid} only)"
+            ),
         )
         .await;
         return;

@@ -49,7 +49,11 @@ impl SelectError {
 
 impl LoadedConfig {
     /// Loads and validates `path`.
-    pub fn load(path: &Path, rootdir: Option<&Path>, local: &[IpAddr]) -> Result<Self, conf::ConfError> {
+    pub fn load(
+        path: &Path,
+        rootdir: Option<&Path>,
+        local: &[IpAddr],
+    ) -> Result<Self, conf::ConfError> {
         let opts = conf::LoadOptions {
             rootdir: rootdir.map(Path::to_path_buf),
             local_addrs: local.to_vec(),
@@ -62,16 +66,25 @@ impl LoadedConfig {
     /// The connections `names` designate (each a name, else an alias), or
     /// with `autoall` every connection whose `auto=` is not `ignore`. Errors
     /// are returned next to the connections that can be added.
-    pub fn select(&self, names: &[String], autoall: bool) -> (Vec<Arc<ConnSpec>>, Vec<SelectError>) {
+    pub fn select(
+        &self,
+        names: &[String],
+        autoall: bool,
+    ) -> (Vec<Arc<ConnSpec>>, Vec<SelectError>) {
         let mut out: Vec<Arc<ConnSpec>> = Vec::new();
         let mut errors = Vec::new();
-        let mut push = |c: &ConnSpec, out: &mut Vec<Arc<ConnSpec>>| {
+        let push = |c: &ConnSpec, out: &mut Vec<Arc<ConnSpec>>| {
             if !out.iter().any(|o| o.name == c.name) {
                 out.push(Arc::new(c.clone()));
             }
         };
         for name in names {
-            let exact: Vec<&ConnSpec> = self.config.conns.iter().filter(|c| &c.name == name).collect();
+            let exact: Vec<&ConnSpec> = self
+                .config
+                .conns
+                .iter()
+                .filter(|c| &c.name == name)
+                .collect();
             let matches: Vec<&ConnSpec> = if exact.is_empty() {
                 self.config
                     .conns
@@ -170,7 +183,9 @@ fn end_info(end: &EndSpec, default_auth: &str) -> EndInfo {
 /// addresses. IKEv1 connections are refused.
 pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> {
     if spec.ike_version == IkeVersion::V1 {
-        return Err("IKEv1 is not supported (ferroswan speaks IKEv2 only; use keyexchange=ikev2)".into());
+        return Err(
+            "IKEv1 is not supported (ferroswan speaks IKEv2 only; use keyexchange=ikev2)".into(),
+        );
     }
     let default_auth = spec
         .authby
@@ -199,7 +214,11 @@ pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> 
         this: end_info(this, &default_auth),
         that: end_info(that, &default_auth),
         ike: spec.raw.get("ike").cloned(),
-        esp: spec.raw.get("esp").or_else(|| spec.raw.get("phase2alg")).cloned(),
+        esp: spec
+            .raw
+            .get("esp")
+            .or_else(|| spec.raw.get("phase2alg"))
+            .cloned(),
         ike_life_secs: spec.ikelifetime.as_secs(),
         ipsec_life_secs: spec.salifetime.as_secs(),
         rekey_margin_secs: spec.rekeymargin.as_secs(),
@@ -207,7 +226,8 @@ pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> 
         rekey: spec.rekey,
         keyingtries: u64::from(spec.keyingtries),
         replay_window: u64::from(spec.replay_window),
-        retransmit_interval_ms: u64::try_from(spec.retransmit_interval.as_millis()).unwrap_or(u64::MAX),
+        retransmit_interval_ms: u64::try_from(spec.retransmit_interval.as_millis())
+            .unwrap_or(u64::MAX),
         retransmit_timeout_secs: spec.retransmit_timeout.as_secs(),
         dpd_delay_secs: spec.dpddelay.map(|d| d.as_secs()).unwrap_or(0),
         dpd_action: spec.dpdaction.name().to_string(),
@@ -236,14 +256,27 @@ impl Settings {
     /// Combines the options and the configuration's `config setup`.
     pub fn new(opts: &PlutoOptions, loaded: Option<&LoadedConfig>, config_path: &Path) -> Settings {
         let setup = loaded.map(|l| &l.config.setup);
-        let pick = |cli: &Option<PathBuf>, conf: Option<&Option<PathBuf>>, default: &str| -> PathBuf {
-            cli.clone()
-                .or_else(|| conf.and_then(|c| c.clone()))
-                .unwrap_or_else(|| PathBuf::from(default))
-        };
-        let secrets = PlutoOptions::absolute(&pick(&opts.secretsfile, setup.map(|s| &s.secretsfile), DEFAULT_SECRETS));
-        let ipsecdir = PlutoOptions::absolute(&pick(&opts.ipsecdir, setup.map(|s| &s.ipsecdir), DEFAULT_IPSECDIR));
-        let nssdir = PlutoOptions::absolute(&pick(&opts.nssdir, setup.map(|s| &s.nssdir), DEFAULT_NSSDIR));
+        let pick =
+            |cli: &Option<PathBuf>, conf: Option<&Option<PathBuf>>, default: &str| -> PathBuf {
+                cli.clone()
+                    .or_else(|| conf.and_then(|c| c.clone()))
+                    .unwrap_or_else(|| PathBuf::from(default))
+            };
+        let secrets = PlutoOptions::absolute(&pick(
+            &opts.secretsfile,
+            setup.map(|s| &s.secretsfile),
+            DEFAULT_SECRETS,
+        ));
+        let ipsecdir = PlutoOptions::absolute(&pick(
+            &opts.ipsecdir,
+            setup.map(|s| &s.ipsecdir),
+            DEFAULT_IPSECDIR,
+        ));
+        let nssdir = PlutoOptions::absolute(&pick(
+            &opts.nssdir,
+            setup.map(|s| &s.nssdir),
+            DEFAULT_NSSDIR,
+        ));
         let logfile = opts
             .logfile
             .clone()
@@ -264,7 +297,9 @@ impl Settings {
             ipsecdir: ipsecdir.display().to_string(),
             nssdir: nssdir.display().to_string(),
             rundir: PlutoOptions::absolute(&opts.rundir()).display().to_string(),
-            ctlsocket: PlutoOptions::absolute(&opts.ctlsocket()).display().to_string(),
+            ctlsocket: PlutoOptions::absolute(&opts.ctlsocket())
+                .display()
+                .to_string(),
             logfile: logfile.as_ref().map(|p| p.display().to_string()),
             logtime,
             logappend,
@@ -293,11 +328,14 @@ impl Settings {
 /// A connection specification for tests: an IKEv2 PSK tunnel.
 #[cfg(test)]
 pub fn example_spec(name: &str) -> ConnSpec {
-    let text = format!(
-        "conn {name}\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=add\n"
-    );
-    let config = conf::Config::parse_str(&text, Path::new("/example.conf"), &conf::LoadOptions::default())
-        .expect("example config parses");
+    let text =
+        format!("conn {name}\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=add\n");
+    let config = conf::Config::parse_str(
+        &text,
+        Path::new("/example.conf"),
+        &conf::LoadOptions::default(),
+    )
+    .expect("example config parses");
     config.conns.into_iter().next().expect("one conn")
 }
 
@@ -306,7 +344,12 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> LoadedConfig {
-        let config = conf::Config::parse_str(text, Path::new("/t/ipsec.conf"), &conf::LoadOptions::default()).unwrap();
+        let config = conf::Config::parse_str(
+            text,
+            Path::new("/t/ipsec.conf"),
+            &conf::LoadOptions::default(),
+        )
+        .unwrap();
         LoadedConfig {
             config,
             warnings: Vec::new(),
@@ -324,12 +367,18 @@ conn v1\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tkeyexchange=ike
         assert_eq!(v.len(), 1);
         assert!(e.is_empty());
         let (v, _) = l.select(&["grp".into()], false);
-        assert_eq!(v.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            v.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         let (v, e) = l.select(&["nope".into()], false);
         assert!(v.is_empty());
         assert_eq!(e[0].rc(), Rc::UNKNOWN_NAME);
         let (v, _) = l.select(&[], true);
-        assert_eq!(v.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "v1"]);
+        assert_eq!(
+            v.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["a", "v1"]
+        );
     }
 
     #[test]
@@ -346,6 +395,8 @@ conn v1\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tkeyexchange=ike
         assert!(info.oriented);
         assert_eq!(info.this.host, "127.0.0.1");
         let v1 = l.config.conn("v1").unwrap();
-        assert!(conn_info(v1, &[]).unwrap_err().contains("IKEv1 is not supported"));
+        assert!(conn_info(v1, &[])
+            .unwrap_err()
+            .contains("IKEv1 is not supported"));
     }
 }

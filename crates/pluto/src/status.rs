@@ -124,7 +124,11 @@ pub fn conn_topology(info: &ConnInfo) -> String {
 }
 
 fn policy(info: &ConnInfo) -> String {
-    let mut p = vec![if info.ike_version == 1 { "IKEv1" } else { "IKEv2" }];
+    let mut p = vec![if info.ike_version == 1 {
+        "IKEv1"
+    } else {
+        "IKEv2"
+    }];
     p.push(match info.this.auth.as_str() {
         "secret" | "psk" => "PSK",
         "rsasig" | "rsa" => "RSASIG",
@@ -144,7 +148,10 @@ fn policy(info: &ConnInfo) -> String {
     if info.pfs {
         p.push("PFS");
     }
-    if matches!(info.auto.as_str(), "route" | "ondemand" | "start" | "up" | "keep") {
+    if matches!(
+        info.auto.as_str(),
+        "route" | "ondemand" | "start" | "up" | "keep"
+    ) {
         p.push("UP");
     }
     match info.fragmentation.as_str() {
@@ -204,7 +211,11 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
     ));
     emit(format_args!(
         "   liveness: {}; dpdaction:{}; dpddelay:{}s; retransmit-timeout:{}s",
-        if i.dpd_delay_secs > 0 { "active" } else { "passive" },
+        if i.dpd_delay_secs > 0 {
+            "active"
+        } else {
+            "passive"
+        },
         i.dpd_action,
         i.dpd_delay_secs,
         i.retransmit_timeout_secs
@@ -469,6 +480,9 @@ mod tests {
         );
         let plain = ConnInfo::example("p", "192.0.2.1", "192.0.2.2");
         assert_eq!(conn_topology(&plain), "192.0.2.1...192.0.2.2");
-        assert_eq!(policy(&plain), "IKEv2+PSK+ENCRYPT+TUNNEL+PFS+IKE_FRAG_ALLOW+ESN_NO+ESN_YES");
+        assert_eq!(
+            policy(&plain),
+            "IKEv2+PSK+ENCRYPT+TUNNEL+PFS+IKE_FRAG_ALLOW+ESN_NO+ESN_YES"
+        );
     }
 }
