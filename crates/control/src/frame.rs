@@ -289,6 +289,58 @@ pub fn read_reply<R: BufRead>(
     }
 }
 
+/// Reads a whole reply and writes what a user sees to `out` (verbose lines
+/// only with `verbose`), copying bytes without building [`ReplyLine`]s;
+/// returns the final status. Same output as [`read_reply`] with
+/// [`ReplyLine::display`].
+pub fn copy_reply<R: BufRead, W: Write>(
+    r: &mut R,
+    out: &mut W,
+    verbose: bool,
+) -> Result<Rc, FrameError> {
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        buf.clear();
+        let n = r
+            .by_ref()
+            .take(MAX_REPLY_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Err(FrameError::ReplyBrokenOff);
+        }
+        if buf.last() != Some(&b'\n') {
+            if n > MAX_REPLY_LINE {
+                return Err(FrameError::ReplyLineTooLong);
+            }
+            return Err(FrameError::ReplyBrokenOff);
+        }
+        let digits_ok = |b: &[u8]| {
+            b.get(..3).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+                && matches!(b.get(3), Some(b' ') | Some(b'\n'))
+        };
+        match buf.first() {
+            Some(b'0'..=b'9') if digits_ok(&buf) => out.write_all(&buf)?,
+            Some(b'~') if digits_ok(buf.get(1..).unwrap_or_default()) => {
+                if verbose {
+                    out.write_all(buf.get(1..).unwrap_or_default())?;
+                }
+            }
+            Some(b'|') => out.write_all(buf.get(1..).unwrap_or_default())?,
+            Some(b'=') => {
+                let text = String::from_utf8_lossy(&buf);
+                return match ReplyLine::parse(&text)? {
+                    ReplyLine::Done(rc) => Ok(rc),
+                    _ => Err(FrameError::BadReplyLine(text.into_owned())),
+                };
+            }
+            _ => {
+                let text = String::from_utf8_lossy(&buf);
+                return Err(FrameError::BadReplyLine(text.chars().take(80).collect()));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +474,29 @@ mod tests {
         .unwrap();
         assert_eq!(rc, Rc::UNKNOWN_NAME);
         assert_eq!(shown, vec!["000 hello".to_string(), "raw".to_string()]);
+
+        for verbose in [false, true] {
+            let mut copied = Vec::new();
+            let rc = copy_reply(&mut wire.as_bytes(), &mut copied, verbose).unwrap();
+            assert_eq!(rc, Rc::UNKNOWN_NAME);
+            let mut expected = String::new();
+            read_reply(&mut wire.as_bytes(), |l| {
+                if let Some(s) = l.display(verbose) {
+                    expected.push_str(&s);
+                    expected.push('\n');
+                }
+            })
+            .unwrap();
+            assert_eq!(String::from_utf8(copied).unwrap(), expected);
+        }
+        assert!(matches!(
+            copy_reply(&mut "000 a\n".as_bytes(), &mut Vec::new(), false),
+            Err(FrameError::ReplyBrokenOff)
+        ));
+        assert!(matches!(
+            copy_reply(&mut "12x\n".as_bytes(), &mut Vec::new(), false),
+            Err(FrameError::BadReplyLine(_))
+        ));
 
         let broken = "000 hello\n";
         assert!(matches!(

@@ -9,8 +9,9 @@ mod rc;
 mod request;
 
 pub use frame::{
-    decode_body, decode_header, decode_request, encode_request, read_reply, read_request,
-    write_request, FrameError, ReplyLine, HEADER_LEN, MAGIC, MAX_REPLY_LINE, MAX_REQUEST,
+    copy_reply, decode_body, decode_header, decode_request, encode_request, read_reply,
+    read_request, write_request, FrameError, ReplyLine, HEADER_LEN, MAGIC, MAX_REPLY_LINE,
+    MAX_REQUEST,
 };
 pub use rc::Rc;
 pub use request::{AddConns, ListKind, Request, StatusKind};

@@ -1,6 +1,6 @@
 //! The client end of the control socket.
 
-use control::{read_reply, write_request, FrameError, Rc, ReplyLine, Request};
+use control::{copy_reply, write_request, FrameError, Rc, Request};
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -61,11 +61,7 @@ pub fn send(socket: &Path, request: &Request, verbose: bool) -> i32 {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut reader = BufReader::with_capacity(256 * 1024, stream);
-    let result = read_reply(&mut reader, |line: &ReplyLine| {
-        if let Some(text) = line.display(verbose) {
-            let _ = writeln!(out, "{text}");
-        }
-    });
+    let result = copy_reply(&mut reader, &mut out, verbose);
     let _ = out.flush();
     if let (Some(e), Err(_)) = (&write_error, &result) {
         eprintln!(

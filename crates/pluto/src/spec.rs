@@ -8,6 +8,7 @@ use crate::options::{PlutoOptions, DEFAULT_IPSECDIR, DEFAULT_NSSDIR, DEFAULT_SEC
 use crate::status::SetupView;
 use conf::{ConnSpec, EndSpec, IkeVersion, Orientation, PubKeySpec};
 use control::Rc;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,27 +74,28 @@ impl LoadedConfig {
     ) -> (Vec<Arc<ConnSpec>>, Vec<SelectError>) {
         let mut out: Vec<Arc<ConnSpec>> = Vec::new();
         let mut errors = Vec::new();
-        let push = |c: &ConnSpec, out: &mut Vec<Arc<ConnSpec>>| {
-            if !out.iter().any(|o| o.name == c.name) {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut push = |c: &ConnSpec, out: &mut Vec<Arc<ConnSpec>>| {
+            if seen.insert(c.name.clone()) {
                 out.push(Arc::new(c.clone()));
             }
         };
+        let mut by_name: HashMap<&str, Vec<&ConnSpec>> = HashMap::new();
+        let mut by_alias: HashMap<&str, Vec<&ConnSpec>> = HashMap::new();
+        if !names.is_empty() {
+            for c in &self.config.conns {
+                by_name.entry(c.name.as_str()).or_default().push(c);
+                for a in &c.aliases {
+                    by_alias.entry(a.as_str()).or_default().push(c);
+                }
+            }
+        }
         for name in names {
-            let exact: Vec<&ConnSpec> = self
-                .config
-                .conns
-                .iter()
-                .filter(|c| &c.name == name)
-                .collect();
-            let matches: Vec<&ConnSpec> = if exact.is_empty() {
-                self.config
-                    .conns
-                    .iter()
-                    .filter(|c| c.aliases.iter().any(|a| a == name))
-                    .collect()
-            } else {
-                exact
-            };
+            let matches = by_name
+                .get(name.as_str())
+                .or_else(|| by_alias.get(name.as_str()))
+                .cloned()
+                .unwrap_or_default();
             if matches.is_empty() {
                 match self.config.conn_error(name) {
                     Some(e) => errors.push(SelectError::Failed {
@@ -108,8 +110,13 @@ impl LoadedConfig {
             }
         }
         if autoall {
-            for c in self.auto_conns() {
-                push(&c, &mut out);
+            for c in self
+                .config
+                .conns
+                .iter()
+                .filter(|c| c.auto != conf::Auto::Ignore)
+            {
+                push(c, &mut out);
             }
             for f in &self.config.failed {
                 errors.push(SelectError::Failed {
