@@ -415,3 +415,121 @@ impl Pluto {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempConf(PathBuf);
+    impl Drop for TempConf {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn conf(tag: &str) -> TempConf {
+        let p = std::env::temp_dir().join(format!(
+            "ferroswan-daemon-{tag}-{}.conf",
+            std::process::id()
+        ));
+        std::fs::write(
+            &p,
+            "conn a\n\tleft=203.0.113.1\n\tright=203.0.113.2\n\tauthby=secret\n\tconnalias=both\n\
+             conn b\n\tleft=203.0.113.1\n\tright=203.0.113.3\n\tauthby=secret\n\tconnalias=both\n",
+        )
+        .unwrap();
+        TempConf(p)
+    }
+
+    fn pluto() -> Pluto {
+        Pluto::new(
+            SetupView::default(),
+            PathBuf::from("/nonexistent/ipsec.conf"),
+            PathBuf::from("/nonexistent/ipsec.secrets"),
+            PathBuf::from("/nonexistent/ipsec.d"),
+        )
+    }
+
+    fn add(path: &std::path::Path, name: &str) -> Request {
+        Request::Add(AddConns {
+            config: path.to_path_buf(),
+            rootdir: None,
+            names: vec![name.to_string()],
+            autoall: false,
+        })
+    }
+
+    fn run(p: &mut Pluto, req: Request) -> (Option<Rc>, String) {
+        let mut r = Replier::detached();
+        p.handle(req, &mut r);
+        (r.failure(), r.take_text())
+    }
+
+    #[test]
+    fn add_duplicate_delete_by_alias() {
+        let c = conf("db");
+        let mut p = pluto();
+        assert_eq!(run(&mut p, add(&c.0, "a")).0, None);
+        let (rc, text) = run(&mut p, add(&c.0, "a"));
+        assert_eq!(rc, Some(Rc::DUPNAME), "{text}");
+        assert_eq!(run(&mut p, add(&c.0, "nosuch")).0, Some(Rc::UNKNOWN_NAME));
+        // The alias names both; "a" is loaded already.
+        let (rc, _) = run(&mut p, add(&c.0, "both"));
+        assert_eq!(rc, Some(Rc::DUPNAME));
+        assert_eq!(p.db.len(), 2);
+        let (rc, text) = run(
+            &mut p,
+            Request::Initiate {
+                name: "both".into(),
+                remote_host: None,
+                asynchronous: false,
+            },
+        );
+        assert_eq!(rc, Some(Rc::NOT_IMPLEMENTED));
+        assert_eq!(text.matches("not implemented yet").count(), 2, "{text}");
+        assert_eq!(
+            run(
+                &mut p,
+                Request::Delete {
+                    name: "both".into()
+                }
+            )
+            .0,
+            None
+        );
+        assert!(p.db.is_empty());
+        assert_eq!(
+            run(&mut p, Request::Delete { name: "a".into() }).0,
+            Some(Rc::UNKNOWN_NAME)
+        );
+    }
+
+    #[test]
+    fn replace_keeps_old_on_failure_and_shutdown_flow() {
+        let c = conf("replace");
+        let mut p = pluto();
+        run(&mut p, add(&c.0, "a"));
+        let serial = p.db.get("a").map(|c| c.serial);
+        let (rc, _) = run(
+            &mut p,
+            Request::Replace(AddConns {
+                config: c.0.clone(),
+                rootdir: None,
+                names: vec!["a".into()],
+                autoall: false,
+            }),
+        );
+        assert_eq!(rc, None);
+        assert_ne!(p.db.get("a").map(|c| c.serial), serial);
+        let (rc, text) = run(&mut p, add(std::path::Path::new("/nonexistent.conf"), "a"));
+        assert_eq!(rc, Some(Rc::FATAL), "{text}");
+        let mut r = Replier::detached();
+        assert_eq!(p.handle(Request::Shutdown, &mut r), Flow::Shutdown);
+        let mut r = Replier::detached();
+        assert_eq!(p.handle(Request::Listen, &mut r), Flow::Continue);
+        assert!(!p.interfaces.is_empty());
+        // Missing secrets file: a failure naming it, nothing loaded.
+        assert_eq!(r.failure(), Some(Rc::FATAL));
+        assert!(r.take_text().contains("/nonexistent/ipsec.secrets"));
+    }
+}

@@ -186,6 +186,11 @@ async fn client(mut stream: UnixStream, commands: mpsc::Sender<ControlCommand>, 
     }
     let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
         Ok(Ok(r)) => r,
+        Ok(Err(FrameError::Truncated { got: 0, .. })) => {
+            // Connected and closed without a byte: a liveness probe.
+            tracing::debug!("control socket: client closed without a request");
+            return;
+        }
         Ok(Err(e)) => {
             tracing::warn!("control socket: {e}");
             send_error(&mut stream, Rc::BADWHACKMESSAGE, &e.to_string()).await;
