@@ -33,6 +33,9 @@ pub enum HostAddr {
     Direct,
     /// `%IFACE`: the address of a network interface.
     Interface(String),
+    /// Not given at all (a template conn completed through `also=`);
+    /// such a connection cannot be added.
+    Unset,
 }
 
 impl HostAddr {
@@ -115,6 +118,7 @@ impl fmt::Display for HostAddr {
             HostAddr::None => f.write_str("%none"),
             HostAddr::Direct => f.write_str("%direct"),
             HostAddr::Interface(i) => write!(f, "%{i}"),
+            HostAddr::Unset => f.write_str("(unset)"),
         }
     }
 }
@@ -212,6 +216,43 @@ impl fmt::Display for Subnet {
     }
 }
 
+/// A traffic selector as written in `leftsubnet=`: a subnet with an
+/// optional protocol and port (`192.0.2.0/24/tcp/22`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Selector {
+    /// The addresses.
+    pub subnet: Subnet,
+    /// Protocol and port, when given.
+    pub protoport: Option<ProtoPort>,
+}
+
+impl Selector {
+    /// Parses `ADDR[/LEN[/PROTO[/PORT]]]`.
+    pub fn parse(v: &str) -> Result<Selector, String> {
+        let v = v.trim();
+        let mut parts = v.splitn(3, '/');
+        let addr = parts.next().unwrap_or("");
+        let len = parts.next();
+        let pp = parts.next();
+        let subnet = match len {
+            Some(l) => Subnet::parse(&format!("{addr}/{l}"))?,
+            None => Subnet::parse(addr)?,
+        };
+        let protoport = pp.map(ProtoPort::parse).transpose()?;
+        Ok(Selector { subnet, protoport })
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.subnet)?;
+        if let Some(p) = self.protoport {
+            write!(f, "/{p}")?;
+        }
+        Ok(())
+    }
+}
+
 /// An IKE identity (`leftid=`, ipsec.secrets indices).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Id {
@@ -289,8 +330,11 @@ impl Id {
         if v.contains('@') {
             return Ok(Id::UserFqdn(v.to_string()));
         }
-        // Libreswan would resolve a bare name in DNS; ferroswan treats it as an FQDN ID
-        Ok(Id::Fqdn(v.to_string()))
+        // Libreswan resolves a bare name in DNS and uses the address as the
+        // ID; ferroswan does not resolve IDs at load time
+        Err(format!(
+            "'{v}' is neither an address nor @FQDN, user@FQDN or a DN; ferroswan does not look IDs up in DNS (write @{v} for an FQDN ID)"
+        ))
     }
 
     /// The ID of a host address (the default when `leftid=` is unset).

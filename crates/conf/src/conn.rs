@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::addr::{HostAddr, Id};
@@ -521,6 +521,26 @@ impl ConnSpec {
             }
         }
 
+        for (side, end) in [("left", &left), ("right", &right)] {
+            let Some(pool) = &end.addresspool else {
+                continue;
+            };
+            if !end.subnets.is_empty() {
+                return Err(ctx.conn_err(format!(
+                    "cannot specify both {side}addresspool= and {side}subnet="
+                )));
+            }
+            if !end.subnets_list.is_empty() {
+                return Err(ctx.conn_err(format!(
+                    "cannot specify both {side}addresspool= and {side}subnets="
+                )));
+            }
+            if ctx.string("narrowing").and_then(|(_, v)| parse_yn(v)) == Some(false) {
+                return Err(ctx.conn_err(format!(
+                    "narrowing=no conflicts with {side}addresspool={pool}"
+                )));
+            }
+        }
         check_families(&ctx, &left, &right)?;
 
         let ike = ctx
@@ -531,8 +551,10 @@ impl ConnSpec {
             .transpose()?;
         let esp = ctx
             .string("esp")
+            .or_else(|| ctx.string("phase2alg"))
             .map(|(e, v)| {
-                proposal::parse_esp(v).map_err(|m| ctx.bad(e, format!("esp=\"{v}\" invalid, {m}")))
+                proposal::parse_esp(v)
+                    .map_err(|m| ctx.bad(e, format!("{}=\"{v}\" invalid, {m}", e.key())))
             })
             .transpose()?;
         let ah = ctx
@@ -567,6 +589,10 @@ impl ConnSpec {
             }
         }
 
+        if ike_version == IkeVersion::V1 && ctx.string("sec-label").is_some() {
+            return Err(ctx.conn_err("IKEv1 does not support Labeled IPsec"));
+        }
+
         let iptfs = ctx.yn("iptfs", false)?;
         if iptfs && !never_negotiate {
             if conn_type == ConnType::Transport {
@@ -591,9 +617,7 @@ impl ConnSpec {
                 .transpose()
         };
         let dpddelay = ctx.opt_secs("dpddelay", false)?.filter(|d| !d.is_zero());
-        let dpdtimeout = ctx
-            .opt_secs("ikev1-dpdtimeout", false)?
-            .filter(|d| !d.is_zero());
+        let dpdtimeout = ctx.opt_secs("dpdtimeout", false)?.filter(|d| !d.is_zero());
         if ike_version == IkeVersion::V2 && dpdtimeout.is_some() {
             warnings.push(r.diag(format!(
                 "conn '{}': IKEv2 ignores dpdtimeout=; use dpddelay= and retransmit-timeout=",
@@ -605,14 +629,8 @@ impl ConnSpec {
             Auto::Ondemand | Auto::Route => DpdAction::Hold,
             _ => DpdAction::Clear,
         };
-        let keyingtries = match ctx.string("keyingtries") {
-            None => 0,
-            Some((_, v)) if v.eq_ignore_ascii_case("%forever") => 0,
-            Some((e, v)) => u32_of(
-                parse_unsigned(v)
-                    .map_err(|m| ctx.bad(e, format!("keyingtries={v} invalid, {m}")))?,
-            ),
-        };
+        // keyingtries= is obsolete in Libreswan 5: connections retry forever
+        let keyingtries = 0;
         for key in ["iptfs-packet-size", "iptfs-max-queue-size"] {
             bytes(key)?;
         }
@@ -761,10 +779,75 @@ impl ConnSpec {
         })
     }
 
+    /// The checks Libreswan makes when a connection is added that do not
+    /// depend on this host's addresses: both hosts set, `%IFACE` names an
+    /// existing interface, not `%any` on both sides.
+    pub fn check_add(&self) -> Result<(), ConfError> {
+        let diag = |m: String| {
+            ConfError::Conn(Diagnostic::new(
+                self.file.clone(),
+                self.line,
+                format!("conn '{}': {m}", self.name),
+            ))
+        };
+        for (side, end) in [("left", &self.left), ("right", &self.right)] {
+            match &end.host {
+                HostAddr::Unset => return Err(diag(format!("{side}= is not set"))),
+                HostAddr::Interface(i) if !Path::new("/sys/class/net").join(i).exists() => {
+                    return Err(diag(format!(
+                        "{side}=%{i} does not appear to be an interface"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let anyish = |h: &HostAddr| matches!(h, HostAddr::Any | HostAddr::Any6);
+        if anyish(&self.left.host) && anyish(&self.right.host) {
+            return Err(diag(format!(
+                "neither 'left={}' nor 'right={}' specify the local host's IP address",
+                self.left.host, self.right.host
+            )));
+        }
+        Ok(())
+    }
+
     /// Decides which end is this host, as Libreswan does: an end whose
     /// address is one of `local_addrs` is local; failing that, a
     /// `%defaultroute` end facing a remote end is local.
     pub fn orient(&self, local_addrs: &[IpAddr]) -> Result<Orientation, ConfError> {
+        self.check_add()?;
+        let o = self.orient_only(local_addrs)?;
+        let (local, remote) = self.ends(o);
+        let (ls, rs) = match o {
+            Orientation::LeftIsLocal => ("left", "right"),
+            Orientation::RightIsLocal => ("right", "left"),
+        };
+        if local.addresspool.is_some() {
+            let msg = if remote.cat {
+                Some(format!("both {rs}cat=yes and {ls}addresspool= defined"))
+            } else if remote.modecfgclient {
+                Some(format!(
+                    "{rs}modecfgclient=yes does not expect {ls}addresspool="
+                ))
+            } else if local.modecfgserver {
+                Some(format!(
+                    "{ls}modecfgserver=yes does not expect {ls}addresspool="
+                ))
+            } else {
+                None
+            };
+            if let Some(m) = msg {
+                return Err(ConfError::Conn(Diagnostic::new(
+                    self.file.clone(),
+                    self.line,
+                    format!("conn '{}': {m}", self.name),
+                )));
+            }
+        }
+        Ok(o)
+    }
+
+    fn orient_only(&self, local_addrs: &[IpAddr]) -> Result<Orientation, ConfError> {
         let is_local = |h: &HostAddr| matches!(h, HostAddr::Addr(a) if local_addrs.contains(a));
         let l = is_local(&self.left.host);
         let r = is_local(&self.right.host);
@@ -811,9 +894,13 @@ impl ConnSpec {
                         self.left.host, self.right.host
                     )))
                 } else {
-                    Err(diag(format!(
-                        "unoriented: neither left={} nor right={} match an interface",
-                        self.left.host, self.right.host
+                    Err(ConfError::Unoriented(Diagnostic::new(
+                        self.file.clone(),
+                        self.line,
+                        format!(
+                            "conn '{}': neither left={} nor right={} match an interface",
+                            self.name, self.left.host, self.right.host
+                        ),
                     )))
                 }
             }
@@ -849,42 +936,26 @@ fn check_families(ctx: &Ctx<'_>, left: &EndSpec, right: &EndSpec) -> Result<(), 
             )));
         }
     }
-    let uniform = |e: &EndSpec| -> Option<bool> {
-        let first = e.subnets.first()?.addr.is_ipv6();
-        e.subnets
-            .iter()
-            .all(|s| s.addr.is_ipv6() == first)
-            .then_some(first)
+    let (Some((lf, lk)), Some((rf, rk))) = (left.client_families(), right.client_families()) else {
+        return Ok(());
     };
-    let mixed = |e: &EndSpec| !e.subnets.is_empty() && uniform(e).is_none();
-    if mixed(left) || mixed(right) {
+    if lf == rf {
         return Ok(());
     }
-    let lv = uniform(left);
-    let rv = uniform(right);
-    let raw = |k: &str| ctx.r.get(k).map(|e| e.value.clone()).unwrap_or_default();
-    match (lv, rv) {
-        (Some(a), Some(b)) if a != b => Err(ctx.conn_err(format!(
-            "address family of leftsubnet={} conflicts with rightsubnet={}",
-            raw("leftsubnet"),
-            raw("rightsubnet")
-        ))),
-        (Some(a), None) => match right.host.is_v6() {
-            Some(b) if a != b => Err(ctx.conn_err(format!(
-                "address family of leftsubnet={} conflicts with right={}",
-                raw("leftsubnet"),
-                right.host
-            ))),
-            _ => Ok(()),
-        },
-        (None, Some(b)) => match left.host.is_v6() {
-            Some(a) if a != b => Err(ctx.conn_err(format!(
-                "address family of rightsubnet={} conflicts with left={}",
-                raw("rightsubnet"),
-                left.host
-            ))),
-            _ => Ok(()),
-        },
-        _ => Ok(()),
-    }
+    let show = |side: &str, key: &str| -> String {
+        let full = format!("{side}{key}");
+        let v = ctx
+            .r
+            .get(&full)
+            .map(|e| e.value.clone())
+            .unwrap_or_default();
+        format!("{full}={v}")
+    };
+    // name the subnet-like key first, as Libreswan does
+    let (a, b) = if lk.is_empty() && !rk.is_empty() {
+        (show("right", rk), show("left", lk))
+    } else {
+        (show("left", lk), show("right", rk))
+    };
+    Err(ctx.conn_err(format!("address family of {a} conflicts with {b}")))
 }

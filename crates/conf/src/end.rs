@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::addr::{HostAddr, Id, ProtoPort, Subnet};
+use crate::addr::{HostAddr, Id, ProtoPort, Selector, Subnet};
 use crate::conn::{parse_authby_one, AuthBy, Ctx};
 use crate::error::ConfError;
 use crate::values::parse_yn;
@@ -76,8 +76,10 @@ pub struct EndSpec {
     pub nexthop: Option<HostAddr>,
     /// `leftid=` (None: the host address, or the certificate's subject).
     pub id: Option<Id>,
-    /// `leftsubnet=` (a list since Libreswan 5).
+    /// `leftsubnet=` (a list since Libreswan 5), addresses only.
     pub subnets: Vec<Subnet>,
+    /// `leftsubnet=` with the protocol/port of each selector.
+    pub selectors: Vec<Selector>,
     /// `leftsubnets=`: one connection instance per subnet.
     pub subnets_list: Vec<Subnet>,
     /// `leftsubnet=vhost:...` / `vnet:...` (virtual private).
@@ -133,7 +135,7 @@ fn split_list(v: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
-fn parse_subnets(key: &str, v: &str) -> Result<Vec<Subnet>, String> {
+fn parse_selectors(key: &str, v: &str) -> Result<Vec<Selector>, String> {
     if v.trim().is_empty() {
         return Err(format!("{key}= invalid, empty field"));
     }
@@ -144,7 +146,47 @@ fn parse_subnets(key: &str, v: &str) -> Result<Vec<Subnet>, String> {
             return Err(format!("{key}= invalid, empty field"));
         }
         for s in part.split_whitespace() {
-            out.push(Subnet::parse(s).map_err(|e| format!("{key}={v} invalid, {e}"))?);
+            out.push(Selector::parse(s).map_err(|e| format!("{key}={v} invalid, {e}"))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `leftaddresspool=`: comma-separated CIDRs or `FIRST-LAST`
+/// ranges; returns the family (true: IPv6) of each.
+pub(crate) fn parse_addresspool(key: &str, v: &str) -> Result<Vec<bool>, String> {
+    let mut out = Vec::new();
+    for part in v.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(format!("{key}={v} invalid, empty field"));
+        }
+        if let Some((a, b)) = part.split_once('-') {
+            let a: IpAddr = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("{key}={v} invalid, '{a}' is not an address"))?;
+            let b: IpAddr = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("{key}={v} invalid, '{b}' is not an address"))?;
+            if a.is_ipv6() != b.is_ipv6() || a > b {
+                return Err(format!("{key}={v} invalid, bad range '{part}'"));
+            }
+            if a.is_unspecified() {
+                return Err(format!(
+                    "{key}={v} invalid, address pool {part} starts at address zero"
+                ));
+            }
+            out.push(a.is_ipv6());
+        } else {
+            let s = Subnet::parse(part).map_err(|e| format!("{key}={v} invalid, {e}"))?;
+            if s.addr.is_unspecified() {
+                return Err(format!(
+                    "{key}={v} invalid, address pool {part} starts at address zero"
+                ));
+            }
+            out.push(s.addr.is_ipv6());
         }
     }
     Ok(out)
@@ -163,7 +205,7 @@ impl EndSpec {
         let host = match ctx.get(&k("")) {
             Some(e) if !e.value.is_empty() => HostAddr::parse(&e.value)
                 .map_err(|m| ctx.bad(e, format!("{side}={} invalid, {m}", e.value)))?,
-            _ => return Err(ctx.conn_err(format!("{side}= is not set"))),
+            _ => HostAddr::Unset,
         };
         let nexthop = ctx
             .string(&k("nexthop"))
@@ -178,7 +220,7 @@ impl EndSpec {
                 Id::parse(v).map_err(|m| ctx.bad(e, format!("{side}id={v} invalid, {m}")))
             })
             .transpose()?;
-        let mut subnets = Vec::new();
+        let mut selectors = Vec::new();
         let mut vsubnet = None;
         if let Some(e) = ctx.get(&k("subnet")) {
             let v = e.value.trim();
@@ -191,13 +233,18 @@ impl EndSpec {
                     format!("{side}subnet={v} invalid, %-values need vhost: or vnet:"),
                 ));
             } else {
-                subnets = parse_subnets(&k("subnet"), v).map_err(|m| ctx.bad(e, m))?;
+                selectors = parse_selectors(&k("subnet"), v).map_err(|m| ctx.bad(e, m))?;
             }
         }
-        let subnets_list = match ctx.get(&k("subnets")) {
+        let subnets: Vec<Subnet> = selectors.iter().map(|s| s.subnet).collect();
+        let subnets_list: Vec<Subnet> = match ctx.get(&k("subnets")) {
             Some(e) => {
                 let v = e.value.trim().trim_start_matches('{').trim_end_matches('}');
-                parse_subnets(&k("subnets"), v).map_err(|m| ctx.bad(e, m))?
+                parse_selectors(&k("subnets"), v)
+                    .map_err(|m| ctx.bad(e, m))?
+                    .into_iter()
+                    .map(|s| s.subnet)
+                    .collect()
             }
             None => Vec::new(),
         };
@@ -207,6 +254,9 @@ impl EndSpec {
                 raw.get("subnet").cloned().unwrap_or_default(),
                 raw.get("subnets").cloned().unwrap_or_default()
             )));
+        }
+        if let Some((e, v)) = ctx.string(&k("addresspool")) {
+            parse_addresspool(&k("addresspool"), v).map_err(|m| ctx.bad(e, m))?;
         }
         let protoport = ctx
             .string(&k("protoport"))
@@ -222,6 +272,10 @@ impl EndSpec {
                     )
                 })?);
             }
+        }
+        if let Some((e, v)) = ctx.string(&k("sourceip")) {
+            check_sourceips(&sourceips, &selectors, &subnets_list, &host, side, v)
+                .map_err(|m| ctx.bad(e, m))?;
         }
         let interface_ip = ctx
             .string(&k("interface-ip"))
@@ -242,6 +296,14 @@ impl EndSpec {
                 Ok::<_, ConfError>(Subnet { addr, prefix })
             })
             .transpose()?;
+        if let (Some((_, ii)), Some((e, si))) =
+            (ctx.string(&k("interface-ip")), ctx.string(&k("sourceip")))
+        {
+            return Err(ctx.bad(
+                e,
+                format!("cannot specify {side}interface-ip={ii} and {side}sourceip={si}"),
+            ));
+        }
         let mut pubkey = None;
         for kw in ["rsasigkey", "ecdsakey", "eddsakey", "pubkey"] {
             if let Some((e, v)) = ctx.string(&k(kw)) {
@@ -294,6 +356,7 @@ impl EndSpec {
             nexthop,
             id,
             subnets,
+            selectors,
             subnets_list,
             vsubnet,
             protoport,
@@ -321,12 +384,74 @@ impl EndSpec {
         })
     }
 
-    /// The address family of the traffic this end protects: from its
-    /// subnets, else from its host (None: not known yet).
-    pub fn client_family_v6(&self) -> Option<bool> {
-        match self.subnets.first() {
-            Some(s) => Some(s.addr.is_ipv6()),
-            None => self.host.is_v6(),
+    /// The address families (bit 1: IPv4, bit 2: IPv6) of the traffic
+    /// this end protects, and the key that decides them: subnets, else
+    /// `leftsubnets=`, else the address pool, else the host. `None` when
+    /// not known yet.
+    pub fn client_families(&self) -> Option<(u8, &'static str)> {
+        fn mask(it: impl Iterator<Item = bool>) -> u8 {
+            it.fold(0, |m, v6| m | if v6 { 2 } else { 1 })
+        }
+        if !self.subnets.is_empty() {
+            return Some((
+                mask(self.subnets.iter().map(|s| s.addr.is_ipv6())),
+                "subnet",
+            ));
+        }
+        if !self.subnets_list.is_empty() {
+            return Some((
+                mask(self.subnets_list.iter().map(|s| s.addr.is_ipv6())),
+                "subnets",
+            ));
+        }
+        if let Some(pool) = &self.addresspool {
+            let fams = parse_addresspool("addresspool", pool).ok()?;
+            return Some((mask(fams.into_iter()), "addresspool"));
+        }
+        if self.modecfgclient || self.vsubnet.is_some() {
+            return None;
+        }
+        self.host.is_v6().map(|f| (mask(std::iter::once(f)), ""))
+    }
+}
+
+fn check_sourceips(
+    ips: &[IpAddr],
+    selectors: &[Selector],
+    subnets_list: &[Subnet],
+    host: &HostAddr,
+    side: &str,
+    v: &str,
+) -> Result<(), String> {
+    for fam6 in [false, true] {
+        let same: Vec<&IpAddr> = ips.iter().filter(|a| a.is_ipv6() == fam6).collect();
+        if let [a, b, ..] = same.as_slice() {
+            let f = if fam6 { "IPv6" } else { "IPv4" };
+            return Err(format!(
+                "{side}sourceip={v} invalid, multiple {f} addresses ({a} and {b}) specified"
+            ));
         }
     }
+    if !selectors.is_empty() {
+        for a in ips {
+            if !selectors.iter().any(|s| s.subnet.contains(a)) {
+                let subnet: Vec<String> = selectors.iter().map(|s| s.to_string()).collect();
+                return Err(format!(
+                    "{side}sourceip={v} invalid, address {a} is not within {side}subnet={}",
+                    subnet.join(",")
+                ));
+            }
+        }
+    } else if subnets_list.is_empty() {
+        if let HostAddr::Addr(h) = host {
+            for a in ips {
+                if a != h {
+                    return Err(format!(
+                        "{side}sourceip={v} invalid, address {a} does not match {side}={h} and {side}subnet= was not specified"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -65,6 +65,10 @@ pub enum ConfError {
     /// The connection cannot be oriented or is inconsistent.
     #[error("{0}")]
     Conn(Diagnostic),
+    /// Neither end of the connection is an address of this host (Libreswan
+    /// still loads such a connection, "unoriented").
+    #[error("{0}")]
+    Unoriented(Diagnostic),
     /// `ipsec.secrets` problems.
     #[error("{0}")]
     Secrets(Diagnostic),
@@ -81,6 +85,7 @@ impl ConfError {
             | ConfError::Include(d)
             | ConfError::Also(d)
             | ConfError::Conn(d)
+            | ConfError::Unoriented(d)
             | ConfError::Secrets(d) => Some(d),
         }
     }

@@ -317,7 +317,8 @@ pub static KEYWORDS: &[Keyword] = &[
     c("compress", YN, Some("no")),
     c("metric", Kind::Unsigned, Some("1")),
     c("dpddelay", Kind::Seconds, None),
-    c("ikev1-dpdtimeout", Kind::Seconds, None),
+    c("dpdtimeout", Kind::Seconds, None),
+    c("phase2alg", Kind::Proposal, None),
     c(
         "sendca",
         Kind::Enum(&["none", "issuer", "all"]),
@@ -329,14 +330,12 @@ pub static KEYWORDS: &[Keyword] = &[
     c("reqid", Kind::Unsigned, None),
     c("nflog-group", Kind::Unsigned, None),
     c("aggressive", YN, Some("no")),
-    c("keyingtries", S, Some("0")),
     // conn aliases
     alias("aggrmode", C, false, YN, "aggressive"),
     alias("keylife", C, false, Kind::Seconds, "ipsec-lifetime"),
     alias("lifetime", C, false, Kind::Seconds, "ipsec-lifetime"),
     alias("salifetime", C, false, Kind::Seconds, "ipsec-lifetime"),
-    alias("phase2alg", C, false, Kind::Proposal, "esp"),
-    alias("dpdtimeout", C, false, Kind::Seconds, "ikev1-dpdtimeout"),
+    alias("ikev1-dpdtimeout", C, false, Kind::Seconds, "dpdtimeout"),
     alias("nflog", C, false, Kind::Unsigned, "nflog-group"),
     alias("policy-label", C, false, S, "sec-label"),
     alias(
@@ -355,6 +354,7 @@ pub static KEYWORDS: &[Keyword] = &[
     ),
     // obsolete conn keywords
     obsolete("dpdaction", C),
+    obsolete("keyingtries", C),
     obsolete("clientaddrfamily", C),
     obsolete("initial_contact", C),
     obsolete("modecfgwins1", C),
@@ -377,6 +377,7 @@ pub static KEYWORDS: &[Keyword] = &[
     s("myvendorid", S, None),
     s("plutodebug", S, None),
     s("logfile", S, None),
+    s("loglimit", YN, Some("yes")),
     s("logtime", YN, Some("yes")),
     s("logappend", YN, Some("yes")),
     s("logip", YN, Some("yes")),
@@ -388,6 +389,8 @@ pub static KEYWORDS: &[Keyword] = &[
     s("ipsecdir", S, Some("/etc/ipsec.d")),
     s("nssdir", S, Some("/var/lib/ipsec/nss")),
     s("rundir", S, Some("/run/pluto")),
+    s("exampledir", S, None),
+    s("seeddev", S, Some("/dev/random")),
     s("logstderr", YN, None),
     s("secretsfile", S, Some("/etc/ipsec.secrets")),
     s("statsbin", S, None),
@@ -436,11 +439,7 @@ pub static KEYWORDS: &[Keyword] = &[
     s("nhelpers", S, Some("-1")),
     s("drop-oppo-null", YN, Some("no")),
     s("expire-shunt-interval", Kind::Seconds, Some("20s")),
-    s(
-        "dns-resolver",
-        Kind::Enum(&["file", "unbound"]),
-        Some("file"),
-    ),
+    s("dns-resolver", S, Some("file")),
     s("ipsec-interface-managed", YN, Some("yes")),
     s("nflog-all", Kind::Unsigned, None),
     // setup aliases

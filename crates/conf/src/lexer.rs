@@ -6,6 +6,8 @@
 pub(crate) enum Item {
     /// A line starting at column 0: its words (comment removed).
     Header { words: Vec<String>, line: u32 },
+    /// An indented `x-...` / `x_...` line: a comment Libreswan warns about.
+    XComment { text: String, line: u32 },
     /// An indented `key=value`.
     KeyVal {
         key: String,
@@ -89,13 +91,20 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Item>, LexError> {
             });
             continue;
         }
-        // an indented body line: one or more key=value items
-        let mut rest: String = trimmed.to_string();
-        loop {
-            let r = rest.trim_start();
-            if r.is_empty() || r.starts_with('#') {
-                break;
-            }
+        // `x-`/`x_` at the start of a body line: the whole line is a comment
+        if trimmed.len() >= 2 && trimmed.is_char_boundary(2) && {
+            let p = trimmed[..2].to_ascii_lowercase();
+            p == "x-" || p == "x_"
+        } {
+            items.push(Item::XComment {
+                text: trimmed.trim_end().to_string(),
+                line: lineno,
+            });
+            continue;
+        }
+        // an indented body line: one KEY=VALUE, optionally a trailing comment
+        {
+            let r = trimmed;
             let key_len = r.find(|c: char| !is_key_char(c)).unwrap_or(r.len());
             let key = &r[..key_len];
             let after = r[key_len..].trim_start();
@@ -147,36 +156,23 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Item>, LexError> {
                 }
             } else {
                 let end = v.find(char::is_whitespace).unwrap_or(v.len());
-                let tok = &v[..end];
-                // `key= other=value`: the first key is empty
-                let looks_like_key = after_eq.starts_with([' ', '\t'])
-                    && tok
-                        .find('=')
-                        .is_some_and(|p| p > 0 && tok[..p].chars().all(is_key_char));
-                if looks_like_key {
-                    (String::new(), v.to_string())
-                } else {
-                    (tok.to_string(), v[end..].to_string())
-                }
+                (v[..end].to_string(), v[end..].to_string())
             };
+            let tail = remainder.trim_start();
+            if !tail.is_empty() && !tail.starts_with('#') {
+                return Err(LexError {
+                    line: lineno,
+                    message: format!(
+                        "syntax error after '{key}=': unexpected '{}' (one KEY=VALUE per line; quote values that contain spaces)",
+                        tail.chars().take(40).collect::<String>()
+                    ),
+                });
+            }
             items.push(Item::KeyVal {
                 key,
                 value,
                 line: lineno,
             });
-            if !remainder.is_empty()
-                && !remainder.starts_with(char::is_whitespace)
-                && !remainder.starts_with('#')
-            {
-                return Err(LexError {
-                    line: lineno,
-                    message: format!(
-                        "syntax error after value: '{}'",
-                        remainder.chars().take(40).collect::<String>()
-                    ),
-                });
-            }
-            rest = remainder;
         }
     }
     Ok(items)
@@ -198,7 +194,7 @@ mod tests {
 
     #[test]
     fn values_quotes_braces_comments() {
-        let t = "conn a # c\n\tleft=1.2.3.4 # comment\n\tleftid=\"@x y\"\n\tk={a\n b}\n\tempty=\n\tx = y\n\tu=@#1 v=2\n";
+        let t = "conn a # c\n\tleft=1.2.3.4 # comment\n\tleftid=\"@x y\"\n\tk={a\n b}\n\tempty=\n\tx = y\n\tu=@#1\n";
         let items = lex(t).unwrap();
         assert_eq!(
             items[0],
@@ -216,7 +212,6 @@ mod tests {
                 ("empty".into(), "".into(), 6),
                 ("x".into(), "y".into(), 7),
                 ("u".into(), "@#1".into(), 8),
-                ("v".into(), "2".into(), 8),
             ]
         );
     }
@@ -227,5 +222,7 @@ mod tests {
         assert_eq!(e.line, 2);
         let e = lex("conn a\n\tleftid=\"open\n").unwrap_err();
         assert_eq!(e.line, 2);
+        let e = lex("conn a\n\n\tleft=1.2.3.4 right=5.6.7.8\n").unwrap_err();
+        assert_eq!(e.line, 3);
     }
 }

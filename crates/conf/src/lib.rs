@@ -26,7 +26,7 @@ pub mod values;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-pub use addr::{HostAddr, Id, ProtoPort, Subnet};
+pub use addr::{HostAddr, Id, ProtoPort, Selector, Subnet};
 pub use conn::{
     AuthBy, Auto, ConnSpec, ConnType, DpdAction, Encapsulation, EndSpec, Esn, Fragmentation,
     IkeVersion, Orientation, PubKeySpec, SendCert, Shunt,

@@ -180,6 +180,13 @@ impl Parser<'_> {
                         }
                     }
                 }
+                Item::XComment { text, line } => {
+                    self.raw.warnings.push(Diagnostic::new(
+                        path,
+                        line,
+                        format!("X- style comment ignored: {text}"),
+                    ));
+                }
                 Item::KeyVal { key, value, line } => {
                     let Some(sec) = current.as_mut() else {
                         return Err(ConfError::Syntax(Diagnostic::new(

@@ -486,35 +486,48 @@ impl Secrets {
         &self.files
     }
 
-    /// How well a record's indices match (0: not at all).
+    /// How well a record's indices match, Libreswan's way: bits
+    /// default (1, no index, or only our own ID), any (2, `%any`), remote (4),
+    /// local (8); a higher number is a better match; 0 means no match.
     fn score(indices: &[SecretIndex], local: &Id, remote: &Id) -> u8 {
+        const DEFAULT: u8 = 1;
+        const ANY: u8 = 2;
+        const REMOTE: u8 = 4;
+        const LOCAL: u8 = 8;
         if indices.is_empty() {
-            return 1;
+            return DEFAULT;
         }
-        let (mut me, mut him, mut any) = (false, false, false);
+        let mut m = 0u8;
         for i in indices {
             match i {
-                SecretIndex::Any => any = true,
+                SecretIndex::Any => m |= ANY,
                 SecretIndex::Id(id) => {
                     if same_id(id, local) {
-                        me = true;
-                    } else if same_id(id, remote) {
-                        him = true;
+                        m |= LOCAL;
+                    }
+                    if same_id(id, remote) {
+                        m |= REMOTE;
                     }
                 }
             }
         }
-        match (me, him, any) {
-            (true, true, _) => 4,
-            (true, false, true) | (false, true, true) => 2,
-            (false, false, true) => 1,
+        // our own ID as the only index: any peer
+        if m == LOCAL && indices.len() == 1 {
+            m |= DEFAULT;
+        }
+        match m {
+            DEFAULT | ANY => m,
+            x if x == LOCAL | DEFAULT || x == LOCAL | ANY || x == REMOTE | ANY => m,
+            x if x & (LOCAL | REMOTE) == LOCAL | REMOTE => m,
+            // only one side named among other IDs: not a match for a shared secret
             _ => 0,
         }
     }
 
     /// The PSK for a pair of IDs: the most specific record wins (both IDs
-    /// named, then one ID and `%any`, then wildcards); equally specific
-    /// records must hold the same secret.
+    /// named; our ID and `%any`; our ID alone; the peer's ID and `%any`;
+    /// `%any`; no index), as Libreswan ranks them; equally specific records
+    /// must hold the same secret.
     pub fn psk(&self, local: &Id, remote: &Id) -> Result<Option<&Psk>, ConfError> {
         self.lookup(local, remote, |k| match k {
             SecretKind::Psk(p) => Some(p),
@@ -654,6 +667,31 @@ mod tests {
         let e = Secrets::parse_str("@a : FOO \"x\"\n", Path::new("s"), &LoadOptions::default())
             .unwrap_err();
         assert!(e.to_string().contains("FOO"));
+    }
+
+    #[test]
+    fn libreswan_ranking() {
+        let west = Id::Fqdn("west".into());
+        let east = Id::Fqdn("east".into());
+        let s = parse("%any %any : PSK \"anyanyany\"\n@west : PSK \"westonly\"\n@west @road : PSK \"westroad\"\n");
+        // our ID alone beats %any; a list naming us and a stranger does not match
+        assert_eq!(
+            s.psk(&west, &east).unwrap().unwrap().as_bytes(),
+            b"westonly"
+        );
+        let s = parse("@west : PSK \"westonly\"\n@west %any : PSK \"westany1\"\n");
+        assert_eq!(
+            s.psk(&west, &east).unwrap().unwrap().as_bytes(),
+            b"westany1"
+        );
+        // the peer's ID alone is not enough
+        let s = parse("@east : PSK \"eastonly\"\n");
+        assert!(s.psk(&west, &east).unwrap().is_none());
+        let s = parse("@east %any : PSK \"eastany1\"\n");
+        assert_eq!(
+            s.psk(&west, &east).unwrap().unwrap().as_bytes(),
+            b"eastany1"
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::time::Duration;
 /// Parses the yes/no family.
 pub fn parse_yn(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
-        "yes" | "y" | "true" | "on" => Some(true),
-        "no" | "n" | "false" | "off" => Some(false),
+        "yes" | "y" | "true" | "on" | "1" => Some(true),
+        "no" | "n" | "false" | "off" | "0" => Some(false),
         _ => None,
     }
 }
@@ -33,13 +33,13 @@ pub fn parse_duration(v: &str, default_unit_ms: bool) -> Result<Duration, String
     let whole: u64 = whole.parse().map_err(|_| format!("\"{v}\" is too large"))?;
     let unit_us: u64 = match suffix.to_ascii_lowercase().as_str() {
         "" if default_unit_ms => 1_000,
-        "" | "s" => 1_000_000,
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1_000_000,
         "us" => 1,
         "ms" => 1_000,
-        "m" => 60_000_000,
-        "h" => 3_600_000_000,
-        "d" => 86_400_000_000,
-        "w" => 604_800_000_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000_000,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000_000,
+        "d" | "day" | "days" => 86_400_000_000,
+        "w" | "week" | "weeks" => 604_800_000_000,
         _ => return Err(format!("unrecognized duration multiplier \"{suffix}\"")),
     };
     let mut us = whole
