@@ -72,6 +72,9 @@ pub fn send(socket: &Path, request: &Request, verbose: bool) -> i32 {
     }
     match result {
         Ok(rc) => rc.exit_status(),
+        // Our stdout was closed (`ipsec auto --status | head`): not an error
+        // of the daemon's.
+        Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(FrameError::ReplyBrokenOff) => {
             eprintln!(
                 "ipsec: the reply from {} broke off (did pluto exit?)",
