@@ -168,7 +168,7 @@ impl AutoArgs {
                 "--config" => a.config = Some(value()?.into()),
                 "--ctlsocket" => a.ctlsocket = Some(value()?.into()),
                 "--remote-host" | "--remote_host" => a.remote_host = Some(value()?),
-                f if f.starts_with("--") => match Op::from_word(&f[2..]) {
+                f if f.starts_with("--") => match f.strip_prefix("--").and_then(Op::from_word) {
                     Some(op) => {
                         ops += 1;
                         a.op = Some(op);

@@ -51,7 +51,14 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
     }
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            )));
+        }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(SocketError::InUse(path.to_path_buf()));
         }
@@ -227,6 +234,25 @@ async fn client(mut stream: UnixStream, commands: mpsc::Sender<ControlCommand>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn bind_refuses_files_and_live_sockets() {
+        let dir = std::env::temp_dir().join(format!("ferroswan-bind-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("not-a-socket");
+        std::fs::write(&file, "keep me").unwrap();
+        assert!(bind(&file).is_err());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+        let sock = dir.join("pluto.ctl");
+        let first = bind(&sock).unwrap();
+        let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(matches!(bind(&sock), Err(SocketError::InUse(_))));
+        drop(first);
+        // A stale socket file is replaced.
+        assert!(bind(&sock).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn credentials() {
