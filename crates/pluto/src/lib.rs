@@ -1,1 +1,237 @@
-//! ferroswan crate `pluto`.
+//! The ferroswan IKE daemon (`ipsec pluto`): event loop, connection
+//! database, control socket.
+//!
+//! One task owns the daemon's state ([`daemon::Pluto`]); the control socket
+//! ([`server`]) hands it requests through a channel and streams the replies
+//! back. Status rendering ([`status`]) reads the state and never changes it.
+//! The IKE engine and the data plane plug into the same event loop.
+
+pub mod conndb;
+pub mod connection;
+pub mod daemon;
+pub mod interfaces;
+pub mod lists;
+pub mod logging;
+pub mod options;
+pub mod pidfile;
+pub mod reply;
+pub mod secrets;
+pub mod server;
+pub mod spec;
+pub mod status;
+
+use options::PlutoOptions;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Exit status: a wrong call.
+pub const EXIT_USAGE: i32 = 1;
+/// Exit status: the configuration cannot be loaded.
+pub const EXIT_CONFIG: i32 = 3;
+/// Exit status: the socket, pid file or log cannot be set up.
+pub const EXIT_SOCKET: i32 = 10;
+
+/// `ipsec pluto ARGS...`: runs the daemon; returns the exit status.
+pub fn main(args: Vec<String>) -> i32 {
+    let opts = match PlutoOptions::parse(args.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("pluto: {e}");
+            eprint!("{}", options::USAGE);
+            return EXIT_USAGE;
+        }
+    };
+    if opts.help {
+        print!("{}", options::USAGE);
+        return 0;
+    }
+    if opts.version {
+        println!("ferroswan {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    if !opts.nofork {
+        return background(&opts, &args);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pluto: cannot start the runtime: {e}");
+            return EXIT_SOCKET;
+        }
+    };
+    runtime.block_on(run(opts))
+}
+
+/// Starts the daemon in the background (a new process group running
+/// `ipsec pluto --nofork ...`) and waits, bounded, until its socket answers.
+fn background(opts: &PlutoOptions, args: &[String]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("pluto: cannot find my own executable: {e}");
+            return EXIT_SOCKET;
+        }
+    };
+    let stderr = if opts.stderrlog {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    let mut child = match Command::new(exe)
+        .arg("pluto")
+        .arg("--nofork")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pluto: cannot start the daemon: {e}");
+            return EXIT_SOCKET;
+        }
+    };
+    let socket = opts.ctlsocket();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            eprintln!("pluto: the daemon exited during start-up ({status})");
+            return status.code().unwrap_or(EXIT_SOCKET);
+        }
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            return 0;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "pluto: the daemon did not open {} within 10s",
+        socket.display()
+    );
+    EXIT_SOCKET
+}
+
+async fn run(opts: PlutoOptions) -> i32 {
+    let config_path = PlutoOptions::absolute(&opts.config_path());
+    let local: Vec<std::net::IpAddr> = interfaces::scan()
+        .map(|v| v.into_iter().map(|i| i.addr).collect())
+        .unwrap_or_default();
+    let loaded = if config_path.exists() || opts.config_explicit() {
+        match spec::LoadedConfig::load(&config_path, None, &local) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("pluto: cannot load {}: {e}", config_path.display());
+                return EXIT_CONFIG;
+            }
+        }
+    } else {
+        None
+    };
+    let settings = spec::Settings::new(&opts, loaded.as_ref(), &config_path);
+    if let Err(e) = logging::init(&settings.log) {
+        eprintln!("pluto: {e}");
+        return EXIT_SOCKET;
+    }
+    if loaded.is_none() {
+        tracing::warn!(
+            "no configuration file {}: starting without connections",
+            config_path.display()
+        );
+    }
+    let socket = opts.ctlsocket();
+    let listener = match server::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("pluto: {e}");
+            return EXIT_SOCKET;
+        }
+    };
+    let pidfile = opts.pidfile();
+    let pid_guard = match pidfile::PidFile::create(&pidfile) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("pluto: {e}");
+            let _ = std::fs::remove_file(&socket);
+            return EXIT_SOCKET;
+        }
+    };
+    tracing::info!(
+        "ferroswan pluto {} starting, pid {}, control socket {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        socket.display()
+    );
+    let mut pluto = daemon::Pluto::new(
+        settings.view.clone(),
+        config_path.clone(),
+        settings.secrets.clone(),
+        settings.ipsecdir.clone(),
+    );
+    let mut startup = reply::Replier::detached();
+    pluto.listen(&mut startup);
+    pluto.reread_secrets(&mut startup);
+    if let Some(l) = &loaded {
+        for w in &l.warnings {
+            tracing::warn!("{w}");
+        }
+        pluto.startup_conns(l, &mut startup);
+    }
+    for line in startup.take_text().lines() {
+        if let Ok(l) = control::ReplyLine::parse(line) {
+            if let Some(text) = l.display(true) {
+                tracing::info!("{text}");
+            }
+        }
+    }
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(64);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let own_uid = own_uid();
+    let server = tokio::spawn(server::serve(listener, cmd_tx, own_uid, stop_rx));
+    pluto.run(cmd_rx, signals()).await;
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let _ = std::fs::remove_file(&socket);
+    drop(pid_guard);
+    tracing::info!("pluto stopped");
+    0
+}
+
+/// The uid this daemon runs as (the owner of `/proc/self`).
+fn own_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn signals() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; use whack --shutdown");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The default configuration path, for other crates.
+pub fn default_config() -> PathBuf {
+    PathBuf::from(options::DEFAULT_CONFIG)
+}

@@ -1,0 +1,535 @@
+//! The daemon's state and its event loop: one task owns [`Pluto`]; control
+//! requests (and, later, IKE packets, timers and kernel events) reach it
+//! through channels, so nothing else touches the state.
+
+use crate::conndb::{ConnDb, DbError};
+use crate::connection::{Connection, Routing};
+use crate::interfaces::{self, InterfaceAddr};
+use crate::lists;
+use crate::reply::Replier;
+use crate::secrets::SecretsStore;
+use crate::server::ControlCommand;
+use crate::spec::{self, LoadedConfig};
+use crate::status::{self, SetupView, StatusView};
+use control::{AddConns, ListKind, Rc, Request, StatusKind};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+
+/// What the event loop does after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep serving.
+    Continue,
+    /// Shut down.
+    Shutdown,
+}
+
+/// The parts of ferroswan an operation may need that are not built yet.
+fn not_implemented(r: &mut Replier, name: &str, what: &str) {
+    r.fail(
+        Rc::NOT_IMPLEMENTED,
+        format!("\"{name}\": not implemented yet: {what}"),
+    );
+}
+
+/// The daemon's state.
+pub struct Pluto {
+    /// Settings shown by status.
+    pub setup: SetupView,
+    /// The configuration file (for start-up and `auto=`).
+    pub config_path: PathBuf,
+    /// `ipsecdir`.
+    pub ipsecdir: PathBuf,
+    /// The connection database.
+    pub db: ConnDb,
+    /// ipsec.secrets.
+    pub secrets: SecretsStore,
+    /// Interface addresses recorded by `--ready` (and at start).
+    pub interfaces: Vec<InterfaceAddr>,
+    /// Process id.
+    pub pid: u32,
+}
+
+impl Pluto {
+    /// A daemon with no connections.
+    pub fn new(
+        setup: SetupView,
+        config_path: PathBuf,
+        secrets_path: PathBuf,
+        ipsecdir: PathBuf,
+    ) -> Self {
+        Pluto {
+            setup,
+            config_path,
+            ipsecdir,
+            db: ConnDb::new(),
+            secrets: SecretsStore::new(secrets_path),
+            interfaces: Vec::new(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// The host's addresses, as last scanned.
+    pub fn local_addrs(&self) -> Vec<IpAddr> {
+        self.interfaces.iter().map(|i| i.addr).collect()
+    }
+
+    /// Runs the event loop until a shutdown request or `stop` fires.
+    pub async fn run(
+        &mut self,
+        mut commands: mpsc::Receiver<ControlCommand>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => {
+                    let Some(ControlCommand { request, mut reply }) = cmd else { break };
+                    let flow = self.handle(request, &mut reply);
+                    reply.finish();
+                    if flow == Flow::Shutdown {
+                        break;
+                    }
+                }
+                () = &mut stop => break,
+            }
+        }
+    }
+
+    /// Handles one request, writing the answer to `r` (but not finishing it).
+    pub fn handle(&mut self, request: Request, r: &mut Replier) -> Flow {
+        tracing::debug!("handling {}", request.op_name());
+        match request {
+            Request::Add(add) => self.add(&add, false, r),
+            Request::Replace(add) => self.add(&add, true, r),
+            Request::Delete { name } => self.delete(&name, r),
+            Request::Initiate { name, .. } => {
+                self.with_conns(&name, r, |_, n, r| {
+                    not_implemented(r, n, "initiating a connection needs the IKE engine")
+                });
+            }
+            Request::Terminate { name } => {
+                self.with_conns(&name, r, |_, n, r| {
+                    not_implemented(r, n, "terminating a connection needs the IKE engine")
+                });
+            }
+            Request::Route { name } => {
+                self.with_conns(&name, r, |_, n, r| {
+                    not_implemented(r, n, "routing a connection needs the data plane")
+                });
+            }
+            Request::Unroute { name } => {
+                self.with_conns(&name, r, |_, n, r| {
+                    not_implemented(r, n, "unrouting a connection needs the data plane")
+                });
+            }
+            Request::Listen => {
+                self.listen(r);
+                self.reread_secrets(r);
+            }
+            Request::Status { kind, json } => self.status(kind, json, r),
+            Request::RereadSecrets => self.reread_secrets(r),
+            Request::RereadCerts => self.reread_certs(r),
+            Request::FetchCrls => self.fetch_crls(r),
+            Request::RereadAll => {
+                self.reread_secrets(r);
+                self.reread_certs(r);
+                self.fetch_crls(r);
+            }
+            Request::List { kinds, utc } => {
+                for kind in kinds {
+                    self.list(kind, utc, r);
+                }
+            }
+            Request::PurgeOcsp => {
+                for kind in ListKind::ALL {
+                    self.list(kind, false, r);
+                }
+                r.verbose("the OCSP cache is empty (ferroswan does no OCSP yet)");
+            }
+            Request::Shutdown => {
+                tracing::info!("shutting down on request");
+                return Flow::Shutdown;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Calls `f` for every connection `name` designates (name, else alias);
+    /// an unknown name is `RC_UNKNOWN_NAME`.
+    fn with_conns(
+        &mut self,
+        name: &str,
+        r: &mut Replier,
+        mut f: impl FnMut(&mut Self, &str, &mut Replier),
+    ) {
+        let names = self.db.resolve(name);
+        if names.is_empty() {
+            r.fail(Rc::UNKNOWN_NAME, format!("no connection named \"{name}\""));
+            return;
+        }
+        for n in names {
+            f(self, &n, r);
+        }
+    }
+
+    fn add(&mut self, add: &AddConns, replace: bool, r: &mut Replier) {
+        let local = self.local_addrs();
+        let loaded = match LoadedConfig::load(&add.config, add.rootdir.as_deref(), &local) {
+            Ok(l) => l,
+            Err(e) => {
+                r.fail(
+                    Rc::FATAL,
+                    format!("cannot load {}: {e}", add.config.display()),
+                );
+                return;
+            }
+        };
+        for w in &loaded.warnings {
+            r.verbose(format!("warning: {w}"));
+        }
+        let (selected, errors) = loaded.select(&add.names, add.autoall);
+        for e in errors {
+            r.fail(e.rc(), e.to_string());
+        }
+        for spec in selected {
+            self.add_one(spec, replace, &local, r);
+        }
+    }
+
+    /// Adds one connection from its specification.
+    pub fn add_one(
+        &mut self,
+        spec: std::sync::Arc<conf::ConnSpec>,
+        replace: bool,
+        local: &[IpAddr],
+        r: &mut Replier,
+    ) -> bool {
+        let name = spec.name.clone();
+        let info = match spec::conn_info(&spec, local) {
+            Ok(i) => i,
+            Err(e) => {
+                r.fail(
+                    Rc::FATAL,
+                    format!("\"{name}\": failed to add connection: {e}"),
+                );
+                return false;
+            }
+        };
+        let conn = Connection {
+            info,
+            spec,
+            serial: 0,
+            routing: Routing::Unrouted,
+            newest_ike_sa: 0,
+            newest_ipsec_sa: 0,
+        };
+        if replace {
+            if self.db.replace(conn).is_some() {
+                r.verbose(format!("\"{name}\": replaced connection"));
+            } else {
+                r.verbose(format!("\"{name}\": added IKEv2 connection"));
+            }
+            return true;
+        }
+        match self.db.add(conn) {
+            Ok(_) => {
+                r.verbose(format!("\"{name}\": added IKEv2 connection"));
+                true
+            }
+            Err(e @ DbError::Duplicate(_)) => {
+                r.fail(Rc::DUPNAME, format!("\"{name}\": {e}"));
+                false
+            }
+            Err(e) => {
+                r.fail(Rc::INTERNAL_ERROR, format!("\"{name}\": {e}"));
+                false
+            }
+        }
+    }
+
+    fn delete(&mut self, name: &str, r: &mut Replier) {
+        self.with_conns(name, r, |me, n, r| match me.db.delete(n) {
+            Ok(_) => r.verbose(format!("\"{n}\": deleted connection")),
+            Err(e) => r.fail(Rc::UNKNOWN_NAME, e.to_string()),
+        });
+    }
+
+    /// Scans the interfaces and records the addresses to listen on; orients
+    /// connections that could not be oriented before.
+    pub fn listen(&mut self, r: &mut Replier) {
+        match interfaces::scan() {
+            Ok(addrs) => {
+                self.interfaces = addrs;
+                r.log(format!(
+                    "recorded {} interface addresses to listen on for IKE messages (UDP 500 and 4500)",
+                    self.interfaces.len()
+                ));
+                r.verbose(
+                    "not implemented yet: the IKE sockets open when the IKE engine is wired in",
+                );
+            }
+            Err(e) => r.fail(Rc::INTERNAL_ERROR, e.to_string()),
+        }
+        let local = self.local_addrs();
+        let names: Vec<String> = self
+            .db
+            .iter()
+            .filter(|c| !c.info.oriented)
+            .map(|c| c.info.name.clone())
+            .collect();
+        for n in names {
+            if let Some(c) = self.db.get_mut(&n) {
+                if let Ok(info) = spec::conn_info(&c.spec, &local) {
+                    c.info = info;
+                }
+            }
+        }
+    }
+
+    /// Forgets and re-reads ipsec.secrets; a broken file keeps the old ones.
+    pub fn reread_secrets(&mut self, r: &mut Replier) {
+        let local = self.local_addrs();
+        r.log("forgetting secrets");
+        r.log(format!(
+            "loading secrets from \"{}\"",
+            self.secrets.path().display()
+        ));
+        match self.secrets.reload(&local) {
+            Ok(warnings) => {
+                for w in warnings {
+                    r.log(format!("warning: {w}"));
+                }
+            }
+            Err(e) => r.fail(Rc::FATAL, format!("{e}; keeping the previous secrets")),
+        }
+    }
+
+    fn uses_certificates(&self) -> bool {
+        self.db.iter().any(|c| {
+            let i = &c.info;
+            i.this.cert.is_some()
+                || i.that.cert.is_some()
+                || i.this.ca.is_some()
+                || i.that.ca.is_some()
+        })
+    }
+
+    fn reread_certs(&mut self, r: &mut Replier) {
+        if self.uses_certificates() {
+            r.fail(
+                Rc::NOT_IMPLEMENTED,
+                "not implemented yet: loading certificates (connections use cert= or ca=)",
+            );
+        } else {
+            r.verbose("no connection uses certificates; nothing to reread");
+        }
+    }
+
+    fn fetch_crls(&mut self, r: &mut Replier) {
+        let crl_dir = self.ipsecdir.join("crls");
+        let has_crls = std::fs::read_dir(&crl_dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if has_crls {
+            r.fail(
+                Rc::NOT_IMPLEMENTED,
+                format!(
+                    "not implemented yet: loading CRLs from {}",
+                    crl_dir.display()
+                ),
+            );
+        } else {
+            r.verbose("no CRLs loaded; nothing to fetch");
+        }
+    }
+
+    fn list(&mut self, kind: ListKind, _utc: bool, r: &mut Replier) {
+        match kind {
+            ListKind::Pubkeys => {
+                lists::pubkeys(r, self.db.sorted().into_iter());
+                lists::psks(r, &self.secrets);
+            }
+            ListKind::Psks => lists::psks(r, &self.secrets),
+            ListKind::Certs | ListKind::CheckPubkeys => {
+                lists::header(r, "List of X.509 End Certificates:")
+            }
+            ListKind::Cacerts => lists::header(r, "List of X.509 CA Certificates:"),
+            ListKind::Crls => lists::header(r, "List of CRLs:"),
+        }
+    }
+
+    fn status(&mut self, kind: StatusKind, json: bool, r: &mut Replier) {
+        let view = StatusView {
+            setup: &self.setup,
+            interfaces: &self.interfaces,
+            conns: self.db.sorted(),
+            pid: self.pid,
+        };
+        match (kind, json) {
+            (StatusKind::Full, true) => match status::render_json(&view) {
+                Ok(doc) => {
+                    for line in doc.lines() {
+                        r.raw(line);
+                    }
+                }
+                Err(e) => r.fail(Rc::INTERNAL_ERROR, format!("cannot render status: {e}")),
+            },
+            (_, true) => r.fail(
+                Rc::BADWHACKMESSAGE,
+                "--json is only available for the full status",
+            ),
+            (StatusKind::Full, false) => status::render_text(r, &view),
+            (StatusKind::Brief, false) => {
+                status::render_brief(r, &Default::default(), &Default::default())
+            }
+            (StatusKind::States, false) | (StatusKind::Traffic, false) => {}
+            (StatusKind::Shunts, false) => status::render_shunts(r),
+        }
+    }
+
+    /// Start-up: the `auto=` connections of the configuration, as Libreswan
+    /// handles them (add; route/ondemand also route; start/up also initiate).
+    pub fn startup_conns(&mut self, loaded: &LoadedConfig, r: &mut Replier) {
+        let local = self.local_addrs();
+        for spec in loaded.auto_conns() {
+            let name = spec.name.clone();
+            let auto = spec::auto_word(&spec);
+            if !self.add_one(spec, false, &local, r) {
+                continue;
+            }
+            match auto.as_str() {
+                "route" | "ondemand" => not_implemented(
+                    r,
+                    &name,
+                    "auto=route needs the data plane; the connection is added only",
+                ),
+                "start" | "up" | "keep" => not_implemented(
+                    r,
+                    &name,
+                    "auto=start needs the IKE engine; the connection is added only",
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempConf(PathBuf);
+    impl Drop for TempConf {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn conf(tag: &str) -> TempConf {
+        let p = std::env::temp_dir().join(format!(
+            "ferroswan-daemon-{tag}-{}.conf",
+            std::process::id()
+        ));
+        std::fs::write(
+            &p,
+            "conn a\n\tleft=203.0.113.1\n\tright=203.0.113.2\n\tauthby=secret\n\tconnalias=both\n\
+             conn b\n\tleft=203.0.113.1\n\tright=203.0.113.3\n\tauthby=secret\n\tconnalias=both\n",
+        )
+        .unwrap();
+        TempConf(p)
+    }
+
+    fn pluto() -> Pluto {
+        Pluto::new(
+            SetupView::default(),
+            PathBuf::from("/nonexistent/ipsec.conf"),
+            PathBuf::from("/nonexistent/ipsec.secrets"),
+            PathBuf::from("/nonexistent/ipsec.d"),
+        )
+    }
+
+    fn add(path: &std::path::Path, name: &str) -> Request {
+        Request::Add(AddConns {
+            config: path.to_path_buf(),
+            rootdir: None,
+            names: vec![name.to_string()],
+            autoall: false,
+        })
+    }
+
+    fn run(p: &mut Pluto, req: Request) -> (Option<Rc>, String) {
+        let mut r = Replier::detached();
+        p.handle(req, &mut r);
+        (r.failure(), r.take_text())
+    }
+
+    #[test]
+    fn add_duplicate_delete_by_alias() {
+        let c = conf("db");
+        let mut p = pluto();
+        assert_eq!(run(&mut p, add(&c.0, "a")).0, None);
+        let (rc, text) = run(&mut p, add(&c.0, "a"));
+        assert_eq!(rc, Some(Rc::DUPNAME), "{text}");
+        assert_eq!(run(&mut p, add(&c.0, "nosuch")).0, Some(Rc::UNKNOWN_NAME));
+        // The alias names both; "a" is loaded already.
+        let (rc, _) = run(&mut p, add(&c.0, "both"));
+        assert_eq!(rc, Some(Rc::DUPNAME));
+        assert_eq!(p.db.len(), 2);
+        let (rc, text) = run(
+            &mut p,
+            Request::Initiate {
+                name: "both".into(),
+                remote_host: None,
+                asynchronous: false,
+            },
+        );
+        assert_eq!(rc, Some(Rc::NOT_IMPLEMENTED));
+        assert_eq!(text.matches("not implemented yet").count(), 2, "{text}");
+        assert_eq!(
+            run(
+                &mut p,
+                Request::Delete {
+                    name: "both".into()
+                }
+            )
+            .0,
+            None
+        );
+        assert!(p.db.is_empty());
+        assert_eq!(
+            run(&mut p, Request::Delete { name: "a".into() }).0,
+            Some(Rc::UNKNOWN_NAME)
+        );
+    }
+
+    #[test]
+    fn replace_keeps_old_on_failure_and_shutdown_flow() {
+        let c = conf("replace");
+        let mut p = pluto();
+        run(&mut p, add(&c.0, "a"));
+        let serial = p.db.get("a").map(|c| c.serial);
+        let (rc, _) = run(
+            &mut p,
+            Request::Replace(AddConns {
+                config: c.0.clone(),
+                rootdir: None,
+                names: vec!["a".into()],
+                autoall: false,
+            }),
+        );
+        assert_eq!(rc, None);
+        assert_ne!(p.db.get("a").map(|c| c.serial), serial);
+        let (rc, text) = run(&mut p, add(std::path::Path::new("/nonexistent.conf"), "a"));
+        assert_eq!(rc, Some(Rc::FATAL), "{text}");
+        let mut r = Replier::detached();
+        assert_eq!(p.handle(Request::Shutdown, &mut r), Flow::Shutdown);
+        let mut r = Replier::detached();
+        assert_eq!(p.handle(Request::Listen, &mut r), Flow::Continue);
+        assert!(!p.interfaces.is_empty());
+        // Missing secrets file: a failure naming it, nothing loaded.
+        assert_eq!(r.failure(), Some(Rc::FATAL));
+        assert!(r.take_text().contains("/nonexistent/ipsec.secrets"));
+    }
+}

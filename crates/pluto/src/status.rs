@@ -1,0 +1,488 @@
+//! Status reports, rendered from a read-only view of the daemon's state:
+//! Libreswan's text layout and ferroswan's JSON document
+//! (schema in `docs/status-json.md`).
+
+use crate::connection::{id_type, ConnInfo, Connection, EndInfo};
+use crate::interfaces::InterfaceAddr;
+use crate::reply::Replier;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// The JSON schema identifier; bumped on incompatible changes.
+pub const JSON_SCHEMA: &str = "ferroswan-status/1";
+
+/// The daemon's settings as status shows them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SetupView {
+    /// The configuration file.
+    pub configfile: String,
+    /// The secrets file.
+    pub secretsfile: String,
+    /// `ipsecdir`.
+    pub ipsecdir: String,
+    /// `nssdir`.
+    pub nssdir: String,
+    /// Run directory.
+    pub rundir: String,
+    /// Control socket.
+    pub ctlsocket: String,
+    /// Log file, `None` for stderr.
+    pub logfile: Option<String>,
+    /// `logtime=`.
+    pub logtime: bool,
+    /// `logappend=`.
+    pub logappend: bool,
+    /// `uniqueids=`.
+    pub uniqueids: bool,
+    /// `listen=`, `None` for every address.
+    pub listen: Option<String>,
+    /// `protostack=`.
+    pub protostack: String,
+    /// `plutodebug=`.
+    pub plutodebug: String,
+}
+
+/// Everything a status report needs, borrowed from the daemon.
+pub struct StatusView<'a> {
+    /// Settings.
+    pub setup: &'a SetupView,
+    /// Interface addresses IKE listens on (after `--ready`).
+    pub interfaces: &'a [InterfaceAddr],
+    /// Connections sorted by name.
+    pub conns: Vec<&'a Connection>,
+    /// Daemon's pid.
+    pub pid: u32,
+}
+
+/// IKE SA counters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IkeSaCounts {
+    /// All IKE SAs.
+    pub total: u64,
+    /// Half-open (IKE_SA_INIT sent or received).
+    pub half_open: u64,
+    /// Open, not yet authenticated.
+    pub open: u64,
+    /// Authenticated.
+    pub authenticated: u64,
+    /// Anonymous (AUTH_NULL).
+    pub anonymous: u64,
+}
+
+/// IPsec SA counters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IpsecSaCounts {
+    /// All IPsec SAs.
+    pub total: u64,
+    /// Authenticated.
+    pub authenticated: u64,
+    /// Anonymous.
+    pub anonymous: u64,
+}
+
+const BLANK: &str = " ";
+
+fn end_text(end: &EndInfo, this_side: bool) -> String {
+    let mut s = String::new();
+    let host = match end.ikeport {
+        Some(p) if p != 500 => format!("{}:{p}", end.host),
+        _ => end.host.clone(),
+    };
+    let id = match &end.id {
+        Some(id) if id != &end.host => format!("[{id}]"),
+        _ => String::new(),
+    };
+    let subnets = end.subnets.join(",");
+    if this_side {
+        if !subnets.is_empty() {
+            let _ = write!(s, "{subnets}===");
+        }
+        let _ = write!(s, "{host}{id}");
+        if let Some(nh) = &end.nexthop {
+            let _ = write!(s, "---{nh}");
+        }
+    } else {
+        if let Some(nh) = &end.nexthop {
+            let _ = write!(s, "{nh}---");
+        }
+        let _ = write!(s, "{host}{id}");
+        if !subnets.is_empty() {
+            let _ = write!(s, "==={subnets}");
+        }
+    }
+    s
+}
+
+/// The first line of a connection block, after the name:
+/// `10.1.0.0/16===192.0.2.1[@west]...192.0.2.2[@east]===10.2.0.0/16`.
+pub fn conn_topology(info: &ConnInfo) -> String {
+    format!(
+        "{}...{}",
+        end_text(&info.this, true),
+        end_text(&info.that, false)
+    )
+}
+
+fn policy(info: &ConnInfo) -> String {
+    let mut p = vec![if info.ike_version == 1 {
+        "IKEv1"
+    } else {
+        "IKEv2"
+    }];
+    p.push(match info.this.auth.as_str() {
+        "secret" | "psk" => "PSK",
+        "rsasig" | "rsa" => "RSASIG",
+        "ecdsa" => "ECDSA",
+        "null" => "AUTH_NULL",
+        "never" => "AUTH_NEVER",
+        _ => "AUTHBY",
+    });
+    match info.conn_type.as_str() {
+        "tunnel" => p.extend(["ENCRYPT", "TUNNEL"]),
+        "transport" => p.push("ENCRYPT"),
+        "passthrough" | "pass" => p.push("PASS"),
+        "drop" => p.push("DROP"),
+        "reject" => p.push("REJECT"),
+        _ => {}
+    }
+    if info.pfs {
+        p.push("PFS");
+    }
+    if matches!(
+        info.auto.as_str(),
+        "route" | "ondemand" | "start" | "up" | "keep"
+    ) {
+        p.push("UP");
+    }
+    match info.fragmentation.as_str() {
+        "no" => {}
+        "force" => p.push("IKE_FRAG_FORCE"),
+        _ => p.push("IKE_FRAG_ALLOW"),
+    }
+    match info.esn.as_str() {
+        "yes" => p.push("ESN_YES"),
+        "no" => p.push("ESN_NO"),
+        _ => p.extend(["ESN_NO", "ESN_YES"]),
+    }
+    p.join("+")
+}
+
+/// Writes one connection block (Libreswan's layout) to `r`.
+fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
+    let i = &c.info;
+    let q = format!("\"{}\":", i.name);
+    let mut emit = |text: std::fmt::Arguments<'_>| {
+        line.clear();
+        line.push_str(&q);
+        let _ = line.write_fmt(text);
+        r.info(&*line);
+    };
+    emit(format_args!(
+        " {}; {}; eroute owner: #0",
+        conn_topology(i),
+        c.routing.status_word()
+    ));
+    emit(format_args!(
+        "     {}; my_ip={}; their_ip={}; my_updown={};",
+        if i.oriented { "oriented" } else { "unoriented" },
+        i.this.sourceip.as_deref().unwrap_or("unset"),
+        i.that.sourceip.as_deref().unwrap_or("unset"),
+        i.this.updown.as_deref().unwrap_or("ipsec _updown"),
+    ));
+    emit(format_args!(
+        "   our auth:{}, their auth:{}, our autheap:none, their autheap:none;",
+        i.this.auth, i.that.auth
+    ));
+    emit(format_args!(
+        "   ike_life: {}s; ipsec_life: {}s; replay_window: {}; rekey_margin: {}s; rekey_fuzz: {}%; keyingtries: {};",
+        i.ike_life_secs, i.ipsec_life_secs, i.replay_window, i.rekey_margin_secs, i.rekey_fuzz_percent, i.keyingtries
+    ));
+    emit(format_args!(
+        "   retransmit-interval: {}ms; retransmit-timeout: {}s;",
+        i.retransmit_interval_ms, i.retransmit_timeout_secs
+    ));
+    emit(format_args!("   policy: {};", policy(i)));
+    emit(format_args!(
+        "   our idtype: {}; our id={}; their idtype: {}; their id={}",
+        id_type(i.this.shown_id()),
+        i.this.shown_id(),
+        id_type(i.that.shown_id()),
+        i.that.shown_id()
+    ));
+    emit(format_args!(
+        "   liveness: {}; dpdaction:{}; dpddelay:{}s; retransmit-timeout:{}s",
+        if i.dpd_delay_secs > 0 {
+            "active"
+        } else {
+            "passive"
+        },
+        i.dpd_action,
+        i.dpd_delay_secs,
+        i.retransmit_timeout_secs
+    ));
+    emit(format_args!(
+        "   nat-traversal: encaps:{}; keepalive:20s",
+        i.encapsulation
+    ));
+    emit(format_args!(
+        "   newest IKE SA: #{}; newest IPsec SA: #{}; conn serial: ${};",
+        c.newest_ike_sa, c.newest_ipsec_sa, c.serial
+    ));
+    if let Some(ike) = &i.ike {
+        emit(format_args!("   IKE algorithms: {ike}"));
+    }
+    if let Some(esp) = &i.esp {
+        emit(format_args!("   ESP algorithms: {esp}"));
+    }
+}
+
+/// The SA counter lines (`ipsec briefstatus`).
+pub fn render_brief(r: &mut Replier, ike: &IkeSaCounts, ipsec: &IpsecSaCounts) {
+    r.info("State Information: DDoS cookies not required, Accepting new IKE connections");
+    r.info(format!(
+        "IKE SAs: total({}), half-open({}), open({}), authenticated({}), anonymous({})",
+        ike.total, ike.half_open, ike.open, ike.authenticated, ike.anonymous
+    ));
+    r.info(format!(
+        "IPsec SAs: total({}), authenticated({}), anonymous({})",
+        ipsec.total, ipsec.authenticated, ipsec.anonymous
+    ));
+}
+
+/// The bare shunt list (`ipsec shuntstatus`).
+pub fn render_shunts(r: &mut Replier) {
+    r.info("Bare Shunt list:");
+    r.info(BLANK);
+}
+
+/// The full text status, in Libreswan's layout.
+pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
+    r.info("using kernel interface: none (not implemented yet: data plane)");
+    r.info(BLANK);
+    for ifa in v.interfaces {
+        let a = match ifa.addr {
+            std::net::IpAddr::V4(a) => a.to_string(),
+            std::net::IpAddr::V6(a) => format!("[{a}]"),
+        };
+        r.info(format!("interface {} UDP {a}:4500", ifa.name));
+        r.info(format!("interface {} UDP {a}:500", ifa.name));
+    }
+    r.info(BLANK);
+    r.info("fips mode=disabled;");
+    r.info("SElinux=disabled");
+    r.info("seccomp=unsupported");
+    r.info(BLANK);
+    r.info("config setup options:");
+    r.info(BLANK);
+    let s = v.setup;
+    r.info(format!(
+        "configdir=/etc, configfile={}, secrets={}, ipsecdir={}",
+        s.configfile, s.secretsfile, s.ipsecdir
+    ));
+    r.info(format!(
+        "nssdir={}, dumpdir={}, statsbin=unset",
+        s.nssdir, s.rundir
+    ));
+    r.info(format!(
+        "pluto_version=ferroswan-{}, pid={}, ctlsocket={}",
+        env!("CARGO_PKG_VERSION"),
+        v.pid,
+        s.ctlsocket
+    ));
+    r.info(format!(
+        "uniqueids={}, logfile={}, logtime={}, logappend={}, listen={}, protostack={}",
+        yn(s.uniqueids),
+        s.logfile.as_deref().unwrap_or("<stderr>"),
+        yn(s.logtime),
+        yn(s.logappend),
+        s.listen.as_deref().unwrap_or("<any>"),
+        s.protostack
+    ));
+    r.info(format!("debug: {}", s.plutodebug));
+    r.info(BLANK);
+    r.info("nat-traversal=yes, keep-alive=20, nat-ikeport=4500");
+    r.info(BLANK);
+    r.info("Connection list:");
+    r.info(BLANK);
+    let mut line = String::with_capacity(256);
+    for c in &v.conns {
+        conn_block(r, c, &mut line);
+    }
+    if !v.conns.is_empty() {
+        r.info(BLANK);
+    }
+    r.info(format!(
+        "Total IPsec connections: loaded {}, active 0",
+        v.conns.len()
+    ));
+    r.info(BLANK);
+    render_brief(r, &IkeSaCounts::default(), &IpsecSaCounts::default());
+    r.info(BLANK);
+    render_shunts(r);
+}
+
+fn yn(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+#[derive(Serialize)]
+struct JsonInterface<'a> {
+    name: &'a str,
+    address: String,
+    ports: [u16; 2],
+}
+
+#[derive(Serialize)]
+struct JsonConn<'a> {
+    name: &'a str,
+    aliases: &'a [String],
+    serial: u64,
+    ike_version: u8,
+    auto: &'a str,
+    #[serde(rename = "type")]
+    conn_type: &'a str,
+    oriented: bool,
+    local_is_left: bool,
+    routing: crate::connection::Routing,
+    topology: String,
+    local: &'a EndInfo,
+    remote: &'a EndInfo,
+    ike: Option<&'a str>,
+    esp: Option<&'a str>,
+    ike_lifetime_s: u64,
+    ipsec_lifetime_s: u64,
+    rekey: bool,
+    rekey_margin_s: u64,
+    rekey_fuzz_percent: u32,
+    keyingtries: u64,
+    replay_window: u64,
+    retransmit_interval_ms: u64,
+    retransmit_timeout_s: u64,
+    dpd_delay_s: u64,
+    dpd_action: &'a str,
+    encapsulation: &'a str,
+    fragmentation: &'a str,
+    pfs: bool,
+    esn: &'a str,
+    newest_ike_sa: u64,
+    newest_ipsec_sa: u64,
+}
+
+#[derive(Serialize)]
+struct JsonTotals {
+    connections_loaded: usize,
+    connections_active: usize,
+}
+
+#[derive(Serialize)]
+struct JsonStatus<'a> {
+    schema: &'static str,
+    version: &'static str,
+    pid: u32,
+    kernel_interface: Option<&'static str>,
+    interfaces: Vec<JsonInterface<'a>>,
+    config: &'a SetupView,
+    connections: Vec<JsonConn<'a>>,
+    totals: JsonTotals,
+    ike_sas: IkeSaCounts,
+    ipsec_sas: IpsecSaCounts,
+    states: Vec<serde_json::Value>,
+    shunts: Vec<serde_json::Value>,
+}
+
+/// The status as one JSON document (schema `ferroswan-status/1`).
+pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
+    let doc = JsonStatus {
+        schema: JSON_SCHEMA,
+        version: env!("CARGO_PKG_VERSION"),
+        pid: v.pid,
+        kernel_interface: None,
+        interfaces: v
+            .interfaces
+            .iter()
+            .map(|i| JsonInterface {
+                name: &i.name,
+                address: i.addr.to_string(),
+                ports: [500, 4500],
+            })
+            .collect(),
+        config: v.setup,
+        connections: v
+            .conns
+            .iter()
+            .map(|c| {
+                let i = &c.info;
+                JsonConn {
+                    name: &i.name,
+                    aliases: &i.aliases,
+                    serial: c.serial,
+                    ike_version: i.ike_version,
+                    auto: &i.auto,
+                    conn_type: &i.conn_type,
+                    oriented: i.oriented,
+                    local_is_left: i.this_is_left,
+                    routing: c.routing,
+                    topology: conn_topology(i),
+                    local: &i.this,
+                    remote: &i.that,
+                    ike: i.ike.as_deref(),
+                    esp: i.esp.as_deref(),
+                    ike_lifetime_s: i.ike_life_secs,
+                    ipsec_lifetime_s: i.ipsec_life_secs,
+                    rekey: i.rekey,
+                    rekey_margin_s: i.rekey_margin_secs,
+                    rekey_fuzz_percent: i.rekey_fuzz_percent,
+                    keyingtries: i.keyingtries,
+                    replay_window: i.replay_window,
+                    retransmit_interval_ms: i.retransmit_interval_ms,
+                    retransmit_timeout_s: i.retransmit_timeout_secs,
+                    dpd_delay_s: i.dpd_delay_secs,
+                    dpd_action: &i.dpd_action,
+                    encapsulation: &i.encapsulation,
+                    fragmentation: &i.fragmentation,
+                    pfs: i.pfs,
+                    esn: &i.esn,
+                    newest_ike_sa: c.newest_ike_sa,
+                    newest_ipsec_sa: c.newest_ipsec_sa,
+                }
+            })
+            .collect(),
+        totals: JsonTotals {
+            connections_loaded: v.conns.len(),
+            connections_active: 0,
+        },
+        ike_sas: IkeSaCounts::default(),
+        ipsec_sas: IpsecSaCounts::default(),
+        states: Vec::new(),
+        shunts: Vec::new(),
+    };
+    serde_json::to_string_pretty(&doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topology_line() {
+        let mut info = ConnInfo::example("n", "192.0.2.1", "192.0.2.2");
+        info.this.id = Some("@west".into());
+        info.that.id = Some("@east".into());
+        info.this.subnets = vec!["10.1.0.0/16".into()];
+        info.that.subnets = vec!["10.2.0.0/16".into()];
+        assert_eq!(
+            conn_topology(&info),
+            "10.1.0.0/16===192.0.2.1[@west]...192.0.2.2[@east]===10.2.0.0/16"
+        );
+        let plain = ConnInfo::example("p", "192.0.2.1", "192.0.2.2");
+        assert_eq!(conn_topology(&plain), "192.0.2.1...192.0.2.2");
+        assert_eq!(
+            policy(&plain),
+            "IKEv2+PSK+ENCRYPT+TUNNEL+PFS+IKE_FRAG_ALLOW+ESN_NO+ESN_YES"
+        );
+    }
+}
