@@ -1,1 +1,2 @@
 //! ferroswan crate `ike`.
+pub mod crypto;
