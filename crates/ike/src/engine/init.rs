@@ -676,6 +676,18 @@ impl Engine {
             children: Vec::new(),
             pending_child: None,
         };
+        if nat.local_behind_nat {
+            self.log(format!(
+                "\"{}\": NAT detected: this end is behind a NAT",
+                conn.name
+            ));
+        }
+        if nat.remote_behind_nat {
+            self.log(format!(
+                "\"{}\": NAT detected: the peer {remote} is behind a NAT",
+                conn.name
+            ));
+        }
         let mut payloads = vec![
             Payload::Sa(crate::wire::SaPayload {
                 proposals: vec![chosen],

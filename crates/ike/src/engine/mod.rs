@@ -629,6 +629,7 @@ impl Engine {
             let Some(inner) = self.decrypt(sa, raw, &h, &msg) else {
                 return true;
             };
+            self.update_endpoints(sa, local, remote);
             sa.last_received = now;
             sa.outstanding = None;
             return match (h.exchange, kind) {
@@ -645,6 +646,7 @@ impl Engine {
                 let packets = packets.clone();
                 // Only answer once the retransmission really authenticates.
                 if self.decrypt_check(sa, raw, &h, &msg) {
+                    self.update_endpoints(sa, local, remote);
                     self.send(sa, &packets);
                 }
                 return true;
@@ -656,6 +658,7 @@ impl Engine {
         let Some(inner) = self.decrypt(sa, raw, &h, &msg) else {
             return true;
         };
+        self.update_endpoints(sa, local, remote);
         sa.last_received = now;
         match h.exchange {
             ExchangeType::IkeAuth if !sa.initiator && sa.state == IkeState::InitAnswered => {
@@ -668,6 +671,20 @@ impl Engine {
                 self.refuse_create_child(sa, h.message_id)
             }
             _ => true,
+        }
+    }
+
+    /// Follows the peer to the address and port an authenticated message
+    /// came from (RFC 7296 2.23: after a NAT, or the move to port 4500).
+    fn update_endpoints(&mut self, sa: &mut IkeSa, local: SocketAddr, remote: SocketAddr) {
+        if sa.local != local || sa.remote != remote {
+            let line = format!(
+                "peer moved from {} to {} (local {} -> {})",
+                sa.remote, remote, sa.local, local
+            );
+            sa.local = local;
+            sa.remote = remote;
+            self.sa_log(sa, &line);
         }
     }
 
