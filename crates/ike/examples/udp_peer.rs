@@ -1,0 +1,194 @@
+//! Drives the sans-IO engine over real UDP sockets (ports 500 and 4500),
+//! for interoperability checks against another IKEv2 implementation.
+//!
+//! ```text
+//! udp_peer --local 192.0.2.1 --remote 192.0.2.2 --psk SECRET \
+//!     --local-id west@ph --remote-id east@ph \
+//!     --local-ts 10.201.0.0/16 --remote-ts 10.202.0.0/16 \
+//!     --suite gcm|cbc [--initiate] [--seconds 20]
+//! ```
+//!
+//! Prints the engine's log lines and events; exits 0 once an IKE SA and a
+//! Child SA are up (and, with `--linger`, after the given seconds), 1 on
+//! failure or timeout.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use ike::crypto::{EncrAlg, IntegAlg, KeGroup, PrfAlg, Secret, SystemRandom};
+use ike::engine::{Authentication, Connection, EspProposal, Identity, IkeProposal};
+use ike::wire::TrafficSelector;
+use ike::{Engine, EngineConfig, Event};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn identity(s: &str) -> Identity {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        Identity::Address(ip)
+    } else if let Some(f) = s.strip_prefix('@') {
+        Identity::Fqdn(f.to_string())
+    } else if s.contains('@') {
+        Identity::Rfc822(s.to_string())
+    } else {
+        Identity::Fqdn(s.to_string())
+    }
+}
+
+fn subnet(s: &str) -> Result<TrafficSelector, String> {
+    let (a, p) = s.split_once('/').ok_or_else(|| format!("bad subnet {s}"))?;
+    let a: IpAddr = a.parse().map_err(|e| format!("{s}: {e}"))?;
+    let p: u8 = p.parse().map_err(|e| format!("{s}: {e}"))?;
+    Ok(TrafficSelector::from_prefix(a, p))
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("udp_peer: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let local: IpAddr = arg(&args, "--local")
+        .ok_or("--local missing")?
+        .parse()
+        .map_err(|e| format!("--local: {e}"))?;
+    let remote: IpAddr = arg(&args, "--remote")
+        .ok_or("--remote missing")?
+        .parse()
+        .map_err(|e| format!("--remote: {e}"))?;
+    let psk = arg(&args, "--psk").ok_or("--psk missing")?;
+    let initiate = args.iter().any(|a| a == "--initiate");
+    let seconds: u64 = arg(&args, "--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let linger: u64 = arg(&args, "--linger")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let suite = arg(&args, "--suite").unwrap_or_else(|| "gcm".into());
+    let mut conn = Connection::new(
+        "interop",
+        SocketAddr::new(local, 500),
+        Some(SocketAddr::new(remote, 500)),
+        Authentication::Psk(Secret::from_slice(psk.as_bytes())),
+    );
+    conn.local_id = arg(&args, "--local-id").map(|s| identity(&s));
+    conn.remote_id = arg(&args, "--remote-id").map(|s| identity(&s));
+    if let Some(s) = arg(&args, "--local-ts") {
+        conn.local_ts = vec![subnet(&s)?];
+    }
+    if let Some(s) = arg(&args, "--remote-ts") {
+        conn.remote_ts = vec![subnet(&s)?];
+    }
+    match suite.as_str() {
+        "gcm" => {
+            conn.ike_proposals = vec![IkeProposal {
+                encr: vec![EncrAlg::AesGcm16_256],
+                prf: vec![PrfAlg::HmacSha2_384, PrfAlg::HmacSha2_256],
+                integ: vec![],
+                ke: vec![KeGroup::Curve25519],
+                addke: vec![],
+            }];
+            conn.esp_proposals = vec![EspProposal {
+                encr: vec![EncrAlg::AesGcm16_256],
+                integ: vec![],
+                ke: vec![],
+            }];
+        }
+        "cbc" => {
+            conn.ike_proposals = vec![IkeProposal {
+                encr: vec![EncrAlg::AesCbc256],
+                prf: vec![PrfAlg::HmacSha2_256],
+                integ: vec![IntegAlg::HmacSha2_256_128],
+                ke: vec![KeGroup::Modp2048],
+                addke: vec![],
+            }];
+            conn.esp_proposals = vec![EspProposal {
+                encr: vec![EncrAlg::AesCbc256],
+                integ: vec![IntegAlg::HmacSha2_256_128],
+                ke: vec![],
+            }];
+        }
+        "default" => {}
+        other => return Err(format!("unknown --suite {other}")),
+    }
+    let sockets = [
+        UdpSocket::bind(SocketAddr::new(local, 500)).map_err(|e| format!("bind 500: {e}"))?,
+        UdpSocket::bind(SocketAddr::new(local, 4500)).map_err(|e| format!("bind 4500: {e}"))?,
+    ];
+    for s in &sockets {
+        s.set_nonblocking(true).map_err(|e| e.to_string())?;
+    }
+    let mut engine = Engine::new(EngineConfig::default(), Box::new(SystemRandom));
+    let id = engine.add_connection(conn).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    if initiate {
+        engine.initiate(start, id).map_err(|e| e.to_string())?;
+    }
+    let mut ike_up = false;
+    let mut child_up = false;
+    let mut done_at: Option<Instant> = None;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let now = Instant::now();
+        if now > start + Duration::from_secs(seconds) {
+            return Err("timed out".into());
+        }
+        if let Some(t) = done_at {
+            if now >= t {
+                return Ok(());
+            }
+        }
+        for s in &sockets {
+            while let Ok((n, from)) = s.recv_from(&mut buf) {
+                let to = s.local_addr().map_err(|e| e.to_string())?;
+                engine.handle_datagram(Instant::now(), to, from, buf.get(..n).unwrap_or(&[]));
+            }
+        }
+        if engine.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+            engine.handle_timeout(Instant::now());
+        }
+        while let Some(t) = engine.poll_transmit() {
+            let s = if t.local.port() == 4500 {
+                &sockets[1]
+            } else {
+                &sockets[0]
+            };
+            s.send_to(&t.payload, t.remote)
+                .map_err(|e| format!("send: {e}"))?;
+        }
+        while let Some(ev) = engine.poll_event() {
+            match &ev {
+                Event::Log(l) => println!("{l}"),
+                Event::IkeSaUp(i) => {
+                    println!("EVENT IkeSaUp {:?} remote_id={:?}", i.suite, i.remote_id);
+                    ike_up = true;
+                }
+                Event::ChildSaUp(c) => {
+                    println!(
+                        "EVENT ChildSaUp in=0x{:08x} out=0x{:08x} {:?} ts {:?} -> {:?} nat={:?}",
+                        c.inbound_spi, c.outbound_spi, c.suite, c.local_ts, c.remote_ts, c.nat
+                    );
+                    child_up = true;
+                }
+                Event::IkeSaDown { reason, .. } => {
+                    println!("EVENT IkeSaDown: {reason}");
+                    if done_at.is_none() {
+                        return Err(format!("IKE SA down: {reason}"));
+                    }
+                }
+                other => println!("EVENT {other:?}"),
+            }
+        }
+        if ike_up && child_up && done_at.is_none() {
+            println!("ESTABLISHED");
+            done_at = Some(Instant::now() + Duration::from_secs(linger));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

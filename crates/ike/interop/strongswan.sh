@@ -1,0 +1,70 @@
+#!/bin/bash
+# Interoperability check of the ike engine against strongSwan's charon
+# (5.9.8, Debian), each in its own network namespace: ferroswan as
+# initiator and as responder, for PSK with AES-GCM-256/Curve25519 and
+# AES-CBC-256/HMAC-SHA2-256/MODP2048. strongSwan's log must show the IKE SA
+# and the Child SA established.
+#
+# usage: strongswan.sh [gcm|cbc ...]   (needs root, strongswan-charon,
+#        strongswan-swanctl, libcharon-extra-plugins; see
+#        ../shared/reference/peers)
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+SHARED=${SHARED:-$ROOT/../shared}
+export PH_W=fsi-w-$$ PH_E=fsi-e-$$ PH_STATE=/tmp/fs-ike-interop-$$
+# shellcheck source=/dev/null
+. "$SHARED/reference/peers/lib.sh"
+ED=$PH_STATE/east
+BIN=${BIN:-$ROOT/target/debug/examples/udp_peer}
+
+cleanup() {
+    [ -n "${PEER_PID:-}" ] && kill "$PEER_PID" 2>/dev/null || true
+    ph_sw_stop "$ED" || true
+    ph_ns_down || true
+    [ -n "${KEEP:-}" ] || rm -rf "$PH_STATE"
+}
+trap cleanup EXIT
+
+[ -x "$BIN" ] || (cd "$ROOT" && cargo build -q -p ike --example udp_peer)
+
+declare -A IKE=([gcm]=aes256gcm16-prfsha384-x25519 [cbc]=aes256-sha256-modp2048)
+declare -A ESP=([gcm]=aes256gcm16 [cbc]=aes256-sha256)
+
+fail=0
+for suite in "${@:-gcm cbc}"; do
+  for role in initiator responder; do
+    mkdir -p "$ED"
+    ph_ns_up
+    ph_sw_conf "$ED" 1
+    PH_IKE_PROPOSAL=${IKE[$suite]} PH_ESP_PROPOSAL=${ESP[$suite]} \
+        ph_sw_conn_conf "$ED/swanctl/swanctl.conf" "$PH_E_OUT" "$PH_W_OUT" east@ph west@ph "$PH_E_NET" "$PH_W_NET"
+    ph_sw_start "$PH_E" "$ED"
+    ph_swanctl "$ED" --load-all --noprompt --file "$ED/swanctl/swanctl.conf" >/dev/null
+    out=$PH_STATE/ferroswan-$suite-$role.log
+    args=(--local "$PH_W_OUT" --remote "$PH_E_OUT" --psk "$PH_PSK" --local-id west@ph
+          --remote-id east@ph --local-ts "$PH_W_NET" --remote-ts "$PH_E_NET" --suite "$suite")
+    if [ "$role" = initiator ]; then
+        ip netns exec "$PH_W" "$BIN" "${args[@]}" --initiate --seconds 20 --linger 1 >"$out" 2>&1 || true
+    else
+        ip netns exec "$PH_W" "$BIN" "${args[@]}" --seconds 20 --linger 1 >"$out" 2>&1 &
+        PEER_PID=$!
+        ph_swanctl "$ED" --initiate --ike ph-net --child ph-net --timeout 15 >"$PH_STATE/swanctl.log" 2>&1 || true
+        wait "$PEER_PID" || true
+        PEER_PID=
+    fi
+    if grep -q "IKE_SA ph-net\[[0-9]*\] established" "$ED/charon.log" &&
+       grep -q "CHILD_SA ph-net{[0-9]*} established" "$ED/charon.log" &&
+       grep -q ESTABLISHED "$out"; then
+        echo "PASS $suite ferroswan-$role"
+    else
+        echo "FAIL $suite ferroswan-$role"; fail=1
+        echo "--- ferroswan"; cat "$out"
+        echo "--- charon"; grep -v "^\s*$" "$ED/charon.log" | tail -40
+    fi
+    ph_sw_stop "$ED"
+    ph_ns_down
+    mkdir -p "$PH_STATE/keep" && cp "$ED/charon.log" "$PH_STATE/keep/charon-$suite-$role.log"; rm -rf "$ED"
+  done
+done
+exit $fail

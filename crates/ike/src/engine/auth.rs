@@ -1,0 +1,758 @@
+//! IKE_AUTH for both ends (RFC 7296 1.2, 2.15), with the Child SA it
+//! carries (RFC 7296 1.2, 2.9, 2.17; RFC 6023 childless).
+
+use std::time::Instant;
+
+use crate::crypto::{ChildKeys, PrfAlg, Secret};
+use crate::wire::{
+    AuthMethod, AuthPayload, CertEncoding, CertPayload, ExchangeType, IdPayload, Notify,
+    NotifyType, Payload, TrafficSelector, TsPayload,
+};
+
+use super::config::{Authentication, Connection, Identity, Mode};
+use super::event::{ChildSaId, ChildSaInfo, Event, IkeSaInfo};
+use super::ike_sa::{ChildSa, IkeSa, IkeState, PendingChild, RequestKind};
+use super::proposal::{accept_esp, esp_sa_payload, select_esp, ChildSuite};
+use super::ts::{all_within, describe, narrow};
+use super::Engine;
+
+/// The octets one end signs or MACs (RFC 7296 2.15): its first message,
+/// the peer's nonce and prf(SK_p, ID').
+pub(crate) fn signed_octets(
+    first_message: &[u8],
+    peer_nonce: &[u8],
+    prf: PrfAlg,
+    sk_p: &Secret,
+    id: &IdPayload,
+) -> Vec<u8> {
+    let mac_id = prf.prf(sk_p.as_bytes(), &id.id_body());
+    let mut v = Vec::with_capacity(first_message.len() + peer_nonce.len() + mac_id.len());
+    v.extend_from_slice(first_message);
+    v.extend_from_slice(peer_nonce);
+    v.extend_from_slice(mac_id.as_bytes());
+    v
+}
+
+/// AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), octets).
+pub(crate) fn psk_auth(prf: PrfAlg, secret: &[u8], octets: &[u8]) -> Secret {
+    let key = prf.prf(secret, b"Key Pad for IKEv2");
+    prf.prf(key.as_bytes(), octets)
+}
+
+fn ts_of(p: &[Payload], initiator: bool) -> Option<Vec<TrafficSelector>> {
+    p.iter().find_map(|x| match (x, initiator) {
+        (Payload::TsI(t), true) | (Payload::TsR(t), false) => Some(t.selectors.clone()),
+        _ => None,
+    })
+}
+
+fn tunnel_line(local: &[TrafficSelector], remote: &[TrafficSelector]) -> String {
+    let l: Vec<String> = local.iter().map(describe).collect();
+    let r: Vec<String> = remote.iter().map(describe).collect();
+    format!("[{}] -> [{}]", l.join(" "), r.join(" "))
+}
+
+/// Why authentication failed.
+enum AuthFail {
+    Failed(String),
+}
+
+impl Engine {
+    /// Builds our AUTH payload for `octets`.
+    fn make_auth(
+        &self,
+        conn: &Connection,
+        prf: PrfAlg,
+        octets: &[u8],
+    ) -> Result<AuthPayload, String> {
+        match &conn.auth {
+            Authentication::Psk(secret) => Ok(AuthPayload {
+                method: AuthMethod::Psk,
+                data: psk_auth(prf, secret.as_bytes(), octets).as_bytes().to_vec(),
+            }),
+            Authentication::Null => Ok(AuthPayload {
+                method: AuthMethod::Null,
+                data: psk_auth(prf, &[], octets).as_bytes().to_vec(),
+            }),
+            Authentication::Certificate(c) => Ok(AuthPayload {
+                method: c.auth_method(),
+                data: c.sign(octets).map_err(|e| e.to_string())?,
+            }),
+            Authentication::RawKey { .. } => {
+                Err("raw public key authentication is not implemented yet".into())
+            }
+        }
+    }
+
+    /// Checks the peer's AUTH payload over `octets`.
+    fn check_auth(
+        &self,
+        conn: &Connection,
+        prf: PrfAlg,
+        octets: &[u8],
+        auth: &AuthPayload,
+        peer_id: &IdPayload,
+        certs: &[Vec<u8>],
+    ) -> Result<(), AuthFail> {
+        match &conn.auth {
+            Authentication::Psk(secret) => {
+                if auth.method != AuthMethod::Psk {
+                    return Err(AuthFail::Failed(format!(
+                        "peer used AUTH method {:?}, expected PSK",
+                        auth.method
+                    )));
+                }
+                let expected = psk_auth(prf, secret.as_bytes(), octets);
+                if expected.ct_eq(&auth.data) {
+                    Ok(())
+                } else {
+                    Err(AuthFail::Failed("PSK AUTH payload does not verify".into()))
+                }
+            }
+            Authentication::Null => {
+                if auth.method != AuthMethod::Null {
+                    return Err(AuthFail::Failed(
+                        "peer did not use NULL authentication".into(),
+                    ));
+                }
+                if psk_auth(prf, &[], octets).ct_eq(&auth.data) {
+                    Ok(())
+                } else {
+                    Err(AuthFail::Failed("NULL AUTH payload does not verify".into()))
+                }
+            }
+            Authentication::Certificate(c) => c
+                .verify(peer_id, certs, auth.method, octets, &auth.data)
+                .map_err(|e| AuthFail::Failed(e.to_string())),
+            Authentication::RawKey { .. } => Err(AuthFail::Failed(
+                "raw public key authentication is not implemented yet".into(),
+            )),
+        }
+    }
+
+    /// The initiator sends IKE_AUTH; false ends the SA.
+    pub(super) fn send_auth_request(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        conn: &Connection,
+    ) -> bool {
+        let (Some(keys), Some(suite)) = (sa.keys.as_ref(), sa.suite.as_ref()) else {
+            return false;
+        };
+        let idi = conn.local_identity().to_payload();
+        let octets = signed_octets(&sa.init_request, &sa.nr, suite.prf, &keys.sk_pi, &idi);
+        let auth = match self.make_auth(conn, suite.prf, &octets) {
+            Ok(a) => a,
+            Err(e) => {
+                self.fail_auth(sa, &e);
+                return false;
+            }
+        };
+        let mut inner = vec![Payload::IdI(idi)];
+        if let Authentication::Certificate(c) = &conn.auth {
+            for der in c.local_certificates() {
+                inner.push(Payload::Cert(CertPayload {
+                    encoding: CertEncoding::X509_SIGNATURE,
+                    data: der,
+                }));
+            }
+        }
+        inner.push(Payload::Notify(Notify::new(
+            NotifyType::INITIAL_CONTACT,
+            Vec::new(),
+        )));
+        if let Authentication::Certificate(c) = &conn.auth {
+            let req = c.certificate_request();
+            if !req.is_empty() {
+                inner.push(Payload::CertReq(CertPayload {
+                    encoding: CertEncoding::X509_SIGNATURE,
+                    data: req,
+                }));
+            }
+        }
+        if let Some(rid) = &conn.remote_id {
+            inner.push(Payload::IdR(rid.to_payload()));
+        }
+        inner.push(Payload::Auth(auth));
+        let childless = conn.childless && sa.peer_childless;
+        if !childless {
+            let spi = self.random_child_spi();
+            let local_ts = conn.local_selectors(sa.local.ip());
+            let remote_ts = conn.remote_selectors(sa.remote.ip());
+            if conn.mode == Mode::Transport {
+                inner.push(Payload::Notify(Notify::new(
+                    NotifyType::USE_TRANSPORT_MODE,
+                    Vec::new(),
+                )));
+            }
+            inner.push(Payload::Sa(esp_sa_payload(
+                &conn.esp_proposals(),
+                spi,
+                conn.esn,
+                false,
+            )));
+            inner.push(Payload::TsI(TsPayload {
+                selectors: local_ts.clone(),
+            }));
+            inner.push(Payload::TsR(TsPayload {
+                selectors: remote_ts.clone(),
+            }));
+            sa.pending_child = Some(PendingChild {
+                inbound_spi: spi,
+                local_ts,
+                remote_ts,
+            });
+        }
+        let mtu = Some(self.config.max_message_size);
+        let packets = match sa.protect(ExchangeType::IkeAuth, false, 1, &inner, mtu, &mut *self.rng)
+        {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail_auth(sa, &format!("cannot build IKE_AUTH request: {e}"));
+                return false;
+            }
+        };
+        sa.next_message_id = 1;
+        sa.state = IkeState::AuthSent;
+        let n = packets.len();
+        self.send_request(now, sa, RequestKind::IkeAuth, packets);
+        let remote = sa.remote;
+        if n > 1 {
+            self.sa_log(
+                sa,
+                &format!("sent IKE_AUTH request to {remote} in {n} fragments"),
+            );
+        } else {
+            self.sa_log(sa, &format!("sent IKE_AUTH request to {remote}"));
+        }
+        true
+    }
+
+    fn fail_auth(&mut self, sa: &mut IkeSa, why: &str) {
+        self.sa_log(sa, why);
+        self.report_down(sa, why);
+    }
+
+    /// The responder handles IKE_AUTH; false ends the SA.
+    pub(super) fn responder_auth(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        message_id: u32,
+        inner: Vec<Payload>,
+    ) -> bool {
+        let idi = inner.iter().find_map(|p| match p {
+            Payload::IdI(i) => Some(i.clone()),
+            _ => None,
+        });
+        let idr_req = inner.iter().find_map(|p| match p {
+            Payload::IdR(i) => Some(i.clone()),
+            _ => None,
+        });
+        let auth = inner.iter().find_map(|p| match p {
+            Payload::Auth(a) => Some(a.clone()),
+            _ => None,
+        });
+        let certs: Vec<Vec<u8>> = inner
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Cert(c) => Some(c.data.clone()),
+                _ => None,
+            })
+            .collect();
+        let (Some(idi), Some(auth)) = (idi, auth) else {
+            self.sa_log(sa, "IKE_AUTH request lacks IDi or AUTH");
+            self.auth_failed_reply(sa, message_id);
+            return false;
+        };
+        let peer_identity = Identity::from_payload(&idi);
+        // Find the connection by the peer's ID among those for its address.
+        let candidates = self.candidate_connections(sa.local, sa.remote);
+        let mut chosen = None;
+        for c in candidates {
+            let Some(conn) = self.connections.get(&c) else {
+                continue;
+            };
+            let remote_ok = match (&conn.remote_id, &peer_identity) {
+                (None, Some(Identity::Address(a))) => conn.remote_addr.is_none_or(|r| r.ip() == *a),
+                (None, Some(_)) => {
+                    conn.remote_addr.is_none() || matches!(conn.auth, Authentication::Null)
+                }
+                (Some(want), Some(got)) => want == got,
+                _ => false,
+            };
+            let local_ok = match &idr_req {
+                None => true,
+                Some(r) => Identity::from_payload(r).as_ref() == Some(&conn.local_identity()),
+            };
+            if remote_ok && local_ok {
+                chosen = Some(c);
+                break;
+            }
+        }
+        let Some(conn_id) = chosen else {
+            let who = peer_identity
+                .as_ref()
+                .map(Identity::describe)
+                .unwrap_or_else(|| "an unsupported ID type".into());
+            self.sa_log(
+                sa,
+                &format!("no connection matches peer {who}; sending AUTHENTICATION_FAILED"),
+            );
+            self.auth_failed_reply(sa, message_id);
+            return false;
+        };
+        let Some(conn) = self.connections.get(&conn_id).cloned() else {
+            return false;
+        };
+        sa.conn = conn_id;
+        let (Some(keys), Some(suite)) = (sa.keys.as_ref(), sa.suite.as_ref()) else {
+            return false;
+        };
+        let prf = suite.prf;
+        let octets = signed_octets(&sa.init_request, &sa.nr, prf, &keys.sk_pi, &idi);
+        if let Err(AuthFail::Failed(why)) =
+            self.check_auth(&conn, prf, &octets, &auth, &idi, &certs)
+        {
+            self.sa_log(
+                sa,
+                &format!("authentication failed: {why}; sending AUTHENTICATION_FAILED"),
+            );
+            self.auth_failed_reply(sa, message_id);
+            return false;
+        }
+        let idr = conn.local_identity().to_payload();
+        let Some(keys) = sa.keys.as_ref() else {
+            return false;
+        };
+        let octets_r = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        let my_auth = match self.make_auth(&conn, prf, &octets_r) {
+            Ok(a) => a,
+            Err(e) => {
+                self.sa_log(sa, &e);
+                self.auth_failed_reply(sa, message_id);
+                return false;
+            }
+        };
+        let mut reply = vec![Payload::IdR(idr)];
+        if let Authentication::Certificate(c) = &conn.auth {
+            for der in c.local_certificates() {
+                reply.push(Payload::Cert(CertPayload {
+                    encoding: CertEncoding::X509_SIGNATURE,
+                    data: der,
+                }));
+            }
+        }
+        reply.push(Payload::Auth(my_auth));
+        // The IKE SA is up.
+        let remote_identity = peer_identity.unwrap_or(Identity::Null);
+        sa.remote_id = Some(remote_identity.clone());
+        sa.state = IkeState::Established;
+        self.half_open = self.half_open.saturating_sub(1);
+        self.half_open_by_peer.remove(&(sa.spi_i, sa.remote));
+        // The Child SA.
+        let sa_payload = inner.iter().find_map(|p| match p {
+            Payload::Sa(s) => Some(s),
+            _ => None,
+        });
+        let tsi = ts_of(&inner, true);
+        let tsr = ts_of(&inner, false);
+        let mut child_up = None;
+        match (sa_payload, tsi, tsr) {
+            (Some(sa_payload), Some(tsi), Some(tsr)) => {
+                let want_transport = inner.iter().any(
+                    |p| matches!(p, Payload::Notify(n) if n.kind == NotifyType::USE_TRANSPORT_MODE),
+                );
+                let our_spi = self.random_child_spi();
+                let remote_policy = conn.remote_selectors(sa.remote.ip());
+                let local_policy = conn.local_selectors(sa.local.ip());
+                let selected =
+                    select_esp(&conn.esp_proposals(), conn.esn, sa_payload, None, our_spi);
+                let narrowed_i = narrow(&tsi, &remote_policy);
+                let narrowed_r = narrow(&tsr, &local_policy);
+                let mode_ok =
+                    want_transport == (conn.mode == Mode::Transport) || conn.mode == Mode::Tunnel;
+                match selected {
+                    None => {
+                        self.sa_log(sa, "no acceptable ESP proposal; sending NO_PROPOSAL_CHOSEN");
+                        reply.push(Payload::Notify(Notify::new(
+                            NotifyType::NO_PROPOSAL_CHOSEN,
+                            Vec::new(),
+                        )));
+                    }
+                    Some(_) if narrowed_i.is_empty() || narrowed_r.is_empty() => {
+                        self.sa_log(
+                            sa,
+                            "traffic selectors do not match; sending TS_UNACCEPTABLE",
+                        );
+                        reply.push(Payload::Notify(Notify::new(
+                            NotifyType::TS_UNACCEPTABLE,
+                            Vec::new(),
+                        )));
+                    }
+                    Some(_) if !mode_ok => {
+                        self.sa_log(
+                            sa,
+                            "peer wants tunnel mode but type=transport; sending NO_PROPOSAL_CHOSEN",
+                        );
+                        reply.push(Payload::Notify(Notify::new(
+                            NotifyType::NO_PROPOSAL_CHOSEN,
+                            Vec::new(),
+                        )));
+                    }
+                    Some((child_suite, peer_spi, chosen)) => {
+                        let mode = if want_transport && conn.mode == Mode::Transport {
+                            reply.push(Payload::Notify(Notify::new(
+                                NotifyType::USE_TRANSPORT_MODE,
+                                Vec::new(),
+                            )));
+                            Mode::Transport
+                        } else {
+                            Mode::Tunnel
+                        };
+                        reply.push(Payload::Sa(crate::wire::SaPayload {
+                            proposals: vec![chosen],
+                        }));
+                        reply.push(Payload::TsI(TsPayload {
+                            selectors: narrowed_i.clone(),
+                        }));
+                        reply.push(Payload::TsR(TsPayload {
+                            selectors: narrowed_r.clone(),
+                        }));
+                        child_up =
+                            Some((child_suite, our_spi, peer_spi, narrowed_r, narrowed_i, mode));
+                    }
+                }
+            }
+            (None, None, None) => {}
+            _ => {
+                reply.push(Payload::Notify(Notify::new(
+                    NotifyType::INVALID_SYNTAX,
+                    Vec::new(),
+                )));
+            }
+        }
+        let mtu = Some(self.config.max_message_size);
+        let packets = match sa.protect(
+            ExchangeType::IkeAuth,
+            true,
+            message_id,
+            &reply,
+            mtu,
+            &mut *self.rng,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                self.sa_log(sa, &format!("cannot build IKE_AUTH response: {e}"));
+                return false;
+            }
+        };
+        self.send_response(sa, message_id, packets);
+        self.ike_sa_up(sa, &conn, remote_identity, "responder");
+        if let Some((suite, inbound, outbound, local_ts, remote_ts, mode)) = child_up {
+            self.child_up(
+                sa,
+                &conn,
+                suite,
+                inbound,
+                outbound,
+                local_ts,
+                remote_ts,
+                mode,
+                "responder",
+            );
+        }
+        let _ = now;
+        true
+    }
+
+    fn auth_failed_reply(&mut self, sa: &mut IkeSa, message_id: u32) {
+        let inner = vec![Payload::Notify(Notify::new(
+            NotifyType::AUTHENTICATION_FAILED,
+            Vec::new(),
+        ))];
+        if let Ok(p) = sa.protect(
+            ExchangeType::IkeAuth,
+            true,
+            message_id,
+            &inner,
+            None,
+            &mut *self.rng,
+        ) {
+            self.send(sa, &p);
+        }
+        self.report_down(sa, "authentication failed");
+    }
+
+    fn ike_sa_up(&mut self, sa: &mut IkeSa, conn: &Connection, remote_id: Identity, role: &str) {
+        let Some(suite) = sa.suite.clone() else {
+            return;
+        };
+        self.sa_log(
+            sa,
+            &format!(
+                "{role} established IKE SA; authenticated peer using authby={} and {}",
+                conn.auth.authby(),
+                remote_id.describe()
+            ),
+        );
+        self.events.push_back(Event::IkeSaUp(Box::new(IkeSaInfo {
+            ike_sa: sa.id,
+            conn: sa.conn,
+            initiator: sa.initiator,
+            local: sa.local,
+            remote: sa.remote,
+            local_id: conn.local_identity(),
+            remote_id,
+            suite,
+            nat: sa.nat,
+        })));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn child_up(
+        &mut self,
+        sa: &mut IkeSa,
+        conn: &Connection,
+        suite: ChildSuite,
+        inbound_spi: u32,
+        outbound_spi: u32,
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+        mode: Mode,
+        role: &str,
+    ) {
+        let Some(keys) = sa.keys.as_ref() else {
+            return;
+        };
+        let child_keys = match ChildKeys::derive(
+            keys.prf,
+            &keys.sk_d,
+            suite.encr,
+            suite.integ,
+            &[],
+            &sa.ni,
+            &sa.nr,
+        ) {
+            Ok(k) => k,
+            Err(e) => {
+                self.sa_log(sa, &format!("Child SA key derivation failed: {e}"));
+                return;
+            }
+        };
+        let (inbound_keys, outbound_keys) = if sa.initiator {
+            (
+                child_keys.responder_to_initiator,
+                child_keys.initiator_to_responder,
+            )
+        } else {
+            (
+                child_keys.initiator_to_responder,
+                child_keys.responder_to_initiator,
+            )
+        };
+        let id = ChildSaId(self.serial());
+        self.child_owner.insert(id, sa.id);
+        sa.children.push(ChildSa {
+            id,
+            inbound_spi,
+            outbound_spi,
+            suite: suite.clone(),
+            local_ts: local_ts.clone(),
+            remote_ts: remote_ts.clone(),
+            mode,
+        });
+        let encap = if sa.nat.encapsulate() {
+            "ESPinUDP"
+        } else {
+            "ESP"
+        };
+        let kind = if mode == Mode::Transport {
+            "transport mode"
+        } else {
+            "tunnel"
+        };
+        let line = format!(
+            "#{}: {role} established Child SA using #{}; IPsec {kind} {} {{{encap}=>0x{outbound_spi:08x} <0x{inbound_spi:08x} xfrm={} DPD={}}}",
+            id.0,
+            sa.id.0,
+            tunnel_line(&local_ts, &remote_ts),
+            suite.describe(),
+            if conn.dpd_delay.is_some() { "active" } else { "passive" }
+        );
+        let name = conn.name.clone();
+        self.log(format!("\"{name}\" {line}"));
+        self.events
+            .push_back(Event::ChildSaUp(Box::new(ChildSaInfo {
+                ike_sa: sa.id,
+                conn: sa.conn,
+                child: id,
+                inbound_spi,
+                outbound_spi,
+                suite,
+                inbound_keys,
+                outbound_keys,
+                local_ts,
+                remote_ts,
+                mode,
+                lifetime: conn.child_lifetime,
+                local: sa.local,
+                remote: sa.remote,
+                nat: sa.nat,
+            })));
+    }
+
+    /// The initiator handles the IKE_AUTH response; false ends the SA.
+    pub(super) fn initiator_auth_response(
+        &mut self,
+        _now: Instant,
+        sa: &mut IkeSa,
+        inner: Vec<Payload>,
+    ) -> bool {
+        let Some(conn) = self.connections.get(&sa.conn).cloned() else {
+            return false;
+        };
+        if inner
+            .iter()
+            .any(|p| matches!(p, Payload::Notify(n) if n.kind == NotifyType::AUTHENTICATION_FAILED))
+        {
+            self.fail_auth(sa, "IKE_AUTH response contained AUTHENTICATION_FAILED");
+            return false;
+        }
+        let idr = inner.iter().find_map(|p| match p {
+            Payload::IdR(i) => Some(i.clone()),
+            _ => None,
+        });
+        let auth = inner.iter().find_map(|p| match p {
+            Payload::Auth(a) => Some(a.clone()),
+            _ => None,
+        });
+        let certs: Vec<Vec<u8>> = inner
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Cert(c) => Some(c.data.clone()),
+                _ => None,
+            })
+            .collect();
+        let (Some(idr), Some(auth)) = (idr, auth) else {
+            let err = inner.iter().find_map(|p| match p {
+                Payload::Notify(n) if n.kind.is_error() => Some(n.kind),
+                _ => None,
+            });
+            let why = match err {
+                Some(k) => format!("IKE_AUTH response contained {k}"),
+                None => "IKE_AUTH response lacks IDr or AUTH".to_string(),
+            };
+            self.fail_auth(sa, &why);
+            return false;
+        };
+        let peer = Identity::from_payload(&idr);
+        let expected = conn.remote_id.clone().or_else(|| match conn.auth {
+            Authentication::Null => None,
+            _ => conn.remote_addr.map(|a| Identity::Address(a.ip())),
+        });
+        if let (Some(want), Some(got)) = (&expected, &peer) {
+            if want != got {
+                self.fail_auth(
+                    sa,
+                    &format!(
+                        "peer ID {} does not match rightid {}",
+                        got.describe(),
+                        want.describe()
+                    ),
+                );
+                return false;
+            }
+        }
+        let (Some(keys), Some(suite)) = (sa.keys.as_ref(), sa.suite.as_ref()) else {
+            return false;
+        };
+        let prf = suite.prf;
+        let octets = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        if let Err(AuthFail::Failed(why)) =
+            self.check_auth(&conn, prf, &octets, &auth, &idr, &certs)
+        {
+            self.fail_auth(
+                sa,
+                &format!("authentication of the responder failed: {why}"),
+            );
+            return false;
+        }
+        sa.state = IkeState::Established;
+        let remote_identity = peer.unwrap_or(Identity::Null);
+        sa.remote_id = Some(remote_identity.clone());
+        self.ike_sa_up(sa, &conn, remote_identity, "initiator");
+        let Some(pending) = sa.pending_child.take() else {
+            return true;
+        };
+        if let Some(err) = inner.iter().find_map(|p| match p {
+            Payload::Notify(n) if n.kind.is_error() => Some(n.kind),
+            _ => None,
+        }) {
+            self.sa_log(
+                sa,
+                &format!("IKE_AUTH response rejected the Child SA with {err}; IKE SA stays up"),
+            );
+            return true;
+        }
+        let sa_payload = inner.iter().find_map(|p| match p {
+            Payload::Sa(s) => Some(s),
+            _ => None,
+        });
+        let (Some(sa_payload), Some(tsi), Some(tsr)) =
+            (sa_payload, ts_of(&inner, true), ts_of(&inner, false))
+        else {
+            self.sa_log(sa, "IKE_AUTH response carries no Child SA");
+            return true;
+        };
+        let Some((child_suite, peer_spi)) =
+            accept_esp(&conn.esp_proposals(), conn.esn, sa_payload, None)
+        else {
+            self.sa_log(
+                sa,
+                "IKE_AUTH response chose an ESP proposal we did not offer; deleting the IKE SA",
+            );
+            return self.reject_child_delete(sa);
+        };
+        if !all_within(&tsi, &pending.local_ts) || !all_within(&tsr, &pending.remote_ts) {
+            self.sa_log(
+                sa,
+                "IKE_AUTH response traffic selectors are not within ours; deleting the IKE SA",
+            );
+            return self.reject_child_delete(sa);
+        }
+        let transport = inner
+            .iter()
+            .any(|p| matches!(p, Payload::Notify(n) if n.kind == NotifyType::USE_TRANSPORT_MODE));
+        let mode = if transport && conn.mode == Mode::Transport {
+            Mode::Transport
+        } else if conn.mode == Mode::Transport {
+            self.sa_log(sa, "peer refused transport mode; deleting the IKE SA");
+            return self.reject_child_delete(sa);
+        } else {
+            Mode::Tunnel
+        };
+        self.child_up(
+            sa,
+            &conn,
+            child_suite,
+            pending.inbound_spi,
+            peer_spi,
+            tsi,
+            tsr,
+            mode,
+            "initiator",
+        );
+        true
+    }
+
+    /// After an unacceptable Child SA in an IKE_AUTH response: the IKE SA
+    /// is deleted (the responder installed a Child SA we cannot accept).
+    fn reject_child_delete(&mut self, sa: &mut IkeSa) -> bool {
+        let id = sa.id;
+        // The SA is re-inserted by the caller; schedule the delete on it.
+        self.pending_deletes.push(id);
+        true
+    }
+}

@@ -1,0 +1,737 @@
+//! The IKEv2 engine, sans-IO: the daemon feeds it datagrams, timeouts and
+//! commands and drains datagrams to send, events and its next deadline.
+//!
+//! ```text
+//! engine.handle_datagram(now, local, remote, &bytes);
+//! engine.handle_timeout(now);
+//! engine.initiate(now, conn_id)?;
+//! while let Some(t) = engine.poll_transmit() { /* send t.payload from t.local to t.remote */ }
+//! while let Some(ev) = engine.poll_event() { /* ChildSaUp -> data plane, Log -> whack */ }
+//! let next = engine.poll_timeout();
+//! ```
+
+mod auth;
+pub mod config;
+pub mod event;
+mod ike_sa;
+mod info;
+mod init;
+pub mod proposal;
+pub mod ts;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::crypto::Random;
+use crate::wire::{ExchangeType, Header, Message, Payload};
+
+pub use config::{
+    default_esp_proposals, default_ike_proposals, Authentication, CertAuth, CertAuthError, ConnId,
+    Connection, EsnPolicy, EspProposal, Fragmentation, Identity, IkeProposal, Mode,
+};
+pub use event::{ChildSaId, ChildSaInfo, Event, IkeSaId, IkeSaInfo, NatInfo, Transmit};
+pub use proposal::{ChildSuite, IkeSuite};
+
+use ike_sa::{IkeSa, IkeState, Outstanding, RequestKind};
+
+/// Engine-wide settings (pluto's `config setup`).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Above this many half-open IKE SAs the responder demands cookies
+    /// (RFC 7296 2.6).
+    pub cookie_threshold: usize,
+    /// A responder's half-open IKE SA is dropped after this long.
+    pub half_open_timeout: Duration,
+    /// Largest IKE datagram sent unfragmented once fragmentation is
+    /// negotiated (RFC 7383).
+    pub max_message_size: usize,
+    /// Largest number of half-open SAs kept at all.
+    pub max_half_open: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cookie_threshold: 25,
+            half_open_timeout: Duration::from_secs(30),
+            max_message_size: 1280,
+            max_half_open: 50_000,
+        }
+    }
+}
+
+/// What to terminate or rekey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// One IKE SA (and its Child SAs).
+    IkeSa(IkeSaId),
+    /// Every IKE SA of a connection.
+    Connection(ConnId),
+    /// One Child SA.
+    ChildSa(ChildSaId),
+}
+
+/// Errors of the engine's commands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// No connection with that id.
+    #[error("no connection with id {0:?}")]
+    UnknownConnection(ConnId),
+    /// A connection with that name exists already.
+    #[error("connection \"{0}\" already exists")]
+    DuplicateName(String),
+    /// No SA with that id.
+    #[error("no SA matches {0:?}")]
+    UnknownSa(Target),
+    /// The connection has no fixed remote address (`right=%any`).
+    #[error("connection \"{0}\" has no remote address to initiate to (right=%any)")]
+    NoRemoteAddress(String),
+    /// The connection's settings cannot be used.
+    #[error("connection \"{0}\": {1}")]
+    InvalidConnection(String, String),
+    /// A feature not built yet.
+    #[error("not implemented yet: {0}")]
+    NotImplemented(&'static str),
+    /// A cryptographic operation failed.
+    #[error("crypto failure: {0}")]
+    Crypto(String),
+}
+
+/// The IKEv2 engine.
+pub struct Engine {
+    config: EngineConfig,
+    rng: Box<dyn Random + Send>,
+    connections: HashMap<ConnId, Connection>,
+    connections_by_name: HashMap<String, ConnId>,
+    connections_by_remote: HashMap<IpAddr, Vec<ConnId>>,
+    connections_any_remote: Vec<ConnId>,
+    next_conn: u32,
+    sas: HashMap<IkeSaId, IkeSa>,
+    by_local_spi: HashMap<[u8; 8], IkeSaId>,
+    half_open_by_peer: HashMap<([u8; 8], SocketAddr), IkeSaId>,
+    child_owner: HashMap<ChildSaId, IkeSaId>,
+    half_open: usize,
+    cookie_secret: [u8; 32],
+    next_serial: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    timers: BinaryHeap<Reverse<(Instant, IkeSaId)>>,
+    pending_deletes: Vec<IkeSaId>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("connections", &self.connections.len())
+            .field("ike_sas", &self.sas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A new engine with its random source (the system's CSPRNG in the
+    /// daemon, a seeded one in tests).
+    pub fn new(config: EngineConfig, mut rng: Box<dyn Random + Send>) -> Self {
+        let mut cookie_secret = [0u8; 32];
+        rng.fill(&mut cookie_secret);
+        Engine {
+            config,
+            rng,
+            connections: HashMap::new(),
+            connections_by_name: HashMap::new(),
+            connections_by_remote: HashMap::new(),
+            connections_any_remote: Vec::new(),
+            next_conn: 1,
+            sas: HashMap::new(),
+            by_local_spi: HashMap::new(),
+            half_open_by_peer: HashMap::new(),
+            child_owner: HashMap::new(),
+            half_open: 0,
+            cookie_secret,
+            next_serial: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            pending_deletes: Vec::new(),
+        }
+    }
+
+    /// Adds a connection; its name must be new.
+    pub fn add_connection(&mut self, conn: Connection) -> Result<ConnId, EngineError> {
+        if self.connections_by_name.contains_key(&conn.name) {
+            return Err(EngineError::DuplicateName(conn.name));
+        }
+        if matches!(conn.auth, Authentication::RawKey { .. }) {
+            return Err(EngineError::NotImplemented(
+                "raw public key authentication (leftpubkey=/rightpubkey=)",
+            ));
+        }
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.connections_by_name.insert(conn.name.clone(), id);
+        match conn.remote_addr {
+            Some(a) => self
+                .connections_by_remote
+                .entry(a.ip())
+                .or_default()
+                .push(id),
+            None => self.connections_any_remote.push(id),
+        }
+        self.connections.insert(id, conn);
+        Ok(id)
+    }
+
+    /// Removes a connection, deleting its IKE SAs first.
+    pub fn remove_connection(&mut self, now: Instant, id: ConnId) -> Result<(), EngineError> {
+        if !self.connections.contains_key(&id) {
+            return Err(EngineError::UnknownConnection(id));
+        }
+        let _ = self.terminate(now, Target::Connection(id));
+        if let Some(conn) = self.connections.remove(&id) {
+            self.connections_by_name.remove(&conn.name);
+            match conn.remote_addr {
+                Some(a) => {
+                    if let Some(v) = self.connections_by_remote.get_mut(&a.ip()) {
+                        v.retain(|c| *c != id);
+                        if v.is_empty() {
+                            self.connections_by_remote.remove(&a.ip());
+                        }
+                    }
+                }
+                None => self.connections_any_remote.retain(|c| *c != id),
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection called `name`.
+    pub fn connection_by_name(&self, name: &str) -> Option<ConnId> {
+        self.connections_by_name.get(name).copied()
+    }
+
+    /// A connection's settings.
+    pub fn connection(&self, id: ConnId) -> Option<&Connection> {
+        self.connections.get(&id)
+    }
+
+    /// The IKE SAs of a connection (established or negotiating).
+    pub fn ike_sas_of(&self, conn: ConnId) -> Vec<IkeSaId> {
+        let mut v: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|s| s.conn == conn)
+            .map(|s| s.id)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Whether an IKE SA is established.
+    pub fn is_established(&self, sa: IkeSaId) -> bool {
+        self.sas
+            .get(&sa)
+            .is_some_and(|s| s.state == IkeState::Established)
+    }
+
+    /// Starts negotiating an IKE SA (and its Child SA) for `conn`.
+    pub fn initiate(&mut self, now: Instant, conn: ConnId) -> Result<IkeSaId, EngineError> {
+        self.start_initiator(now, conn)
+    }
+
+    /// Deletes an IKE SA, all IKE SAs of a connection, or one Child SA,
+    /// telling the peer with an INFORMATIONAL Delete.
+    pub fn terminate(&mut self, now: Instant, target: Target) -> Result<(), EngineError> {
+        match target {
+            Target::IkeSa(id) => {
+                if !self.sas.contains_key(&id) {
+                    return Err(EngineError::UnknownSa(target));
+                }
+                self.delete_ike_sa(now, id);
+                Ok(())
+            }
+            Target::Connection(c) => {
+                if !self.connections.contains_key(&c) {
+                    return Err(EngineError::UnknownConnection(c));
+                }
+                for id in self.ike_sas_of(c) {
+                    self.delete_ike_sa(now, id);
+                }
+                Ok(())
+            }
+            Target::ChildSa(child) => {
+                let Some(owner) = self.child_owner.get(&child).copied() else {
+                    return Err(EngineError::UnknownSa(target));
+                };
+                self.delete_child_sa(now, owner, child);
+                Ok(())
+            }
+        }
+    }
+
+    /// Rekeys an IKE SA or a Child SA (CREATE_CHILD_SA).
+    pub fn rekey(&mut self, _now: Instant, _target: Target) -> Result<(), EngineError> {
+        Err(EngineError::NotImplemented("CREATE_CHILD_SA rekey"))
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Engine::handle_timeout`] next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            let current = self.deadline_of(id);
+            if current == Some(t) {
+                return Some(t);
+            }
+            self.timers.pop();
+            if let Some(c) = current {
+                if c != t {
+                    self.timers.push(Reverse((c, id)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Processes every timer due at `now`: retransmissions, give-ups,
+    /// half-open expiry, liveness checks.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            match self.deadline_of(id) {
+                Some(d) if d <= now => self.sa_timeout(now, id),
+                Some(d) if d != t => self.timers.push(Reverse((d, id))),
+                _ => {}
+            }
+        }
+    }
+
+    /// Processes one received datagram.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let data = match bytes.get(..4) {
+            Some([0, 0, 0, 0]) => bytes.get(4..).unwrap_or(&[]),
+            _ if local.port() == 4500 || remote.port() == 4500 => return, // ESP, not IKE
+            _ => bytes,
+        };
+        let msg = match Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.log(format!("dropping packet from {remote}: {e}"));
+                return;
+            }
+        };
+        let data = data.get(..msg.header.length as usize).unwrap_or(data);
+        let h = &msg.header;
+        if h.exchange == ExchangeType::IkeSaInit && !h.response && h.spi_r == [0; 8] {
+            self.responder_init(now, local, remote, data, msg);
+            return;
+        }
+        let local_spi = if h.initiator { h.spi_r } else { h.spi_i };
+        let Some(id) = self.by_local_spi.get(&local_spi).copied() else {
+            self.log(format!(
+                "dropping {} {} from {remote}: no IKE SA for SPI {}",
+                h.exchange.name(),
+                if h.response { "response" } else { "request" },
+                hex::encode(local_spi)
+            ));
+            return;
+        };
+        let Some(mut sa) = self.sas.remove(&id) else {
+            return;
+        };
+        // The I flag must say the sender is the other end.
+        if h.initiator == sa.initiator {
+            self.sas.insert(id, sa);
+            return;
+        }
+        let keep = self.sa_message(now, &mut sa, local, remote, data, msg);
+        if keep {
+            self.sas.insert(id, sa);
+            self.schedule(id);
+        } else {
+            self.forget_sa(sa);
+        }
+        for id in std::mem::take(&mut self.pending_deletes) {
+            self.delete_ike_sa(now, id);
+        }
+    }
+
+    // ----- internals shared by the exchange modules -----
+
+    fn serial(&mut self) -> u64 {
+        let s = self.next_serial;
+        self.next_serial += 1;
+        s
+    }
+
+    fn random_spi(&mut self) -> [u8; 8] {
+        loop {
+            let mut spi = [0u8; 8];
+            self.rng.fill(&mut spi);
+            if spi != [0; 8] && !self.by_local_spi.contains_key(&spi) {
+                return spi;
+            }
+        }
+    }
+
+    fn random_child_spi(&mut self) -> u32 {
+        loop {
+            let mut b = [0u8; 4];
+            self.rng.fill(&mut b);
+            let v = u32::from_be_bytes(b);
+            // SPIs 1-255 are reserved (RFC 4303 2.1).
+            if v > 255 {
+                return v;
+            }
+        }
+    }
+
+    fn nonce(&mut self) -> Vec<u8> {
+        let mut n = vec![0u8; 32];
+        self.rng.fill(&mut n);
+        n
+    }
+
+    fn log(&mut self, line: String) {
+        self.events.push_back(Event::Log(line));
+    }
+
+    fn sa_log(&mut self, sa: &IkeSa, line: &str) {
+        let name = self
+            .connections
+            .get(&sa.conn)
+            .map(|c| c.name.as_str())
+            .unwrap_or("?");
+        let l = format!("\"{name}\" #{}: {line}", sa.id.0);
+        self.events.push_back(Event::Log(l));
+    }
+
+    fn send(&mut self, sa: &IkeSa, packets: &[Vec<u8>]) {
+        for p in packets {
+            self.transmit(sa.local, sa.remote, p.clone());
+        }
+    }
+
+    fn transmit(&mut self, local: SocketAddr, remote: SocketAddr, payload: Vec<u8>) {
+        let payload = if local.port() == 4500 || remote.port() == 4500 {
+            let mut v = Vec::with_capacity(payload.len() + 4);
+            v.extend_from_slice(&[0, 0, 0, 0]);
+            v.extend_from_slice(&payload);
+            v
+        } else {
+            payload
+        };
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload,
+        });
+    }
+
+    /// Sends a request and arms its retransmission.
+    fn send_request(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        kind: RequestKind,
+        packets: Vec<Vec<u8>>,
+    ) {
+        let (interval, timeout) = self
+            .connections
+            .get(&sa.conn)
+            .map(|c| (c.retransmit_interval, c.retransmit_timeout))
+            .unwrap_or((Duration::from_millis(500), Duration::from_secs(60)));
+        self.send(sa, &packets);
+        let message_id = sa.next_message_id;
+        sa.next_message_id = sa.next_message_id.wrapping_add(1);
+        sa.outstanding = Some(Outstanding {
+            message_id,
+            kind,
+            packets,
+            next_retransmit: now + interval,
+            interval,
+            give_up_at: now + timeout,
+            retransmits: 0,
+        });
+    }
+
+    /// Sends a response and caches it for retransmitted requests.
+    fn send_response(&mut self, sa: &mut IkeSa, message_id: u32, packets: Vec<Vec<u8>>) {
+        self.send(sa, &packets);
+        sa.last_response = Some((message_id, packets));
+        sa.expected_request_id = message_id.wrapping_add(1);
+    }
+
+    fn deadline_of(&self, id: IkeSaId) -> Option<Instant> {
+        let sa = self.sas.get(&id)?;
+        let dpd = self.connections.get(&sa.conn).and_then(|c| c.dpd_delay);
+        sa.next_deadline(self.config.half_open_timeout, dpd)
+    }
+
+    fn schedule(&mut self, id: IkeSaId) {
+        if let Some(t) = self.deadline_of(id) {
+            self.timers.push(Reverse((t, id)));
+        }
+    }
+
+    fn insert_sa(&mut self, sa: IkeSa) {
+        let id = sa.id;
+        self.by_local_spi.insert(sa.local_spi(), id);
+        self.sas.insert(id, sa);
+        self.schedule(id);
+    }
+
+    /// Removes every index entry of an SA that is being dropped.
+    fn forget_sa(&mut self, sa: IkeSa) {
+        self.by_local_spi.remove(&sa.local_spi());
+        if !sa.initiator {
+            if let Some(k) = self.half_open_by_peer.get(&(sa.spi_i, sa.remote)).copied() {
+                if k == sa.id {
+                    self.half_open_by_peer.remove(&(sa.spi_i, sa.remote));
+                }
+            }
+        }
+        if sa.state == IkeState::InitAnswered {
+            self.half_open = self.half_open.saturating_sub(1);
+        }
+        for c in &sa.children {
+            self.child_owner.remove(&c.id);
+        }
+    }
+
+    /// Reports the Child SAs and the IKE SA down (the SA stays in the map
+    /// only if the caller re-inserts it).
+    fn report_down(&mut self, sa: &mut IkeSa, reason: &str) {
+        for c in std::mem::take(&mut sa.children) {
+            self.child_owner.remove(&c.id);
+            self.events.push_back(Event::ChildSaDown {
+                ike_sa: sa.id,
+                conn: sa.conn,
+                child: c.id,
+                inbound_spi: c.inbound_spi,
+                outbound_spi: c.outbound_spi,
+            });
+        }
+        if matches!(sa.state, IkeState::Established | IkeState::Deleting) {
+            self.events.push_back(Event::IkeSaDown {
+                ike_sa: sa.id,
+                conn: sa.conn,
+                reason: reason.to_string(),
+            });
+        } else {
+            self.events.push_back(Event::IkeSaDown {
+                ike_sa: sa.id,
+                conn: sa.conn,
+                reason: format!("negotiation failed: {reason}"),
+            });
+        }
+    }
+
+    fn sa_timeout(&mut self, now: Instant, id: IkeSaId) {
+        let Some(mut sa) = self.sas.remove(&id) else {
+            return;
+        };
+        let keep = self.sa_timeout_inner(now, &mut sa);
+        if keep {
+            self.sas.insert(id, sa);
+            self.schedule(id);
+        } else {
+            self.forget_sa(sa);
+        }
+    }
+
+    fn sa_timeout_inner(&mut self, now: Instant, sa: &mut IkeSa) -> bool {
+        if sa.state == IkeState::InitAnswered && now >= sa.created + self.config.half_open_timeout {
+            self.sa_log(sa, "deleting half-open IKE SA: no IKE_AUTH request arrived");
+            return false;
+        }
+        if let Some(o) = sa.outstanding.as_mut() {
+            if now >= o.next_retransmit {
+                if now >= o.give_up_at {
+                    let kind = o.kind;
+                    let what = match kind {
+                        RequestKind::IkeSaInit => "IKE_SA_INIT",
+                        RequestKind::IkeAuth => "IKE_AUTH",
+                        RequestKind::Liveness => "liveness check",
+                        _ => "INFORMATIONAL",
+                    };
+                    let line = format!(
+                        "{what} request timed out after {} retransmits; giving up",
+                        o.retransmits
+                    );
+                    self.sa_log(sa, &line);
+                    if sa.state != IkeState::Deleting {
+                        self.report_down(sa, &line);
+                    }
+                    return false;
+                }
+                o.retransmits += 1;
+                o.interval = o.interval.saturating_mul(2);
+                o.next_retransmit = now + o.interval;
+                let packets = o.packets.clone();
+                let n = o.retransmits;
+                self.send(sa, &packets);
+                self.sa_log(sa, &format!("retransmitting request (attempt {n})"));
+            }
+            return true;
+        }
+        if sa.state == IkeState::Established {
+            let dpd = self.connections.get(&sa.conn).and_then(|c| c.dpd_delay);
+            if let Some(d) = dpd {
+                if now >= sa.last_received + d {
+                    self.send_liveness(now, sa);
+                }
+            }
+        }
+        true
+    }
+
+    /// Handles a message for an existing SA; false when the SA is gone.
+    fn sa_message(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        local: SocketAddr,
+        remote: SocketAddr,
+        raw: &[u8],
+        msg: Message,
+    ) -> bool {
+        let h = msg.header.clone();
+        if h.response {
+            let Some((o_mid, kind)) = sa.outstanding.as_ref().map(|o| (o.message_id, o.kind))
+            else {
+                return true;
+            };
+            if o_mid != h.message_id {
+                return true;
+            }
+            if h.exchange == ExchangeType::IkeSaInit {
+                return self.initiator_init_response(now, sa, local, remote, raw, msg);
+            }
+            let Some(inner) = self.decrypt(sa, raw, &h, &msg) else {
+                return true;
+            };
+            self.update_endpoints(sa, local, remote);
+            sa.last_received = now;
+            sa.outstanding = None;
+            return match (h.exchange, kind) {
+                (ExchangeType::IkeAuth, RequestKind::IkeAuth) => {
+                    self.initiator_auth_response(now, sa, inner)
+                }
+                (ExchangeType::Informational, k) => self.informational_response(now, sa, k, inner),
+                _ => true,
+            };
+        }
+        // A request.
+        if let Some((mid, packets)) = &sa.last_response {
+            if *mid == h.message_id {
+                let packets = packets.clone();
+                // Only answer once the retransmission really authenticates.
+                if self.decrypt_check(sa, raw, &h, &msg) {
+                    self.update_endpoints(sa, local, remote);
+                    self.send(sa, &packets);
+                }
+                return true;
+            }
+        }
+        if h.message_id != sa.expected_request_id {
+            return true;
+        }
+        let Some(inner) = self.decrypt(sa, raw, &h, &msg) else {
+            return true;
+        };
+        self.update_endpoints(sa, local, remote);
+        sa.last_received = now;
+        match h.exchange {
+            ExchangeType::IkeAuth if !sa.initiator && sa.state == IkeState::InitAnswered => {
+                self.responder_auth(now, sa, h.message_id, inner)
+            }
+            ExchangeType::Informational if sa.state != IkeState::InitAnswered => {
+                self.informational_request(now, sa, h.message_id, inner)
+            }
+            ExchangeType::CreateChildSa if sa.state == IkeState::Established => {
+                self.refuse_create_child(sa, h.message_id)
+            }
+            _ => true,
+        }
+    }
+
+    /// Follows the peer to the address and port an authenticated message
+    /// came from (RFC 7296 2.23: after a NAT, or the move to port 4500).
+    fn update_endpoints(&mut self, sa: &mut IkeSa, local: SocketAddr, remote: SocketAddr) {
+        if sa.local != local || sa.remote != remote {
+            let line = format!(
+                "peer moved from {} to {} (local {} -> {})",
+                sa.remote, remote, sa.local, local
+            );
+            sa.local = local;
+            sa.remote = remote;
+            self.sa_log(sa, &line);
+        }
+    }
+
+    /// Decrypts the SK/SKF payload of a message; `None` when it does not
+    /// verify (the message is then ignored, RFC 7296 2.21.2) or when more
+    /// fragments are needed.
+    fn decrypt(
+        &mut self,
+        sa: &mut IkeSa,
+        raw: &[u8],
+        h: &Header,
+        msg: &Message,
+    ) -> Option<Vec<Payload>> {
+        let result = match msg.payloads.last() {
+            Some(Payload::Sk(sk)) => sa
+                .unprotect_sk(raw, h.length as usize, sk.first_inner, sk.data.len())
+                .map(Some),
+            Some(Payload::Skf(skf)) => sa.unprotect_skf(raw, h.length as usize, h.message_id, skf),
+            _ => {
+                self.sa_log(
+                    sa,
+                    &format!("ignoring unprotected {} message", h.exchange.name()),
+                );
+                return None;
+            }
+        };
+        match result {
+            Ok(x) => x,
+            Err(e) => {
+                self.sa_log(sa, &format!("dropping {} message: {e}", h.exchange.name()));
+                None
+            }
+        }
+    }
+
+    fn decrypt_check(&mut self, sa: &mut IkeSa, raw: &[u8], h: &Header, msg: &Message) -> bool {
+        match msg.payloads.last() {
+            Some(Payload::Sk(sk)) => sa
+                .unprotect_sk(raw, h.length as usize, sk.first_inner, sk.data.len())
+                .is_ok(),
+            // A retransmitted fragment: answer when it verifies.
+            Some(Payload::Skf(skf)) => sa
+                .cipher_in
+                .as_ref()
+                .zip(raw.get(..(h.length as usize).saturating_sub(skf.data.len())))
+                .is_some_and(|(c, aad)| c.decrypt(aad, &skf.data).is_ok()),
+            _ => false,
+        }
+    }
+}

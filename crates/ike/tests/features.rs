@@ -1,0 +1,236 @@
+//! INVALID_KE_PAYLOAD retry, cookies, delete, liveness, childless.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ike::crypto::{EncrAlg, KeGroup, PrfAlg};
+use ike::engine::{IkeSaId, Target};
+use ike::{EngineConfig, Event};
+
+fn any_log(events: &[Event], needle: &str) -> bool {
+    Pair::logs(events).iter().any(|l| l.contains(needle))
+}
+
+fn child_down(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::ChildSaDown { .. }))
+        .count()
+}
+
+#[test]
+fn invalid_ke_payload_retry_with_the_group_the_responder_wants() {
+    let (mut w, mut e) = conns(psk());
+    let mut p = ike(
+        EncrAlg::AesGcm16_256,
+        None,
+        PrfAlg::HmacSha2_256,
+        KeGroup::Curve25519,
+    );
+    p.ke = vec![KeGroup::Curve25519, KeGroup::Ecp384];
+    w.ike_proposals = vec![p];
+    e.ike_proposals = vec![ike(
+        EncrAlg::AesGcm16_256,
+        None,
+        PrfAlg::HmacSha2_256,
+        KeGroup::Ecp384,
+    )];
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(2));
+    pair.assert_established();
+    assert!(any_log(
+        &pair.east_events,
+        "sending INVALID_KE_PAYLOAD for DH20"
+    ));
+    assert!(any_log(
+        &pair.west_events,
+        "INVALID_KE_PAYLOAD; resending with DH20"
+    ));
+    // INIT, INVALID_KE, INIT, INIT response, AUTH, AUTH response.
+    assert_eq!(pair.sent, 6);
+    let up = pair
+        .west_events
+        .iter()
+        .find_map(|e| match e {
+            Event::IkeSaUp(i) => Some(i.suite.ke),
+            _ => None,
+        })
+        .expect("IKE SA up");
+    assert_eq!(up, KeGroup::Ecp384);
+}
+
+#[test]
+fn cookie_demanded_above_threshold_and_initiator_retries() {
+    let (w, e) = conns(psk());
+    let config = EngineConfig {
+        cookie_threshold: 0,
+        ..EngineConfig::default()
+    };
+    let mut pair = Pair::with_config(w, e, config);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(2));
+    pair.assert_established();
+    assert!(any_log(&pair.west_events, "received COOKIE"));
+    assert_eq!(pair.sent, 6);
+}
+
+#[test]
+fn wrong_cookie_is_refused() {
+    let (w, e) = conns(psk());
+    let config = EngineConfig {
+        cookie_threshold: 0,
+        ..EngineConfig::default()
+    };
+    let mut pair = Pair::with_config(w, e, config);
+    // Corrupt the cookie west echoes: east answers with a cookie again and
+    // never creates state.
+    pair.network = Box::new(|side, idx, t| {
+        let _ = (side, idx, t);
+        Fate::Deliver
+    });
+    pair.initiate();
+    let now = pair.now;
+    let first = pair.west.poll_transmit().expect("IKE_SA_INIT");
+    pair.east
+        .handle_datagram(now, first.remote, first.local, &first.payload);
+    let cookie_reply = pair.east.poll_transmit().expect("cookie reply");
+    pair.west.handle_datagram(
+        now,
+        cookie_reply.remote,
+        cookie_reply.local,
+        &cookie_reply.payload,
+    );
+    let mut with_cookie = pair
+        .west
+        .poll_transmit()
+        .expect("retry with cookie")
+        .payload;
+    // The cookie notify is the first payload: its data starts at 28 + 8.
+    with_cookie[28 + 8 + 3] ^= 0xff;
+    pair.east
+        .handle_datagram(now, east_addr(), west_addr(), &with_cookie);
+    let again = pair.east.poll_transmit().unwrap_or_else(|| {
+        panic!(
+            "{:?}",
+            std::iter::from_fn(|| pair.east.poll_event()).collect::<Vec<_>>()
+        )
+    });
+    let m = ike::wire::Message::decode(&again.payload).expect("decodes");
+    assert!(m.notify(ike::wire::NotifyType::COOKIE).is_some());
+    assert_eq!(m.header.spi_r, [0; 8]);
+    assert_eq!(pair.east.poll_timeout(), None, "no half-open state");
+}
+
+fn established() -> Pair {
+    let (mut w, mut e) = conns(psk());
+    w.dpd_delay = None;
+    e.dpd_delay = None;
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    pair
+}
+
+#[test]
+fn delete_ike_sa_from_the_initiator() {
+    let mut pair = established();
+    let now = pair.now;
+    pair.west
+        .terminate(now, Target::IkeSa(IkeSaId(1)))
+        .expect("terminate");
+    pair.run_for(Duration::from_secs(1));
+    for ev in [&pair.west_events, &pair.east_events] {
+        assert_eq!(Pair::ike_down(ev), 1);
+        assert_eq!(child_down(ev), 1);
+    }
+    assert!(any_log(&pair.east_events, "received Delete for the IKE SA"));
+    assert_eq!(pair.west.poll_timeout(), None);
+    assert_eq!(pair.east.poll_timeout(), None);
+}
+
+#[test]
+fn delete_ike_sa_from_the_responder() {
+    let mut pair = established();
+    let now = pair.now;
+    let conn = pair.east_conn;
+    pair.east
+        .terminate(now, Target::Connection(conn))
+        .expect("terminate");
+    pair.run_for(Duration::from_secs(1));
+    for ev in [&pair.west_events, &pair.east_events] {
+        assert_eq!(Pair::ike_down(ev), 1);
+        assert_eq!(child_down(ev), 1);
+    }
+    assert!(pair.west.ike_sas_of(pair.west_conn).is_empty());
+}
+
+#[test]
+fn delete_child_sa_only() {
+    let mut pair = established();
+    let child = Pair::children(&pair.west_events)[0].child;
+    let now = pair.now;
+    pair.west
+        .terminate(now, Target::ChildSa(child))
+        .expect("terminate");
+    pair.run_for(Duration::from_secs(1));
+    for ev in [&pair.west_events, &pair.east_events] {
+        assert_eq!(child_down(ev), 1);
+        assert_eq!(Pair::ike_down(ev), 0);
+    }
+    assert!(pair.west.is_established(IkeSaId(1)));
+}
+
+#[test]
+fn liveness_keeps_a_healthy_sa_and_kills_a_dead_one() {
+    let (mut w, e) = conns(psk());
+    w.dpd_delay = Some(Duration::from_secs(10));
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(35));
+    pair.assert_established();
+    assert_eq!(Pair::ike_down(&pair.west_events), 0);
+    let before = pair.sent;
+    assert!(before >= 4 + 6, "liveness exchanges ran: {before}");
+    // Now the peer disappears.
+    pair.network = Box::new(|side, _, _| {
+        if side == Side::West {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    pair.run_for(Duration::from_secs(120));
+    assert_eq!(Pair::ike_down(&pair.west_events), 1);
+    assert!(any_log(
+        &pair.west_events,
+        "liveness check request timed out"
+    ));
+}
+
+#[test]
+fn childless_ike_sa() {
+    let (mut w, mut e) = conns(psk());
+    w.childless = true;
+    e.childless = true;
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    assert_eq!(Pair::ike_up(&pair.west_events), 1);
+    assert_eq!(Pair::ike_up(&pair.east_events), 1);
+    assert!(Pair::children(&pair.west_events).is_empty());
+    assert!(Pair::children(&pair.east_events).is_empty());
+}
+
+#[test]
+fn rekey_is_reported_as_not_implemented() {
+    let mut pair = established();
+    let now = pair.now;
+    assert!(matches!(
+        pair.west.rekey(now, Target::IkeSa(IkeSaId(1))),
+        Err(ike::EngineError::NotImplemented(_))
+    ));
+}
