@@ -22,3 +22,13 @@ pub use kernel::{
 pub use net::IpNet;
 pub use userspace::{UdpSource, Userspace, UserspaceConfig};
 pub use worker::DataplaneStats;
+
+/// Moves the calling thread into the named network namespace
+/// (`/run/netns/NAME`, as `ip netns add` creates). A [`Userspace`] created
+/// afterwards on this thread serves that namespace. For tools and tests that
+/// drive several namespaces from one process.
+pub fn enter_netns(name: &str) -> Result<()> {
+    let path = std::path::Path::new("/run/netns").join(name);
+    sys::enter_netns(&path)
+        .map_err(|e| DataplaneError::io(format!("entering network namespace {name}"), e))
+}

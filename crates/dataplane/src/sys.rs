@@ -484,3 +484,13 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Moves the calling thread into the network namespace at `path`
+/// (e.g. `/run/netns/NAME`). Threads it spawns afterwards start there too.
+pub fn enter_netns(path: &std::path::Path) -> io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: setns takes an open namespace fd (kept alive by `file`) and a
+    // namespace type; it affects only the calling thread.
+    cvt(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) })?;
+    Ok(())
+}

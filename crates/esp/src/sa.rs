@@ -395,14 +395,13 @@ impl InboundSa {
         let seq = self.replay.check(spi, seq_lo)?;
         match &self.cipher {
             CipherState::Aead { key, salt } => {
-                let (ct, icv) = rest.split_at_mut(ct_len);
+                // The ICV follows the ciphertext: open ciphertext || tag in place.
                 let mut aad = [0u8; 12];
                 let aad_len = aad_bytes(spi, seq, self.esn, &mut aad);
-                key.open_in_place_separate_tag(
+                key.open_in_place(
                     aead_nonce(salt, &header[ESP_HEADER_LEN..]),
                     Aad::from(&aad[..aad_len]),
-                    icv,
-                    ct,
+                    rest,
                 )
                 .map_err(|_| EspError::Auth { spi })?;
             }
