@@ -22,9 +22,19 @@ fn ip(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Sets the MTU of `dev` and brings it up.
-pub fn link_up(dev: &str, mtu: u16) -> Result<()> {
-    ip(&["link", "set", "dev", dev, "mtu", &mtu.to_string(), "up"])
+/// Sets the MTU and transmit queue length of `dev` and brings it up.
+pub fn link_up(dev: &str, mtu: u16, txqueuelen: u32) -> Result<()> {
+    ip(&[
+        "link",
+        "set",
+        "dev",
+        dev,
+        "mtu",
+        &mtu.to_string(),
+        "txqueuelen",
+        &txqueuelen.to_string(),
+        "up",
+    ])
 }
 
 /// Adds an address to `dev` (replacing it if present).

@@ -52,12 +52,17 @@ pub struct UserspaceConfig {
     pub raw_esp: bool,
     /// Packets per batch (recvmmsg/sendmmsg).
     pub batch: usize,
+    /// Queue length of the TUN device: packets the kernel holds for the
+    /// worker to read. Too short a queue drops packets (and TCP retransmits)
+    /// whenever the worker is descheduled.
+    pub txqueuelen: u32,
     /// Socket buffer size (SO_RCVBUFFORCE/SO_SNDBUFFORCE as root).
     pub socket_buffer: usize,
 }
 
 impl UserspaceConfig {
-    /// Defaults: `ipsec0`, MTU 1400, UDP on 0.0.0.0:4500, no raw ESP, batches of 64, 4 MiB buffers.
+    /// Defaults: MTU 1400, UDP on 0.0.0.0:4500, no raw ESP, batches of 64,
+    /// TUN queue of 5000 packets, 4 MiB socket buffers.
     pub fn new(tun_name: &str) -> Self {
         UserspaceConfig {
             tun_name: tun_name.to_string(),
@@ -66,6 +71,7 @@ impl UserspaceConfig {
             udp: UdpSource::Bind(SocketAddr::from(([0, 0, 0, 0], esp::udp_encap::NAT_T_PORT))),
             raw_esp: false,
             batch: 64,
+            txqueuelen: 5000,
             socket_buffer: 4 << 20,
         }
     }
@@ -101,7 +107,7 @@ impl Userspace {
             DataplaneError::io(format!("creating TUN device {}", config.tun_name), e)
         })?;
         let tun_name = tun.name().to_string();
-        route::link_up(&tun_name, config.mtu)?;
+        route::link_up(&tun_name, config.mtu, config.txqueuelen)?;
         for a in &config.tun_addresses {
             route::add_address(&tun_name, a)?;
         }
