@@ -1,0 +1,196 @@
+//! The `Kernel` boundary: what the daemon asks of a data plane, whether
+//! the Linux XFRM stack or ferroswan's userspace ESP.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use esp::{SaCounters, SaParams};
+
+use crate::error::Result;
+use crate::net::IpNet;
+
+pub use esp::SaId;
+
+/// IPsec mode of an SA pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// The whole inner packet is protected (`type=tunnel`).
+    Tunnel,
+    /// Only the transport payload is protected (`type=transport`).
+    Transport,
+}
+
+/// How ESP travels between the tunnel endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encapsulation {
+    /// ESP-in-UDP (RFC 3948) between these ports (normally 4500 both).
+    Udp {
+        /// Our port.
+        local_port: u16,
+        /// The peer's port (after NAT, as IKE saw it).
+        remote_port: u16,
+    },
+    /// Plain ESP, IP protocol 50.
+    None,
+}
+
+/// An outbound + inbound SA pair of one Child SA, as IKE negotiated it.
+#[derive(Clone)]
+pub struct SaPair {
+    /// Identifies the pair (e.g. the Child SA serial); policies refer to it.
+    pub id: SaId,
+    /// Outbound SA; its SPI is the one the peer chose.
+    pub outbound: SaParams,
+    /// Inbound SA; its SPI is ours (from [`Kernel::allocate_spi`]).
+    pub inbound: SaParams,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// Our tunnel endpoint address.
+    pub local: IpAddr,
+    /// The peer's tunnel endpoint address.
+    pub remote: IpAddr,
+    /// ESP-in-UDP or raw ESP.
+    pub encapsulation: Encapsulation,
+    /// Our side's traffic selector: inbound inner packets must be addressed into it.
+    pub local_ts: IpNet,
+    /// The peer's traffic selector: inbound inner packets must come from it.
+    pub remote_ts: IpNet,
+}
+
+impl fmt::Debug for SaPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaPair")
+            .field("id", &self.id)
+            .field("outbound", &self.outbound)
+            .field("inbound", &self.inbound)
+            .field("mode", &self.mode)
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("encapsulation", &self.encapsulation)
+            .field("local_ts", &self.local_ts)
+            .field("remote_ts", &self.remote_ts)
+            .finish()
+    }
+}
+
+impl SaPair {
+    /// The peer's address for outbound ESP.
+    pub fn remote_socket(&self) -> SocketAddr {
+        match self.encapsulation {
+            Encapsulation::Udp { remote_port, .. } => SocketAddr::new(self.remote, remote_port),
+            Encapsulation::None => SocketAddr::new(self.remote, 0),
+        }
+    }
+}
+
+/// Identifies a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyId(pub u64);
+
+/// What a policy does with outbound packets from `local` to `remote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyAction {
+    /// Protect with this SA pair.
+    Protect(SaId),
+    /// A trap (`auto=route`, `--route`, `--ondemand`): report an acquire, drop the packet.
+    Trap,
+    /// A pass shunt (`type=passthrough`): send in the clear.
+    Pass,
+    /// A drop shunt (`type=drop`/`reject`): drop.
+    Drop,
+}
+
+/// A policy: local subnet <-> remote subnet and what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Policy {
+    /// Identifies the policy.
+    pub id: PolicyId,
+    /// Our subnet (source of outbound packets).
+    pub local: IpNet,
+    /// The peer's subnet (destination of outbound packets).
+    pub remote: IpNet,
+    /// The action.
+    pub action: PolicyAction,
+    /// The source address for the route (Libreswan's `leftsourceip`), if any.
+    pub route_source: Option<IpAddr>,
+}
+
+/// Counters of an SA pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaPairCounters {
+    /// The outbound SA.
+    pub outbound: SaCounters,
+    /// The inbound SA.
+    pub inbound: SaCounters,
+}
+
+/// Which lifetime an SA reached.
+pub use esp::Expiry;
+
+/// Something the data plane reports to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelEvent {
+    /// An SA reached a lifetime: rekey (soft) or replace (hard).
+    Expire {
+        /// The SA pair.
+        sa: SaId,
+        /// Whether the inbound (true) or outbound SA expired.
+        inbound: bool,
+        /// Soft or hard.
+        expiry: Expiry,
+    },
+    /// A packet hit a trap policy: start a negotiation.
+    Acquire {
+        /// The trap policy.
+        policy: PolicyId,
+        /// The packet's source.
+        src: IpAddr,
+        /// The packet's destination.
+        dst: IpAddr,
+        /// The packet's transport protocol.
+        protocol: u8,
+    },
+    /// An IKE message arrived on the ESP-in-UDP socket (non-ESP marker removed).
+    IkeDatagram {
+        /// Our address and port it arrived on (the bound address).
+        local: SocketAddr,
+        /// Who sent it.
+        remote: SocketAddr,
+        /// The IKE message.
+        message: Vec<u8>,
+    },
+    /// The data plane stopped (an I/O error on its TUN or sockets).
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// The operations the daemon needs from a data plane. Implemented by the
+/// userspace backend ([`crate::userspace::Userspace`]); an XFRM backend
+/// implements the same trait.
+pub trait Kernel: Send {
+    /// The backend's name for logs (`userspace`, `xfrm`).
+    fn name(&self) -> &'static str;
+
+    /// A fresh inbound SPI, unique among this data plane's SAs.
+    fn allocate_spi(&mut self) -> Result<u32>;
+
+    /// Installs (or replaces) an outbound + inbound SA pair.
+    fn install_sa_pair(&mut self, pair: SaPair) -> Result<()>;
+
+    /// Removes an SA pair (both directions); its SPI is released.
+    fn remove_sa_pair(&mut self, id: SaId) -> Result<()>;
+
+    /// Installs (or replaces) a policy and routes the remote subnet into the data plane.
+    fn install_policy(&mut self, policy: Policy) -> Result<()>;
+
+    /// Removes a policy (and its route).
+    fn remove_policy(&mut self, id: PolicyId) -> Result<()>;
+
+    /// Counters of an SA pair.
+    fn counters(&mut self, id: SaId) -> Result<SaPairCounters>;
+
+    /// The next event, if one is waiting (never blocks).
+    fn poll_event(&mut self) -> Option<KernelEvent>;
+}

@@ -1,0 +1,57 @@
+//! Interface and route set-up by running iproute2's `ip` (a first version;
+//! rtnetlink will replace it). Commands act in the calling thread's network
+//! namespace.
+
+use std::net::IpAddr;
+use std::process::Command;
+
+use crate::error::{DataplaneError, Result};
+use crate::net::IpNet;
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| DataplaneError::io("running `ip` (iproute2)", e))?;
+    if !out.status.success() {
+        return Err(DataplaneError::Command {
+            command: format!("ip {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Sets the MTU and transmit queue length of `dev` and brings it up.
+pub fn link_up(dev: &str, mtu: u16, txqueuelen: u32) -> Result<()> {
+    ip(&[
+        "link",
+        "set",
+        "dev",
+        dev,
+        "mtu",
+        &mtu.to_string(),
+        "txqueuelen",
+        &txqueuelen.to_string(),
+        "up",
+    ])
+}
+
+/// Adds an address to `dev` (replacing it if present).
+pub fn add_address(dev: &str, addr: &IpNet) -> Result<()> {
+    ip(&["addr", "replace", &addr.to_string(), "dev", dev])
+}
+
+/// Routes `net` into `dev`, with a preferred source address if given.
+pub fn add_route(dev: &str, net: &IpNet, src: Option<IpAddr>) -> Result<()> {
+    let net = net.to_string();
+    match src {
+        Some(s) => ip(&["route", "replace", &net, "dev", dev, "src", &s.to_string()]),
+        None => ip(&["route", "replace", &net, "dev", dev]),
+    }
+}
+
+/// Removes the route of `net` through `dev`.
+pub fn remove_route(dev: &str, net: &IpNet) -> Result<()> {
+    ip(&["route", "del", &net.to_string(), "dev", dev])
+}

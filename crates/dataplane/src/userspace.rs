@@ -1,0 +1,400 @@
+//! The userspace backend of the [`Kernel`] boundary: a TUN device, ESP in
+//! ferroswan's own code (crate `esp`), ESP-in-UDP or raw ESP sockets.
+//!
+//! Create and use a [`Userspace`] from a thread in the network namespace it
+//! serves: the TUN device, the sockets and the `ip` commands act there.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use esp::udp_encap::NON_ESP_MARKER;
+use esp::{InboundSa, OutboundSa, SaId};
+
+use crate::error::{DataplaneError, Result};
+use crate::kernel::{
+    Encapsulation, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaPair,
+    SaPairCounters,
+};
+use crate::net::IpNet;
+use crate::route;
+use crate::sys::{random_bytes, set_socket_buffers, EventFd, RawEspSocket, Tun};
+use crate::worker::{Command, DataplaneStats, InMeta, InstallPair, OutMeta, Worker};
+
+/// Where the ESP-in-UDP socket comes from.
+#[derive(Debug)]
+pub enum UdpSource {
+    /// Bind a socket to this address (normally `0.0.0.0:4500`).
+    Bind(SocketAddr),
+    /// Use a socket the daemon bound (it keeps a clone to send IKE).
+    Socket(UdpSocket),
+    /// No ESP-in-UDP (raw ESP only).
+    Disabled,
+}
+
+/// Settings of the userspace data plane.
+#[derive(Debug)]
+pub struct UserspaceConfig {
+    /// TUN device name (e.g. `ipsec0`).
+    pub tun_name: String,
+    /// TUN MTU (1400 leaves room for ESP-in-UDP over a 1500-byte path).
+    pub mtu: u16,
+    /// Addresses to put on the TUN device (e.g. `leftsourceip`).
+    pub tun_addresses: Vec<IpNet>,
+    /// The ESP-in-UDP socket.
+    pub udp: UdpSource,
+    /// Open a raw IP protocol 50 socket for unencapsulated ESP (IPv4).
+    pub raw_esp: bool,
+    /// Packets per batch (recvmmsg/sendmmsg).
+    pub batch: usize,
+    /// Queue length of the TUN device: packets the kernel holds for the
+    /// worker to read. Too short a queue drops packets (and TCP retransmits)
+    /// whenever the worker is descheduled.
+    pub txqueuelen: u32,
+    /// Socket buffer size (SO_RCVBUFFORCE/SO_SNDBUFFORCE as root).
+    pub socket_buffer: usize,
+}
+
+impl UserspaceConfig {
+    /// Defaults: MTU 1400, UDP on 0.0.0.0:4500, no raw ESP, batches of 64,
+    /// TUN queue of 5000 packets, 4 MiB socket buffers.
+    pub fn new(tun_name: &str) -> Self {
+        UserspaceConfig {
+            tun_name: tun_name.to_string(),
+            mtu: 1400,
+            tun_addresses: Vec::new(),
+            udp: UdpSource::Bind(SocketAddr::from(([0, 0, 0, 0], esp::udp_encap::NAT_T_PORT))),
+            raw_esp: false,
+            batch: 64,
+            txqueuelen: 5000,
+            socket_buffer: 4 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PairInfo {
+    inbound_spi: u32,
+}
+
+/// The userspace data plane: a control handle; the packets flow in a worker thread.
+#[derive(Debug)]
+pub struct Userspace {
+    tun_name: String,
+    commands: Sender<Command>,
+    wake: Arc<EventFd>,
+    stop: Arc<AtomicBool>,
+    events: Receiver<KernelEvent>,
+    events_fd: Arc<EventFd>,
+    udp: Option<UdpSocket>,
+    spis: HashSet<u32>,
+    pairs: HashMap<SaId, PairInfo>,
+    policies: HashMap<PolicyId, Policy>,
+    routes: HashMap<IpNet, usize>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Userspace {
+    /// Creates the TUN device, brings it up with its addresses, opens the
+    /// sockets and starts the worker thread.
+    pub fn new(config: UserspaceConfig) -> Result<Self> {
+        let tun = Tun::open(&config.tun_name, false).map_err(|e| {
+            DataplaneError::io(format!("creating TUN device {}", config.tun_name), e)
+        })?;
+        let tun_name = tun.name().to_string();
+        route::link_up(&tun_name, config.mtu, config.txqueuelen)?;
+        for a in &config.tun_addresses {
+            route::add_address(&tun_name, a)?;
+        }
+        let udp = match config.udp {
+            UdpSource::Bind(addr) => Some(
+                UdpSocket::bind(addr)
+                    .map_err(|e| DataplaneError::io(format!("binding UDP {addr}"), e))?,
+            ),
+            UdpSource::Socket(s) => Some(s),
+            UdpSource::Disabled => None,
+        };
+        let (udp_worker, udp_control) = match udp {
+            Some(s) => {
+                s.set_nonblocking(true)
+                    .map_err(|e| DataplaneError::io("making the UDP socket non-blocking", e))?;
+                set_socket_buffers(s.as_raw_fd(), config.socket_buffer);
+                let clone = s
+                    .try_clone()
+                    .map_err(|e| DataplaneError::io("cloning the UDP socket", e))?;
+                (Some(s), Some(clone))
+            }
+            None => (None, None),
+        };
+        let raw = if config.raw_esp {
+            let r = RawEspSocket::open_v4()
+                .map_err(|e| DataplaneError::io("opening a raw ESP socket", e))?;
+            set_socket_buffers(r.fd(), config.socket_buffer);
+            Some(r)
+        } else {
+            None
+        };
+        let wake =
+            Arc::new(EventFd::new().map_err(|e| DataplaneError::io("creating an eventfd", e))?);
+        let events_fd =
+            Arc::new(EventFd::new().map_err(|e| DataplaneError::io("creating an eventfd", e))?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let (ev_tx, ev_rx) = mpsc::channel();
+        let worker = Worker {
+            tun,
+            udp: udp_worker,
+            raw,
+            wake: wake.clone(),
+            stop: stop.clone(),
+            commands: cmd_rx,
+            events: ev_tx,
+            events_fd: events_fd.clone(),
+            batch: config.batch,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("dp-{tun_name}"))
+            .spawn(move || worker.run())
+            .map_err(|e| DataplaneError::io("starting the data plane thread", e))?;
+        Ok(Userspace {
+            tun_name,
+            commands: cmd_tx,
+            wake,
+            stop,
+            events: ev_rx,
+            events_fd,
+            udp: udp_control,
+            spis: HashSet::new(),
+            pairs: HashMap::new(),
+            policies: HashMap::new(),
+            routes: HashMap::new(),
+            worker: Some(handle),
+        })
+    }
+
+    /// The TUN device's name.
+    pub fn tun_name(&self) -> &str {
+        &self.tun_name
+    }
+
+    /// The local address of the ESP-in-UDP socket.
+    pub fn udp_local_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|u| u.local_addr().ok())
+    }
+
+    /// Sends an IKE message on the ESP-in-UDP socket, with the non-ESP marker in front.
+    pub fn send_ike(&self, to: SocketAddr, message: &[u8]) -> Result<()> {
+        let udp = self.udp.as_ref().ok_or(DataplaneError::Unsupported {
+            backend: "userspace",
+            what: "sending IKE on port 4500 without an ESP-in-UDP socket",
+        })?;
+        let mut datagram = Vec::with_capacity(4 + message.len());
+        datagram.extend_from_slice(&NON_ESP_MARKER);
+        datagram.extend_from_slice(message);
+        udp.send_to(&datagram, to)
+            .map_err(|e| DataplaneError::io(format!("sending IKE to {to}"), e))?;
+        Ok(())
+    }
+
+    /// A file descriptor that is readable when events wait. When it is,
+    /// call [`Userspace::ack_event_fd`] and then [`Kernel::poll_event`] until `None`.
+    pub fn event_fd(&self) -> std::os::fd::RawFd {
+        self.events_fd.fd()
+    }
+
+    /// Resets [`Userspace::event_fd`] (call before draining events).
+    pub fn ack_event_fd(&self) {
+        self.events_fd.drain();
+    }
+
+    /// Waits up to `timeout` for the next event.
+    pub fn wait_event(&self, timeout: Duration) -> Option<KernelEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Data-plane-wide counters.
+    pub fn stats(&self) -> Result<DataplaneStats> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Command::Stats(tx))?;
+        rx.recv_timeout(Duration::from_secs(5))
+            .map_err(|_| DataplaneError::WorkerGone)
+    }
+
+    fn send(&self, cmd: Command) -> Result<()> {
+        self.commands
+            .send(cmd)
+            .map_err(|_| DataplaneError::WorkerGone)?;
+        self.wake.notify();
+        Ok(())
+    }
+
+    fn route_ref(&mut self, policy: &Policy) -> Result<()> {
+        if policy.action == PolicyAction::Pass {
+            // A pass shunt is honoured by not routing its traffic into TUN.
+            return Ok(());
+        }
+        let count = self.routes.entry(policy.remote).or_insert(0);
+        if *count == 0 {
+            route::add_route(&self.tun_name, &policy.remote, policy.route_source)?;
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    fn route_unref(&mut self, policy: &Policy) -> Result<()> {
+        if policy.action == PolicyAction::Pass {
+            return Ok(());
+        }
+        if let Some(count) = self.routes.get_mut(&policy.remote) {
+            *count -= 1;
+            if *count == 0 {
+                self.routes.remove(&policy.remote);
+                route::remove_route(&self.tun_name, &policy.remote)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Kernel for Userspace {
+    fn name(&self) -> &'static str {
+        "userspace"
+    }
+
+    fn allocate_spi(&mut self) -> Result<u32> {
+        loop {
+            let mut b = [0u8; 4];
+            random_bytes(&mut b)
+                .map_err(|e| DataplaneError::io("reading random bytes for an SPI", e))?;
+            let spi = u32::from_be_bytes(b);
+            // SPIs 1-255 are reserved by IANA; 0 is invalid.
+            if spi >= 0x100 && self.spis.insert(spi) {
+                return Ok(spi);
+            }
+        }
+    }
+
+    fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
+        if pair.mode == Mode::Transport {
+            return Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "transport mode (type=transport) is not built yet; use type=tunnel or protostack=xfrm",
+            });
+        }
+        let udp = match pair.encapsulation {
+            Encapsulation::Udp { .. } if self.udp.is_none() => {
+                return Err(DataplaneError::Unsupported {
+                    backend: "userspace",
+                    what: "ESP-in-UDP SAs need the data plane's UDP socket, which is disabled",
+                })
+            }
+            Encapsulation::Udp { .. } => true,
+            Encapsulation::None => false,
+        };
+        let old = self.pairs.get(&pair.id).copied();
+        let spi = pair.inbound.spi;
+        let owner = self
+            .pairs
+            .iter()
+            .find(|(id, p)| p.inbound_spi == spi && **id != pair.id);
+        if owner.is_some() {
+            return Err(DataplaneError::SpiInUse(spi));
+        }
+        let outbound = OutboundSa::new(&pair.outbound)?;
+        let inbound = InboundSa::new(&pair.inbound)?;
+        let install = InstallPair {
+            id: pair.id,
+            outbound,
+            out_meta: OutMeta {
+                dest: pair.remote_socket(),
+                udp,
+            },
+            inbound,
+            in_meta: InMeta {
+                id: pair.id,
+                local_ts: pair.local_ts,
+                remote_ts: pair.remote_ts,
+            },
+            old_inbound_spi: old.map(|o| o.inbound_spi).filter(|s| *s != spi),
+        };
+        self.send(Command::InstallPair(Box::new(install)))?;
+        if let Some(o) = old {
+            if o.inbound_spi != spi {
+                self.spis.remove(&o.inbound_spi);
+            }
+        }
+        self.spis.insert(spi);
+        self.pairs.insert(pair.id, PairInfo { inbound_spi: spi });
+        Ok(())
+    }
+
+    fn remove_sa_pair(&mut self, id: SaId) -> Result<()> {
+        let info = self
+            .pairs
+            .remove(&id)
+            .ok_or(DataplaneError::UnknownSa(id.0))?;
+        self.spis.remove(&info.inbound_spi);
+        self.send(Command::RemovePair {
+            id,
+            inbound_spi: info.inbound_spi,
+        })
+    }
+
+    fn install_policy(&mut self, policy: Policy) -> Result<()> {
+        if let PolicyAction::Protect(sa) = policy.action {
+            if !self.pairs.contains_key(&sa) {
+                return Err(DataplaneError::PolicyWithoutSa {
+                    policy: policy.id.0,
+                    sa: sa.0,
+                });
+            }
+        }
+        if let Some(old) = self.policies.get(&policy.id).copied() {
+            self.route_unref(&old)?;
+        }
+        self.route_ref(&policy)?;
+        self.policies.insert(policy.id, policy);
+        self.send(Command::InstallPolicy(policy))
+    }
+
+    fn remove_policy(&mut self, id: PolicyId) -> Result<()> {
+        let policy = self
+            .policies
+            .remove(&id)
+            .ok_or(DataplaneError::UnknownPolicy(id.0))?;
+        self.send(Command::RemovePolicy(id))?;
+        self.route_unref(&policy)
+    }
+
+    fn counters(&mut self, id: SaId) -> Result<SaPairCounters> {
+        let info = self.pairs.get(&id).ok_or(DataplaneError::UnknownSa(id.0))?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Command::Counters {
+            id,
+            inbound_spi: info.inbound_spi,
+            reply: tx,
+        })?;
+        rx.recv_timeout(Duration::from_secs(5))
+            .map_err(|_| DataplaneError::WorkerGone)?
+            .ok_or(DataplaneError::UnknownSa(id.0))
+    }
+
+    fn poll_event(&mut self) -> Option<KernelEvent> {
+        self.events.try_recv().ok()
+    }
+}
+
+impl Drop for Userspace {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify();
+        if let Some(h) = self.worker.take() {
+            let _ = h.join();
+        }
+    }
+}

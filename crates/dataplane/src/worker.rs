@@ -1,0 +1,504 @@
+//! The userspace data plane's worker thread. It owns the TUN queue, the
+//! sockets' receive side, the SA database and the policy table: no lock and
+//! no allocation per packet. The control side talks to it through a command
+//! channel and an eventfd that wakes its `poll`.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use esp::udp_encap::{classify, EncapPayload};
+use esp::{
+    tunnel_next_header, EspError, InboundSa, OutboundSa, PacketBuf, SaDb, SaEvent, SaId, SaRef,
+    NEXT_HEADER_IPV4, NEXT_HEADER_IPV6,
+};
+
+use crate::kernel::{KernelEvent, Policy, PolicyAction, PolicyId, SaPairCounters};
+use crate::net::{packet_info, IpNet};
+use crate::policy::PolicyTable;
+use crate::sys::{poll_readable, EventFd, MmsgBatch, RawEspSocket, Tun};
+
+/// Headroom reserved in front of packets read from TUN (ESP header and IV).
+const HEADROOM: usize = 64;
+/// Size of each packet buffer (jumbo frames plus ESP overhead).
+const BUF_SIZE: usize = 9216 + 256;
+/// How often a trap policy may report an acquire.
+const ACQUIRE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Data-plane-wide counters (per-SA counters live in the SAs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataplaneStats {
+    /// Packets read from TUN.
+    pub tun_rx: u64,
+    /// Packets written to TUN.
+    pub tun_tx: u64,
+    /// ESP packets sent.
+    pub esp_tx: u64,
+    /// ESP packets received (before checks).
+    pub esp_rx: u64,
+    /// Outbound packets matching no policy.
+    pub no_policy: u64,
+    /// Outbound packets dropped by a drop shunt (or a pass shunt, which TUN cannot honour).
+    pub shunt_drops: u64,
+    /// Outbound packets that hit a trap policy.
+    pub trapped: u64,
+    /// Outbound packets whose policy names an SA that is not installed.
+    pub no_sa: u64,
+    /// Outbound packets that failed ESP (sequence overflow, hard expiry, ...).
+    pub encap_errors: u64,
+    /// Inbound ESP with an unknown SPI.
+    pub unknown_spi: u64,
+    /// Inbound ESP that failed checks (replay, ICV, format, lifetime).
+    pub decap_errors: u64,
+    /// Inner packets whose addresses are outside the SA's traffic selectors.
+    pub selector_mismatch: u64,
+    /// Packets dropped because the TUN queue was full.
+    pub tun_full: u64,
+    /// Packets that failed to send on a socket.
+    pub send_errors: u64,
+    /// IKE messages handed to the daemon from the ESP-in-UDP socket.
+    pub ike_forwarded: u64,
+    /// NAT keepalives received.
+    pub keepalives: u64,
+    /// Malformed packets (from TUN or the network).
+    pub malformed: u64,
+}
+
+/// Outbound SA data: where ESP goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutMeta {
+    pub(crate) dest: SocketAddr,
+    pub(crate) udp: bool,
+}
+
+/// Inbound SA data: the pair id and the selectors inner packets must match.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InMeta {
+    pub(crate) id: SaId,
+    pub(crate) local_ts: IpNet,
+    pub(crate) remote_ts: IpNet,
+}
+
+/// An SA pair keyed on the control side, ready for the worker.
+pub(crate) struct InstallPair {
+    pub(crate) id: SaId,
+    pub(crate) outbound: OutboundSa,
+    pub(crate) out_meta: OutMeta,
+    pub(crate) inbound: InboundSa,
+    pub(crate) in_meta: InMeta,
+    /// The inbound SPI this pair replaces, if its SPI changed.
+    pub(crate) old_inbound_spi: Option<u32>,
+}
+
+/// Requests from the control side.
+pub(crate) enum Command {
+    InstallPair(Box<InstallPair>),
+    RemovePair {
+        id: SaId,
+        inbound_spi: u32,
+    },
+    InstallPolicy(Policy),
+    RemovePolicy(PolicyId),
+    Counters {
+        id: SaId,
+        inbound_spi: u32,
+        reply: SyncSender<Option<SaPairCounters>>,
+    },
+    Stats(SyncSender<DataplaneStats>),
+}
+
+/// Everything the worker thread owns.
+pub(crate) struct Worker {
+    pub(crate) tun: Tun,
+    pub(crate) udp: Option<UdpSocket>,
+    pub(crate) raw: Option<RawEspSocket>,
+    pub(crate) wake: Arc<EventFd>,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) commands: Receiver<Command>,
+    pub(crate) events: Sender<KernelEvent>,
+    pub(crate) events_fd: Arc<EventFd>,
+    pub(crate) batch: usize,
+}
+
+struct State {
+    sadb: SaDb<OutMeta, InMeta>,
+    policies: PolicyTable,
+    last_acquire: HashMap<PolicyId, Instant>,
+    stats: DataplaneStats,
+    out_bufs: Vec<PacketBuf>,
+    out_dest: Vec<SocketAddr>,
+    in_bufs: Vec<PacketBuf>,
+    mmsg_out: MmsgBatch,
+    mmsg_in: MmsgBatch,
+    local_udp: Option<SocketAddr>,
+    expiry_scratch: Vec<SaEvent>,
+}
+
+impl Worker {
+    /// Runs until stopped or the control side goes away.
+    pub(crate) fn run(self) {
+        let batch = self.batch.max(1);
+        let mut st = State {
+            sadb: SaDb::new(),
+            policies: PolicyTable::new(),
+            last_acquire: HashMap::new(),
+            stats: DataplaneStats::default(),
+            out_bufs: (0..batch)
+                .map(|_| PacketBuf::new(BUF_SIZE, HEADROOM))
+                .collect(),
+            out_dest: vec![SocketAddr::from(([0, 0, 0, 0], 0)); batch],
+            in_bufs: (0..batch).map(|_| PacketBuf::new(BUF_SIZE, 0)).collect(),
+            mmsg_out: MmsgBatch::new(batch),
+            mmsg_in: MmsgBatch::new(batch),
+            local_udp: self.udp.as_ref().and_then(|u| u.local_addr().ok()),
+            expiry_scratch: Vec::with_capacity(16),
+        };
+        if let Err(reason) = self.main_loop(&mut st) {
+            let _ = self.events.send(KernelEvent::Failed { reason });
+            self.events_fd.notify();
+        }
+    }
+
+    fn main_loop(&self, st: &mut State) -> Result<(), String> {
+        let mut fds = vec![self.wake.fd(), self.tun.fd()];
+        let udp_idx = self.udp.as_ref().map(|u| {
+            fds.push(u.as_raw_fd());
+            fds.len() - 1
+        });
+        let raw_idx = self.raw.as_ref().map(|r| {
+            fds.push(r.fd());
+            fds.len() - 1
+        });
+        let mut ready = vec![false; fds.len()];
+        loop {
+            poll_readable(&fds, &mut ready, 1000).map_err(|e| format!("poll: {e}"))?;
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if ready[0] {
+                self.wake.drain();
+                if !self.handle_commands(st) {
+                    return Ok(());
+                }
+            }
+            if ready[1] {
+                self.tun_to_net(st)
+                    .map_err(|e| format!("TUN {}: {e}", self.tun.name()))?;
+            }
+            if let Some(i) = udp_idx {
+                if ready[i] {
+                    self.udp_to_tun(st)
+                        .map_err(|e| format!("ESP-in-UDP socket: {e}"))?;
+                }
+            }
+            if let Some(i) = raw_idx {
+                if ready[i] {
+                    self.raw_to_tun(st)
+                        .map_err(|e| format!("raw ESP socket: {e}"))?;
+                }
+            }
+            self.report_expiries(st);
+        }
+    }
+
+    /// Applies queued commands; `false` when the control side is gone.
+    fn handle_commands(&self, st: &mut State) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(cmd) => self.apply(st, cmd),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn apply(&self, st: &mut State, cmd: Command) {
+        match cmd {
+            Command::InstallPair(p) => {
+                let p = *p;
+                if let Some(old) = p.old_inbound_spi {
+                    st.sadb.remove_inbound(old);
+                }
+                st.sadb.insert_outbound(p.id, p.outbound, p.out_meta);
+                st.sadb.insert_inbound(p.inbound, p.in_meta);
+            }
+            Command::RemovePair { id, inbound_spi } => {
+                st.sadb.remove_outbound(id);
+                st.sadb.remove_inbound(inbound_spi);
+            }
+            Command::InstallPolicy(p) => {
+                st.last_acquire.remove(&p.id);
+                st.policies.insert(p);
+            }
+            Command::RemovePolicy(id) => {
+                st.policies.remove(id);
+                st.last_acquire.remove(&id);
+            }
+            Command::Counters {
+                id,
+                inbound_spi,
+                reply,
+            } => {
+                let c = match (
+                    st.sadb.outbound_counters(id),
+                    st.sadb.inbound_counters(inbound_spi),
+                ) {
+                    (Some(outbound), Some(inbound)) => Some(SaPairCounters { outbound, inbound }),
+                    _ => None,
+                };
+                let _ = reply.send(c);
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(st.stats);
+            }
+        }
+    }
+
+    fn emit(&self, ev: KernelEvent) {
+        if self.events.send(ev).is_ok() {
+            self.events_fd.notify();
+        }
+    }
+
+    fn report_expiries(&self, st: &mut State) {
+        let State {
+            sadb,
+            expiry_scratch,
+            ..
+        } = st;
+        expiry_scratch.extend(sadb.drain_events());
+        for ev in expiry_scratch.drain(..) {
+            let (sa, inbound) = match ev.sa {
+                SaRef::Outbound(id) => (Some(id), false),
+                SaRef::Inbound(spi) => (sadb.inbound(spi).map(|(_, m)| m.id), true),
+            };
+            if let Some(sa) = sa {
+                self.emit(KernelEvent::Expire {
+                    sa,
+                    inbound,
+                    expiry: ev.expiry,
+                });
+            }
+        }
+    }
+
+    /// Reads a batch from TUN, encapsulates, sends ESP-in-UDP with one `sendmmsg`.
+    fn tun_to_net(&self, st: &mut State) -> std::io::Result<()> {
+        let batch = st.out_bufs.len();
+        let mut queued = 0;
+        let mut reads = 0;
+        while reads < batch && queued < batch {
+            let buf = &mut st.out_bufs[queued];
+            buf.reset(HEADROOM);
+            let len = match self.tun.read(buf.writable())? {
+                Some(l) => l,
+                None => break,
+            };
+            reads += 1;
+            st.stats.tun_rx += 1;
+            if buf.set_len(len).is_err() {
+                st.stats.malformed += 1;
+                continue;
+            }
+            if let Some(dest) = self.outbound_one(st, queued) {
+                st.out_dest[queued] = dest;
+                queued += 1;
+            }
+        }
+        if queued > 0 {
+            if let Some(udp) = &self.udp {
+                for i in 0..queued {
+                    st.mmsg_out
+                        .prepare_send(i, st.out_bufs[i].data(), &st.out_dest[i]);
+                }
+                let (sent, _err) = st.mmsg_out.send(udp.as_raw_fd(), queued);
+                st.stats.esp_tx += sent as u64;
+                st.stats.send_errors += (queued - sent) as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one packet from TUN in `out_bufs[slot]`; returns the UDP
+    /// destination when it is to be sent in the batch.
+    fn outbound_one(&self, st: &mut State, slot: usize) -> Option<SocketAddr> {
+        let State {
+            sadb,
+            policies,
+            stats,
+            out_bufs,
+            last_acquire,
+            ..
+        } = st;
+        let buf = &mut out_bufs[slot];
+        let Some(info) = packet_info(buf.data()) else {
+            stats.malformed += 1;
+            return None;
+        };
+        let Some(policy) = policies.lookup(info.src, info.dst) else {
+            stats.no_policy += 1;
+            return None;
+        };
+        match policy.action {
+            PolicyAction::Protect(id) => {
+                let nh = tunnel_next_header(buf.data()).unwrap_or(NEXT_HEADER_IPV4);
+                match sadb.encapsulate(id, buf, nh) {
+                    Ok((_, meta)) => {
+                        if meta.udp {
+                            return Some(meta.dest);
+                        }
+                        match &self.raw {
+                            Some(raw) if raw.send(buf.data(), meta.dest.ip()).is_ok() => {
+                                stats.esp_tx += 1
+                            }
+                            _ => stats.send_errors += 1,
+                        }
+                        None
+                    }
+                    Err(EspError::UnknownSa { .. }) => {
+                        stats.no_sa += 1;
+                        None
+                    }
+                    Err(_) => {
+                        stats.encap_errors += 1;
+                        None
+                    }
+                }
+            }
+            PolicyAction::Trap => {
+                stats.trapped += 1;
+                let now = Instant::now();
+                let due = last_acquire
+                    .get(&policy.id)
+                    .is_none_or(|t| now.duration_since(*t) >= ACQUIRE_INTERVAL);
+                if due {
+                    last_acquire.insert(policy.id, now);
+                    self.emit(KernelEvent::Acquire {
+                        policy: policy.id,
+                        src: info.src,
+                        dst: info.dst,
+                        protocol: info.protocol,
+                    });
+                }
+                None
+            }
+            PolicyAction::Pass | PolicyAction::Drop => {
+                stats.shunt_drops += 1;
+                None
+            }
+        }
+    }
+
+    /// Receives a batch from the ESP-in-UDP socket with one `recvmmsg`.
+    fn udp_to_tun(&self, st: &mut State) -> std::io::Result<()> {
+        let Some(udp) = &self.udp else { return Ok(()) };
+        let n = st.in_bufs.len();
+        for i in 0..n {
+            let buf = &mut st.in_bufs[i];
+            buf.reset(0);
+            st.mmsg_in.prepare_recv(i, buf.writable());
+        }
+        let got = st.mmsg_in.recv(udp.as_raw_fd(), n)?;
+        for i in 0..got {
+            let (len, from) = st.mmsg_in.received(i);
+            if len == 0 || st.in_bufs[i].set_len(len).is_err() {
+                st.stats.malformed += 1;
+                continue;
+            }
+            match classify(st.in_bufs[i].data()) {
+                EncapPayload::Keepalive => st.stats.keepalives += 1,
+                EncapPayload::Invalid => st.stats.malformed += 1,
+                EncapPayload::Ike(msg) => {
+                    st.stats.ike_forwarded += 1;
+                    if let (Some(remote), Some(local)) = (from, st.local_udp) {
+                        self.emit(KernelEvent::IkeDatagram {
+                            local,
+                            remote,
+                            message: msg.to_vec(),
+                        });
+                    }
+                }
+                EncapPayload::Esp(_) => self.inbound_one(st, i),
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives raw ESP (IPv4 header included), one packet per call, up to a batch.
+    fn raw_to_tun(&self, st: &mut State) -> std::io::Result<()> {
+        let Some(raw) = &self.raw else { return Ok(()) };
+        for _ in 0..st.in_bufs.len() {
+            let buf = &mut st.in_bufs[0];
+            buf.reset(0);
+            let Some(len) = raw.recv(buf.writable())? else {
+                break;
+            };
+            if buf.set_len(len).is_err() {
+                st.stats.malformed += 1;
+                continue;
+            }
+            let ihl = buf
+                .data()
+                .first()
+                .map(|b| usize::from(b & 0x0f) * 4)
+                .unwrap_or(0);
+            if ihl < 20 || ihl >= len {
+                st.stats.malformed += 1;
+                continue;
+            }
+            buf.pull_front(ihl);
+            self.inbound_one(st, 0);
+        }
+        Ok(())
+    }
+
+    /// Decapsulates `in_bufs[slot]`, checks selectors and writes to TUN.
+    fn inbound_one(&self, st: &mut State, slot: usize) {
+        let State {
+            sadb,
+            stats,
+            in_bufs,
+            ..
+        } = st;
+        let buf = &mut in_bufs[slot];
+        stats.esp_rx += 1;
+        let meta = match sadb.decapsulate(buf) {
+            Ok((d, meta)) => {
+                if d.next_header != NEXT_HEADER_IPV4 && d.next_header != NEXT_HEADER_IPV6 {
+                    // Dummy packets (59) and transport mode payloads are not for TUN.
+                    stats.malformed += 1;
+                    return;
+                }
+                *meta
+            }
+            Err(EspError::UnknownSpi { .. }) => {
+                stats.unknown_spi += 1;
+                return;
+            }
+            Err(_) => {
+                stats.decap_errors += 1;
+                return;
+            }
+        };
+        match packet_info(buf.data()) {
+            Some(info) if meta.remote_ts.contains(info.src) && meta.local_ts.contains(info.dst) => {
+            }
+            Some(_) => {
+                stats.selector_mismatch += 1;
+                return;
+            }
+            None => {
+                stats.malformed += 1;
+                return;
+            }
+        }
+        match self.tun.write(buf.data()) {
+            Ok(true) => stats.tun_tx += 1,
+            Ok(false) | Err(_) => stats.tun_full += 1,
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! The userspace data plane proven in network namespaces, without IKE: two
+//! namespaces joined by a veth, one data plane in each with mirrored static
+//! SAs, traffic through the tunnel, and tcpdump on the veth showing ESP only.
+//!
+//! Needs root, `ip`, `ping` and `tcpdump`; without root each test says so and skips.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use dataplane::{
+    enter_netns, Encapsulation, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaId,
+    SaPair, UdpSource, Userspace, UserspaceConfig,
+};
+use esp::{AesKeySize, Lifetime, SaKeys, SaParams, Transform};
+
+const MARKER: &[u8] = b"FERROSWAN-CLEARTEXT-MARKER-0123456789|";
+const STATIC_BIN: &str = env!("CARGO_BIN_EXE_ferroswan-dataplane-static");
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("SKIPPED: this test needs root (network namespaces, TUN)");
+            return;
+        }
+    };
+}
+
+fn run(cmd: &[&str]) {
+    let out = Command::new(cmd[0]).args(&cmd[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two namespaces joined by a veth (192.0.2.1 west, 192.0.2.2 east); removed on drop
+/// together with every process started in them.
+struct Pair {
+    west: String,
+    east: String,
+    veth_west: String,
+    children: Vec<Child>,
+    files: Vec<PathBuf>,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}{}", std::process::id() % 100_000, n);
+        let p = Pair {
+            west: format!("fsw{tag}"),
+            east: format!("fse{tag}"),
+            veth_west: format!("vw{tag}"),
+            children: Vec::new(),
+            files: Vec::new(),
+        };
+        let veth_east = format!("ve{tag}");
+        run(&["ip", "netns", "add", &p.west]);
+        run(&["ip", "netns", "add", &p.east]);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &p.veth_west,
+            "netns",
+            &p.west,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &veth_east,
+            "netns",
+            &p.east,
+        ]);
+        for (ns, dev, addr) in [
+            (&p.west, &p.veth_west, "192.0.2.1/24"),
+            (&p.east, &veth_east, "192.0.2.2/24"),
+        ] {
+            run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        p
+    }
+
+    fn spawn(&mut self, ns: &str, args: &[&str]) -> usize {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    /// Starts a static-tunnel data plane; waits (bounded) for it to say `ready`.
+    fn start_dataplane(&mut self, west: bool, extra: &[&str]) -> (usize, mpsc::Receiver<String>) {
+        let k1 = "11".repeat(36);
+        let k2 = "22".repeat(36);
+        let (ns, args) = if west {
+            (
+                self.west.clone(),
+                vec![
+                    "--tun",
+                    "fsw0",
+                    "--tun-addr",
+                    "10.1.0.1/32",
+                    "--local",
+                    "192.0.2.1",
+                    "--remote",
+                    "192.0.2.2",
+                    "--local-net",
+                    "10.1.0.0/16",
+                    "--remote-net",
+                    "10.2.0.0/16",
+                    "--spi-in",
+                    "1001",
+                    "--spi-out",
+                    "2002",
+                    "--key-in",
+                    &k2,
+                    "--key-out",
+                    &k1,
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+            )
+        } else {
+            (
+                self.east.clone(),
+                vec![
+                    "--tun",
+                    "fse0",
+                    "--tun-addr",
+                    "10.2.0.1/32",
+                    "--local",
+                    "192.0.2.2",
+                    "--remote",
+                    "192.0.2.1",
+                    "--local-net",
+                    "10.2.0.0/16",
+                    "--remote-net",
+                    "10.1.0.0/16",
+                    "--spi-in",
+                    "2002",
+                    "--spi-out",
+                    "1001",
+                    "--key-in",
+                    &k1,
+                    "--key-out",
+                    &k2,
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+            )
+        };
+        let mut all: Vec<&str> = vec![STATIC_BIN];
+        all.extend(args.iter().map(String::as_str));
+        all.extend_from_slice(extra);
+        let i = self.spawn(&ns, &all);
+        let lines = line_channel(self.children[i].stdout.take().unwrap());
+        let first = lines.recv_timeout(Duration::from_secs(20));
+        if first.as_ref().map(|l| l.starts_with("ready")) != Ok(true) {
+            let mut err = String::new();
+            if let Some(mut e) = self.children[i].stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("data plane did not start: {first:?} {err}");
+        }
+        (i, lines)
+    }
+
+    /// Starts tcpdump on the west veth writing to a file; waits until it listens.
+    fn start_capture(&mut self) -> (usize, PathBuf) {
+        let file = std::env::temp_dir().join(format!("{}.pcap", self.west));
+        self.files.push(file.clone());
+        let f = file.to_string_lossy().into_owned();
+        let i = self.spawn(
+            &self.west.clone(),
+            &[
+                "tcpdump",
+                "-i",
+                &self.veth_west.clone(),
+                "-U",
+                "-n",
+                "-w",
+                &f,
+            ],
+        );
+        let lines = line_channel(self.children[i].stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(l) if l.contains("listening on") => break,
+                Ok(_) => continue,
+                Err(e) => panic!("tcpdump did not start: {e}"),
+            }
+        }
+        (i, file)
+    }
+
+    /// Ends a child by closing its stdin (data planes) or SIGTERM (tcpdump), bounded.
+    fn stop(&mut self, i: usize, terminate: bool) {
+        let child = &mut self.children[i];
+        drop(child.stdin.take());
+        if terminate {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    fn exec(&self, ns: &str, cmd: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(cmd)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            drop(c.stdin.take());
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.west])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.east])
+            .status();
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+fn line_channel(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    rx
+}
+
+fn pattern(len: usize, salt: u8) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    let mut i = 0u32;
+    while v.len() < len {
+        v.extend_from_slice(MARKER);
+        v.extend_from_slice(&i.to_be_bytes());
+        v.push(salt);
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+/// A TCP transfer through the tunnel: west sends `up` bytes to east, east checks
+/// them and sends `down` bytes back, west checks those.
+fn tcp_transfer(west: &str, east: &str, up: usize, down: usize) {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let east = east.to_string();
+    let server = std::thread::spawn(move || {
+        enter_netns(&east).unwrap();
+        let l = TcpListener::bind("10.2.0.1:5001").unwrap();
+        ready_tx.send(()).unwrap();
+        let (mut s, peer) = l.accept().unwrap();
+        assert_eq!(peer.ip(), "10.1.0.1".parse::<IpAddr>().unwrap());
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), up, "bytes west -> east");
+        assert!(got == pattern(up, 1), "west -> east data corrupted");
+        s.write_all(&pattern(down, 2)).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let west = west.to_string();
+    let client = std::thread::spawn(move || {
+        enter_netns(&west).unwrap();
+        let addr: SocketAddr = "10.2.0.1:5001".parse().unwrap();
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(&pattern(up, 1)).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), down, "bytes east -> west");
+        assert!(got == pattern(down, 2), "east -> west data corrupted");
+    });
+    client.join().unwrap();
+    server.join().unwrap();
+}
+
+fn tcpdump_count(file: &std::path::Path, filter: &str) -> usize {
+    let out = Command::new("tcpdump")
+        .args(["-r", &file.to_string_lossy(), "-n"])
+        .args(filter.split_whitespace())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn counters_line(lines: &mpsc::Receiver<String>) -> String {
+    lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("data plane printed its counters")
+}
+
+fn field(line: &str, name: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| {
+            kv.strip_prefix(&format!("{name}="))
+                .map(|v| v.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("{name} in {line}"))
+}
+
+fn tunnel_carries_traffic(extra: &[&str], wire_filter: &str) {
+    let mut p = Pair::new();
+    let (cap, pcap) = p.start_capture();
+    let (w, wlines) = p.start_dataplane(true, extra);
+    let (e, elines) = p.start_dataplane(false, extra);
+
+    let ping = p.exec(
+        &p.west,
+        &[
+            "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", "10.1.0.1", "10.2.0.1",
+        ],
+    );
+    assert!(
+        ping.status.success(),
+        "ping through the tunnel: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+
+    tcp_transfer(&p.west, &p.east, 3 << 20, 1 << 20);
+
+    p.stop(w, false);
+    p.stop(e, false);
+    p.stop(cap, true);
+    let wc = counters_line(&wlines);
+    let ec = counters_line(&elines);
+    // Every byte went through ESP: at least the TCP payload each way.
+    assert!(field(&wc, "out_bytes") > 3 << 20, "{wc}");
+    assert!(field(&ec, "out_bytes") > 1 << 20, "{ec}");
+    assert!(field(&wc, "in_packets") > 0 && field(&ec, "in_packets") > 0);
+    assert_eq!(field(&ec, "auth_errors"), 0, "{ec}");
+    assert_eq!(field(&wc, "auth_errors"), 0, "{wc}");
+
+    // The wire carries ESP (in UDP) and never the inner packets or the cleartext.
+    let esp = tcpdump_count(&pcap, wire_filter);
+    assert!(esp > 1000, "only {esp} ESP packets on the veth");
+    assert_eq!(
+        tcpdump_count(&pcap, "net 10.0.0.0/8"),
+        0,
+        "inner addresses on the wire"
+    );
+    assert_eq!(
+        tcpdump_count(&pcap, "icmp or tcp"),
+        0,
+        "cleartext ICMP/TCP on the wire"
+    );
+    let raw = std::fs::read(&pcap).unwrap();
+    assert!(
+        !contains(&raw, MARKER),
+        "the cleartext marker appears on the wire"
+    );
+}
+
+#[test]
+fn esp_in_udp_tunnel_carries_ping_and_tcp() {
+    require_root!();
+    tunnel_carries_traffic(&[], "udp port 4500");
+}
+
+#[test]
+fn raw_esp_tunnel_carries_ping_and_tcp() {
+    require_root!();
+    tunnel_carries_traffic(&["--raw", "--cipher", "chacha20-poly1305"], "ip proto 50");
+}
+
+#[test]
+fn cbc_sha256_tunnel_with_esn_carries_ping_and_tcp() {
+    require_root!();
+    let ik = "33".repeat(32);
+    tunnel_carries_traffic(
+        &[
+            "--cipher",
+            "aes-cbc-256-sha256",
+            "--key-in",
+            &"44".repeat(32),
+            "--key-out",
+            &"44".repeat(32),
+            "--integ-in",
+            &ik,
+            "--integ-out",
+            &ik,
+            "--esn",
+        ],
+        "udp port 4500",
+    );
+}
+
+fn params(spi: u32, key: u8) -> SaParams {
+    SaParams {
+        spi,
+        transform: Transform::aes_gcm16(AesKeySize::Aes128),
+        keys: SaKeys::aead(&[key; 20]),
+        esn: false,
+        replay_window: 128,
+        lifetime: Lifetime::default(),
+    }
+}
+
+/// The Kernel API in process: trap policies report acquires, drop shunts drop,
+/// lifetimes expire, bad installs are refused with clear errors.
+#[test]
+fn kernel_api_trap_drop_and_expire() {
+    require_root!();
+    let p = Pair::new();
+    let (tx, rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let west = p.west.clone();
+    let dp_thread = std::thread::spawn(move || {
+        enter_netns(&west).unwrap();
+        let mut cfg = UserspaceConfig::new("fst0");
+        cfg.tun_addresses = vec!["10.1.0.1/32".parse().unwrap()];
+        cfg.udp = UdpSource::Bind("192.0.2.1:4500".parse().unwrap());
+        let mut dp = Userspace::new(cfg).unwrap();
+        assert_eq!(dp.name(), "userspace");
+        let spi = dp.allocate_spi().unwrap();
+        assert!(spi >= 0x100);
+        assert_ne!(dp.allocate_spi().unwrap(), spi);
+
+        let mut outbound = params(0x2222, 1);
+        outbound.lifetime.soft.packets = Some(2);
+        outbound.lifetime.hard.packets = Some(3);
+        let pair = SaPair {
+            id: SaId(7),
+            outbound,
+            inbound: params(spi, 2),
+            mode: Mode::Tunnel,
+            local: "192.0.2.1".parse().unwrap(),
+            remote: "192.0.2.2".parse().unwrap(),
+            encapsulation: Encapsulation::Udp {
+                local_port: 4500,
+                remote_port: 4500,
+            },
+            local_ts: "10.1.0.0/16".parse().unwrap(),
+            remote_ts: "10.2.0.0/16".parse().unwrap(),
+        };
+        let mut transport = pair.clone();
+        transport.mode = Mode::Transport;
+        transport.id = SaId(8);
+        let err = dp.install_sa_pair(transport).unwrap_err().to_string();
+        assert!(err.contains("transport mode"), "{err}");
+        dp.install_sa_pair(pair).unwrap();
+        let dangling = Policy {
+            id: PolicyId(99),
+            local: "10.1.0.0/16".parse().unwrap(),
+            remote: "10.9.0.0/16".parse().unwrap(),
+            action: PolicyAction::Protect(SaId(42)),
+            route_source: None,
+        };
+        assert!(dp.install_policy(dangling).is_err());
+        let src = Some("10.1.0.1".parse().unwrap());
+        for (id, remote, action) in [
+            (1, "10.2.0.0/16", PolicyAction::Protect(SaId(7))),
+            (2, "10.3.0.0/16", PolicyAction::Trap),
+            (3, "10.4.0.0/16", PolicyAction::Drop),
+        ] {
+            dp.install_policy(Policy {
+                id: PolicyId(id),
+                local: "10.1.0.0/16".parse().unwrap(),
+                remote: remote.parse().unwrap(),
+                action,
+                route_source: src,
+            })
+            .unwrap();
+        }
+        tx.send(()).unwrap();
+        // Gather events until the pings below are done, then report what the data plane saw.
+        let mut acquire = None;
+        let mut expiries = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut done = false;
+        while Instant::now() < deadline {
+            let event = dp.wait_event(Duration::from_millis(100));
+            if event.is_none() && done {
+                break;
+            }
+            done = done || done_rx.try_recv().is_ok();
+            match event {
+                Some(KernelEvent::Acquire {
+                    policy, src, dst, ..
+                }) => acquire = Some((policy, src, dst)),
+                Some(KernelEvent::Expire {
+                    sa,
+                    inbound,
+                    expiry,
+                }) => expiries.push((sa, inbound, expiry)),
+                Some(other) => panic!("unexpected event {other:?}"),
+                None => {}
+            }
+        }
+        let stats = dp.stats().unwrap();
+        let counters = dp.counters(SaId(7)).unwrap();
+        dp.remove_policy(PolicyId(2)).unwrap();
+        dp.remove_sa_pair(SaId(7)).unwrap();
+        assert!(dp.counters(SaId(7)).is_err());
+        (acquire, expiries, stats, counters)
+    });
+    rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    // Trapped, dropped, and protected (to a peer that has no data plane: it goes out as ESP).
+    let _ = p.exec(&p.west, &["ping", "-c", "1", "-W", "1", "10.3.0.1"]);
+    let _ = p.exec(&p.west, &["ping", "-c", "1", "-W", "1", "10.4.0.1"]);
+    let _ = p.exec(
+        &p.west,
+        &["ping", "-c", "4", "-i", "0.2", "-W", "1", "10.2.0.1"],
+    );
+    done_tx.send(()).unwrap();
+    let (acquire, expiries, stats, counters) = dp_thread.join().unwrap();
+    let (policy, src, dst) = acquire.expect("an acquire for the trap policy");
+    assert_eq!(policy, PolicyId(2));
+    assert_eq!(src, "10.1.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(dst, "10.3.0.1".parse::<IpAddr>().unwrap());
+    assert!(stats.trapped >= 1, "{stats:?}");
+    assert!(stats.shunt_drops >= 1, "{stats:?}");
+    assert_eq!(counters.outbound.packets, 3, "hard limit of 3 packets");
+    assert!(
+        stats.encap_errors >= 1,
+        "packets after the hard expiry are refused: {stats:?}"
+    );
+    assert_eq!(
+        expiries,
+        vec![
+            (SaId(7), false, esp::Expiry::Soft),
+            (SaId(7), false, esp::Expiry::Hard)
+        ]
+    );
+}
