@@ -1,1 +1,3 @@
 //! ferroswan crate `dataplane`.
+
+pub mod xfrm;
