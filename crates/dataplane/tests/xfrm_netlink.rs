@@ -146,6 +146,23 @@ fn policy_add_list_delete_round_trip_matches_ip_xfrm() {
         );
     }
 
+    // No lifetime limits: an XFRM_INF time limit would make the kernel
+    // expire the policy at its first timer run.
+    let stats = ns.ip(&["-s", "xfrm", "policy"]);
+    assert_eq!(
+        stats
+            .matches("expire add: soft 0(sec), hard 0(sec)")
+            .count(),
+        want.len(),
+        "{stats}"
+    );
+    assert_eq!(
+        stats
+            .matches("limit: soft (INF)(bytes), hard (INF)(bytes)")
+            .count(),
+        want.len()
+    );
+
     // Delete one by id; it is gone from both views, and a second delete says so.
     x.delete_policy(&want[3].id()).expect("delete");
     assert_eq!(x.list_policies().expect("list").len(), want.len() - 1);

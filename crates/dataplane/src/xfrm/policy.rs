@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::error::{Result, XfrmError};
-use super::types::{infinite_lifetime, IpsecProto, Mark, Mode, Selector};
+use super::types::{IpsecProto, Lifetimes, Mark, Mode, Selector};
 use super::wire::*;
 use super::Xfrm;
 
@@ -214,7 +214,10 @@ impl Policy {
         let family = self.selector.family()?;
         let mut info = [0u8; USERPOLICY_INFO_LEN];
         put_bytes(&mut info, 0, &self.selector.encode()?);
-        put_bytes(&mut info, 56, &infinite_lifetime());
+        // No limits: volume limits XFRM_INF, time limits 0. (XFRM_INF in a
+        // time field overflows the kernel's expiry arithmetic and expires
+        // the policy at once.)
+        put_bytes(&mut info, 56, &Lifetimes::default().encode());
         put_u32(&mut info, 152, self.priority);
         put_u8(&mut info, 160, self.dir.number());
         put_u8(

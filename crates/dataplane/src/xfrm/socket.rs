@@ -171,7 +171,7 @@ fn set_int_opt(
 /// Runs `f` on a helper thread that has entered the network namespace at
 /// `path` (e.g. `/run/netns/NAME`). Sockets opened by `f` stay in that
 /// namespace after the thread ends; the calling thread is not moved.
-pub(crate) fn in_netns<T: Send>(path: &Path, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+pub fn in_netns<T: Send>(path: &Path, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     let ns = File::open(path).map_err(|source| XfrmError::Netns {
         path: path.to_path_buf(),
         source,

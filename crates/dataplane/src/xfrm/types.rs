@@ -302,15 +302,6 @@ impl Lifetimes {
     }
 }
 
-/// Infinite lifetimes for a policy (`struct xfrm_lifetime_cfg` all `XFRM_INF`).
-pub(crate) fn infinite_lifetime() -> [u8; LIFETIME_CFG_LEN] {
-    let mut b = [0u8; LIFETIME_CFG_LEN];
-    for i in 0..8 {
-        put_u64(&mut b, i * 8, XFRM_INF);
-    }
-    b
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
