@@ -13,6 +13,7 @@ pub mod route;
 mod sys;
 pub mod userspace;
 mod worker;
+pub mod xfrm;
 
 pub use error::{DataplaneError, Result};
 pub use kernel::{

@@ -1,0 +1,63 @@
+#!/bin/bash
+# Guest script for run-vm.sh: ferroswan's XFRM backend with real kernel ESP.
+# Two namespaces joined by a veth pair; xfrm_probe (crates/dataplane/examples)
+# installs SAs and policies through dataplane::xfrm and checks that pings
+# pass through ESP and the SA counters rise. `ip` here only builds the
+# topology and wipes XFRM state between steps.
+set -u
+probe=/usr/local/bin/xfrm_probe
+passed=0
+failed=0
+
+ip netns add left
+ip netns add right
+ip link add vl netns left type veth peer name vr netns right
+for ns in left right; do ip -n $ns link set lo up; done
+ip -n left addr add 192.0.2.1/24 dev vl
+ip -n right addr add 192.0.2.2/24 dev vr
+ip -n left addr add 2001:db8::1/64 dev vl nodad
+ip -n right addr add 2001:db8::2/64 dev vr nodad
+ip -n left link set vl up
+ip -n right link set vr up
+ip -n left addr add 198.51.100.1/32 dev lo
+ip -n right addr add 198.51.100.2/32 dev lo
+ip -n left addr add 2001:db8:1::1/128 dev lo
+ip -n right addr add 2001:db8:1::2/128 dev lo
+ip -n left route add 198.51.100.2/32 via 192.0.2.2 src 198.51.100.1
+ip -n right route add 198.51.100.1/32 via 192.0.2.1 src 198.51.100.2
+ip -n left -6 route add 2001:db8:1::2/128 via 2001:db8::2 src 2001:db8:1::1
+ip -n right -6 route add 2001:db8:1::1/128 via 2001:db8::1 src 2001:db8:1::2
+
+step() {
+  echo "=== xfrm_probe $*"
+  local t0 t1
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  if "$probe" "$@"; then
+    passed=$((passed + 1)); echo "STEP PASS: $*"
+  else
+    failed=$((failed + 1)); echo "STEP FAIL: $*"
+    for ns in left right; do echo "--- $ns"; ip -n $ns -s xfrm state; ip -n $ns xfrm policy; done
+  fi
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  echo "    ($(awk "BEGIN{print $t1-$t0}") s)"
+  for ns in left right; do ip -n $ns xfrm state flush; ip -n $ns xfrm policy flush; done
+}
+
+if [ ! -x /usr/local/bin/xfrm_probe ]; then
+  echo "FAIL: xfrm_probe was not packed into the guest"; exit 1
+fi
+echo "== outer ping without IPsec"
+ip netns exec left ping -c 1 -W 2 192.0.2.2 >/dev/null || { echo "FAIL: veth does not work"; exit 1; }
+
+step probe
+step tunnel aes-gcm
+step tunnel aes-cbc-sha256 --window 64
+step tunnel chacha20-poly1305 --esn
+step tunnel aes-cbc-sha512 --v6
+step tunnel aes-gcm --encap
+step tunnel aes-gcm --transport
+step ondemand
+step lifetimes
+
+echo "XFRM VM: $passed passed, $failed failed"
+[ "$failed" = 0 ]
