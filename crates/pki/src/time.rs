@@ -1,0 +1,185 @@
+//! Points in time as seconds since the Unix epoch, and their rendering the way
+//! Libreswan prints them.
+
+use std::fmt;
+
+/// A point in time, in seconds since 1970-01-01 00:00:00 UTC.
+///
+/// The `pki` crate never reads the system clock itself: validation and listing
+/// functions take the current time as a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixTime(pub i64);
+
+impl UnixTime {
+    /// The current system time.
+    pub fn now() -> Self {
+        let secs = match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+        };
+        UnixTime(secs)
+    }
+
+    /// Seconds since the epoch.
+    pub fn secs(self) -> i64 {
+        self.0
+    }
+
+    /// This time plus `secs` seconds (saturating).
+    pub fn add_secs(self, secs: i64) -> Self {
+        UnixTime(self.0.saturating_add(secs))
+    }
+
+    /// Broken-down calendar fields of this time shifted by `offset_secs`.
+    pub fn civil(self, offset_secs: i64) -> Civil {
+        let t = self.0.saturating_add(offset_secs);
+        let days = t.div_euclid(86_400);
+        let sod = t.rem_euclid(86_400);
+        // Howard Hinnant's days-from-civil inverse.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let y = yoe + era * 400;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = if m <= 2 { y + 1 } else { y };
+        // 1970-01-01 was a Thursday (weekday 4, Sunday = 0).
+        let weekday = (days + 4).rem_euclid(7);
+        Civil {
+            year,
+            month: m as u32,
+            day: d as u32,
+            hour: (sod / 3600) as u32,
+            minute: ((sod / 60) % 60) as u32,
+            second: (sod % 60) as u32,
+            weekday: weekday as u32,
+        }
+    }
+
+    /// The C `asctime` style used by Libreswan's certificate listings,
+    /// `"%a %b %d %H:%M:%S %Y"`, e.g. `Wed May 15 23:03:00 2019`.
+    pub fn asctime(self, zone: TimeZone) -> String {
+        let c = self.civil(zone.offset_secs());
+        format!(
+            "{} {} {:02} {:02}:{:02}:{:02} {}",
+            WEEKDAYS.get(c.weekday as usize).copied().unwrap_or("???"),
+            MONTHS
+                .get(c.month.saturating_sub(1) as usize)
+                .copied()
+                .unwrap_or("???"),
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            c.year
+        )
+    }
+
+    /// Libreswan's `realtime` format used by `--listpubkeys`:
+    /// `"%b %d %H:%M:%S %Y"` for local time, with a trailing ` UTC` when printing UTC.
+    pub fn realtime(self, zone: TimeZone) -> String {
+        let c = self.civil(zone.offset_secs());
+        let s = format!(
+            "{} {:02} {:02}:{:02}:{:02} {}",
+            MONTHS
+                .get(c.month.saturating_sub(1) as usize)
+                .copied()
+                .unwrap_or("???"),
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            c.year
+        );
+        match zone {
+            TimeZone::Utc => format!("{s} UTC"),
+            TimeZone::Local { .. } => s,
+        }
+    }
+}
+
+impl fmt::Display for UnixTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.civil(0);
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        )
+    }
+}
+
+/// Calendar fields of a [`UnixTime`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    /// Year, e.g. 2026.
+    pub year: i64,
+    /// Month 1..=12.
+    pub month: u32,
+    /// Day of the month 1..=31.
+    pub day: u32,
+    /// Hour 0..=23.
+    pub hour: u32,
+    /// Minute 0..=59.
+    pub minute: u32,
+    /// Second 0..=59.
+    pub second: u32,
+    /// Day of the week, Sunday = 0.
+    pub weekday: u32,
+}
+
+/// The zone in which list outputs print times (`--utc` selects [`TimeZone::Utc`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeZone {
+    /// Coordinated Universal Time.
+    Utc,
+    /// Local time, given as its offset from UTC in seconds (east positive).
+    /// The caller determines the offset (e.g. from the system's zone data).
+    Local {
+        /// Seconds east of UTC.
+        offset_secs: i64,
+    },
+}
+
+impl TimeZone {
+    fn offset_secs(self) -> i64 {
+        match self {
+            TimeZone::Utc => 0,
+            TimeZone::Local { offset_secs } => offset_secs,
+        }
+    }
+}
+
+const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asctime_matches_c() {
+        // 2019-05-15 23:03:00 UTC, a Wednesday.
+        assert_eq!(
+            UnixTime(1_557_961_380).asctime(TimeZone::Utc),
+            "Wed May 15 23:03:00 2019"
+        );
+        assert_eq!(
+            UnixTime(0).asctime(TimeZone::Utc),
+            "Thu Jan 01 00:00:00 1970"
+        );
+        assert_eq!(
+            UnixTime(0).asctime(TimeZone::Local { offset_secs: -3600 }),
+            "Wed Dec 31 23:00:00 1969"
+        );
+        assert_eq!(
+            UnixTime(1_557_961_380).realtime(TimeZone::Utc),
+            "May 15 23:03:00 2019 UTC"
+        );
+    }
+}

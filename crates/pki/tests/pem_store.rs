@@ -1,0 +1,63 @@
+//! The PEM `ipsec.d` folder store.
+
+mod common;
+
+use pki::{CertStore, ChainError, Hash, Id, SignatureScheme, ValidationOptions};
+
+#[test]
+fn loads_ipsec_d_and_validates_peers() {
+    let p = common::pki("pem_store");
+    let d = common::fresh_dir("pem_store-ipsec.d");
+    for sub in ["certs", "cacerts", "private", "crls"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let cp = |from: &str, to: &str| std::fs::copy(p.path(from), d.join(to)).unwrap();
+    cp("east.crt", "certs/east.crt");
+    cp("ec256.crt", "certs/ec256.crt");
+    cp("ca.crt", "cacerts/ca.crt");
+    cp("east.key", "private/east.key");
+    cp("ec256.sec1.pem", "private/ec256.pem");
+    cp("ca.crl.der", "crls/ca.crl");
+    std::fs::write(d.join("certs/garbage.crt"), b"not a certificate").unwrap();
+
+    let store = CertStore::load_pem_dir(&d).unwrap();
+    assert_eq!(store.certs().len(), 3);
+    assert_eq!(store.warnings().len(), 1, "{:?}", store.warnings());
+    assert!(store.warnings()[0].contains("garbage.crt"));
+    assert_eq!(store.end_certs().count(), 2);
+    assert_eq!(store.ca_certs().count(), 1);
+    assert_eq!(store.trust_anchors().len(), 1);
+    assert_eq!(store.crls().len(), 1);
+
+    let east = store.cert_by_nickname("east.crt").unwrap();
+    assert!(store.cert_by_nickname("west.crt").is_none());
+    let key = store.private_key_for(&east.cert).unwrap();
+    let sig = key
+        .sign(SignatureScheme::RsaPss(Hash::Sha256), b"x")
+        .unwrap();
+    east.cert
+        .public_key()
+        .verify(SignatureScheme::RsaPss(Hash::Sha256), b"x", &sig)
+        .unwrap();
+    assert!(store.has_private_key(&store.cert_by_nickname("ec256.crt").unwrap().cert));
+
+    let id = Id::parse("@east.testing.libreswan.org").unwrap();
+    let found: Vec<_> = store.find_by_id(&id).map(|s| s.nickname.clone()).collect();
+    assert_eq!(found, ["east.crt"]);
+
+    let opts = ValidationOptions::at(common::now());
+    store.validate(&p.cert("west"), &[], &opts).unwrap();
+    store
+        .validate(&p.cert("leaf"), &[p.cert("sub0")], &opts)
+        .unwrap();
+    assert!(matches!(
+        store.validate(&p.cert("revoked"), &[], &opts),
+        Err(ChainError::Revoked { .. })
+    ));
+    assert!(matches!(
+        store.validate(&p.cert("wrongca"), &[], &opts),
+        Err(ChainError::UnknownIssuer { .. })
+    ));
+
+    assert!(CertStore::load_pem_dir(&d.join("nonexistent")).is_err());
+}
