@@ -59,5 +59,16 @@ step tunnel aes-gcm --transport
 step ondemand
 step lifetimes
 
+# The host's netlink integration tests, when packed, on this kernel too.
+for t in /usr/local/bin/xfrm_netlink-*; do
+  [ -x "$t" ] || continue
+  echo "=== $t"
+  if "$t" --test-threads=2; then
+    passed=$((passed + 1)); echo "STEP PASS: xfrm_netlink tests"
+  else
+    failed=$((failed + 1)); echo "STEP FAIL: xfrm_netlink tests"
+  fi
+done
+
 echo "XFRM VM: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("probe") => probe(),
-        Some("tunnel") => tunnel(&args[1..]),
+        Some("tunnel") => tunnel(args.get(1..).unwrap_or(&[])),
         Some("ondemand") => ondemand(),
         Some("lifetimes") => lifetimes(),
         _ => Err("usage: xfrm_probe probe | tunnel ALG [--v6] [--esn] [--encap] [--transport] | ondemand | lifetimes".into()),
@@ -100,15 +100,16 @@ impl Topo {
         }
     }
 
-    /// Pings inner_r from inner_l in `left`; true when every reply came.
-    fn ping(&self, count: u32) -> bool {
-        let count = count.to_string();
+    /// Pings inner_r from inner_l in `left`, waiting up to `wait_s` seconds
+    /// for the last reply; true when every reply came.
+    fn ping(&self, count: u32, wait_s: u32) -> bool {
+        let (count, wait) = (count.to_string(), wait_s.to_string());
         let (src, dst) = (self.inner_l.to_string(), self.inner_r.to_string());
         let mut args = vec!["netns", "exec", "left", "ping"];
         if self.v6 {
             args.push("-6");
         }
-        args.extend_from_slice(&["-c", &count, "-i", "0.2", "-W", "2", "-I", &src, &dst]);
+        args.extend_from_slice(&["-c", &count, "-i", "0.2", "-W", &wait, "-I", &src, &dst]);
         match Command::new("ip").args(&args).output() {
             Ok(o) => {
                 print!("{}", String::from_utf8_lossy(&o.stdout));
@@ -361,7 +362,7 @@ fn run_tunnel(l: &Xfrm, r: &Xfrm, t: &Topo, o: &TunnelOpts, name: &str) -> Res<(
             format!("{name}: SA installed, counters start at 0"),
         )?;
         check(
-            t.ping(3),
+            t.ping(3, 2),
             format!(
                 "{name}: ping {} -> {} through kernel ESP",
                 t.inner_l, t.inner_r
@@ -411,7 +412,7 @@ fn run_tunnel(l: &Xfrm, r: &Xfrm, t: &Topo, o: &TunnelOpts, name: &str) -> Res<(
         // Without the outbound SA the traffic must stop: it really went through ESP.
         l.delete_sa(&lr).map_err(|e| e.to_string())?;
         check(
-            !t.ping(1),
+            !t.ping(1, 1),
             format!("{name}: ping fails once the left->right SA is deleted"),
         )
     })();
@@ -457,7 +458,7 @@ fn ondemand() -> Res<()> {
             .map(|p| p.index)
             .ok_or("trap policy not listed")?;
         check(
-            !t.ping(1),
+            !t.ping(1, 1),
             "ondemand: the first packet is held by the trap".into(),
         )?;
         let ev = mon
@@ -491,7 +492,7 @@ fn ondemand() -> Res<()> {
         };
         let (lr, _) = install(&l, &r, &t, &o, reqid)?;
         check(
-            t.ping(3),
+            t.ping(3, 2),
             "ondemand: ping passes once the SAs answer the ACQUIRE".into(),
         )?;
         let info = counters(&l, &lr)?;
