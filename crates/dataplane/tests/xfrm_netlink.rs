@@ -237,6 +237,112 @@ fn flush_installed_removes_only_ferroswans_objects() {
     assert_eq!(x.flush_installed().expect("flush"), FlushReport::default());
 }
 
+#[test]
+fn flush_reqids_removes_a_range_whoever_installed_it() {
+    let ns = Netns::new("reqid");
+    let x = Xfrm::open_in_netns(&ns.path()).expect("open");
+    // A previous daemon's objects (installed by iproute2 here), in and out of the range.
+    ns.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "out",
+        "src",
+        "10.1.0.0/16",
+        "dst",
+        "10.2.0.0/16",
+        "tmpl",
+        "src",
+        "192.0.2.1",
+        "dst",
+        "192.0.2.2",
+        "proto",
+        "esp",
+        "reqid",
+        "16384",
+        "mode",
+        "tunnel",
+    ]);
+    ns.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "out",
+        "src",
+        "10.3.0.0/16",
+        "dst",
+        "10.4.0.0/16",
+        "tmpl",
+        "src",
+        "192.0.2.1",
+        "dst",
+        "192.0.2.2",
+        "proto",
+        "esp",
+        "reqid",
+        "7",
+        "mode",
+        "tunnel",
+    ]);
+    ns.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "in",
+        "src",
+        "10.5.0.0/16",
+        "dst",
+        "10.6.0.0/16",
+        "action",
+        "block",
+    ]);
+    ns.ip(&[
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "192.0.2.9",
+        "dst",
+        "192.0.2.8",
+        "proto",
+        "esp",
+        "reqid",
+        "16388",
+    ]);
+    ns.ip(&[
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "192.0.2.9",
+        "dst",
+        "192.0.2.8",
+        "proto",
+        "esp",
+        "reqid",
+        "9",
+    ]);
+    let r = x.flush_reqids(16384..=u32::MAX).expect("flush_reqids");
+    assert_eq!(
+        r,
+        FlushReport {
+            sas: 1,
+            policies: 1
+        }
+    );
+    let left = x.list_policies().expect("list");
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left
+        .iter()
+        .all(|p| p.templates.iter().all(|t| t.reqid == 7)));
+    let sas = x.list_sas().expect("list");
+    assert_eq!(sas.len(), 1);
+    assert_eq!(sas[0].reqid, 9);
+}
+
 /// A namespace with a veth pair (both ends inside), 192.0.2.1/24 on `va`
 /// and a route to 203.0.113.0/24 through 192.0.2.2 (`vb`).
 fn routed_ns(tag: &str) -> Netns {
