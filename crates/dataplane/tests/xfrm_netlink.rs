@@ -415,6 +415,62 @@ fn trap_policy_and_a_ping_produce_an_acquire() {
 }
 
 #[test]
+fn drop_and_pass_shunts_and_trap_priority_steer_traffic() {
+    // Two namespaces: loopback traffic inside one would bypass XFRM.
+    let ns = Netns::new("shunt");
+    let peer = Netns::new("shpeer");
+    ns.ip(&[
+        "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &peer.name,
+    ]);
+    ns.ip(&["addr", "add", "192.0.2.1/24", "dev", "va"]);
+    peer.ip(&["addr", "add", "192.0.2.2/24", "dev", "vb"]);
+    ns.ip(&["link", "set", "va", "up"]);
+    peer.ip(&["link", "set", "vb", "up"]);
+    let x = Xfrm::open_in_netns(&ns.path()).expect("open");
+    let pings = || {
+        ns.exec(
+            "ping",
+            &["-c", "1", "-W", "1", "-I", "192.0.2.1", "192.0.2.2"],
+        )
+        .status
+        .success()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), pings),
+        "baseline ping without policies"
+    );
+    let sel = Selector::new(subnet("192.0.2.1/32"), subnet("192.0.2.2/32"));
+
+    x.add_policy(&Policy::drop(sel, Direction::Out, 200))
+        .expect("drop shunt");
+    assert!(!pings(), "a drop shunt must stop the ping");
+
+    x.update_policy(&Policy::pass(sel, Direction::Out, 200))
+        .expect("pass shunt");
+    assert!(pings(), "a pass shunt lets it through in clear");
+
+    // A trap on a wider selector with a better (lower) priority wins over
+    // the pass shunt; removing it lets the pass shunt act again.
+    let wide = Selector::new(subnet("192.0.2.0/24"), subnet("192.0.2.0/24"));
+    let trap = Policy::trap(
+        wide,
+        Template::esp_tunnel(ip("192.0.2.1"), ip("192.0.2.2"), 77),
+        100,
+    );
+    x.add_policy(&trap).expect("trap");
+    assert!(!pings(), "the higher-priority trap holds the packet");
+    x.delete_policy(&trap.id()).expect("delete trap");
+    assert!(pings(), "pass shunt again");
+    assert_eq!(
+        x.flush_installed().expect("flush"),
+        FlushReport {
+            sas: 0,
+            policies: 1
+        }
+    );
+}
+
+#[test]
 fn a_larval_sa_timing_out_produces_a_hard_expire() {
     let ns = Netns::new("exp");
     run(
