@@ -470,6 +470,42 @@ fn drop_and_pass_shunts_and_trap_priority_steer_traffic() {
     );
 }
 
+/// Libreswan's own trap (`--route`): a transport-mode template without
+/// addresses and reqid 0. It fires on this kernel as well.
+#[test]
+fn libreswan_style_transport_trap_produces_an_acquire() {
+    let ns = routed_ns("acqtr");
+    let x = Xfrm::open_in_netns(&ns.path()).expect("open");
+    let mut mon = XfrmMonitor::open_in_netns(&ns.path()).expect("monitor");
+    let sel = Selector::new(subnet("192.0.2.1/32"), subnet("203.0.113.0/24"));
+    x.add_policy(&Policy::trap(sel, Template::esp_transport(0), 2000))
+        .expect("trap");
+    let shown = ns.ip(&["xfrm", "policy"]);
+    assert!(
+        shown.contains("proto esp reqid 0 mode transport"),
+        "{shown}"
+    );
+    let ping = ns.exec(
+        "ping",
+        &["-c", "1", "-W", "1", "-I", "192.0.2.1", "203.0.113.5"],
+    );
+    assert!(!ping.status.success());
+    let ev = mon
+        .wait_for(Duration::from_secs(5), |e| {
+            matches!(e, XfrmEvent::Acquire(_))
+        })
+        .expect("monitor")
+        .expect("an ACQUIRE within 5 s");
+    let XfrmEvent::Acquire(acq) = ev else {
+        unreachable!("filtered for Acquire")
+    };
+    assert_eq!(acq.reqid(), Some(0));
+    assert_eq!(acq.templates.first().map(|t| t.mode), Some(Mode::Transport));
+    // Transport mode: the SA wanted is between the packet's own addresses.
+    assert_eq!(acq.dst, Some(ip("203.0.113.5")));
+    assert_eq!(acq.src, Some(ip("192.0.2.1")));
+}
+
 #[test]
 fn a_larval_sa_timing_out_produces_a_hard_expire() {
     let ns = Netns::new("exp");
