@@ -50,7 +50,7 @@ echo "== outer ping without IPsec"
 ip netns exec left ping -c 1 -W 2 192.0.2.2 >/dev/null || { echo "FAIL: veth does not work"; exit 1; }
 
 step probe
-step tunnel aes-gcm
+step tunnel aes-gcm --soft-packets 2
 step tunnel aes-cbc-sha256 --window 64
 step tunnel chacha20-poly1305 --esn
 step tunnel aes-cbc-sha512 --v6
@@ -58,6 +58,17 @@ step tunnel aes-gcm --encap
 step tunnel aes-gcm --transport
 step ondemand
 step lifetimes
+
+# The host's netlink integration tests, when packed, on this kernel too.
+for t in /usr/local/bin/xfrm_netlink-*; do
+  [ -x "$t" ] || continue
+  echo "=== $t"
+  if "$t" --test-threads=2; then
+    passed=$((passed + 1)); echo "STEP PASS: xfrm_netlink tests"
+  else
+    failed=$((failed + 1)); echo "STEP FAIL: xfrm_netlink tests"
+  fi
+done
 
 echo "XFRM VM: $passed passed, $failed failed"
 [ "$failed" = 0 ]

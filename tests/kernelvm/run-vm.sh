@@ -78,6 +78,9 @@ fi
 
 # ------------------------------------------------------------ kernel
 mkdir -p "$cache"
+# One fetch/unpack at a time when several runs share the cache.
+exec 9> "$cache/.lock"
+command -v flock >/dev/null && flock 9
 deb=$(ls "$cache"/linux-image-*-amd64_*_amd64.deb 2>/dev/null | sort -V | tail -n1 || true)
 if [ -z "$deb" ]; then
   pick() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
@@ -122,6 +125,7 @@ open(sys.argv[2], "wb").write(elf)
 PY
 fi
 [ -s "$elf" ] && kernel=$elf
+exec 9>&-
 
 # ------------------------------------------------------------ initramfs
 t_build=$(date +%s%N)

@@ -237,6 +237,112 @@ fn flush_installed_removes_only_ferroswans_objects() {
     assert_eq!(x.flush_installed().expect("flush"), FlushReport::default());
 }
 
+#[test]
+fn flush_reqids_removes_a_range_whoever_installed_it() {
+    let ns = Netns::new("reqid");
+    let x = Xfrm::open_in_netns(&ns.path()).expect("open");
+    // A previous daemon's objects (installed by iproute2 here), in and out of the range.
+    ns.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "out",
+        "src",
+        "10.1.0.0/16",
+        "dst",
+        "10.2.0.0/16",
+        "tmpl",
+        "src",
+        "192.0.2.1",
+        "dst",
+        "192.0.2.2",
+        "proto",
+        "esp",
+        "reqid",
+        "16384",
+        "mode",
+        "tunnel",
+    ]);
+    ns.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "out",
+        "src",
+        "10.3.0.0/16",
+        "dst",
+        "10.4.0.0/16",
+        "tmpl",
+        "src",
+        "192.0.2.1",
+        "dst",
+        "192.0.2.2",
+        "proto",
+        "esp",
+        "reqid",
+        "7",
+        "mode",
+        "tunnel",
+    ]);
+    ns.ip(&[
+        "xfrm",
+        "policy",
+        "add",
+        "dir",
+        "in",
+        "src",
+        "10.5.0.0/16",
+        "dst",
+        "10.6.0.0/16",
+        "action",
+        "block",
+    ]);
+    ns.ip(&[
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "192.0.2.9",
+        "dst",
+        "192.0.2.8",
+        "proto",
+        "esp",
+        "reqid",
+        "16388",
+    ]);
+    ns.ip(&[
+        "xfrm",
+        "state",
+        "allocspi",
+        "src",
+        "192.0.2.9",
+        "dst",
+        "192.0.2.8",
+        "proto",
+        "esp",
+        "reqid",
+        "9",
+    ]);
+    let r = x.flush_reqids(16384..=u32::MAX).expect("flush_reqids");
+    assert_eq!(
+        r,
+        FlushReport {
+            sas: 1,
+            policies: 1
+        }
+    );
+    let left = x.list_policies().expect("list");
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left
+        .iter()
+        .all(|p| p.templates.iter().all(|t| t.reqid == 7)));
+    let sas = x.list_sas().expect("list");
+    assert_eq!(sas.len(), 1);
+    assert_eq!(sas[0].reqid, 9);
+}
+
 /// A namespace with a veth pair (both ends inside), 192.0.2.1/24 on `va`
 /// and a route to 203.0.113.0/24 through 192.0.2.2 (`vb`).
 fn routed_ns(tag: &str) -> Netns {
@@ -306,6 +412,98 @@ fn trap_policy_and_a_ping_produce_an_acquire() {
     assert_eq!(acq.selector.dst.addr, ip("203.0.113.5"));
     assert_eq!(acq.selector.src.addr, ip("192.0.2.1"));
     assert_eq!(acq.selector.proto, 1, "ICMP triggered it");
+}
+
+#[test]
+fn drop_and_pass_shunts_and_trap_priority_steer_traffic() {
+    // Two namespaces: loopback traffic inside one would bypass XFRM.
+    let ns = Netns::new("shunt");
+    let peer = Netns::new("shpeer");
+    ns.ip(&[
+        "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &peer.name,
+    ]);
+    ns.ip(&["addr", "add", "192.0.2.1/24", "dev", "va"]);
+    peer.ip(&["addr", "add", "192.0.2.2/24", "dev", "vb"]);
+    ns.ip(&["link", "set", "va", "up"]);
+    peer.ip(&["link", "set", "vb", "up"]);
+    let x = Xfrm::open_in_netns(&ns.path()).expect("open");
+    let pings = || {
+        ns.exec(
+            "ping",
+            &["-c", "1", "-W", "1", "-I", "192.0.2.1", "192.0.2.2"],
+        )
+        .status
+        .success()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), pings),
+        "baseline ping without policies"
+    );
+    let sel = Selector::new(subnet("192.0.2.1/32"), subnet("192.0.2.2/32"));
+
+    x.add_policy(&Policy::drop(sel, Direction::Out, 200))
+        .expect("drop shunt");
+    assert!(!pings(), "a drop shunt must stop the ping");
+
+    x.update_policy(&Policy::pass(sel, Direction::Out, 200))
+        .expect("pass shunt");
+    assert!(pings(), "a pass shunt lets it through in clear");
+
+    // A trap on a wider selector with a better (lower) priority wins over
+    // the pass shunt; removing it lets the pass shunt act again.
+    let wide = Selector::new(subnet("192.0.2.0/24"), subnet("192.0.2.0/24"));
+    let trap = Policy::trap(
+        wide,
+        Template::esp_tunnel(ip("192.0.2.1"), ip("192.0.2.2"), 77),
+        100,
+    );
+    x.add_policy(&trap).expect("trap");
+    assert!(!pings(), "the higher-priority trap holds the packet");
+    x.delete_policy(&trap.id()).expect("delete trap");
+    assert!(pings(), "pass shunt again");
+    assert_eq!(
+        x.flush_installed().expect("flush"),
+        FlushReport {
+            sas: 0,
+            policies: 1
+        }
+    );
+}
+
+/// Libreswan's own trap (`--route`): a transport-mode template without
+/// addresses and reqid 0. It fires on this kernel as well.
+#[test]
+fn libreswan_style_transport_trap_produces_an_acquire() {
+    let ns = routed_ns("acqtr");
+    let x = Xfrm::open_in_netns(&ns.path()).expect("open");
+    let mut mon = XfrmMonitor::open_in_netns(&ns.path()).expect("monitor");
+    let sel = Selector::new(subnet("192.0.2.1/32"), subnet("203.0.113.0/24"));
+    x.add_policy(&Policy::trap(sel, Template::esp_transport(0), 2000))
+        .expect("trap");
+    let shown = ns.ip(&["xfrm", "policy"]);
+    assert!(
+        shown.contains("proto esp reqid 0 mode transport"),
+        "{shown}"
+    );
+    let ping = ns.exec(
+        "ping",
+        &["-c", "1", "-W", "1", "-I", "192.0.2.1", "203.0.113.5"],
+    );
+    assert!(!ping.status.success());
+    let ev = mon
+        .wait_for(Duration::from_secs(5), |e| {
+            matches!(e, XfrmEvent::Acquire(_))
+        })
+        .expect("monitor")
+        .expect("an ACQUIRE within 5 s");
+    let XfrmEvent::Acquire(acq) = ev else {
+        unreachable!("filtered for Acquire")
+    };
+    assert_eq!(acq.reqid(), Some(0));
+    assert_eq!(acq.templates.first().map(|t| t.mode), Some(Mode::Transport));
+    // Transport mode: the SA wanted is between the packet's own addresses.
+    assert_eq!(acq.dst, Some(ip("203.0.113.5")));
+    assert_eq!(acq.src, Some(ip("192.0.2.1")));
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! HMAC-SHA2, ChaCha20-Poly1305 with ESN, IPv6, NAT-T encapsulation and
 //! transport mode, installed through `dataplane::xfrm`, with pings through
 //! them and the SA counters read back; a trap policy's ACQUIRE answered
-//! with SAs; soft and hard EXPIREs.
+//! with SAs; soft and hard EXPIREs. The netlink tests of xfrm_netlink.rs
+//! run in the guest too, on Debian's kernel.
 //!
 //! Skipped, with a message, only when qemu cannot be installed on the host
 //! (run-vm.sh exits 77).
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 const STEPS: &[&str] = &[
     "probe",
-    "tunnel aes-gcm",
+    "tunnel aes-gcm --soft-packets 2",
     "tunnel aes-cbc-sha256 --window 64",
     "tunnel chacha20-poly1305 --esn",
     "tunnel aes-cbc-sha512 --v6",
@@ -23,6 +24,7 @@ const STEPS: &[&str] = &[
     "tunnel aes-gcm --transport",
     "ondemand",
     "lifetimes",
+    "xfrm_netlink tests",
 ];
 
 /// target/<profile>/ of this test binary (target/<profile>/deps/xfrm_vm-HASH).
@@ -32,6 +34,42 @@ fn profile_dir() -> PathBuf {
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .expect("test binary lives in target/<profile>/deps")
+}
+
+/// Builds the integration test `name` of this crate and returns its executable.
+fn test_binary(cargo: &str, repo: &Path, name: &str) -> PathBuf {
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "test",
+        "-p",
+        "dataplane",
+        "--test",
+        name,
+        "--no-run",
+        "--message-format=json",
+    ]);
+    if profile_dir().file_name().is_some_and(|p| p == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd
+        .current_dir(repo)
+        .output()
+        .expect("run cargo test --no-run");
+    assert!(
+        out.status.success(),
+        "cargo test --no-run --test {name} failed"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let key = "\"executable\":\"";
+    stdout
+        .lines()
+        .filter(|l| l.contains(&format!("\"name\":\"{name}\"")))
+        .find_map(|l| {
+            let start = l.find(key)? + key.len();
+            let end = l.get(start..)?.find('"')? + start;
+            l.get(start..end).map(PathBuf::from)
+        })
+        .unwrap_or_else(|| panic!("no executable for test {name} in cargo's output"))
 }
 
 #[test]
@@ -50,6 +88,8 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
     let probe = profile_dir().join("examples/xfrm_probe");
     assert!(probe.is_file(), "{} missing", probe.display());
 
+    let netlink_tests = test_binary(&cargo, &repo, "xfrm_netlink");
+
     let console =
         std::env::temp_dir().join(format!("ferroswan-xfrm-vm-{}.log", std::process::id()));
     let t0 = Instant::now();
@@ -59,6 +99,8 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         .arg("300")
         .arg("--bin")
         .arg(&probe)
+        .arg("--bin")
+        .arg(&netlink_tests)
         .arg("--log")
         .arg(&console)
         .arg(repo.join("tests/kernelvm/guest-xfrm.sh"))

@@ -200,6 +200,35 @@ impl Xfrm {
         }
     }
 
+    /// Removes every SA and policy whose reqid lies in `reqids`, whoever
+    /// installed it: the clean-up of a restarted daemon, whose ledger is
+    /// gone, when it gives its connections reqids from a range of its own
+    /// (as pluto does from 16384 up). A policy counts when any of its
+    /// templates has such a reqid; shunts (no templates) are not touched.
+    pub fn flush_reqids(&self, reqids: std::ops::RangeInclusive<u32>) -> Result<FlushReport> {
+        let mut report = FlushReport::default();
+        for p in self.list_policies()? {
+            if p.templates.iter().any(|t| reqids.contains(&t.reqid)) {
+                match self.delete_policy(&p.id()) {
+                    Ok(()) => report.policies += 1,
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        for s in self.list_sas()? {
+            // SPI 0: the kernel's own acquire state; it cannot be deleted by SPI.
+            if s.id.spi != 0 && reqids.contains(&s.reqid) {
+                match self.delete_sa(&s.id) {
+                    Ok(()) => report.sas += 1,
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(report)
+    }
+
     fn remember_sa(&self, id: SaId) {
         let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
         if !l.sas.contains(&id) {
