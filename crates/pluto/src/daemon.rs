@@ -189,7 +189,7 @@ impl Pluto {
         for w in &loaded.warnings {
             r.verbose(format!("warning: {w}"));
         }
-        let (selected, errors) = loaded.select(&add.names, add.autoall);
+        let (selected, errors) = loaded.into_selected(&add.names, add.autoall);
         for e in errors {
             r.fail(e.rc(), e.to_string());
         }
