@@ -92,8 +92,14 @@ pub fn auto_main(args: Vec<String>) -> i32 {
             Err(code) => return code,
         };
         if let Some(name) = &a.name {
-            if let Err(code) = validate::check_names(&config, std::slice::from_ref(name)) {
+            let names = std::slice::from_ref(name);
+            if let Err(code) = validate::check_names(&config, names) {
                 return code;
+            }
+            if adds {
+                if let Err(code) = validate::check_addable(&config, names) {
+                    return code;
+                }
             }
         }
     }

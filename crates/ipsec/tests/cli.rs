@@ -309,8 +309,18 @@ fn every_auto_operation() {
     run(&["auto", "--delete", "west-east"], 0);
 
     // IKEv1 is refused.
+    // IKEv1: the CLI refuses it before sending (also with --showonly) ...
     let o = run(&["auto", "--add", "old"], 56);
-    assert!(out(&o).contains("IKEv1 is not supported"), "{}", out(&o));
+    assert!(err(&o).contains("IKEv1 is not supported"), "{}", err(&o));
+    let o = run(&["auto", "--showonly", "--add", "old"], 56);
+    assert_eq!(out(&o), "");
+    // ... and the daemon refuses it too (addconn sends it unchecked).
+    let o = run(&["addconn", "old"], 56);
+    assert!(
+        out(&o).contains("\"old\": failed to add connection: IKEv1 is not supported"),
+        "{}",
+        out(&o)
+    );
 
     // JSON status.
     run(&["auto", "--add", "west-east"], 0);
