@@ -342,6 +342,11 @@ impl Settings {
             secrets,
             ipsecdir,
             log: LogSettings {
+                syslog: if logfile.is_none() && !opts.stderrlog {
+                    Some(PathBuf::from(crate::logging::SYSLOG_SOCKET))
+                } else {
+                    None
+                },
                 logfile,
                 stderr_too: opts.stderrlog,
                 logtime,

@@ -292,7 +292,7 @@ pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
     r.info(format!(
         "uniqueids={}, logfile={}, logtime={}, logappend={}, listen={}, protostack={}",
         yn(s.uniqueids),
-        s.logfile.as_deref().unwrap_or("<stderr>"),
+        s.logfile.as_deref().unwrap_or("<unset>"),
         yn(s.logtime),
         yn(s.logappend),
         s.listen.as_deref().unwrap_or("<any>"),
