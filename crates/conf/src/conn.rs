@@ -441,7 +441,7 @@ impl ConnSpec {
         let raw: BTreeMap<String, String> = r
             .values
             .iter()
-            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .map(|(k, e)| (k.to_string(), e.value.to_string()))
             .collect();
 
         let auto = ctx.named("auto", Auto::Ignore, Auto::from_name)?;

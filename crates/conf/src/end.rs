@@ -199,7 +199,7 @@ impl EndSpec {
         let mut raw = BTreeMap::new();
         for (key, e) in &ctx.r.values {
             if e.kw.per_end && key.starts_with(side) {
-                raw.insert(e.kw.name.to_string(), e.value.clone());
+                raw.insert(e.kw.name.to_string(), e.value.to_string());
             }
         }
         let host = match ctx.get(&k("")) {
