@@ -138,11 +138,13 @@ impl Pluto {
                 self.fetch_crls(r);
             }
             Request::List { kinds, utc } => {
+                lists::start(r);
                 for kind in kinds {
                     self.list(kind, utc, r);
                 }
             }
             Request::PurgeOcsp => {
+                lists::start(r);
                 for kind in ListKind::ALL {
                     self.list(kind, false, r);
                 }
