@@ -384,6 +384,19 @@ fn every_auto_operation() {
         assert!(out(&o).contains(header), "{op}: {}", out(&o));
     }
     let s = out(&run(&["auto", "--listall"], 0));
+    assert!(
+        s.starts_with("000  \n000 List of Public Keys:\n000  \n"),
+        "{s}"
+    );
+    assert!(
+        s.ends_with(
+            "000     1: PSK (none) (none)\n000  \n\
+             000 List of X.509 End Certificates:\n000  \n\
+             000 List of X.509 CA Certificates:\n000  \n\
+             000 List of CRLs:\n000  \n"
+        ),
+        "{s}"
+    );
     for header in [
         "List of Public Keys:",
         "List of Pre-shared secrets",
@@ -464,7 +477,9 @@ fn daemon_not_running_is_33() {
 
 fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 #[test]
