@@ -444,6 +444,19 @@ fn sigterm_shuts_down_cleanly() {
     assert!(d.pidfile().exists());
     let pid = std::fs::read_to_string(d.pidfile()).unwrap();
     assert_eq!(pid.trim(), d.pid().to_string());
+    // A second daemon on the same run directory refuses to start and
+    // leaves the first one's socket and pid file alone.
+    let o = Command::new(IPSEC)
+        .args(["pluto", "--nofork", "--stderrlog", "--rundir"])
+        .arg(d.dir().join("run"))
+        .arg("--config")
+        .arg(d.dir().join("ipsec.conf"))
+        .output()
+        .unwrap();
+    expect(&o, 10);
+    assert!(err(&o).contains("already running"), "{}", err(&o));
+    assert!(d.socket().exists() && d.pidfile().exists());
+    expect(&d.ipsec(&["auto", "--status"]), 0);
     let st = Command::new("kill")
         .args(["-TERM", &d.pid().to_string()])
         .status()
