@@ -732,3 +732,63 @@ fn usage_texts_and_exit_statuses() {
     expect(&run(&["addconn", "--help"]), 0);
     expect(&run(&["pluto", "--help"]), 0);
 }
+
+/// Stops a background daemon (by its pid file) when the test ends.
+struct KillByPidFile(PathBuf);
+
+impl Drop for KillByPidFile {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
+        }
+    }
+}
+
+fn wait_gone(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while path.exists() {
+        assert!(Instant::now() < deadline, "{} still there", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn start_restart_stop() {
+    let dir = TempDir::new("start");
+    let conf = dir.0.join("ipsec.conf");
+    std::fs::write(&conf, CONF).unwrap();
+    let run_dir = dir.0.join("run");
+    let pidfile = run_dir.join("pluto.pid");
+    let _guard = KillByPidFile(pidfile.clone());
+    let daemon_args = |cmd: &str| {
+        let mut c = Command::new(IPSEC);
+        c.arg(cmd)
+            .arg("--rundir")
+            .arg(&run_dir)
+            .arg("--config")
+            .arg(&conf)
+            .arg("--logfile")
+            .arg(dir.0.join("pluto.log"));
+        c.output().unwrap()
+    };
+    expect(&daemon_args("start"), 0);
+    let first = std::fs::read_to_string(&pidfile).unwrap();
+    let status = Command::new(IPSEC)
+        .args(["status"])
+        .env("IPSEC_RUNDIR", &run_dir)
+        .output()
+        .unwrap();
+    expect(&status, 0);
+    assert!(out(&status).contains("\"loop\":"));
+    expect(&daemon_args("restart"), 0);
+    let second = std::fs::read_to_string(&pidfile).unwrap();
+    assert_ne!(first, second);
+    let o = Command::new(IPSEC)
+        .args(["stop"])
+        .env("IPSEC_RUNDIR", &run_dir)
+        .output()
+        .unwrap();
+    expect(&o, 0);
+    wait_gone(&run_dir.join("pluto.ctl"));
+    wait_gone(&pidfile);
+}
