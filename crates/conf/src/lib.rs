@@ -16,6 +16,7 @@ pub mod error;
 pub mod keywords;
 mod lexer;
 pub mod parser;
+mod policy;
 mod print;
 pub mod proposal;
 pub mod resolve;

@@ -175,7 +175,20 @@ pub fn resolve_all(
         let res = ctx.translate(sec, name).map(|()| {
             let mut values = ctx.values;
             for (k, e) in &defaults {
-                values.entry(k.clone()).or_insert_with(|| e.clone());
+                match values.get_mut(k) {
+                    // list keywords accumulate: %default's values come first
+                    Some(v) if e.kw.kind == Kind::AppendList && !e.value.is_empty() => {
+                        if !v.value.is_empty() {
+                            v.value = Arc::from(format!("{} {}", e.value, v.value));
+                        } else {
+                            v.value = e.value.clone();
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        values.insert(k.clone(), e.clone());
+                    }
+                }
             }
             Resolved {
                 name: name.clone(),

@@ -154,6 +154,18 @@ impl SetupConfig {
                 map.insert(e.key().to_string(), e.clone());
             }
         }
+        if let Some(e) = map.get("virtual-private") {
+            if let Err(m) = crate::end::check_virtual(&e.value, false) {
+                warnings.push(Diagnostic::new(
+                    e.file.to_path_buf(),
+                    e.line,
+                    format!(
+                        "'config setup' virtual-private={} is invalid ({m}); ignored",
+                        e.value
+                    ),
+                ));
+            }
+        }
         let get = |k: &str| map.get(k).map(|e| e.value.trim()).filter(|v| !v.is_empty());
         let yn = |k: &str, d: bool| get(k).and_then(parse_yn).unwrap_or(d);
         let secs = |k: &str, d: Duration| {
