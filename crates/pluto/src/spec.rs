@@ -248,6 +248,8 @@ pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> 
             .cloned(),
         ike_life_secs: spec.ikelifetime.as_secs(),
         ipsec_life_secs: spec.salifetime.as_secs(),
+        ipsec_max_bytes: spec.ipsec_max_bytes,
+        ipsec_max_packets: spec.ipsec_max_packets,
         rekey_margin_secs: spec.rekeymargin.as_secs(),
         rekey_fuzz_percent: spec.rekeyfuzz_percent,
         rekey: spec.rekey,

@@ -190,15 +190,33 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
         i.this.updown.as_deref().unwrap_or("ipsec _updown"),
     ));
     emit(format_args!(
+        "   xauth us:none, xauth them:none,  my_username=[any]; their_username=[any]"
+    ));
+    emit(format_args!(
         "   our auth:{}, their auth:{}, our autheap:none, their autheap:none;",
         i.this.auth, i.that.auth
     ));
     emit(format_args!(
-        "   ike_life: {}s; ipsec_life: {}s; replay_window: {}; rekey_margin: {}s; rekey_fuzz: {}%; keyingtries: {};",
-        i.ike_life_secs, i.ipsec_life_secs, i.replay_window, i.rekey_margin_secs, i.rekey_fuzz_percent, i.keyingtries
+        "   modecfg info: us:none, them:none, modecfg policy:push, dns:unset, domains:unset, cat:unset;"
+    ));
+    emit(format_args!("   sec_label:unset;"));
+    let limit = |v: Option<u64>, unit: &str| match v {
+        Some(n) => format!("{n}{unit}"),
+        None => format!("2^63{unit}"),
+    };
+    emit(format_args!(
+        "   ike_life: {}s; ipsec_life: {}s; ipsec_max_bytes: {}; ipsec_max_packets: {}; replay_window: {}; rekey_margin: {}s; rekey_fuzz: {}%; keyingtries: {};",
+        i.ike_life_secs,
+        i.ipsec_life_secs,
+        limit(i.ipsec_max_bytes, "B"),
+        limit(i.ipsec_max_packets, ""),
+        i.replay_window,
+        i.rekey_margin_secs,
+        i.rekey_fuzz_percent,
+        i.keyingtries
     ));
     emit(format_args!(
-        "   retransmit-interval: {}ms; retransmit-timeout: {}s;",
+        "   retransmit-interval: {}ms; retransmit-timeout: {}s; iketcp:no; iketcp-port:4500;",
         i.retransmit_interval_ms, i.retransmit_timeout_secs
     ));
     emit(format_args!("   policy: {};", policy(i)));
