@@ -335,6 +335,11 @@ fn every_auto_operation() {
     assert_eq!(we["local"]["subnets"][0], "10.1.0.0/16");
     assert_eq!(we["remote"]["id"], "@east");
     assert_eq!(doc["totals"]["connections_loaded"], 3);
+    assert!(
+        we["origin"].as_str().unwrap().ends_with("ipsec.conf:5"),
+        "{}",
+        we["origin"]
+    );
     assert_eq!(doc["ike_sas"]["total"], 0);
     let o = d.ipsec(&["whack", "--status", "--json"]);
     expect(&o, 0);

@@ -357,6 +357,7 @@ struct JsonInterface<'a> {
 #[derive(Serialize)]
 struct JsonConn<'a> {
     name: &'a str,
+    origin: &'a str,
     aliases: &'a [String],
     serial: u64,
     ike_version: u8,
@@ -373,6 +374,8 @@ struct JsonConn<'a> {
     esp: Option<&'a str>,
     ike_lifetime_s: u64,
     ipsec_lifetime_s: u64,
+    ipsec_max_bytes: Option<u64>,
+    ipsec_max_packets: Option<u64>,
     rekey: bool,
     rekey_margin_s: u64,
     rekey_fuzz_percent: u32,
@@ -436,6 +439,7 @@ pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
                 let i = &c.info;
                 JsonConn {
                     name: &i.name,
+                    origin: &i.origin,
                     aliases: &i.aliases,
                     serial: c.serial,
                     ike_version: i.ike_version,
@@ -451,6 +455,8 @@ pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
                     esp: i.esp.as_deref(),
                     ike_lifetime_s: i.ike_life_secs,
                     ipsec_lifetime_s: i.ipsec_life_secs,
+                    ipsec_max_bytes: i.ipsec_max_bytes,
+                    ipsec_max_packets: i.ipsec_max_packets,
                     rekey: i.rekey,
                     rekey_margin_s: i.rekey_margin_secs,
                     rekey_fuzz_percent: i.rekey_fuzz_percent,
