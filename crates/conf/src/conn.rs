@@ -707,7 +707,7 @@ impl ConnSpec {
                         HostAddr::Any
                             | HostAddr::Any6
                             | HostAddr::Opportunistic
-                            | HostAddr::Group { .. }
+                            | HostAddr::Group(_)
                     )
                 };
                 if dr(&self.left.host) {
