@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let opts = LoadOptions {
         rootdir: Some(JAIL.into()),
-        local_addrs: vec!["192.0.2.1".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into())],
+        local_addrs: vec![std::net::Ipv4Addr::new(192, 0, 2, 1).into()],
     };
     let name = Path::new(JAIL).join("ipsec.conf");
     match Config::parse_str(text, &name, &opts) {

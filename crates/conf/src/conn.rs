@@ -112,6 +112,32 @@ pub struct ConnSpec {
     pub ppk: String,
     /// `ipsec-interface=`.
     pub ipsec_interface: Option<String>,
+    /// `intermediate=`: use IKE_INTERMEDIATE.
+    pub intermediate: bool,
+    /// `initial-contact=`: send INITIAL_CONTACT.
+    pub initial_contact: bool,
+    /// `send-vendorid=`.
+    pub send_vendorid: bool,
+    /// `require-id-on-certificate=`.
+    pub require_id_on_certificate: bool,
+    /// `sec-label=` (labeled IPsec).
+    pub sec_label: Option<String>,
+    /// `enable-tcp=`: `no`, `yes` or `fallback` (RFC 8229).
+    pub enable_tcp: String,
+    /// `tcp-remoteport=`.
+    pub tcp_remoteport: Option<u16>,
+    /// `sendca=`: `none`, `issuer` or `all`.
+    pub sendca: String,
+    /// `nic-offload=`: `no`, `yes`, `crypto` or `packet`.
+    pub nic_offload: String,
+    /// `reqid=`.
+    pub reqid: Option<u32>,
+    /// `priority=` (0: computed from the selectors).
+    pub priority: u32,
+    /// `mtu=`.
+    pub mtu: Option<u32>,
+    /// `metric=` of the routes.
+    pub metric: u32,
     /// Every key as written after resolution (canonical spelling), for
     /// status and `--showonly`.
     pub raw: BTreeMap<String, String>,
@@ -191,6 +217,12 @@ impl<'a> Ctx<'a> {
             Some((e, v)) => f(v).ok_or_else(|| self.bad(e, format!("{key}={v} invalid"))),
         }
     }
+}
+
+fn lower_or(ctx: &Ctx<'_>, key: &str, default: &str) -> String {
+    ctx.string(key)
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .unwrap_or_else(|| default.to_string())
 }
 
 fn u32_of(v: u64) -> u32 {
@@ -543,6 +575,32 @@ impl ConnSpec {
                 .map(|(_, v)| v.to_ascii_lowercase())
                 .unwrap_or_else(|| "no".into()),
             ipsec_interface: ctx.string("ipsec-interface").map(|(_, v)| v.to_string()),
+            intermediate: ctx.yn("intermediate", false)?,
+            initial_contact: ctx.yn("initial-contact", true)?,
+            send_vendorid: ctx.yn("send-vendorid", false)?,
+            require_id_on_certificate: ctx.yn("require-id-on-certificate", true)?,
+            sec_label: ctx.string("sec-label").map(|(_, v)| v.to_string()),
+            enable_tcp: lower_or(&ctx, "enable-tcp", "no"),
+            tcp_remoteport: match ctx.string("tcp-remoteport") {
+                None => None,
+                Some((e, v)) => Some(v.parse::<u16>().map_err(|_| {
+                    ctx.bad(e, format!("tcp-remoteport={v} invalid, expecting a port"))
+                })?),
+            },
+            sendca: lower_or(&ctx, "sendca", "issuer"),
+            nic_offload: lower_or(&ctx, "nic-offload", "no"),
+            reqid: ctx
+                .string("reqid")
+                .map(|_| ctx.unsigned("reqid", 0))
+                .transpose()?
+                .map(u32_of),
+            priority: u32_of(ctx.unsigned("priority", 0)?),
+            mtu: ctx
+                .string("mtu")
+                .map(|_| ctx.unsigned("mtu", 0))
+                .transpose()?
+                .map(u32_of),
+            metric: u32_of(ctx.unsigned("metric", 1)?),
             raw,
         })
     }
@@ -649,7 +707,7 @@ impl ConnSpec {
                         HostAddr::Any
                             | HostAddr::Any6
                             | HostAddr::Opportunistic
-                            | HostAddr::Group { .. }
+                            | HostAddr::Group(_)
                     )
                 };
                 if dr(&self.left.host) {

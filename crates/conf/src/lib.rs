@@ -34,7 +34,7 @@ pub use conn::{
 };
 pub use error::{ConfError, Diagnostic};
 pub use proposal::{EspProposals, IkeProposals};
-pub use secrets::{Psk, SecretKind, SecretRecord, Secrets};
+pub use secrets::{Psk, SecretIndex, SecretKind, SecretRecord, Secrets};
 pub use setup::{Protostack, SetupConfig};
 
 /// How to load a configuration.
