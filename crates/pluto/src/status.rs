@@ -285,6 +285,11 @@ pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
         r.info(format!("interface {} UDP {a}:4500", ifa.name));
         r.info(format!("interface {} UDP {a}:500", ifa.name));
     }
+    if !v.interfaces.is_empty() {
+        r.info(
+            "(interfaces recorded; the IKE sockets are not open: not implemented yet: IKE engine)",
+        );
+    }
     r.info(BLANK);
     r.info("fips mode=disabled;");
     r.info("SElinux=disabled");
