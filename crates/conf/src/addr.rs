@@ -22,11 +22,8 @@ pub enum HostAddr {
     Dns(String),
     /// `%opportunistic`.
     Opportunistic,
-    /// `%group` (`true`) or `%opportunisticgroup` (`false` => not opportunistic).
-    Group {
-        /// `%opportunisticgroup`.
-        opportunistic: bool,
-    },
+    /// `%group` (`Group(false)`) or `%opportunisticgroup` (`Group(true)`).
+    Group(bool),
     /// `%none`.
     None,
     /// `%direct`.
@@ -50,12 +47,8 @@ impl HostAddr {
             "%defaultroute4" => HostAddr::DefaultRoute4,
             "%defaultroute6" => HostAddr::DefaultRoute6,
             "%opportunistic" => HostAddr::Opportunistic,
-            "%group" => HostAddr::Group {
-                opportunistic: false,
-            },
-            "%opportunisticgroup" => HostAddr::Group {
-                opportunistic: true,
-            },
+            "%group" => HostAddr::Group(false),
+            "%opportunisticgroup" => HostAddr::Group(true),
             "%none" => HostAddr::None,
             "%direct" => HostAddr::Direct,
             _ => {
@@ -109,12 +102,8 @@ impl fmt::Display for HostAddr {
             HostAddr::DefaultRoute6 => f.write_str("%defaultroute6"),
             HostAddr::Dns(n) => f.write_str(n),
             HostAddr::Opportunistic => f.write_str("%opportunistic"),
-            HostAddr::Group {
-                opportunistic: false,
-            } => f.write_str("%group"),
-            HostAddr::Group {
-                opportunistic: true,
-            } => f.write_str("%opportunisticgroup"),
+            HostAddr::Group(false) => f.write_str("%group"),
+            HostAddr::Group(true) => f.write_str("%opportunisticgroup"),
             HostAddr::None => f.write_str("%none"),
             HostAddr::Direct => f.write_str("%direct"),
             HostAddr::Interface(i) => write!(f, "%{i}"),

@@ -1,7 +1,6 @@
 //! The resolved, typed connection (`ConnSpec`) and its orientation.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,245 +9,14 @@ use crate::addr::{HostAddr, Id};
 pub use crate::end::{EndSpec, PubKeySpec, SendCert};
 use crate::error::{ConfError, Diagnostic};
 use crate::parser::Entry;
+pub use crate::policy::{
+    parse_authby_one, AuthBy, Auto, ConnType, DpdAction, Encapsulation, Esn, Fragmentation,
+    IkeVersion, Shunt, SigHash,
+};
 use crate::proposal::{self, EspProposals, IkeProposals};
 use crate::resolve::Resolved;
 use crate::values::{parse_bytes, parse_duration, parse_percent, parse_unsigned, parse_yn};
 use crate::LoadOptions;
-
-macro_rules! kw_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $canon:literal $(| $alias:literal)* ,)* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vm])* $var,)* }
-        impl $name {
-            /// The keyword value as Libreswan spells it.
-            pub fn name(self) -> &'static str { match self { $($name::$var => $canon,)* } }
-            /// Parses a value (case-insensitive).
-            pub fn from_name(n: &str) -> Option<Self> {
-                match n.to_ascii_lowercase().as_str() { $($canon $(| $alias)* => Some($name::$var),)* _ => None }
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.name()) }
-        }
-    };
-}
-
-kw_enum!(
-    /// `auto=`: what happens at start-up.
-    Auto {
-        /// Nothing.
-        Ignore = "ignore",
-        /// Load the connection.
-        Add = "add",
-        /// Load and install the trap (route).
-        Ondemand = "ondemand",
-        /// Same as ondemand (older spelling).
-        Route = "route",
-        /// Load and initiate.
-        Up = "up",
-        /// Same as up (older spelling).
-        Start = "start",
-        /// Load, initiate and keep it up.
-        Keep = "keep",
-    }
-);
-
-kw_enum!(
-    /// `type=`.
-    ConnType {
-        /// Tunnel mode.
-        Tunnel = "tunnel",
-        /// Transport mode.
-        Transport = "transport",
-        /// A pass-through shunt (never negotiated).
-        Passthrough = "passthrough" | "pass",
-        /// A drop shunt.
-        Drop = "drop",
-        /// A reject shunt (Libreswan implements it as drop).
-        Reject = "reject",
-    }
-);
-
-kw_enum!(
-    /// `dpdaction=` (obsolete in Libreswan 5, derived from `auto=`).
-    DpdAction {
-        /// Delete the connection's SAs.
-        Clear = "clear",
-        /// Keep the trap and wait for traffic.
-        Hold = "hold",
-        /// Renegotiate.
-        Restart = "restart",
-    }
-);
-
-kw_enum!(
-    /// `encapsulation=`: UDP encapsulation of ESP.
-    Encapsulation {
-        /// When NAT is detected.
-        Auto = "auto",
-        /// Always.
-        Yes = "yes",
-        /// Never.
-        No = "no",
-    }
-);
-
-kw_enum!(
-    /// `fragmentation=`: IKE fragmentation.
-    Fragmentation {
-        /// Use it when the peer supports it.
-        Yes = "yes",
-        /// Never.
-        No = "no" | "never",
-        /// Fragment from the start.
-        Force = "force" | "insist",
-    }
-);
-
-kw_enum!(
-    /// `esn=`: extended sequence numbers.
-    Esn {
-        /// Require ESN.
-        Yes = "yes",
-        /// No ESN.
-        No = "no",
-        /// Either, peer's choice.
-        Either = "either",
-    }
-);
-
-kw_enum!(
-    /// A shunt (`failureshunt=`, `negotiationshunt=`).
-    Shunt {
-        /// No shunt.
-        None = "none",
-        /// Let traffic pass in the clear.
-        Pass = "passthrough" | "pass",
-        /// Drop.
-        Drop = "drop",
-        /// Drop and send ICMP.
-        Reject = "reject",
-        /// Hold packets.
-        Hold = "hold",
-    }
-);
-
-kw_enum!(
-    /// IKE version.
-    IkeVersion {
-        /// IKEv1 (loaded as configuration; the daemon refuses it).
-        V1 = "ikev1",
-        /// IKEv2.
-        V2 = "ikev2",
-    }
-);
-
-/// A signature hash restriction of `authby=rsa-sha2_256` and friends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SigHash {
-    /// Any hash.
-    Any,
-    /// SHA-1 (RSA only).
-    Sha1,
-    /// Any SHA-2.
-    Sha2,
-    /// SHA2-256.
-    Sha2_256,
-    /// SHA2-384.
-    Sha2_384,
-    /// SHA2-512.
-    Sha2_512,
-}
-
-impl SigHash {
-    fn suffix(self) -> &'static str {
-        match self {
-            SigHash::Any => "",
-            SigHash::Sha1 => "-sha1",
-            SigHash::Sha2 => "-sha2",
-            SigHash::Sha2_256 => "-sha2_256",
-            SigHash::Sha2_384 => "-sha2_384",
-            SigHash::Sha2_512 => "-sha2_512",
-        }
-    }
-}
-
-/// An authentication method (`authby=`, `leftauth=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthBy {
-    /// Pre-shared key (`secret`, `psk`).
-    Psk,
-    /// RSA signatures.
-    Rsa(SigHash),
-    /// ECDSA signatures.
-    Ecdsa(SigHash),
-    /// EdDSA signatures.
-    Eddsa,
-    /// `null` authentication (RFC 7619).
-    Null,
-    /// `never`: no negotiation (shunts).
-    Never,
-    /// `eaponly`.
-    EapOnly,
-}
-
-impl fmt::Display for AuthBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AuthBy::Psk => f.write_str("secret"),
-            AuthBy::Rsa(SigHash::Any) => f.write_str("rsasig"),
-            AuthBy::Rsa(h) => write!(f, "rsa{}", h.suffix()),
-            AuthBy::Ecdsa(h) => write!(f, "ecdsa{}", h.suffix()),
-            AuthBy::Eddsa => f.write_str("eddsa"),
-            AuthBy::Null => f.write_str("null"),
-            AuthBy::Never => f.write_str("never"),
-            AuthBy::EapOnly => f.write_str("eaponly"),
-        }
-    }
-}
-
-/// Parses one authentication method.
-pub fn parse_authby_one(v: &str) -> Result<AuthBy, String> {
-    let v = v.trim().to_ascii_lowercase();
-    let hash = |s: &str| -> Result<SigHash, String> {
-        Ok(match s {
-            "" => SigHash::Any,
-            "-sha1" => SigHash::Sha1,
-            "-sha2" => SigHash::Sha2,
-            "-sha2_256" => SigHash::Sha2_256,
-            "-sha2_384" => SigHash::Sha2_384,
-            "-sha2_512" => SigHash::Sha2_512,
-            other => {
-                return Err(format!(
-                    "unknown signature hash '{}'",
-                    other.trim_start_matches('-')
-                ))
-            }
-        })
-    };
-    Ok(match v.as_str() {
-        "secret" | "psk" => AuthBy::Psk,
-        "rsasig" | "rsa" => AuthBy::Rsa(SigHash::Any),
-        "eddsa" => AuthBy::Eddsa,
-        "null" => AuthBy::Null,
-        "never" => AuthBy::Never,
-        "eaponly" => AuthBy::EapOnly,
-        _ => {
-            if let Some(h) = v.strip_prefix("rsa") {
-                AuthBy::Rsa(hash(h)?)
-            } else if let Some(h) = v.strip_prefix("ecdsa") {
-                let h = hash(h)?;
-                if h == SigHash::Sha1 {
-                    return Err("authby=ecdsa cannot use sha1, only sha2".into());
-                }
-                AuthBy::Ecdsa(h)
-            } else {
-                return Err(format!("unknown authentication method '{v}'"));
-            }
-        }
-    })
-}
 
 /// Which end of a connection is this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -344,6 +112,32 @@ pub struct ConnSpec {
     pub ppk: String,
     /// `ipsec-interface=`.
     pub ipsec_interface: Option<String>,
+    /// `intermediate=`: use IKE_INTERMEDIATE.
+    pub intermediate: bool,
+    /// `initial-contact=`: send INITIAL_CONTACT.
+    pub initial_contact: bool,
+    /// `send-vendorid=`.
+    pub send_vendorid: bool,
+    /// `require-id-on-certificate=`.
+    pub require_id_on_certificate: bool,
+    /// `sec-label=` (labeled IPsec).
+    pub sec_label: Option<String>,
+    /// `enable-tcp=`: `no`, `yes` or `fallback` (RFC 8229).
+    pub enable_tcp: String,
+    /// `tcp-remoteport=`.
+    pub tcp_remoteport: Option<u16>,
+    /// `sendca=`: `none`, `issuer` or `all`.
+    pub sendca: String,
+    /// `nic-offload=`: `no`, `yes`, `crypto` or `packet`.
+    pub nic_offload: String,
+    /// `reqid=`.
+    pub reqid: Option<u32>,
+    /// `priority=` (0: computed from the selectors).
+    pub priority: u32,
+    /// `mtu=`.
+    pub mtu: Option<u32>,
+    /// `metric=` of the routes.
+    pub metric: u32,
     /// Every key as written after resolution (canonical spelling), for
     /// status and `--showonly`.
     pub raw: BTreeMap<String, String>,
@@ -425,6 +219,12 @@ impl<'a> Ctx<'a> {
     }
 }
 
+fn lower_or(ctx: &Ctx<'_>, key: &str, default: &str) -> String {
+    ctx.string(key)
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .unwrap_or_else(|| default.to_string())
+}
+
 fn u32_of(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
@@ -441,7 +241,7 @@ impl ConnSpec {
         let raw: BTreeMap<String, String> = r
             .values
             .iter()
-            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .map(|(k, e)| (k.to_string(), e.value.to_string()))
             .collect();
 
         let auto = ctx.named("auto", Auto::Ignore, Auto::from_name)?;
@@ -775,6 +575,32 @@ impl ConnSpec {
                 .map(|(_, v)| v.to_ascii_lowercase())
                 .unwrap_or_else(|| "no".into()),
             ipsec_interface: ctx.string("ipsec-interface").map(|(_, v)| v.to_string()),
+            intermediate: ctx.yn("intermediate", false)?,
+            initial_contact: ctx.yn("initial-contact", true)?,
+            send_vendorid: ctx.yn("send-vendorid", false)?,
+            require_id_on_certificate: ctx.yn("require-id-on-certificate", true)?,
+            sec_label: ctx.string("sec-label").map(|(_, v)| v.to_string()),
+            enable_tcp: lower_or(&ctx, "enable-tcp", "no"),
+            tcp_remoteport: match ctx.string("tcp-remoteport") {
+                None => None,
+                Some((e, v)) => Some(v.parse::<u16>().map_err(|_| {
+                    ctx.bad(e, format!("tcp-remoteport={v} invalid, expecting a port"))
+                })?),
+            },
+            sendca: lower_or(&ctx, "sendca", "issuer"),
+            nic_offload: lower_or(&ctx, "nic-offload", "no"),
+            reqid: ctx
+                .string("reqid")
+                .map(|_| ctx.unsigned("reqid", 0))
+                .transpose()?
+                .map(u32_of),
+            priority: u32_of(ctx.unsigned("priority", 0)?),
+            mtu: ctx
+                .string("mtu")
+                .map(|_| ctx.unsigned("mtu", 0))
+                .transpose()?
+                .map(u32_of),
+            metric: u32_of(ctx.unsigned("metric", 1)?),
             raw,
         })
     }
@@ -881,7 +707,7 @@ impl ConnSpec {
                         HostAddr::Any
                             | HostAddr::Any6
                             | HostAddr::Opportunistic
-                            | HostAddr::Group { .. }
+                            | HostAddr::Group(_)
                     )
                 };
                 if dr(&self.left.host) {

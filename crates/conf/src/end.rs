@@ -199,7 +199,7 @@ impl EndSpec {
         let mut raw = BTreeMap::new();
         for (key, e) in &ctx.r.values {
             if e.kw.per_end && key.starts_with(side) {
-                raw.insert(e.kw.name.to_string(), e.value.clone());
+                raw.insert(e.kw.name.to_string(), e.value.to_string());
             }
         }
         let host = match ctx.get(&k("")) {
@@ -225,6 +225,8 @@ impl EndSpec {
         if let Some(e) = ctx.get(&k("subnet")) {
             let v = e.value.trim();
             if v.starts_with("vhost:") || v.starts_with("vnet:") {
+                check_virtual(v.split_once(':').map_or("", |(_, l)| l), true)
+                    .map_err(|m| ctx.bad(e, format!("{side}subnet={v} invalid, {m}")))?;
                 vsubnet = Some(v.to_string());
             } else if v.starts_with('%') {
                 // %priv / %no and friends only make sense with vhost:/vnet:
@@ -413,6 +415,33 @@ impl EndSpec {
         }
         self.host.is_v6().map(|f| (mask(std::iter::once(f)), ""))
     }
+}
+
+/// Checks a virtual-private list: `%v4:CIDR`, `%v6:CIDR` (a `!` after the
+/// colon excludes), and in `leftsubnet=vhost:`/`vnet:` also `%priv`, `%no`.
+pub(crate) fn check_virtual(list: &str, in_subnet: bool) -> Result<(), String> {
+    if list.trim().is_empty() {
+        return Err("empty list".into());
+    }
+    for item in list.split(',') {
+        let item = item.trim();
+        if in_subnet && (item == "%priv" || item == "%no" || item == "%all") {
+            continue;
+        }
+        let (fam6, cidr) = if let Some(c) = item.strip_prefix("%v4:") {
+            (false, c)
+        } else if let Some(c) = item.strip_prefix("%v6:") {
+            (true, c)
+        } else {
+            return Err(format!("'{item}' is not %v4:CIDR or %v6:CIDR"));
+        };
+        let cidr = cidr.strip_prefix('!').unwrap_or(cidr);
+        let s = Subnet::parse(cidr).map_err(|e| format!("'{item}': {e}"))?;
+        if s.addr.is_ipv6() != fam6 {
+            return Err(format!("'{item}': address family does not match"));
+        }
+    }
+    Ok(())
 }
 
 fn check_sourceips(

@@ -39,7 +39,7 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfError {
     /// A file could not be read.
-    #[error("{}: cannot read: {source}", diag)]
+    #[error("{diag}: {source}")]
     Io {
         /// Where (the file, and the `include` line when included).
         diag: Diagnostic,

@@ -16,6 +16,7 @@ pub mod error;
 pub mod keywords;
 mod lexer;
 pub mod parser;
+mod policy;
 mod print;
 pub mod proposal;
 pub mod resolve;
@@ -33,7 +34,7 @@ pub use conn::{
 };
 pub use error::{ConfError, Diagnostic};
 pub use proposal::{EspProposals, IkeProposals};
-pub use secrets::{Psk, SecretKind, SecretRecord, Secrets};
+pub use secrets::{Psk, SecretIndex, SecretKind, SecretRecord, Secrets};
 pub use setup::{Protostack, SetupConfig};
 
 /// How to load a configuration.

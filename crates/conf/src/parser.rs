@@ -19,10 +19,12 @@ pub struct Entry {
     pub kw: &'static Keyword,
     /// Which end for per-end keywords.
     pub end: KeyEnd,
+    /// The canonical spelling of the key (`leftsubnet`).
+    pub key: Arc<str>,
     /// The key as written in the file.
-    pub written: String,
+    pub written: Arc<str>,
     /// The value (quotes and braces removed).
-    pub value: String,
+    pub value: Arc<str>,
     /// The file it comes from.
     pub file: Arc<Path>,
     /// Its line.
@@ -31,8 +33,8 @@ pub struct Entry {
 
 impl Entry {
     /// The canonical spelling of the key (`leftsubnet`).
-    pub fn key(&self) -> String {
-        keywords::key_name(self.kw, self.end)
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// A diagnostic at this entry.
@@ -274,8 +276,9 @@ impl Parser<'_> {
                 sec.entries.push(Entry {
                     kw,
                     end,
-                    written: key,
-                    value,
+                    key: Arc::from(keywords::key_name(kw, end)),
+                    written: Arc::from(key),
+                    value: Arc::from(value),
                     file: file.clone(),
                     line,
                 });

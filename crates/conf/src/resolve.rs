@@ -20,7 +20,7 @@ pub struct Resolved {
     /// Line of its `conn` line.
     pub line: u32,
     /// Canonical key (`leftsubnet`) to entry.
-    pub values: BTreeMap<String, Entry>,
+    pub values: BTreeMap<Arc<str>, Entry>,
 }
 
 impl Resolved {
@@ -40,10 +40,9 @@ fn append(existing: &mut Entry, value: &str) {
         return;
     }
     if existing.value.is_empty() {
-        existing.value = value.to_string();
+        existing.value = Arc::from(value);
     } else {
-        existing.value.push(' ');
-        existing.value.push_str(value);
+        existing.value = Arc::from(format!("{} {value}", existing.value));
     }
 }
 
@@ -52,7 +51,7 @@ struct Ctx<'a> {
     conn: &'a str,
     stack: Vec<&'a str>,
     visited: HashSet<&'a str>,
-    values: BTreeMap<String, Entry>,
+    values: BTreeMap<Arc<str>, Entry>,
 }
 
 impl<'a> Ctx<'a> {
@@ -96,7 +95,7 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 Kind::AppendList => {
-                    let key = e.key();
+                    let key = e.key.clone();
                     match self.values.get_mut(&key) {
                         Some(x) => append(x, &e.value),
                         None => {
@@ -105,7 +104,7 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 _ => {
-                    let key = e.key();
+                    let key = e.key.clone();
                     if let Some(old) = self.values.get(&key) {
                         if old.value != e.value {
                             return Err(ConfError::Also(e.diag(format!(
@@ -135,7 +134,7 @@ pub fn resolve_all(
     warnings: &mut Vec<Diagnostic>,
 ) -> Vec<(String, Result<Resolved, ConfError>)> {
     // conn %default, possibly several times; later values override earlier ones
-    let mut defaults: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut defaults: BTreeMap<Arc<str>, Entry> = BTreeMap::new();
     for sec in raw
         .sections
         .iter()
@@ -145,7 +144,7 @@ pub fn resolve_all(
             match e.kw.kind {
                 Kind::Also => warnings.push(e.diag("also= is not valid in conn %default; ignored")),
                 Kind::AppendList => {
-                    let key = e.key();
+                    let key = e.key.clone();
                     match defaults.get_mut(&key) {
                         Some(x) => append(x, &e.value),
                         None => {
@@ -154,7 +153,7 @@ pub fn resolve_all(
                     }
                 }
                 _ => {
-                    defaults.insert(e.key(), e.clone());
+                    defaults.insert(e.key.clone(), e.clone());
                 }
             }
         }
@@ -176,7 +175,20 @@ pub fn resolve_all(
         let res = ctx.translate(sec, name).map(|()| {
             let mut values = ctx.values;
             for (k, e) in &defaults {
-                values.entry(k.clone()).or_insert_with(|| e.clone());
+                match values.get_mut(k) {
+                    // list keywords accumulate: %default's values come first
+                    Some(v) if e.kw.kind == Kind::AppendList && !e.value.is_empty() => {
+                        if !v.value.is_empty() {
+                            v.value = Arc::from(format!("{} {}", e.value, v.value));
+                        } else {
+                            v.value = e.value.clone();
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        values.insert(k.clone(), e.clone());
+                    }
+                }
             }
             Resolved {
                 name: name.clone(),

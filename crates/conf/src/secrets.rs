@@ -11,9 +11,24 @@ use crate::error::{ConfError, Diagnostic};
 use crate::parser::MAX_INCLUDE_DEPTH;
 use crate::LoadOptions;
 
-/// A shared secret (PSK, XAUTH password, PPK). Zeroized on drop, never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+/// A shared secret (PSK, XAUTH password, PPK). Zeroized on drop, never
+/// printed; compared in constant time.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Psk(Vec<u8>);
+
+impl PartialEq for Psk {
+    fn eq(&self, other: &Psk) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+impl Eq for Psk {}
 
 impl Psk {
     /// A secret from bytes.
@@ -248,11 +263,13 @@ fn same_id(a: &Id, b: &Id) -> bool {
 impl Secrets {
     /// Loads `path` and its includes.
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Secrets, ConfError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfError::Io {
+        let mut text = std::fs::read_to_string(path).map_err(|source| ConfError::Io {
             diag: Diagnostic::new(path, 0, "cannot open secrets file"),
             source,
         })?;
-        Self::parse_str(&text, path, opts)
+        let res = Self::parse_str(&text, path, opts);
+        text.zeroize();
+        res
     }
 
     /// Parses `text` as the file `name`.
@@ -448,7 +465,11 @@ impl Secrets {
         }
         for path in paths {
             match std::fs::read_to_string(&path) {
-                Ok(text) => self.parse_file(&text, &path, opts, depth + 1)?,
+                Ok(mut text) => {
+                    let res = self.parse_file(&text, &path, opts, depth + 1);
+                    text.zeroize();
+                    res?
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !globbed => {
                     self.warnings.push(Diagnostic::new(
                         from,

@@ -140,7 +140,7 @@ impl SetupConfig {
         for sec in raw.sections.iter().filter(|s| s.kind == SectionKind::Setup) {
             for e in &sec.entries {
                 check_value(e)?;
-                if map.contains_key(&e.key()) {
+                if map.contains_key(e.key()) {
                     warnings.push(Diagnostic::new(
                         e.file.to_path_buf(),
                         e.line,
@@ -151,7 +151,19 @@ impl SetupConfig {
                         ),
                     ));
                 }
-                map.insert(e.key(), e.clone());
+                map.insert(e.key().to_string(), e.clone());
+            }
+        }
+        if let Some(e) = map.get("virtual-private") {
+            if let Err(m) = crate::end::check_virtual(&e.value, false) {
+                warnings.push(Diagnostic::new(
+                    e.file.to_path_buf(),
+                    e.line,
+                    format!(
+                        "'config setup' virtual-private={} is invalid ({m}); ignored",
+                        e.value
+                    ),
+                ));
             }
         }
         let get = |k: &str| map.get(k).map(|e| e.value.trim()).filter(|v| !v.is_empty());
@@ -224,7 +236,10 @@ impl SetupConfig {
                 .map(str::to_ascii_lowercase)
                 .unwrap_or_else(|| "get".into()),
             virtual_private: s("virtual-private"),
-            raw: map.into_iter().map(|(k, e)| (k, e.value)).collect(),
+            raw: map
+                .into_iter()
+                .map(|(k, e)| (k, e.value.to_string()))
+                .collect(),
         })
     }
 }

@@ -165,6 +165,16 @@ fn default_sections_accumulate_and_conn_overrides() {
 }
 
 #[test]
+fn list_keywords_accumulate_across_default_and_also() {
+    let c = load(
+        "conn %default\n\tconnalias=d1\nconn base\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tconnalias=b1\nconn a\n\talso=base\n\tconnalias=a1\n\tconnalias=a2\n",
+    )
+    .unwrap();
+    assert_eq!(c.conn("a").unwrap().aliases, vec!["d1", "b1", "a1", "a2"]);
+    assert_eq!(c.conn("a2").unwrap().name, "a");
+}
+
+#[test]
 fn include_is_relative_and_bounded() {
     let dir = std::env::temp_dir().join(format!("conf-include-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -41,6 +41,21 @@ fn generate(path: &Path) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// CPU time (user + system) the process has used, from /proc (clock ticks
+/// of 10 ms, Linux's USER_HZ).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
@@ -73,6 +88,7 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start pluto");
+    let pid = child.id();
     guard.child = Some(child);
     let sock = dir.join("run/pluto.ctl");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -82,6 +98,7 @@ fn main() {
     }
     let sock_s = sock.display().to_string();
 
+    let cpu0 = cpu_time(pid);
     let t = Instant::now();
     let o = Command::new(IPSEC)
         .args(["addconn", "--ctlsocket", &sock_s, "--autoall", "--config"])
@@ -89,12 +106,14 @@ fn main() {
         .output()
         .expect("addconn");
     let load = t.elapsed();
+    let load_cpu = cpu_time(pid).saturating_sub(cpu0);
     assert!(
         o.status.success(),
         "addconn failed: {}",
         String::from_utf8_lossy(&o.stdout)
     );
 
+    let cpu1 = cpu_time(pid);
     let mut text_times = Vec::new();
     let mut lines = 0;
     let mut bytes = 0;
@@ -113,6 +132,7 @@ fn main() {
             "Total IPsec connections: loaded {CONNS}, active 0"
         )));
     }
+    let status_cpu = cpu_time(pid).saturating_sub(cpu1) / RUNS as u32;
     let mut json_times = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
@@ -133,9 +153,17 @@ fn main() {
         load.as_secs_f64() * 1e3
     );
     println!(
+        "    of which daemon CPU (load, validate, add): {:.0} ms",
+        load_cpu.as_secs_f64() * 1e3
+    );
+    println!(
         "  ipsec auto --status: median {:.1} ms, min {:.1} ms ({lines} lines, {bytes} bytes) (target < 200 ms)",
         text_med.as_secs_f64() * 1e3,
         text_times.iter().min().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    println!(
+        "    daemon CPU per status (render): {:.0} ms",
+        status_cpu.as_secs_f64() * 1e3
     );
     println!(
         "  ipsec auto --status --json: median {:.1} ms",

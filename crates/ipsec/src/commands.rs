@@ -37,6 +37,7 @@ pub fn dispatch(args: Vec<String>) -> i32 {
             whack::main(a)
         }
         "start" => start(rest),
+        "restart" => restart(rest),
         "stop" => {
             let mut a = vec!["--shutdown".to_string()];
             a.extend(rest);
@@ -57,6 +58,38 @@ fn start(args: Vec<String>) -> i32 {
         return EXIT_USAGE;
     }
     pluto::main(args)
+}
+
+/// `ipsec restart [PLUTO OPTIONS]`: stops the daemon (if running), waits
+/// (bounded) until its socket is gone, and starts it again.
+fn restart(args: Vec<String>) -> i32 {
+    let opts = match pluto::options::PlutoOptions::parse(args.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ipsec restart: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let socket = match &opts.ctlsocket {
+        Some(s) => s.clone(),
+        None if opts.rundir.is_some() => opts.ctlsocket(),
+        None => client::ctlsocket(None),
+    };
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        let code = client::send(&socket, &Request::Shutdown, false);
+        if code != EXIT_OK {
+            return code;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while socket.exists() {
+            if std::time::Instant::now() > deadline {
+                eprintln!("ipsec restart: pluto did not stop within 10s");
+                return client::EXIT_WHACK_PROBLEM;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    start(args)
 }
 
 /// `ipsec auto ARGS...`.
@@ -92,8 +125,14 @@ pub fn auto_main(args: Vec<String>) -> i32 {
             Err(code) => return code,
         };
         if let Some(name) = &a.name {
-            if let Err(code) = validate::check_names(&config, std::slice::from_ref(name)) {
+            let names = std::slice::from_ref(name);
+            if let Err(code) = validate::check_names(&config, names) {
                 return code;
+            }
+            if adds {
+                if let Err(code) = validate::check_addable(&config, names) {
+                    return code;
+                }
             }
         }
     }

@@ -44,6 +44,27 @@ pub fn check_names(config: &conf::Config, names: &[String]) -> Result<(), i32> {
     Ok(())
 }
 
+/// Checks that the daemon would accept adding the named connections:
+/// ferroswan speaks IKEv2 only, so an IKEv1 connection is refused with the
+/// daemon's status (`RC_FATAL`, 56).
+pub fn check_addable(config: &conf::Config, names: &[String]) -> Result<(), i32> {
+    for name in names {
+        let ikev1 = config
+            .conns
+            .iter()
+            .filter(|c| &c.name == name || c.aliases.iter().any(|a| a == name))
+            .find(|c| c.ike_version == conf::IkeVersion::V1);
+        if let Some(c) = ikev1 {
+            eprintln!(
+                "conn '{}': IKEv1 is not supported (ferroswan speaks IKEv2 only; use keyexchange=ikev2)",
+                c.name
+            );
+            return Err(i32::from(control::Rc::FATAL.code()));
+        }
+    }
+    Ok(())
+}
+
 /// Reports every connection that failed to load; 3 if there is one.
 pub fn check_all(config: &conf::Config) -> Result<(), i32> {
     let mut rc = Ok(());

@@ -121,6 +121,10 @@ pub struct ConnInfo {
     pub ike_life_secs: u64,
     /// IPsec SA lifetime, seconds.
     pub ipsec_life_secs: u64,
+    /// IPsec SA byte limit (`None`: Libreswan's 2^63).
+    pub ipsec_max_bytes: Option<u64>,
+    /// IPsec SA packet limit (`None`: Libreswan's 2^63).
+    pub ipsec_max_packets: Option<u64>,
     /// Rekey margin, seconds.
     pub rekey_margin_secs: u64,
     /// Rekey fuzz, percent.
@@ -172,6 +176,8 @@ impl ConnInfo {
             esp: None,
             ike_life_secs: 28800,
             ipsec_life_secs: 28800,
+            ipsec_max_bytes: None,
+            ipsec_max_packets: None,
             rekey_margin_secs: 540,
             rekey_fuzz_percent: 100,
             rekey: true,

@@ -138,11 +138,13 @@ impl Pluto {
                 self.fetch_crls(r);
             }
             Request::List { kinds, utc } => {
+                lists::start(r);
                 for kind in kinds {
                     self.list(kind, utc, r);
                 }
             }
             Request::PurgeOcsp => {
+                lists::start(r);
                 for kind in ListKind::ALL {
                     self.list(kind, false, r);
                 }
@@ -189,7 +191,7 @@ impl Pluto {
         for w in &loaded.warnings {
             r.verbose(format!("warning: {w}"));
         }
-        let (selected, errors) = loaded.select(&add.names, add.autoall);
+        let (selected, errors) = loaded.into_selected(&add.names, add.autoall);
         for e in errors {
             r.fail(e.rc(), e.to_string());
         }

@@ -9,9 +9,13 @@ use crate::secrets::SecretsStore;
 
 const BLANK: &str = " ";
 
-/// A list header followed by an empty list.
-pub fn header(r: &mut Replier, title: &str) {
+/// The blank line a list reply starts with.
+pub fn start(r: &mut Replier) {
     r.info(BLANK);
+}
+
+/// A list header (the list's entries, if any, follow, then a blank line).
+pub fn header(r: &mut Replier, title: &str) {
     r.info(title);
     r.info(BLANK);
 }
@@ -41,15 +45,19 @@ pub fn pubkeys<'a>(r: &mut Replier, conns: impl Iterator<Item = &'a Connection>)
 
 /// `List of Pre-shared secrets (from FILE)`: index and IDs of every PSK.
 pub fn psks(r: &mut Replier, secrets: &SecretsStore) {
-    r.info(format!(
-        "List of Pre-shared secrets (from {})",
-        secrets.path().display()
-    ));
-    r.info(BLANK);
+    header(
+        r,
+        &format!(
+            "List of Pre-shared secrets (from {})",
+            secrets.path().display()
+        ),
+    );
     let entries = secrets.psk_index_lines();
     let n = entries.len();
     for (i, ids) in entries.into_iter().enumerate() {
         r.info(format!("{:>5}: {ids}", n - i));
     }
-    r.info(BLANK);
+    if n > 0 {
+        r.info(BLANK);
+    }
 }

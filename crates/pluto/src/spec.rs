@@ -65,28 +65,21 @@ impl LoadedConfig {
     }
 
     /// The connections `names` designate (each a name, else an alias), or
-    /// with `autoall` every connection whose `auto=` is not `ignore`. Errors
-    /// are returned next to the connections that can be added.
-    pub fn select(
-        &self,
-        names: &[String],
-        autoall: bool,
-    ) -> (Vec<Arc<ConnSpec>>, Vec<SelectError>) {
-        let mut out: Vec<Arc<ConnSpec>> = Vec::new();
+    /// with `autoall` every connection whose `auto=` is not `ignore`: their
+    /// indices in file order of first mention. Errors are returned next to
+    /// the connections that can be added.
+    fn select_indices(&self, names: &[String], autoall: bool) -> (Vec<usize>, Vec<SelectError>) {
+        let conns = &self.config.conns;
+        let mut out = Vec::new();
         let mut errors = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut push = |c: &ConnSpec, out: &mut Vec<Arc<ConnSpec>>| {
-            if seen.insert(c.name.clone()) {
-                out.push(Arc::new(c.clone()));
-            }
-        };
-        let mut by_name: HashMap<&str, Vec<&ConnSpec>> = HashMap::new();
-        let mut by_alias: HashMap<&str, Vec<&ConnSpec>> = HashMap::new();
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_alias: HashMap<&str, Vec<usize>> = HashMap::new();
         if !names.is_empty() {
-            for c in &self.config.conns {
-                by_name.entry(c.name.as_str()).or_default().push(c);
+            for (i, c) in conns.iter().enumerate() {
+                by_name.entry(c.name.as_str()).or_default().push(i);
                 for a in &c.aliases {
-                    by_alias.entry(a.as_str()).or_default().push(c);
+                    by_alias.entry(a.as_str()).or_default().push(i);
                 }
             }
         }
@@ -105,18 +98,13 @@ impl LoadedConfig {
                     None => errors.push(SelectError::Unknown(name.clone())),
                 }
             }
-            for c in matches {
-                push(c, &mut out);
-            }
+            out.extend(matches.into_iter().filter(|i| seen.insert(*i)));
         }
         if autoall {
-            for c in self
-                .config
-                .conns
-                .iter()
-                .filter(|c| c.auto != conf::Auto::Ignore)
-            {
-                push(c, &mut out);
+            for (i, c) in conns.iter().enumerate() {
+                if c.auto != conf::Auto::Ignore && seen.insert(i) {
+                    out.push(i);
+                }
             }
             for f in &self.config.failed {
                 errors.push(SelectError::Failed {
@@ -126,6 +114,38 @@ impl LoadedConfig {
             }
         }
         (out, errors)
+    }
+
+    /// The selected connections (see [`LoadedConfig::into_selected`]), copied.
+    pub fn select(
+        &self,
+        names: &[String],
+        autoall: bool,
+    ) -> (Vec<Arc<ConnSpec>>, Vec<SelectError>) {
+        let (idx, errors) = self.select_indices(names, autoall);
+        let specs = idx
+            .into_iter()
+            .filter_map(|i| self.config.conns.get(i).cloned().map(Arc::new))
+            .collect();
+        (specs, errors)
+    }
+
+    /// The connections `names` designate (each a name, else an alias), or
+    /// with `autoall` every connection whose `auto=` is not `ignore`, moved
+    /// out of the configuration. Errors are returned next to the
+    /// connections that can be added.
+    pub fn into_selected(
+        self,
+        names: &[String],
+        autoall: bool,
+    ) -> (Vec<Arc<ConnSpec>>, Vec<SelectError>) {
+        let (idx, errors) = self.select_indices(names, autoall);
+        let mut slots: Vec<Option<ConnSpec>> = self.config.conns.into_iter().map(Some).collect();
+        let specs = idx
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take).map(Arc::new))
+            .collect();
+        (specs, errors)
     }
 
     /// Every connection whose `auto=` is not `ignore`, in file order.
@@ -228,6 +248,8 @@ pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> 
             .cloned(),
         ike_life_secs: spec.ikelifetime.as_secs(),
         ipsec_life_secs: spec.salifetime.as_secs(),
+        ipsec_max_bytes: spec.ipsec_max_bytes,
+        ipsec_max_packets: spec.ipsec_max_packets,
         rekey_margin_secs: spec.rekeymargin.as_secs(),
         rekey_fuzz_percent: spec.rekeyfuzz_percent,
         rekey: spec.rekey,
@@ -322,6 +344,11 @@ impl Settings {
             secrets,
             ipsecdir,
             log: LogSettings {
+                syslog: if logfile.is_none() && !opts.stderrlog {
+                    Some(PathBuf::from(crate::logging::SYSLOG_SOCKET))
+                } else {
+                    None
+                },
                 logfile,
                 stderr_too: opts.stderrlog,
                 logtime,

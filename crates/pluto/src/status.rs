@@ -190,15 +190,33 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
         i.this.updown.as_deref().unwrap_or("ipsec _updown"),
     ));
     emit(format_args!(
+        "   xauth us:none, xauth them:none,  my_username=[any]; their_username=[any]"
+    ));
+    emit(format_args!(
         "   our auth:{}, their auth:{}, our autheap:none, their autheap:none;",
         i.this.auth, i.that.auth
     ));
     emit(format_args!(
-        "   ike_life: {}s; ipsec_life: {}s; replay_window: {}; rekey_margin: {}s; rekey_fuzz: {}%; keyingtries: {};",
-        i.ike_life_secs, i.ipsec_life_secs, i.replay_window, i.rekey_margin_secs, i.rekey_fuzz_percent, i.keyingtries
+        "   modecfg info: us:none, them:none, modecfg policy:push, dns:unset, domains:unset, cat:unset;"
+    ));
+    emit(format_args!("   sec_label:unset;"));
+    let limit = |v: Option<u64>, unit: &str| match v {
+        Some(n) => format!("{n}{unit}"),
+        None => format!("2^63{unit}"),
+    };
+    emit(format_args!(
+        "   ike_life: {}s; ipsec_life: {}s; ipsec_max_bytes: {}; ipsec_max_packets: {}; replay_window: {}; rekey_margin: {}s; rekey_fuzz: {}%; keyingtries: {};",
+        i.ike_life_secs,
+        i.ipsec_life_secs,
+        limit(i.ipsec_max_bytes, "B"),
+        limit(i.ipsec_max_packets, ""),
+        i.replay_window,
+        i.rekey_margin_secs,
+        i.rekey_fuzz_percent,
+        i.keyingtries
     ));
     emit(format_args!(
-        "   retransmit-interval: {}ms; retransmit-timeout: {}s;",
+        "   retransmit-interval: {}ms; retransmit-timeout: {}s; iketcp:no; iketcp-port:4500;",
         i.retransmit_interval_ms, i.retransmit_timeout_secs
     ));
     emit(format_args!("   policy: {};", policy(i)));
@@ -267,6 +285,11 @@ pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
         r.info(format!("interface {} UDP {a}:4500", ifa.name));
         r.info(format!("interface {} UDP {a}:500", ifa.name));
     }
+    if !v.interfaces.is_empty() {
+        r.info(
+            "(interfaces recorded; the IKE sockets are not open: not implemented yet: IKE engine)",
+        );
+    }
     r.info(BLANK);
     r.info("fips mode=disabled;");
     r.info("SElinux=disabled");
@@ -292,7 +315,7 @@ pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
     r.info(format!(
         "uniqueids={}, logfile={}, logtime={}, logappend={}, listen={}, protostack={}",
         yn(s.uniqueids),
-        s.logfile.as_deref().unwrap_or("<stderr>"),
+        s.logfile.as_deref().unwrap_or("<unset>"),
         yn(s.logtime),
         yn(s.logappend),
         s.listen.as_deref().unwrap_or("<any>"),
@@ -339,6 +362,7 @@ struct JsonInterface<'a> {
 #[derive(Serialize)]
 struct JsonConn<'a> {
     name: &'a str,
+    origin: &'a str,
     aliases: &'a [String],
     serial: u64,
     ike_version: u8,
@@ -355,6 +379,8 @@ struct JsonConn<'a> {
     esp: Option<&'a str>,
     ike_lifetime_s: u64,
     ipsec_lifetime_s: u64,
+    ipsec_max_bytes: Option<u64>,
+    ipsec_max_packets: Option<u64>,
     rekey: bool,
     rekey_margin_s: u64,
     rekey_fuzz_percent: u32,
@@ -418,6 +444,7 @@ pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
                 let i = &c.info;
                 JsonConn {
                     name: &i.name,
+                    origin: &i.origin,
                     aliases: &i.aliases,
                     serial: c.serial,
                     ike_version: i.ike_version,
@@ -433,6 +460,8 @@ pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
                     esp: i.esp.as_deref(),
                     ike_lifetime_s: i.ike_life_secs,
                     ipsec_lifetime_s: i.ipsec_life_secs,
+                    ipsec_max_bytes: i.ipsec_max_bytes,
+                    ipsec_max_packets: i.ipsec_max_packets,
                     rekey: i.rekey,
                     rekey_margin_s: i.rekey_margin_secs,
                     rekey_fuzz_percent: i.rekey_fuzz_percent,
