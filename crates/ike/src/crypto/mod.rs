@@ -16,6 +16,7 @@
 //! - [`ke`]: the key exchange methods (MODP, ECP, Curve25519, ML-KEM-768).
 //! - [`auth`]: the AUTH payload computations (PSK, NULL, MACedID,
 //!   SignedOctets).
+//! - [`sa_init`]: the NAT detection and COOKIE hashes of IKE_SA_INIT.
 //! - [`sign`]: signatures and keys (RFC 7427, legacy methods 1/9/10/11).
 //! - [`sk`]: protection of the Encrypted (SK) and Encrypted Fragment (SKF)
 //!   payloads.
@@ -64,6 +65,7 @@ pub mod keys;
 pub mod prf;
 pub mod random;
 mod rsa_raw;
+pub mod sa_init;
 pub mod secret;
 pub mod sign;
 pub mod sk;
