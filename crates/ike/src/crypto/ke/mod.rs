@@ -12,6 +12,7 @@
 //! key.
 
 mod modp;
+mod modp_fixed_base;
 mod modp_primes;
 
 use std::fmt;

@@ -5,6 +5,9 @@ use crypto_bigint::modular::{MontyForm, MontyParams};
 use crypto_bigint::{Limb, Odd, Uint, U2048, U3072, U4096, U512};
 use zeroize::Zeroize;
 
+use std::sync::OnceLock;
+
+use super::modp_fixed_base::FixedBase;
 use super::modp_primes::{MODP2048_P, MODP3072_P, MODP4096_P};
 use crate::crypto::alg::KeGroup;
 use crate::crypto::error::CryptoError;
@@ -60,12 +63,44 @@ pub(super) fn generate(
     let private = ModpPrivate {
         exponent: Secret::new(x),
     };
-    let mut generator = vec![0u8; group.initiator_public_len()];
-    if let Some(last) = generator.last_mut() {
-        *last = 2;
+    let public = generator_power(group, &private.exponent)?;
+    Ok((private, public))
+}
+
+static FIXED_2048: OnceLock<Option<FixedBase<{ U2048::LIMBS }>>> = OnceLock::new();
+static FIXED_3072: OnceLock<Option<FixedBase<{ U3072::LIMBS }>>> = OnceLock::new();
+static FIXED_4096: OnceLock<Option<FixedBase<{ U4096::LIMBS }>>> = OnceLock::new();
+
+/// g^x mod p with the group's fixed-base table (built on first use).
+fn generator_power(group: KeGroup, exponent: &Secret) -> Result<Vec<u8>, CryptoError> {
+    let bits = exponent_bits(group);
+    let no_table = CryptoError::Internal("MODP fixed-base table");
+    match group {
+        KeGroup::Modp2048 => FIXED_2048
+            .get_or_init(|| FixedBase::new(&P2048, bits))
+            .as_ref()
+            .map(|t| to_be_bytes(&t.pow(exponent.as_bytes())))
+            .ok_or(no_table),
+        KeGroup::Modp3072 => FIXED_3072
+            .get_or_init(|| FixedBase::new(&P3072, bits))
+            .as_ref()
+            .map(|t| to_be_bytes(&t.pow(exponent.as_bytes())))
+            .ok_or(no_table),
+        KeGroup::Modp4096 => FIXED_4096
+            .get_or_init(|| FixedBase::new(&P4096, bits))
+            .as_ref()
+            .map(|t| to_be_bytes(&t.pow(exponent.as_bytes())))
+            .ok_or(no_table),
+        _ => Err(CryptoError::Internal("MODP code called for another group")),
     }
-    let public = power(group, &generator, &private.exponent)?;
-    Ok((private, public.as_bytes().to_vec()))
+}
+
+fn to_be_bytes<const L: usize>(v: &Uint<L>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(L * Limb::BYTES);
+    for w in v.as_words().iter().rev() {
+        out.extend_from_slice(&w.to_be_bytes());
+    }
+    out
 }
 
 /// Checks the peer's public value y (1 < y < p-1, RFC 7296 2.12 / RFC 8247)
@@ -262,8 +297,11 @@ mod tests {
             }
             let mut g = vec![0u8; group.initiator_public_len()];
             *g.last_mut().unwrap() = 2;
-            let r = power(group, &g, &Secret::new(e)).unwrap();
+            let e = Secret::new(e);
+            let r = power(group, &g, &e).unwrap();
             assert_eq!(hex::encode(r.as_bytes()), expect, "{group}");
+            let fixed = generator_power(group, &e).unwrap();
+            assert_eq!(hex::encode(fixed), expect, "{group} fixed base");
         }
     }
 
