@@ -26,8 +26,8 @@ pub fn nat_detection_hash(spi_i: &[u8; 8], spi_r: &[u8; 8], ip: IpAddr, port: u1
     out
 }
 
-/// A responder's COOKIE (RFC 7296 2.6): <VersionIDofSecret> |
-/// HMAC-SHA2-256(<secret>, Ni | IPi | SPIi), 36 octets. The responder
+/// A responder's COOKIE (RFC 7296 2.6): &lt;VersionIDofSecret&gt; |
+/// HMAC-SHA2-256(&lt;secret&gt;, Ni | IPi | SPIi), 36 octets. The responder
 /// keeps no state: it recomputes the value when the initiator retries and
 /// compares with [`verify_cookie`]. `version` names the secret, so a
 /// responder that rotates its secret can still check cookies made with
