@@ -208,6 +208,41 @@ fn signature_hash_ids() {
     assert_eq!(SignatureHash::Identity.id(), 5);
     assert_eq!(SignatureScheme::Ed25519.hash(), SignatureHash::Identity);
     assert_eq!(SignatureHash::from_id(0), None);
+    let data = SignatureHash::encode_notify(&SignatureHash::SUPPORTED);
+    assert_eq!(data, vec![0, 2, 0, 3, 0, 4, 0, 5]);
+    assert_eq!(
+        SignatureHash::decode_notify(&data).unwrap(),
+        SignatureHash::SUPPORTED.to_vec()
+    );
+    // Unknown identifiers are skipped; odd lengths are malformed.
+    assert_eq!(
+        SignatureHash::decode_notify(&[0, 9, 0, 1]).unwrap(),
+        vec![SignatureHash::Sha1]
+    );
+    assert_eq!(SignatureHash::decode_notify(&[0, 2, 0]), None);
+}
+
+#[test]
+fn scheme_choice_follows_the_peer_hashes() {
+    use SignatureHash::*;
+    assert_eq!(
+        KeyType::Rsa.preferred_scheme(&[Sha512, Sha256]),
+        Some(SignatureScheme::RsaPssSha256)
+    );
+    assert_eq!(
+        KeyType::Rsa.preferred_scheme(&[Sha384]),
+        Some(SignatureScheme::RsaPssSha384)
+    );
+    assert_eq!(
+        KeyType::EcdsaP384.preferred_scheme(&[Sha256, Sha384]),
+        Some(SignatureScheme::EcdsaSha384)
+    );
+    assert_eq!(KeyType::EcdsaP256.preferred_scheme(&[Sha384]), None);
+    assert_eq!(
+        KeyType::Ed25519.preferred_scheme(&[Identity]),
+        Some(SignatureScheme::Ed25519)
+    );
+    assert_eq!(KeyType::Ed25519.preferred_scheme(&[Sha256]), None);
 }
 
 #[test]
