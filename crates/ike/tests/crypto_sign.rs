@@ -257,6 +257,11 @@ fn libreswan_rsasigkey_round_trips_exactly() {
     assert_eq!(key.bits(), 2192);
     assert_eq!(&key.to_rfc3110().unwrap()[..2], &[1, 3]);
     assert_eq!(key.to_libreswan(), value);
+    let ckaid = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ckaid = "))
+        .unwrap();
+    assert_eq!(hex::encode(key.ckaid()), ckaid);
     assert_eq!(PublicKey::from_spki_der(&key.to_spki_der()).unwrap(), key);
 }
 
