@@ -224,13 +224,3 @@ fn childless_ike_sa() {
     assert!(Pair::children(&pair.west_events).is_empty());
     assert!(Pair::children(&pair.east_events).is_empty());
 }
-
-#[test]
-fn rekey_is_reported_as_not_implemented() {
-    let mut pair = established();
-    let now = pair.now;
-    assert!(matches!(
-        pair.west.rekey(now, Target::IkeSa(IkeSaId(1))),
-        Err(ike::EngineError::NotImplemented(_))
-    ));
-}

@@ -3,17 +3,18 @@
 
 use std::time::Instant;
 
-use crate::crypto::{ChildKeys, PrfAlg, Secret};
+use crate::crypto::{PrfAlg, Secret};
 use crate::wire::{
     AuthMethod, AuthPayload, CertEncoding, CertPayload, ExchangeType, IdPayload, Notify,
     NotifyType, Payload, TrafficSelector, TsPayload,
 };
 
+use super::child::NewChild;
 use super::config::{Authentication, Connection, Identity, Mode};
-use super::event::{ChildSaId, ChildSaInfo, Event, IkeSaInfo};
-use super::ike_sa::{ChildSa, IkeSa, IkeState, PendingChild, RequestKind};
-use super::proposal::{accept_esp, esp_sa_payload, select_esp, ChildSuite};
-use super::ts::{all_within, describe, narrow};
+use super::event::{Event, IkeSaInfo};
+use super::ike_sa::{IkeSa, IkeState, PendingChild, RequestKind};
+use super::proposal::{accept_esp, esp_sa_payload, select_esp};
+use super::ts::{all_within, narrow};
 use super::Engine;
 
 /// The octets one end signs or MACs (RFC 7296 2.15): its first message,
@@ -44,12 +45,6 @@ fn ts_of(p: &[Payload], initiator: bool) -> Option<Vec<TrafficSelector>> {
         (Payload::TsI(t), true) | (Payload::TsR(t), false) => Some(t.selectors.clone()),
         _ => None,
     })
-}
-
-fn tunnel_line(local: &[TrafficSelector], remote: &[TrafficSelector]) -> String {
-    let l: Vec<String> = local.iter().map(describe).collect();
-    let r: Vec<String> = remote.iter().map(describe).collect();
-    format!("[{}] -> [{}]", l.join(" "), r.join(" "))
 }
 
 /// Why authentication failed.
@@ -449,17 +444,25 @@ impl Engine {
             }
         };
         self.send_response(sa, message_id, packets);
-        self.ike_sa_up(sa, &conn, remote_identity, "responder");
-        if let Some((suite, inbound, outbound, local_ts, remote_ts, mode)) = child_up {
-            self.child_up(
+        self.ike_sa_up(now, sa, &conn, remote_identity, "responder");
+        if let Some((suite, inbound_spi, outbound_spi, local_ts, remote_ts, mode)) = child_up {
+            let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
+            self.install_child(
+                now,
                 sa,
                 &conn,
-                suite,
-                inbound,
-                outbound,
-                local_ts,
-                remote_ts,
-                mode,
+                NewChild {
+                    suite,
+                    inbound_spi,
+                    outbound_spi,
+                    local_ts,
+                    remote_ts,
+                    mode,
+                    ni,
+                    nr,
+                    pfs_shared: None,
+                    rekey_of: None,
+                },
                 "responder",
             );
         }
@@ -485,7 +488,19 @@ impl Engine {
         self.report_down(sa, "authentication failed");
     }
 
-    fn ike_sa_up(&mut self, sa: &mut IkeSa, conn: &Connection, remote_id: Identity, role: &str) {
+    fn ike_sa_up(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        conn: &Connection,
+        remote_id: Identity,
+        role: &str,
+    ) {
+        sa.rekey_at = Some(super::child::rekey_time(
+            now,
+            conn.ike_lifetime,
+            sa.initiator,
+        ));
         let Some(suite) = sa.suite.clone() else {
             return;
         };
@@ -510,103 +525,10 @@ impl Engine {
         })));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn child_up(
-        &mut self,
-        sa: &mut IkeSa,
-        conn: &Connection,
-        suite: ChildSuite,
-        inbound_spi: u32,
-        outbound_spi: u32,
-        local_ts: Vec<TrafficSelector>,
-        remote_ts: Vec<TrafficSelector>,
-        mode: Mode,
-        role: &str,
-    ) {
-        let Some(keys) = sa.keys.as_ref() else {
-            return;
-        };
-        let child_keys = match ChildKeys::derive(
-            keys.prf,
-            &keys.sk_d,
-            suite.encr,
-            suite.integ,
-            &[],
-            &sa.ni,
-            &sa.nr,
-        ) {
-            Ok(k) => k,
-            Err(e) => {
-                self.sa_log(sa, &format!("Child SA key derivation failed: {e}"));
-                return;
-            }
-        };
-        let (inbound_keys, outbound_keys) = if sa.initiator {
-            (
-                child_keys.responder_to_initiator,
-                child_keys.initiator_to_responder,
-            )
-        } else {
-            (
-                child_keys.initiator_to_responder,
-                child_keys.responder_to_initiator,
-            )
-        };
-        let id = ChildSaId(self.serial());
-        self.child_owner.insert(id, sa.id);
-        sa.children.push(ChildSa {
-            id,
-            inbound_spi,
-            outbound_spi,
-            suite: suite.clone(),
-            local_ts: local_ts.clone(),
-            remote_ts: remote_ts.clone(),
-            mode,
-        });
-        let encap = if sa.nat.encapsulate() {
-            "ESPinUDP"
-        } else {
-            "ESP"
-        };
-        let kind = if mode == Mode::Transport {
-            "transport mode"
-        } else {
-            "tunnel"
-        };
-        let line = format!(
-            "#{}: {role} established Child SA using #{}; IPsec {kind} {} {{{encap}=>0x{outbound_spi:08x} <0x{inbound_spi:08x} xfrm={} DPD={}}}",
-            id.0,
-            sa.id.0,
-            tunnel_line(&local_ts, &remote_ts),
-            suite.describe(),
-            if conn.dpd_delay.is_some() { "active" } else { "passive" }
-        );
-        let name = conn.name.clone();
-        self.log(format!("\"{name}\" {line}"));
-        self.events
-            .push_back(Event::ChildSaUp(Box::new(ChildSaInfo {
-                ike_sa: sa.id,
-                conn: sa.conn,
-                child: id,
-                inbound_spi,
-                outbound_spi,
-                suite,
-                inbound_keys,
-                outbound_keys,
-                local_ts,
-                remote_ts,
-                mode,
-                lifetime: conn.child_lifetime,
-                local: sa.local,
-                remote: sa.remote,
-                nat: sa.nat,
-            })));
-    }
-
     /// The initiator handles the IKE_AUTH response; false ends the SA.
     pub(super) fn initiator_auth_response(
         &mut self,
-        _now: Instant,
+        now: Instant,
         sa: &mut IkeSa,
         inner: Vec<Payload>,
     ) -> bool {
@@ -682,7 +604,7 @@ impl Engine {
         sa.state = IkeState::Established;
         let remote_identity = peer.unwrap_or(Identity::Null);
         sa.remote_id = Some(remote_identity.clone());
-        self.ike_sa_up(sa, &conn, remote_identity, "initiator");
+        self.ike_sa_up(now, sa, &conn, remote_identity, "initiator");
         let Some(pending) = sa.pending_child.take() else {
             return true;
         };
@@ -733,15 +655,23 @@ impl Engine {
         } else {
             Mode::Tunnel
         };
-        self.child_up(
+        let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
+        self.install_child(
+            now,
             sa,
             &conn,
-            child_suite,
-            pending.inbound_spi,
-            peer_spi,
-            tsi,
-            tsr,
-            mode,
+            NewChild {
+                suite: child_suite,
+                inbound_spi: pending.inbound_spi,
+                outbound_spi: peer_spi,
+                local_ts: tsi,
+                remote_ts: tsr,
+                mode,
+                ni,
+                nr,
+                pfs_shared: None,
+                rekey_of: None,
+            },
             "initiator",
         );
         true

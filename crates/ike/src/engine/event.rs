@@ -118,6 +118,14 @@ pub enum Event {
         /// Why, in words.
         reason: String,
     },
+    /// An IKE SA was rekeyed: its Child SAs now belong to `new`; the old
+    /// one goes away without an `IkeSaDown`.
+    IkeSaRekeyed {
+        /// The old IKE SA.
+        old: IkeSaId,
+        /// The new one.
+        new: Box<IkeSaInfo>,
+    },
     /// A Child SA is established: install it.
     ChildSaUp(Box<ChildSaInfo>),
     /// A Child SA replaced an older one (rekey): install the new, then

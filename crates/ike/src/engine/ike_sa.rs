@@ -1,6 +1,7 @@
 //! The IKE SA: its state, keys, message IDs, retransmission and the
 //! protection (SK/SKF) of its messages.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,10 @@ pub(crate) struct ChildSa {
     pub remote_ts: Vec<TrafficSelector>,
     #[allow(dead_code)]
     pub mode: Mode,
+    /// When to start rekeying it (lifetime minus margin).
+    pub rekey_at: Option<Instant>,
+    /// A rekey of it is in flight or done; it is about to go.
+    pub replaced: bool,
 }
 
 /// What an outstanding request was for.
@@ -53,6 +58,36 @@ pub(crate) enum RequestKind {
     DeleteIke,
     DeleteChild,
     Liveness,
+    CreateChild,
+}
+
+/// What our CREATE_CHILD_SA request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateKind {
+    /// An additional Child SA.
+    NewChild,
+    /// A rekey of this Child SA.
+    RekeyChild(ChildSaId),
+    /// A rekey of the IKE SA, with our new SPI.
+    RekeyIke([u8; 8]),
+}
+
+/// The nonces of the peer's exchange that collided with ours
+/// (RFC 7296 2.8).
+#[derive(Debug, Clone)]
+pub(crate) struct Collision {
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+}
+
+/// Our CREATE_CHILD_SA request in flight.
+pub(crate) struct PendingCreate {
+    pub kind: CreateKind,
+    pub ni: Vec<u8>,
+    pub ke: Option<KeyExchange>,
+    pub child: Option<PendingChild>,
+    pub collision: Option<Collision>,
+    pub ke_retries: u8,
 }
 
 /// Our request waiting for its response.
@@ -126,6 +161,13 @@ pub(crate) struct IkeSa {
 
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
+    pub pending_create: Option<PendingCreate>,
+    /// Requests waiting for the window (size 1).
+    pub queued: VecDeque<(RequestKind, Vec<Payload>)>,
+    /// This IKE SA was rekeyed into that one: its end is no "down".
+    pub rekeyed_to: Option<IkeSaId>,
+    /// When to start rekeying the IKE SA.
+    pub rekey_at: Option<Instant>,
 }
 
 impl IkeSa {
@@ -148,6 +190,20 @@ impl IkeSa {
         if let (IkeState::Established, None, Some(delay)) = (self.state, &self.outstanding, dpd) {
             let t = self.last_received + delay;
             d = Some(d.map_or(t, |x| x.min(t)));
+        }
+        if self.state == IkeState::Established
+            && self.outstanding.is_none()
+            && self.rekeyed_to.is_none()
+        {
+            let rekeys = self
+                .children
+                .iter()
+                .filter(|c| !c.replaced)
+                .filter_map(|c| c.rekey_at)
+                .chain(self.rekey_at);
+            for t in rekeys {
+                d = Some(d.map_or(t, |x| x.min(t)));
+            }
         }
         d
     }

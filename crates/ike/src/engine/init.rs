@@ -1,6 +1,7 @@
 //! IKE_SA_INIT for both ends (RFC 7296 1.2, 2.6 cookies, 2.23 NAT
 //! detection, 1.3 INVALID_KE_PAYLOAD, RFC 7383 and RFC 6023 notifies).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -123,6 +124,10 @@ impl Engine {
             reassembly: None,
             children: Vec::new(),
             pending_child: None,
+            pending_create: None,
+            queued: VecDeque::new(),
+            rekeyed_to: None,
+            rekey_at: None,
         };
         self.sa_log(&sa, "initiating IKEv2 connection");
         if let Err(e) = self.send_init_request(now, &mut sa, group) {
@@ -675,6 +680,10 @@ impl Engine {
             reassembly: None,
             children: Vec::new(),
             pending_child: None,
+            pending_create: None,
+            queued: VecDeque::new(),
+            rekeyed_to: None,
+            rekey_at: None,
         };
         if nat.local_behind_nat {
             self.log(format!(

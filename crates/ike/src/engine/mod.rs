@@ -11,6 +11,7 @@
 //! ```
 
 mod auth;
+mod child;
 pub mod config;
 pub mod event;
 mod ike_sa;
@@ -91,6 +92,9 @@ pub enum EngineError {
     /// The connection's settings cannot be used.
     #[error("connection \"{0}\": {1}")]
     InvalidConnection(String, String),
+    /// The SA is busy with another exchange or not established; retry.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A feature not built yet.
     #[error("not implemented yet: {0}")]
     NotImplemented(&'static str),
@@ -228,6 +232,19 @@ impl Engine {
         v
     }
 
+    /// The Child SAs of an IKE SA: (id, inbound SPI, outbound SPI).
+    pub fn child_sas(&self, ike_sa: IkeSaId) -> Vec<(ChildSaId, u32, u32)> {
+        self.sas
+            .get(&ike_sa)
+            .map(|s| {
+                s.children
+                    .iter()
+                    .map(|c| (c.id, c.inbound_spi, c.outbound_spi))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether an IKE SA is established.
     pub fn is_established(&self, sa: IkeSaId) -> bool {
         self.sas
@@ -270,9 +287,59 @@ impl Engine {
         }
     }
 
-    /// Rekeys an IKE SA or a Child SA (CREATE_CHILD_SA).
-    pub fn rekey(&mut self, _now: Instant, _target: Target) -> Result<(), EngineError> {
-        Err(EngineError::NotImplemented("CREATE_CHILD_SA rekey"))
+    /// Rekeys an IKE SA, every IKE SA of a connection, or a Child SA
+    /// (CREATE_CHILD_SA with REKEY_SA, PFS per the connection).
+    pub fn rekey(&mut self, now: Instant, target: Target) -> Result<(), EngineError> {
+        match target {
+            Target::IkeSa(id) => {
+                let spi = self.random_spi();
+                self.with_sa(id, target, |e, sa| {
+                    e.start_create(now, sa, ike_sa::CreateKind::RekeyIke(spi), None)
+                })
+            }
+            Target::ChildSa(child) => {
+                let owner = self
+                    .child_owner
+                    .get(&child)
+                    .copied()
+                    .ok_or(EngineError::UnknownSa(target))?;
+                self.with_sa(owner, target, |e, sa| {
+                    e.start_create(now, sa, ike_sa::CreateKind::RekeyChild(child), None)
+                })
+            }
+            Target::Connection(c) => {
+                if !self.connections.contains_key(&c) {
+                    return Err(EngineError::UnknownConnection(c));
+                }
+                for id in self.ike_sas_of(c) {
+                    if self.is_established(id) {
+                        self.rekey(now, Target::IkeSa(id))?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Negotiates an additional Child SA for an established IKE SA, with
+    /// its connection's traffic selectors (CREATE_CHILD_SA).
+    pub fn create_child_sa(&mut self, now: Instant, ike_sa: IkeSaId) -> Result<(), EngineError> {
+        self.with_sa(ike_sa, Target::IkeSa(ike_sa), |e, sa| {
+            e.start_create(now, sa, ike_sa::CreateKind::NewChild, None)
+        })
+    }
+
+    fn with_sa(
+        &mut self,
+        id: IkeSaId,
+        target: Target,
+        f: impl FnOnce(&mut Self, &mut IkeSa) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let mut sa = self.sas.remove(&id).ok_or(EngineError::UnknownSa(target))?;
+        let r = f(self, &mut sa);
+        self.sas.insert(id, sa);
+        self.schedule(id);
+        r
     }
 
     /// The next datagram to send.
@@ -530,6 +597,9 @@ impl Engine {
                 outbound_spi: c.outbound_spi,
             });
         }
+        if sa.rekeyed_to.is_some() {
+            return;
+        }
         if matches!(sa.state, IkeState::Established | IkeState::Deleting) {
             self.events.push_back(Event::IkeSaDown {
                 ike_sa: sa.id,
@@ -593,7 +663,32 @@ impl Engine {
             }
             return true;
         }
-        if sa.state == IkeState::Established {
+        if sa.state == IkeState::Established && sa.rekeyed_to.is_none() {
+            if sa.rekey_at.is_some_and(|t| now >= t) {
+                sa.rekey_at = None;
+                let spi = self.random_spi();
+                if let Err(e) = self.start_create(now, sa, ike_sa::CreateKind::RekeyIke(spi), None)
+                {
+                    self.sa_log(sa, &format!("cannot rekey the IKE SA: {e}"));
+                }
+                return true;
+            }
+            let due = sa
+                .children
+                .iter()
+                .find(|c| !c.replaced && c.rekey_at.is_some_and(|t| now >= t))
+                .map(|c| c.id);
+            if let Some(child) = due {
+                if let Err(e) =
+                    self.start_create(now, sa, ike_sa::CreateKind::RekeyChild(child), None)
+                {
+                    self.sa_log(sa, &format!("cannot rekey Child SA #{}: {e}", child.0));
+                    if let Some(c) = sa.children.iter_mut().find(|c| c.id == child) {
+                        c.rekey_at = None;
+                    }
+                }
+                return true;
+            }
             let dpd = self.connections.get(&sa.conn).and_then(|c| c.dpd_delay);
             if let Some(d) = dpd {
                 if now >= sa.last_received + d {
@@ -632,13 +727,20 @@ impl Engine {
             self.update_endpoints(sa, local, remote);
             sa.last_received = now;
             sa.outstanding = None;
-            return match (h.exchange, kind) {
+            let keep = match (h.exchange, kind) {
                 (ExchangeType::IkeAuth, RequestKind::IkeAuth) => {
                     self.initiator_auth_response(now, sa, inner)
+                }
+                (ExchangeType::CreateChildSa, RequestKind::CreateChild) => {
+                    self.create_child_response(now, sa, inner)
                 }
                 (ExchangeType::Informational, k) => self.informational_response(now, sa, k, inner),
                 _ => true,
             };
+            if keep {
+                self.send_queued(now, sa);
+            }
+            return keep;
         }
         // A request.
         if let Some((mid, packets)) = &sa.last_response {
@@ -667,8 +769,8 @@ impl Engine {
             ExchangeType::Informational if sa.state != IkeState::InitAnswered => {
                 self.informational_request(now, sa, h.message_id, inner)
             }
-            ExchangeType::CreateChildSa if sa.state == IkeState::Established => {
-                self.refuse_create_child(sa, h.message_id)
+            ExchangeType::CreateChildSa if sa.state != IkeState::InitAnswered => {
+                self.create_child_request(now, sa, h.message_id, inner)
             }
             _ => true,
         }
