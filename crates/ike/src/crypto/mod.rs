@@ -14,18 +14,25 @@
 //! - [`keys`]: SKEYSEED, the seven IKE SA keys, Child SA KEYMAT, rekey
 //!   (RFC 7296 2.14, 2.17, 2.18; RFC 9370 for additional key exchanges).
 //! - [`ke`]: the key exchange methods (MODP, ECP, Curve25519, ML-KEM-768).
+//! - [`auth`]: the AUTH payload computations (PSK, NULL, MACedID,
+//!   SignedOctets).
+//! - [`sign`]: signatures and keys (RFC 7427, legacy methods 1/9/10/11).
 //! - [`sk`]: protection of the Encrypted (SK) and Encrypted Fragment (SKF)
 //!   payloads.
 //!
 //! This module depends on no other module of the crate.
 
 pub mod alg;
+pub mod auth;
+mod der;
 pub mod error;
 pub mod ke;
 pub mod keys;
 pub mod prf;
 pub mod random;
+mod rsa_raw;
 pub mod secret;
+pub mod sign;
 pub mod sk;
 
 pub use alg::{EncrAlg, IntegAlg, KeGroup, PrfAlg};
@@ -34,4 +41,5 @@ pub use ke::KeyExchange;
 pub use keys::{ChildKeys, EspKeys, IkeSaKeys};
 pub use random::{Random, SystemRandom, TestRandom};
 pub use secret::Secret;
+pub use sign::{KeyType, LegacyAuthMethod, PrivateKey, PublicKey, SignatureHash, SignatureScheme};
 pub use sk::SkCipher;
