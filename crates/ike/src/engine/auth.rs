@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use crate::crypto::{PrfAlg, Secret};
+use crate::crypto::auth::{null_auth, psk_auth, verify_psk_auth};
+use crate::crypto::sign::{decode_digital_signature, encode_digital_signature};
+use crate::crypto::{LegacyAuthMethod, PrfAlg, Secret};
 use crate::wire::{
     AuthMethod, AuthPayload, CertEncoding, CertPayload, ExchangeType, IdPayload, Notify,
     NotifyType, Payload, TrafficSelector, TsPayload,
@@ -34,12 +36,6 @@ pub(crate) fn signed_octets(
     v
 }
 
-/// AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), octets).
-pub(crate) fn psk_auth(prf: PrfAlg, secret: &[u8], octets: &[u8]) -> Secret {
-    let key = prf.prf(secret, b"Key Pad for IKEv2");
-    prf.prf(key.as_bytes(), octets)
-}
-
 fn ts_of(p: &[Payload], initiator: bool) -> Option<Vec<TrafficSelector>> {
     p.iter().find_map(|x| match (x, initiator) {
         (Payload::TsI(t), true) | (Payload::TsR(t), false) => Some(t.selectors.clone()),
@@ -53,37 +49,70 @@ enum AuthFail {
 }
 
 impl Engine {
-    /// Builds our AUTH payload for `octets`.
+    /// Builds our AUTH payload for `octets`; `sk_p` is our SK_pi/SK_pr
+    /// (the NULL method MACs with it), `peer_hashes` the peer's
+    /// SIGNATURE_HASH_ALGORITHMS.
     fn make_auth(
         &self,
         conn: &Connection,
         prf: PrfAlg,
+        sk_p: &Secret,
+        peer_hashes: &[u16],
         octets: &[u8],
     ) -> Result<AuthPayload, String> {
         match &conn.auth {
             Authentication::Psk(secret) => Ok(AuthPayload {
                 method: AuthMethod::Psk,
-                data: psk_auth(prf, secret.as_bytes(), octets).as_bytes().to_vec(),
+                data: psk_auth(prf, secret, octets).as_bytes().to_vec(),
             }),
             Authentication::Null => Ok(AuthPayload {
                 method: AuthMethod::Null,
-                data: psk_auth(prf, &[], octets).as_bytes().to_vec(),
+                data: null_auth(prf, sk_p, octets).as_bytes().to_vec(),
             }),
             Authentication::Certificate(c) => Ok(AuthPayload {
                 method: c.auth_method(),
                 data: c.sign(octets).map_err(|e| e.to_string())?,
             }),
-            Authentication::RawKey { .. } => {
-                Err("raw public key authentication is not implemented yet".into())
+            Authentication::RawKey { private_key, .. } => {
+                let key_type = private_key.key_type();
+                // RFC 7427 when the peer announced hashes we can sign with.
+                let scheme = key_type
+                    .schemes()
+                    .iter()
+                    .copied()
+                    .find(|s| peer_hashes.contains(&s.hash().id()));
+                match (scheme, LegacyAuthMethod::for_key(key_type)) {
+                    (Some(scheme), _) => Ok(AuthPayload {
+                        method: AuthMethod::DigitalSignature,
+                        data: encode_digital_signature(
+                            scheme,
+                            &private_key
+                                .sign(scheme, octets)
+                                .map_err(|e| e.to_string())?,
+                        ),
+                    }),
+                    (None, Some(legacy)) => Ok(AuthPayload {
+                        method: AuthMethod::from_u8(legacy.auth_method()),
+                        data: private_key
+                            .sign_legacy(legacy, octets)
+                            .map_err(|e| e.to_string())?,
+                    }),
+                    (None, None) => Err(format!(
+                        "the peer supports no signature hash usable with a {key_type:?} key"
+                    )),
+                }
             }
         }
     }
 
-    /// Checks the peer's AUTH payload over `octets`.
+    /// Checks the peer's AUTH payload over `octets`; `sk_p` is the peer's
+    /// SK_pi/SK_pr.
+    #[allow(clippy::too_many_arguments)]
     fn check_auth(
         &self,
         conn: &Connection,
         prf: PrfAlg,
+        sk_p: &Secret,
         octets: &[u8],
         auth: &AuthPayload,
         peer_id: &IdPayload,
@@ -97,8 +126,7 @@ impl Engine {
                         auth.method
                     )));
                 }
-                let expected = psk_auth(prf, secret.as_bytes(), octets);
-                if expected.ct_eq(&auth.data) {
+                if verify_psk_auth(prf, secret, octets, &auth.data) {
                     Ok(())
                 } else {
                     Err(AuthFail::Failed("PSK AUTH payload does not verify".into()))
@@ -110,7 +138,7 @@ impl Engine {
                         "peer did not use NULL authentication".into(),
                     ));
                 }
-                if psk_auth(prf, &[], octets).ct_eq(&auth.data) {
+                if null_auth(prf, sk_p, octets).ct_eq(&auth.data) {
                     Ok(())
                 } else {
                     Err(AuthFail::Failed("NULL AUTH payload does not verify".into()))
@@ -119,9 +147,23 @@ impl Engine {
             Authentication::Certificate(c) => c
                 .verify(peer_id, certs, auth.method, octets, &auth.data)
                 .map_err(|e| AuthFail::Failed(e.to_string())),
-            Authentication::RawKey { .. } => Err(AuthFail::Failed(
-                "raw public key authentication is not implemented yet".into(),
-            )),
+            Authentication::RawKey {
+                peer_public_key, ..
+            } => {
+                let result = match auth.method {
+                    AuthMethod::DigitalSignature => decode_digital_signature(&auth.data)
+                        .and_then(|(scheme, sig)| peer_public_key.verify(scheme, octets, sig)),
+                    m => match LegacyAuthMethod::from_auth_method(m.to_u8()) {
+                        Some(legacy) => peer_public_key.verify_legacy(legacy, octets, &auth.data),
+                        None => {
+                            return Err(AuthFail::Failed(format!(
+                                "peer used AUTH method {m:?}, expected a signature"
+                            )))
+                        }
+                    },
+                };
+                result.map_err(|e| AuthFail::Failed(format!("signature does not verify: {e}")))
+            }
         }
     }
 
@@ -137,7 +179,13 @@ impl Engine {
         };
         let idi = conn.local_identity().to_payload();
         let octets = signed_octets(&sa.init_request, &sa.nr, suite.prf, &keys.sk_pi, &idi);
-        let auth = match self.make_auth(conn, suite.prf, &octets) {
+        let auth = match self.make_auth(
+            conn,
+            suite.prf,
+            &keys.sk_pi,
+            &sa.peer_signature_hashes,
+            &octets,
+        ) {
             Ok(a) => a,
             Err(e) => {
                 self.fail_auth(sa, &e);
@@ -308,7 +356,7 @@ impl Engine {
         let prf = suite.prf;
         let octets = signed_octets(&sa.init_request, &sa.nr, prf, &keys.sk_pi, &idi);
         if let Err(AuthFail::Failed(why)) =
-            self.check_auth(&conn, prf, &octets, &auth, &idi, &certs)
+            self.check_auth(&conn, prf, &keys.sk_pi, &octets, &auth, &idi, &certs)
         {
             self.sa_log(
                 sa,
@@ -322,7 +370,13 @@ impl Engine {
             return false;
         };
         let octets_r = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
-        let my_auth = match self.make_auth(&conn, prf, &octets_r) {
+        let my_auth = match self.make_auth(
+            &conn,
+            prf,
+            &keys.sk_pr,
+            &sa.peer_signature_hashes,
+            &octets_r,
+        ) {
             Ok(a) => a,
             Err(e) => {
                 self.sa_log(sa, &e);
@@ -593,7 +647,7 @@ impl Engine {
         let prf = suite.prf;
         let octets = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
         if let Err(AuthFail::Failed(why)) =
-            self.check_auth(&conn, prf, &octets, &auth, &idr, &certs)
+            self.check_auth(&conn, prf, &keys.sk_pr, &octets, &auth, &idr, &certs)
         {
             self.fail_auth(
                 sa,

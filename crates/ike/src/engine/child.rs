@@ -793,6 +793,7 @@ impl Engine {
             ke_retries: 0,
             peer_fragmentation: old.peer_fragmentation,
             peer_childless: old.peer_childless,
+            peer_signature_hashes: old.peer_signature_hashes.clone(),
             nat: old.nat,
             remote_id: old.remote_id.clone(),
             next_message_id: 0,

@@ -150,6 +150,8 @@ pub(crate) struct IkeSa {
     pub ke_retries: u8,
     pub peer_fragmentation: bool,
     pub peer_childless: bool,
+    /// Hash algorithms of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427).
+    pub peer_signature_hashes: Vec<u16>,
     pub nat: NatInfo,
     pub remote_id: Option<Identity>,
 

@@ -22,6 +22,21 @@ use super::{ConnId, Engine, EngineError};
 /// SHA2-512, Identity (RFC 8420).
 const SIGNATURE_HASHES: [u16; 4] = [2, 3, 4, 5];
 
+/// The hash algorithms of a SIGNATURE_HASH_ALGORITHMS notify.
+fn signature_hashes(msg: &Message) -> Vec<u16> {
+    msg.notify(NotifyType::SIGNATURE_HASH_ALGORITHMS)
+        .map(|n| {
+            n.data
+                .chunks_exact(2)
+                .map(|c| match c {
+                    [a, b] => u16::from_be_bytes([*a, *b]),
+                    _ => 0,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port).
 pub(crate) fn nat_hash(spi_i: &[u8; 8], spi_r: &[u8; 8], addr: SocketAddr) -> Vec<u8> {
     let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
@@ -115,6 +130,7 @@ impl Engine {
             ke_retries: 0,
             peer_fragmentation: false,
             peer_childless: false,
+            peer_signature_hashes: Vec::new(),
             nat: NatInfo::default(),
             remote_id: None,
             next_message_id: 0,
@@ -367,6 +383,7 @@ impl Engine {
                 .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
                 .is_some();
         sa.peer_childless = msg.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some();
+        sa.peer_signature_hashes = signature_hashes(&msg);
         sa.init_response = raw.to_vec();
         sa.outstanding = None;
         sa.last_received = now;
@@ -671,6 +688,7 @@ impl Engine {
             ke_retries: 0,
             peer_fragmentation: frag,
             peer_childless: msg.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some(),
+            peer_signature_hashes: signature_hashes(&msg),
             nat,
             remote_id: None,
             next_message_id: 0,

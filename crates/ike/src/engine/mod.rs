@@ -167,11 +167,6 @@ impl Engine {
         if self.connections_by_name.contains_key(&conn.name) {
             return Err(EngineError::DuplicateName(conn.name));
         }
-        if matches!(conn.auth, Authentication::RawKey { .. }) {
-            return Err(EngineError::NotImplemented(
-                "raw public key authentication (leftpubkey=/rightpubkey=)",
-            ));
-        }
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         self.connections_by_name.insert(conn.name.clone(), id);
