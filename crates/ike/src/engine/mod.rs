@@ -13,7 +13,9 @@
 mod auth;
 mod child;
 pub mod config;
+mod create_child;
 pub mod event;
+mod ike_rekey;
 mod ike_sa;
 mod info;
 mod init;
