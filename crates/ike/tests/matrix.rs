@@ -172,3 +172,67 @@ fn raw_key_signature_from_the_wrong_key_fails() {
         .iter()
         .any(|l| l.contains("signature does not verify")));
 }
+
+#[test]
+fn hybrid_curve25519_mlkem768_over_ike_intermediate() {
+    for (encr, integ, prf) in suites() {
+        for signatures in [false, true] {
+            let (mut w, mut e) = conns(psk());
+            if signatures {
+                let (wa, ea) = raw_keys(KeyType::EcdsaP256);
+                w.auth = wa;
+                e.auth = ea;
+            }
+            let mut p = ike(encr, integ, prf, KeGroup::Curve25519);
+            p.addke = vec![vec![KeGroup::MlKem768]];
+            w.ike_proposals = vec![p.clone()];
+            e.ike_proposals = vec![p];
+            w.esp_proposals = vec![esp(encr, integ)];
+            e.esp_proposals = vec![esp(encr, integ)];
+            let mut pair = Pair::new(w, e);
+            pair.initiate();
+            pair.run_for(Duration::from_secs(1));
+            pair.assert_established();
+            // IKE_SA_INIT, IKE_INTERMEDIATE, IKE_AUTH.
+            assert_eq!(pair.sent, 6, "{:#?}", Pair::logs(&pair.west_events));
+            let up = pair
+                .west_events
+                .iter()
+                .find_map(|e| match e {
+                    ike::Event::IkeSaUp(i) => Some(i.suite.clone()),
+                    _ => None,
+                })
+                .expect("IKE SA up");
+            assert_eq!(up.addke, vec![KeGroup::MlKem768]);
+            assert!(Pair::logs(&pair.east_events)
+                .iter()
+                .any(|l| l.contains("additional key exchange ML_KEM_768 done")));
+        }
+    }
+}
+
+#[test]
+fn hybrid_refused_by_a_responder_without_mlkem() {
+    let (mut w, mut e) = conns(psk());
+    let mut p = ike(
+        EncrAlg::AesGcm16_256,
+        None,
+        PrfAlg::HmacSha2_256,
+        KeGroup::Curve25519,
+    );
+    p.addke = vec![vec![KeGroup::MlKem768]];
+    w.ike_proposals = vec![p];
+    e.ike_proposals = vec![ike(
+        EncrAlg::AesGcm16_256,
+        None,
+        PrfAlg::HmacSha2_256,
+        KeGroup::Curve25519,
+    )];
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    assert_eq!(Pair::ike_up(&pair.west_events), 0);
+    assert!(Pair::logs(&pair.west_events)
+        .iter()
+        .any(|l| l.contains("NO_PROPOSAL_CHOSEN")));
+}

@@ -178,7 +178,8 @@ impl Engine {
             return false;
         };
         let idi = conn.local_identity().to_payload();
-        let octets = signed_octets(&sa.init_request, &sa.nr, suite.prf, &keys.sk_pi, &idi);
+        let mut octets = signed_octets(&sa.init_request, &sa.nr, suite.prf, &keys.sk_pi, &idi);
+        octets.extend_from_slice(&Self::int_auth_suffix(sa, sa.next_message_id));
         let auth = match self.make_auth(
             conn,
             suite.prf,
@@ -248,15 +249,21 @@ impl Engine {
             });
         }
         let mtu = Some(self.config.max_message_size);
-        let packets = match sa.protect(ExchangeType::IkeAuth, false, 1, &inner, mtu, &mut *self.rng)
-        {
+        let auth_mid = sa.next_message_id;
+        let packets = match sa.protect(
+            ExchangeType::IkeAuth,
+            false,
+            auth_mid,
+            &inner,
+            mtu,
+            &mut *self.rng,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 self.fail_auth(sa, &format!("cannot build IKE_AUTH request: {e}"));
                 return false;
             }
         };
-        sa.next_message_id = 1;
         sa.state = IkeState::AuthSent;
         let n = packets.len();
         self.send_request(now, sa, RequestKind::IkeAuth, packets);
@@ -354,7 +361,8 @@ impl Engine {
             return false;
         };
         let prf = suite.prf;
-        let octets = signed_octets(&sa.init_request, &sa.nr, prf, &keys.sk_pi, &idi);
+        let mut octets = signed_octets(&sa.init_request, &sa.nr, prf, &keys.sk_pi, &idi);
+        octets.extend_from_slice(&Self::int_auth_suffix(sa, message_id));
         if let Err(AuthFail::Failed(why)) =
             self.check_auth(&conn, prf, &keys.sk_pi, &octets, &auth, &idi, &certs)
         {
@@ -369,7 +377,8 @@ impl Engine {
         let Some(keys) = sa.keys.as_ref() else {
             return false;
         };
-        let octets_r = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        let mut octets_r = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        octets_r.extend_from_slice(&Self::int_auth_suffix(sa, message_id));
         let my_auth = match self.make_auth(
             &conn,
             prf,
@@ -645,7 +654,9 @@ impl Engine {
             return false;
         };
         let prf = suite.prf;
-        let octets = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        let mut octets = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        let auth_mid = sa.next_message_id.wrapping_sub(1);
+        octets.extend_from_slice(&Self::int_auth_suffix(sa, auth_mid));
         if let Err(AuthFail::Failed(why)) =
             self.check_auth(&conn, prf, &keys.sk_pr, &octets, &auth, &idr, &certs)
         {

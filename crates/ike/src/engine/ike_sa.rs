@@ -22,6 +22,8 @@ pub(crate) enum IkeState {
     InitSent,
     /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH (half-open).
     InitAnswered,
+    /// Initiator: IKE_INTERMEDIATE request sent (RFC 9242).
+    IntermediateSent,
     /// Initiator: IKE_AUTH request sent.
     AuthSent,
     /// Authenticated.
@@ -59,6 +61,7 @@ pub(crate) enum RequestKind {
     DeleteChild,
     Liveness,
     CreateChild,
+    Intermediate,
 }
 
 /// What our CREATE_CHILD_SA request is for.
@@ -150,6 +153,15 @@ pub(crate) struct IkeSa {
     pub ke_retries: u8,
     pub peer_fragmentation: bool,
     pub peer_childless: bool,
+    /// The AAD (header to SK header) and plaintext of the last message
+    /// decrypted (`None` AAD after reassembly), for RFC 9242 IntAuth.
+    pub last_aad: Option<Vec<u8>>,
+    pub last_plaintext: Vec<u8>,
+    pub last_first_inner: u8,
+    /// Additional key exchanges still to run (RFC 9370).
+    pub addke_pending: Vec<crate::crypto::KeGroup>,
+    /// The IntAuth chains of RFC 9242 3.3.2 (initiator's, responder's).
+    pub int_auth: Option<(crate::crypto::Secret, crate::crypto::Secret)>,
     /// Hash algorithms of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427).
     pub peer_signature_hashes: Vec<u16>,
     pub nat: NatInfo,
@@ -299,7 +311,7 @@ impl IkeSa {
     /// Verifies and decrypts the SK payload of `raw` (whose decoded last
     /// payload is `sk_data`), returning the inner payloads.
     pub fn unprotect_sk(
-        &self,
+        &mut self,
         raw: &[u8],
         header_len: usize,
         first_inner: u8,
@@ -325,7 +337,10 @@ impl IkeSa {
                     header_len,
                 )))?;
         let plain = cipher.decrypt(aad, body)?;
-        Ok(decode_payload_chain(first_inner, &plain)?)
+        let payloads = decode_payload_chain(first_inner, &plain)?;
+        self.last_aad = Some(aad.to_vec());
+        self.last_plaintext = plain;
+        Ok(payloads)
     }
 
     /// Verifies and decrypts one SKF fragment and adds it to the
@@ -388,7 +403,11 @@ impl IkeSa {
         }
         let first = r.first_inner;
         self.reassembly = None;
-        Ok(Some(decode_payload_chain(first, &whole)?))
+        let payloads = decode_payload_chain(first, &whole)?;
+        self.last_aad = None;
+        self.last_first_inner = first;
+        self.last_plaintext = whole;
+        Ok(Some(payloads))
     }
 }
 

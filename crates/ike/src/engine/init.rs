@@ -130,6 +130,11 @@ impl Engine {
             ke_retries: 0,
             peer_fragmentation: false,
             peer_childless: false,
+            last_aad: None,
+            last_plaintext: Vec::new(),
+            last_first_inner: 0,
+            addke_pending: Vec::new(),
+            int_auth: None,
             peer_signature_hashes: Vec::new(),
             nat: NatInfo::default(),
             remote_id: None,
@@ -338,10 +343,14 @@ impl Engine {
             );
             return false;
         }
-        if !suite.addke.is_empty() {
+        if !suite.addke.is_empty()
+            && msg
+                .notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED)
+                .is_none()
+        {
             self.fail(
                 sa,
-                "IKE_SA_INIT response chose additional key exchanges (IKE_INTERMEDIATE not implemented yet)",
+                "IKE_SA_INIT response chose additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED",
             );
             return false;
         }
@@ -404,7 +413,16 @@ impl Engine {
             sa,
             &format!("processed IKE_SA_INIT response from {remote} {desc}, initiating IKE_AUTH"),
         );
-        self.send_auth_request(now, sa, &conn)
+        sa.addke_pending = sa
+            .suite
+            .as_ref()
+            .map(|s| s.addke.clone())
+            .unwrap_or_default();
+        if sa.addke_pending.is_empty() {
+            self.send_auth_request(now, sa, &conn)
+        } else {
+            self.send_intermediate_request(now, sa)
+        }
     }
 
     fn fail(&mut self, sa: &mut IkeSa, why: &str) {
@@ -605,17 +623,17 @@ impl Engine {
             );
             return;
         }
-        if !suite.addke.is_empty() {
-            self.log(format!(
-                "\"{}\": IKE_SA_INIT request from {remote}: additional key exchanges are not implemented yet; sending NO_PROPOSAL_CHOSEN",
-                conn.name
-            ));
+        if !suite.addke.is_empty()
+            && msg
+                .notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED)
+                .is_none()
+        {
             self.init_notify_reply(
                 local,
                 remote,
                 &h,
                 [0; 8],
-                Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
+                Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()),
             );
             return;
         }
@@ -688,6 +706,11 @@ impl Engine {
             ke_retries: 0,
             peer_fragmentation: frag,
             peer_childless: msg.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some(),
+            last_aad: None,
+            last_plaintext: Vec::new(),
+            last_first_inner: 0,
+            addke_pending: suite.addke.clone(),
+            int_auth: None,
             peer_signature_hashes: signature_hashes(&msg),
             nat,
             remote_id: None,
@@ -746,6 +769,15 @@ impl Engine {
                     .iter()
                     .flat_map(|x| x.to_be_bytes())
                     .collect(),
+            )));
+        }
+        if msg
+            .notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED)
+            .is_some()
+        {
+            payloads.push(Payload::Notify(Notify::new(
+                NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
+                Vec::new(),
             )));
         }
         if conn.childless || sa.peer_childless {

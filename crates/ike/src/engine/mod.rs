@@ -19,6 +19,7 @@ mod ike_rekey;
 mod ike_sa;
 mod info;
 mod init;
+mod intermediate;
 pub mod proposal;
 pub mod ts;
 
@@ -637,6 +638,7 @@ impl Engine {
                     let what = match kind {
                         RequestKind::IkeSaInit => "IKE_SA_INIT",
                         RequestKind::IkeAuth => "IKE_AUTH",
+                        RequestKind::Intermediate => "IKE_INTERMEDIATE",
                         RequestKind::Liveness => "liveness check",
                         _ => "INFORMATIONAL",
                     };
@@ -728,6 +730,9 @@ impl Engine {
                 (ExchangeType::IkeAuth, RequestKind::IkeAuth) => {
                     self.initiator_auth_response(now, sa, inner)
                 }
+                (ExchangeType::IkeIntermediate, RequestKind::Intermediate) => {
+                    self.initiator_intermediate_response(now, sa, h.message_id, inner)
+                }
                 (ExchangeType::CreateChildSa, RequestKind::CreateChild) => {
                     self.create_child_response(now, sa, inner)
                 }
@@ -760,7 +765,16 @@ impl Engine {
         self.update_endpoints(sa, local, remote);
         sa.last_received = now;
         match h.exchange {
-            ExchangeType::IkeAuth if !sa.initiator && sa.state == IkeState::InitAnswered => {
+            ExchangeType::IkeIntermediate
+                if !sa.initiator && sa.state == IkeState::InitAnswered =>
+            {
+                self.responder_intermediate(sa, h.message_id, inner)
+            }
+            ExchangeType::IkeAuth
+                if !sa.initiator
+                    && sa.state == IkeState::InitAnswered
+                    && sa.addke_pending.is_empty() =>
+            {
                 self.responder_auth(now, sa, h.message_id, inner)
             }
             ExchangeType::Informational if sa.state != IkeState::InitAnswered => {
