@@ -356,7 +356,7 @@ impl Engine {
         let Some(conn) = self.connections.get(&conn_id).cloned() else {
             return false;
         };
-        sa.conn = conn_id;
+        self.move_sa_to(sa, conn_id);
         let (Some(keys), Some(suite)) = (sa.keys.as_ref(), sa.suite.as_ref()) else {
             return false;
         };
@@ -507,6 +507,12 @@ impl Engine {
             }
         };
         self.send_response(sa, message_id, packets);
+        if inner
+            .iter()
+            .any(|p| matches!(p, Payload::Notify(n) if n.kind == NotifyType::INITIAL_CONTACT))
+        {
+            self.initial_contact(sa);
+        }
         self.ike_sa_up(now, sa, &conn, remote_identity, "responder");
         if let Some((suite, inbound_spi, outbound_spi, local_ts, remote_ts, mode)) = child_up {
             let (ni, nr) = (sa.ni.clone(), sa.nr.clone());

@@ -205,6 +205,10 @@ impl IkeSa {
             let t = self.last_received + delay;
             d = Some(d.map_or(t, |x| x.min(t)));
         }
+        if self.rekeyed_to.is_some() && self.outstanding.is_none() {
+            let t = self.last_received + super::REKEYED_SA_GRACE;
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
         if self.state == IkeState::Established
             && self.outstanding.is_none()
             && self.rekeyed_to.is_none()

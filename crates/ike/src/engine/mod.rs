@@ -24,7 +24,7 @@ pub mod proposal;
 pub mod ts;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,9 @@ impl Default for EngineConfig {
         }
     }
 }
+
+/// How long a rekeyed IKE SA waits for the peer's Delete.
+pub(crate) const REKEYED_SA_GRACE: Duration = Duration::from_secs(60);
 
 /// What to terminate or rekey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +129,7 @@ pub struct Engine {
     events: VecDeque<Event>,
     timers: BinaryHeap<Reverse<(Instant, IkeSaId)>>,
     pending_deletes: Vec<IkeSaId>,
+    by_conn: HashMap<ConnId, HashSet<IkeSaId>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -162,6 +166,7 @@ impl Engine {
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
             pending_deletes: Vec::new(),
+            by_conn: HashMap::new(),
         }
     }
 
@@ -221,13 +226,35 @@ impl Engine {
     /// The IKE SAs of a connection (established or negotiating).
     pub fn ike_sas_of(&self, conn: ConnId) -> Vec<IkeSaId> {
         let mut v: Vec<IkeSaId> = self
-            .sas
-            .values()
-            .filter(|s| s.conn == conn)
-            .map(|s| s.id)
+            .by_conn
+            .get(&conn)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| self.sas.contains_key(id))
             .collect();
         v.sort();
         v
+    }
+
+    /// What an established IKE SA negotiated (for `ipsec status`).
+    pub fn ike_sa_info(&self, id: IkeSaId) -> Option<IkeSaInfo> {
+        let sa = self.sas.get(&id)?;
+        if sa.state != IkeState::Established {
+            return None;
+        }
+        let conn = self.connections.get(&sa.conn)?;
+        Some(IkeSaInfo {
+            ike_sa: sa.id,
+            conn: sa.conn,
+            initiator: sa.initiator,
+            local: sa.local,
+            remote: sa.remote,
+            local_id: conn.local_identity(),
+            remote_id: sa.remote_id.clone().unwrap_or(Identity::Null),
+            suite: sa.suite.clone()?,
+            nat: sa.nat,
+        })
     }
 
     /// The Child SAs of an IKE SA: (id, inbound SPI, outbound SPI).
@@ -560,13 +587,59 @@ impl Engine {
     fn insert_sa(&mut self, sa: IkeSa) {
         let id = sa.id;
         self.by_local_spi.insert(sa.local_spi(), id);
+        self.by_conn.entry(sa.conn).or_default().insert(id);
         self.sas.insert(id, sa);
         self.schedule(id);
+    }
+
+    /// Moves an SA to another connection (the responder's choice by ID).
+    fn move_sa_to(&mut self, sa: &mut IkeSa, conn: ConnId) {
+        if sa.conn == conn {
+            return;
+        }
+        if let Some(set) = self.by_conn.get_mut(&sa.conn) {
+            set.remove(&sa.id);
+        }
+        self.by_conn.entry(conn).or_default().insert(sa.id);
+        sa.conn = conn;
+    }
+
+    /// Drops other IKE SAs of `sa`'s connection with the same peer
+    /// identity (INITIAL_CONTACT, RFC 7296 2.4): the peer restarted.
+    fn initial_contact(&mut self, sa: &IkeSa) {
+        let others: Vec<IkeSaId> = self
+            .by_conn
+            .get(&sa.conn)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| *id != sa.id)
+            .collect();
+        for id in others {
+            let same_peer = self
+                .sas
+                .get(&id)
+                .is_some_and(|o| o.remote_id == sa.remote_id && o.remote.ip() == sa.remote.ip());
+            if !same_peer {
+                continue;
+            }
+            if let Some(mut old) = self.sas.remove(&id) {
+                self.sa_log(&old, "INITIAL_CONTACT from the peer: deleting this IKE SA");
+                self.report_down(&mut old, "replaced after INITIAL_CONTACT from the peer");
+                self.forget_sa(old);
+            }
+        }
     }
 
     /// Removes every index entry of an SA that is being dropped.
     fn forget_sa(&mut self, sa: IkeSa) {
         self.by_local_spi.remove(&sa.local_spi());
+        if let Some(set) = self.by_conn.get_mut(&sa.conn) {
+            set.remove(&sa.id);
+            if set.is_empty() {
+                self.by_conn.remove(&sa.conn);
+            }
+        }
         if !sa.initiator {
             if let Some(k) = self.half_open_by_peer.get(&(sa.spi_i, sa.remote)).copied() {
                 if k == sa.id {
@@ -629,6 +702,13 @@ impl Engine {
     fn sa_timeout_inner(&mut self, now: Instant, sa: &mut IkeSa) -> bool {
         if sa.state == IkeState::InitAnswered && now >= sa.created + self.config.half_open_timeout {
             self.sa_log(sa, "deleting half-open IKE SA: no IKE_AUTH request arrived");
+            return false;
+        }
+        if sa.rekeyed_to.is_some()
+            && sa.outstanding.is_none()
+            && now >= sa.last_received + REKEYED_SA_GRACE
+        {
+            self.sa_log(sa, "the peer never deleted the rekeyed IKE SA; dropping it");
             return false;
         }
         if let Some(o) = sa.outstanding.as_mut() {
