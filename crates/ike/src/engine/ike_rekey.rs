@@ -207,6 +207,7 @@ impl Engine {
             pending_child: None,
             pending_create: None,
             queued: VecDeque::new(),
+            queued_creates: VecDeque::new(),
             rekeyed_to: None,
             rekey_at: Some(rekey_time(now, conn.ike_lifetime, initiator)),
         };

@@ -178,6 +178,8 @@ pub(crate) struct IkeSa {
     pub pending_create: Option<PendingCreate>,
     /// Requests waiting for the window (size 1).
     pub queued: VecDeque<(RequestKind, Vec<Payload>)>,
+    /// CREATE_CHILD_SA exchanges waiting for the window.
+    pub queued_creates: VecDeque<CreateKind>,
     /// This IKE SA was rekeyed into that one: its end is no "down".
     pub rekeyed_to: Option<IkeSaId>,
     /// When to start rekeying the IKE SA.

@@ -70,9 +70,17 @@ impl Engine {
 
     /// Sends the next queued INFORMATIONAL request, if the window is free.
     pub(super) fn send_queued(&mut self, now: Instant, sa: &mut IkeSa) {
-        if sa.outstanding.is_none() {
-            if let Some((kind, inner)) = sa.queued.pop_front() {
-                self.send_informational(now, sa, kind, inner);
+        if sa.outstanding.is_some() || sa.pending_create.is_some() {
+            return;
+        }
+        if let Some((kind, inner)) = sa.queued.pop_front() {
+            self.send_informational(now, sa, kind, inner);
+            return;
+        }
+        while let Some(kind) = sa.queued_creates.pop_front() {
+            match self.start_create(now, sa, kind, None) {
+                Ok(()) => return,
+                Err(e) => self.sa_log(sa, &format!("queued CREATE_CHILD_SA dropped: {e}")),
             }
         }
     }

@@ -147,6 +147,7 @@ impl Engine {
             pending_child: None,
             pending_create: None,
             queued: VecDeque::new(),
+            queued_creates: VecDeque::new(),
             rekeyed_to: None,
             rekey_at: None,
         };
@@ -723,6 +724,7 @@ impl Engine {
             pending_child: None,
             pending_create: None,
             queued: VecDeque::new(),
+            queued_creates: VecDeque::new(),
             rekeyed_to: None,
             rekey_at: None,
         };

@@ -313,13 +313,14 @@ impl Engine {
     }
 
     /// Rekeys an IKE SA, every IKE SA of a connection, or a Child SA
-    /// (CREATE_CHILD_SA with REKEY_SA, PFS per the connection).
+    /// (CREATE_CHILD_SA with REKEY_SA, PFS per the connection). While
+    /// another exchange of the IKE SA is in flight the rekey is queued.
     pub fn rekey(&mut self, now: Instant, target: Target) -> Result<(), EngineError> {
         match target {
             Target::IkeSa(id) => {
                 let spi = self.random_spi();
                 self.with_sa(id, target, |e, sa| {
-                    e.start_create(now, sa, ike_sa::CreateKind::RekeyIke(spi), None)
+                    e.create_or_queue(now, sa, ike_sa::CreateKind::RekeyIke(spi))
                 })
             }
             Target::ChildSa(child) => {
@@ -329,7 +330,7 @@ impl Engine {
                     .copied()
                     .ok_or(EngineError::UnknownSa(target))?;
                 self.with_sa(owner, target, |e, sa| {
-                    e.start_create(now, sa, ike_sa::CreateKind::RekeyChild(child), None)
+                    e.create_or_queue(now, sa, ike_sa::CreateKind::RekeyChild(child))
                 })
             }
             Target::Connection(c) => {
@@ -350,8 +351,28 @@ impl Engine {
     /// its connection's traffic selectors (CREATE_CHILD_SA).
     pub fn create_child_sa(&mut self, now: Instant, ike_sa: IkeSaId) -> Result<(), EngineError> {
         self.with_sa(ike_sa, Target::IkeSa(ike_sa), |e, sa| {
-            e.start_create(now, sa, ike_sa::CreateKind::NewChild, None)
+            e.create_or_queue(now, sa, ike_sa::CreateKind::NewChild)
         })
+    }
+
+    /// Starts a CREATE_CHILD_SA now, or queues it behind the exchange in
+    /// flight (window size 1).
+    fn create_or_queue(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        kind: ike_sa::CreateKind,
+    ) -> Result<(), EngineError> {
+        if sa.state == IkeState::Established
+            && sa.rekeyed_to.is_none()
+            && (sa.outstanding.is_some() || sa.pending_create.is_some())
+        {
+            if !sa.queued_creates.contains(&kind) {
+                sa.queued_creates.push_back(kind);
+            }
+            return Ok(());
+        }
+        self.start_create(now, sa, kind, None)
     }
 
     fn with_sa(
