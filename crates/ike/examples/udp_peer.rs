@@ -5,7 +5,7 @@
 //! udp_peer --local 192.0.2.1 --remote 192.0.2.2 --psk SECRET \
 //!     --local-id west@ph --remote-id east@ph \
 //!     --local-ts 10.201.0.0/16 --remote-ts 10.202.0.0/16 \
-//!     --suite gcm|cbc [--initiate] [--seconds 20]
+//!     --suite gcm|cbc [--auth psk|null] [--initiate] [--seconds 20]
 //! ```
 //!
 //! Prints the engine's log lines and events; exits 0 once an IKE SA and a
@@ -64,7 +64,12 @@ fn run() -> Result<(), String> {
         .ok_or("--remote missing")?
         .parse()
         .map_err(|e| format!("--remote: {e}"))?;
-    let psk = arg(&args, "--psk").ok_or("--psk missing")?;
+    let psk = arg(&args, "--psk").unwrap_or_default();
+    let auth = match arg(&args, "--auth").as_deref() {
+        None | Some("psk") => Authentication::Psk(Secret::from_slice(psk.as_bytes())),
+        Some("null") => Authentication::Null,
+        Some(other) => return Err(format!("unknown --auth {other}")),
+    };
     let initiate = args.iter().any(|a| a == "--initiate");
     let seconds: u64 = arg(&args, "--seconds")
         .and_then(|s| s.parse().ok())
@@ -78,7 +83,7 @@ fn run() -> Result<(), String> {
         "interop",
         SocketAddr::new(local, 500),
         Some(SocketAddr::new(remote, 500)),
-        Authentication::Psk(Secret::from_slice(psk.as_bytes())),
+        auth,
     );
     conn.local_id = arg(&args, "--local-id").map(|s| identity(&s));
     conn.remote_id = arg(&args, "--remote-id").map(|s| identity(&s));
