@@ -419,7 +419,7 @@ impl IkeSa {
 
 /// Why a message could not be protected or unprotected.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ProtectError {
+pub enum ProtectError {
     #[error("no keys yet")]
     NoKeys,
     #[error("message too large")]

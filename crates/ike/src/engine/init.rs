@@ -432,7 +432,7 @@ impl Engine {
     }
 
     /// A stateless IKE_SA_INIT answer (cookie or error notify).
-    fn init_notify_reply(
+    pub(super) fn init_notify_reply(
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,

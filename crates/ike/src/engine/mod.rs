@@ -29,7 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::crypto::Random;
-use crate::wire::{ExchangeType, Header, Message, Payload};
+use crate::wire::{ExchangeType, Header, Message, Notify, NotifyType, Payload, WireError};
 
 pub use config::{
     default_esp_proposals, default_ike_proposals, Authentication, CertAuth, CertAuthError, ConnId,
@@ -448,6 +448,17 @@ impl Engine {
             Ok(m) => m,
             Err(e) => {
                 self.log(format!("dropping packet from {remote}: {e}"));
+                if let (WireError::UnsupportedCritical(t), Ok(h)) = (&e, Header::decode(data)) {
+                    if h.exchange == ExchangeType::IkeSaInit && !h.response && h.spi_r == [0; 8] {
+                        self.init_notify_reply(
+                            local,
+                            remote,
+                            &h,
+                            [0; 8],
+                            Notify::new(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![*t]),
+                        );
+                    }
+                }
                 return;
             }
         };
@@ -927,6 +938,29 @@ impl Engine {
         };
         match result {
             Ok(x) => x,
+            Err(ike_sa::ProtectError::Wire(WireError::UnsupportedCritical(t)))
+                if !h.response && h.message_id == sa.expected_request_id =>
+            {
+                // RFC 7296 2.5: reject a request with a critical payload we
+                // do not understand.
+                self.sa_log(
+                    sa,
+                    &format!(
+                        "{} request has unsupported critical payload {t}; sending UNSUPPORTED_CRITICAL_PAYLOAD",
+                        h.exchange.name()
+                    ),
+                );
+                let reply = vec![Payload::Notify(Notify::new(
+                    NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
+                    vec![t],
+                ))];
+                if let Ok(p) =
+                    sa.protect(h.exchange, true, h.message_id, &reply, None, &mut *self.rng)
+                {
+                    self.send_response(sa, h.message_id, p);
+                }
+                None
+            }
             Err(e) => {
                 self.sa_log(sa, &format!("dropping {} message: {e}", h.exchange.name()));
                 None
@@ -940,11 +974,16 @@ impl Engine {
                 .unprotect_sk(raw, h.length as usize, sk.first_inner, sk.data.len())
                 .is_ok(),
             // A retransmitted fragment: answer when it verifies.
-            Some(Payload::Skf(skf)) => sa
-                .cipher_in
-                .as_ref()
-                .zip(raw.get(..(h.length as usize).saturating_sub(skf.data.len())))
-                .is_some_and(|(c, aad)| c.decrypt(aad, &skf.data).is_ok()),
+            // A retransmitted fragmented request: answer once per
+            // retransmission, on its first fragment (RFC 7383 2.6.1).
+            Some(Payload::Skf(skf)) => {
+                skf.fragment_number == 1
+                    && sa
+                        .cipher_in
+                        .as_ref()
+                        .zip(raw.get(..(h.length as usize).saturating_sub(skf.data.len())))
+                        .is_some_and(|(c, aad)| c.decrypt(aad, &skf.data).is_ok())
+            }
             _ => false,
         }
     }
