@@ -223,6 +223,13 @@ fn childless_ike_sa() {
     assert_eq!(Pair::ike_up(&pair.east_events), 1);
     assert!(Pair::children(&pair.west_events).is_empty());
     assert!(Pair::children(&pair.east_events).is_empty());
+    assert!(any_log(&pair.east_events, "creating childless SA"));
+    // A Child SA later, with CREATE_CHILD_SA.
+    let sa = pair.west.ike_sas_of(pair.west_conn)[0];
+    let now = pair.now;
+    pair.west.create_child_sa(now, sa).expect("create child");
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
 }
 
 #[test]

@@ -267,14 +267,14 @@ impl Engine {
         sa.state = IkeState::AuthSent;
         let n = packets.len();
         self.send_request(now, sa, RequestKind::IkeAuth, packets);
-        let remote = sa.remote;
+        let desc = sa.suite.as_ref().map(|s| s.describe()).unwrap_or_default();
         if n > 1 {
             self.sa_log(
                 sa,
-                &format!("sent IKE_AUTH request to {remote} in {n} fragments"),
+                &format!("sent IKE_AUTH request {desc} in {n} fragments"),
             );
         } else {
-            self.sa_log(sa, &format!("sent IKE_AUTH request to {remote}"));
+            self.sa_log(sa, &format!("sent IKE_AUTH request {desc}"));
         }
         true
     }
@@ -483,7 +483,12 @@ impl Engine {
                     }
                 }
             }
-            (None, None, None) => {}
+            (None, None, None) => {
+                self.sa_log(
+                    sa,
+                    "IKE_AUTH request does not propose a Child SA; creating childless SA",
+                );
+            }
             _ => {
                 reply.push(Payload::Notify(Notify::new(
                     NotifyType::INVALID_SYNTAX,
@@ -683,10 +688,10 @@ impl Engine {
             Payload::Notify(n) if n.kind.is_error() => Some(n.kind),
             _ => None,
         }) {
-            self.sa_log(
-                sa,
-                &format!("IKE_AUTH response rejected the Child SA with {err}; IKE SA stays up"),
-            );
+            let why =
+                format!("IKE_AUTH response rejected the Child SA with {err}; IKE SA stays up");
+            self.sa_log(sa, &why);
+            self.child_failed(sa, &why);
             return true;
         }
         let sa_payload = inner.iter().find_map(|p| match p {
@@ -696,7 +701,9 @@ impl Engine {
         let (Some(sa_payload), Some(tsi), Some(tsr)) =
             (sa_payload, ts_of(&inner, true), ts_of(&inner, false))
         else {
-            self.sa_log(sa, "IKE_AUTH response carries no Child SA");
+            let why = "IKE_AUTH response carries no Child SA";
+            self.sa_log(sa, why);
+            self.child_failed(sa, why);
             return true;
         };
         let Some((child_suite, peer_spi)) =
@@ -748,9 +755,22 @@ impl Engine {
         true
     }
 
+    /// Reports that a Child SA we asked for did not come up.
+    pub(super) fn child_failed(&mut self, sa: &IkeSa, why: &str) {
+        self.events.push_back(Event::ChildSaFailed {
+            ike_sa: sa.id,
+            conn: sa.conn,
+            reason: why.to_string(),
+        });
+    }
+
     /// After an unacceptable Child SA in an IKE_AUTH response: the IKE SA
     /// is deleted (the responder installed a Child SA we cannot accept).
     fn reject_child_delete(&mut self, sa: &mut IkeSa) -> bool {
+        self.child_failed(
+            sa,
+            "the responder's Child SA is not acceptable; deleting the IKE SA",
+        );
         let id = sa.id;
         // The SA is re-inserted by the caller; schedule the delete on it.
         self.pending_deletes.push(id);

@@ -507,10 +507,14 @@ impl Engine {
             Payload::Notify(n) if n.kind.is_error() => Some(n.clone()),
             _ => None,
         }) {
-            self.sa_log(
-                sa,
-                &format!("CREATE_CHILD_SA response contained {}", err.kind),
-            );
+            let why = format!("CREATE_CHILD_SA response contained {}", err.kind);
+            self.sa_log(sa, &why);
+            if err.kind != NotifyType::TEMPORARY_FAILURE
+                && err.kind != NotifyType::INVALID_KE_PAYLOAD
+                && pending.kind == CreateKind::NewChild
+            {
+                self.child_failed(sa, &why);
+            }
             match err.kind {
                 NotifyType::INVALID_KE_PAYLOAD if pending.ke_retries < 2 => {
                     let g = err

@@ -23,7 +23,11 @@ impl Engine {
             self.forget_sa(sa);
             return;
         }
-        self.sa_log(&sa, "deleting IKE SA; sending Delete notification");
+        let aged = now.saturating_duration_since(sa.created).as_secs_f64();
+        self.sa_log(
+            &sa,
+            &format!("deleting state (STATE_V2_ESTABLISHED_IKE_SA) aged {aged:.6}s and sending notification"),
+        );
         self.report_down(&mut sa, "deleted by request");
         sa.state = IkeState::Deleting;
         let inner = vec![Payload::Delete(DeletePayload {

@@ -397,7 +397,6 @@ impl Engine {
         sa.init_response = raw.to_vec();
         sa.outstanding = None;
         sa.last_received = now;
-        let desc = suite.describe();
         sa.suite = Some(suite);
         if sa.nat.encapsulate() && sa.remote.port() == 500 {
             // RFC 7296 2.23: move to port 4500 once a NAT is detected.
@@ -410,10 +409,6 @@ impl Engine {
         if sa.nat.remote_behind_nat {
             self.sa_log(sa, "NAT detected: the peer is behind a NAT");
         }
-        self.sa_log(
-            sa,
-            &format!("processed IKE_SA_INIT response from {remote} {desc}, initiating IKE_AUTH"),
-        );
         sa.addke_pending = sa
             .suite
             .as_ref()
@@ -798,15 +793,8 @@ impl Engine {
         sa.init_response = bytes.clone();
         let desc = suite.describe();
         sa.suite = Some(suite);
-        self.sa_log(
-            &sa,
-            &format!("processing IKE_SA_INIT request from {remote}; proposal chosen {desc}"),
-        );
         self.send_response(&mut sa, 0, vec![bytes]);
-        self.sa_log(
-            &sa,
-            &format!("sent IKE_SA_INIT response to {remote} {desc}"),
-        );
+        self.sa_log(&sa, &format!("sent IKE_SA_INIT reply {desc}"));
         self.half_open += 1;
         self.half_open_by_peer.insert((sa.spi_i, remote), id);
         self.insert_sa(sa);
