@@ -283,3 +283,46 @@ fn lifetimes_trigger_rekeys() {
     assert_eq!(pair.west.child_sas(wsa).len(), 1);
     assert_eq!(pair.east.child_sas(esa).len(), 1);
 }
+
+#[test]
+fn refused_rekey_lets_the_child_sa_expire() {
+    let (mut w, mut e) = conns(psk());
+    w.pfs = true;
+    e.pfs = false; // east refuses the KE west's rekey carries
+    w.child_lifetime = Duration::from_secs(60);
+    e.child_lifetime = Duration::from_secs(1000); // east never rekeys first
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(70));
+    assert_eq!(rekeyed(&pair.west_events).len(), 0);
+    assert!(Pair::logs(&pair.west_events)
+        .iter()
+        .any(|l| l.contains("CREATE_CHILD_SA response contained NO_PROPOSAL_CHOSEN")));
+    assert!(Pair::logs(&pair.west_events)
+        .iter()
+        .any(|l| l.contains("lifetime expired")));
+    assert_eq!(child_down(&pair.west_events).len(), 1);
+    assert_eq!(child_down(&pair.east_events).len(), 1);
+    assert_eq!(Pair::ike_down(&pair.west_events), 0);
+}
+
+#[test]
+fn ike_sa_expires_when_it_cannot_be_rekeyed() {
+    let (mut w, mut e) = conns(psk());
+    for c in [&mut w, &mut e] {
+        c.ike_lifetime = Duration::from_secs(100);
+        c.child_lifetime = Duration::from_secs(1000);
+    }
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    // From now on every CREATE_CHILD_SA request is lost.
+    pair.network = Box::new(|_, _, t| match ike::wire::Message::decode(&t.payload) {
+        Ok(m) if m.header.exchange == ike::wire::ExchangeType::CreateChildSa => Fate::Drop,
+        _ => Fate::Deliver,
+    });
+    pair.run_for(Duration::from_secs(200));
+    assert_eq!(Pair::ike_down(&pair.west_events), 1);
+    assert_eq!(Pair::ike_down(&pair.east_events), 1);
+}

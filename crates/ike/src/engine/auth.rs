@@ -575,6 +575,7 @@ impl Engine {
             conn.ike_lifetime,
             sa.initiator,
         ));
+        sa.expire_at = Some(now + conn.ike_lifetime);
         let Some(suite) = sa.suite.clone() else {
             return;
         };

@@ -94,6 +94,7 @@ impl Engine {
             mode: nc.mode,
             rekey_at: Some(rekey_time(now, conn.child_lifetime, sa.initiator)),
             replaced: false,
+            expire_at: Some(now + conn.child_lifetime),
         });
         let encap = if sa.nat.encapsulate() {
             "ESPinUDP"

@@ -210,6 +210,7 @@ impl Engine {
             queued_creates: VecDeque::new(),
             rekeyed_to: None,
             rekey_at: Some(rekey_time(now, conn.ike_lifetime, initiator)),
+            expire_at: Some(now + conn.ike_lifetime),
         };
         old.rekeyed_to = Some(id);
         let line = format!(

@@ -50,6 +50,8 @@ pub(crate) struct ChildSa {
     pub rekey_at: Option<Instant>,
     /// A rekey of it is in flight or done; it is about to go.
     pub replaced: bool,
+    /// End of its lifetime: deleted then if not replaced before.
+    pub expire_at: Option<Instant>,
 }
 
 /// What an outstanding request was for.
@@ -184,6 +186,8 @@ pub(crate) struct IkeSa {
     pub rekeyed_to: Option<IkeSaId>,
     /// When to start rekeying the IKE SA.
     pub rekey_at: Option<Instant>,
+    /// End of the IKE SA's lifetime.
+    pub expire_at: Option<Instant>,
 }
 
 impl IkeSa {
@@ -220,7 +224,9 @@ impl IkeSa {
                 .iter()
                 .filter(|c| !c.replaced)
                 .filter_map(|c| c.rekey_at)
-                .chain(self.rekey_at);
+                .chain(self.children.iter().filter_map(|c| c.expire_at))
+                .chain(self.rekey_at)
+                .chain(self.expire_at);
             for t in rekeys {
                 d = Some(d.map_or(t, |x| x.min(t)));
             }

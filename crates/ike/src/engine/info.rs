@@ -23,21 +23,29 @@ impl Engine {
             self.forget_sa(sa);
             return;
         }
+        self.begin_delete_ike(now, &mut sa, "deleted by request");
+        self.sas.insert(id, sa);
+        self.schedule(id);
+    }
+
+    /// Reports an established IKE SA and its Child SAs down and sends the
+    /// Delete; the SA stays (state Deleting) until answered or timed out.
+    pub(super) fn begin_delete_ike(&mut self, now: Instant, sa: &mut IkeSa, reason: &str) {
         let aged = now.saturating_duration_since(sa.created).as_secs_f64();
         self.sa_log(
-            &sa,
-            &format!("deleting state (STATE_V2_ESTABLISHED_IKE_SA) aged {aged:.6}s and sending notification"),
+            sa,
+            &format!(
+                "deleting state (STATE_V2_ESTABLISHED_IKE_SA) aged {aged:.6}s and sending notification"
+            ),
         );
-        self.report_down(&mut sa, "deleted by request");
+        self.report_down(sa, reason);
         sa.state = IkeState::Deleting;
         let inner = vec![Payload::Delete(DeletePayload {
             protocol: ProtocolId::Ike,
             spi_size: 0,
             spis: Vec::new(),
         })];
-        self.send_informational(now, &mut sa, RequestKind::DeleteIke, inner);
-        self.sas.insert(id, sa);
-        self.schedule(id);
+        self.send_informational(now, sa, RequestKind::DeleteIke, inner);
     }
 
     /// Deletes one Child SA with an INFORMATIONAL Delete.

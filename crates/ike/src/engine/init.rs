@@ -150,6 +150,7 @@ impl Engine {
             queued_creates: VecDeque::new(),
             rekeyed_to: None,
             rekey_at: None,
+            expire_at: None,
         };
         self.sa_log(&sa, "initiating IKEv2 connection");
         if let Err(e) = self.send_init_request(now, &mut sa, group) {
@@ -722,6 +723,7 @@ impl Engine {
             queued_creates: VecDeque::new(),
             rekeyed_to: None,
             rekey_at: None,
+            expire_at: None,
         };
         if nat.local_behind_nat {
             self.log(format!(

@@ -775,6 +775,21 @@ impl Engine {
             return true;
         }
         if sa.state == IkeState::Established && sa.rekeyed_to.is_none() {
+            if sa.expire_at.is_some_and(|t| now >= t) {
+                self.sa_log(sa, "IKE SA lifetime expired without a rekey");
+                self.begin_delete_ike(now, sa, "lifetime expired");
+                return true;
+            }
+            let expired = sa
+                .children
+                .iter()
+                .find(|c| c.expire_at.is_some_and(|t| now >= t))
+                .map(|c| c.id);
+            if let Some(child) = expired {
+                self.sa_log(sa, &format!("Child SA #{} lifetime expired", child.0));
+                self.delete_child_on(now, sa, child);
+                return true;
+            }
             if sa.rekey_at.is_some_and(|t| now >= t) {
                 sa.rekey_at = None;
                 let spi = self.random_spi();
