@@ -1,6 +1,9 @@
 //! The cost of the expensive crypto operations of an IKE SA negotiation.
 //! Run with `cargo bench -p ike --bench crypto`; prints microseconds per
-//! operation (mean over a fixed number of iterations, after a warm-up).
+//! operation (mean over a fixed number of iterations, after a warm-up):
+//! the CPU time of the benchmark thread (from Linux's
+//! /proc/thread-self/schedstat, so other load on the machine does not
+//! count) and the wall-clock time.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -10,16 +13,27 @@ use ike::crypto::{
     SignatureScheme, SystemRandom,
 };
 
+/// Nanoseconds this thread has run on a CPU, if the kernel tells.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 fn measure(name: &str, iterations: u32, mut op: impl FnMut()) {
     for _ in 0..iterations.div_ceil(10) {
         op();
     }
+    let cpu_start = thread_cpu_ns();
     let start = Instant::now();
     for _ in 0..iterations {
         op();
     }
-    let per_op = start.elapsed().as_secs_f64() * 1e6 / f64::from(iterations);
-    println!("{name:<52} {per_op:>10.1} us");
+    let wall = start.elapsed().as_secs_f64() * 1e6 / f64::from(iterations);
+    let cpu = match (cpu_start, thread_cpu_ns()) {
+        (Some(a), Some(b)) => format!("{:>10.1}", (b - a) as f64 / 1e3 / f64::from(iterations)),
+        _ => format!("{:>10}", "n/a"),
+    };
+    println!("{name:<52} {cpu} {wall:>10.1}");
 }
 
 /// One complete exchange: the initiator's key generation, the responder's
@@ -38,6 +52,7 @@ fn exchange(group: KeGroup) {
 
 fn main() {
     println!("ferroswan ike crypto benchmark (both sides of each exchange)");
+    println!("{:<52} {:>10} {:>10}", "operation", "CPU us", "wall us");
     for (group, n) in [
         (KeGroup::Curve25519, 2000),
         (KeGroup::Ecp256, 1000),

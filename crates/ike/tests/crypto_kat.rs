@@ -3,7 +3,8 @@
 
 use ike::crypto::keys::{rekey_skeyseed, skeyseed};
 use ike::crypto::{
-    ChildKeys, EncrAlg, IkeSaKeys, IntegAlg, KeGroup, KeyExchange, PrfAlg, Random, Secret, SkCipher,
+    ChildKeys, EncrAlg, IkeSaKeys, IntegAlg, KeGroup, KeyExchange, LegacyAuthMethod, PrfAlg,
+    PrivateKey, PublicKey, Random, Secret, SignatureScheme, SkCipher,
 };
 
 /// One record of a vector file: `name = value` lines up to a blank line,
@@ -275,5 +276,86 @@ fn rfc7748_x25519() {
             }
             other => panic!("unknown section {other}"),
         }
+    }
+}
+
+#[test]
+fn sk_payload_matches_an_independent_implementation() {
+    let recs = records(include_str!("vectors/sk_payload_cross_check.txt"));
+    assert_eq!(recs.len(), 4);
+    for r in recs {
+        let (encr, integ) = match r.text("suite") {
+            "AES_CBC_256 HMAC_SHA2_256_128" => {
+                (EncrAlg::AesCbc256, Some(IntegAlg::HmacSha2_256_128))
+            }
+            "AES_CBC_128 HMAC_SHA1_96" => (EncrAlg::AesCbc128, Some(IntegAlg::HmacSha1_96)),
+            "AES_GCM_16_256" => (EncrAlg::AesGcm16_256, None),
+            "AES_GCM_16_128" => (EncrAlg::AesGcm16_128, None),
+            other => panic!("unknown suite {other}"),
+        };
+        let cipher = SkCipher::new(
+            encr,
+            integ,
+            &Secret::new(r.hex("SK_e")),
+            &Secret::new(r.hex("SK_a")),
+        )
+        .unwrap();
+        let (aad, body, plain) = (r.hex("aad"), r.hex("body"), r.hex("plaintext"));
+        assert_eq!(cipher.encrypted_len(plain.len()), body.len(), "{encr}");
+        assert_eq!(
+            cipher.encrypt_with_iv(&aad, &plain, &r.hex("IV")).unwrap(),
+            body,
+            "{encr}"
+        );
+        assert_eq!(cipher.decrypt(&aad, &body).unwrap(), plain, "{encr}");
+    }
+}
+
+#[test]
+fn signatures_from_an_independent_implementation_verify() {
+    let recs = records(include_str!("vectors/signatures_cross_check.txt"));
+    let message = recs[0].hex("message");
+    let mut checked = 0;
+    for r in &recs[1..] {
+        let key = PublicKey::from_spki_der(&r.hex("spki")).unwrap();
+        let sig = r.hex("signature");
+        let mut bad = sig.clone();
+        bad[sig.len() / 2] ^= 0x10;
+        let scheme_name = r.text("scheme");
+        if let Some(n) = scheme_name.strip_prefix("legacy ") {
+            let method = LegacyAuthMethod::from_auth_method(n.parse().unwrap()).unwrap();
+            key.verify_legacy(method, &message, &sig).unwrap();
+            assert!(key.verify_legacy(method, &message, &bad).is_err());
+        } else {
+            let scheme = SignatureScheme::ALL
+                .into_iter()
+                .find(|s| format!("{s:?}") == scheme_name)
+                .unwrap();
+            key.verify(scheme, &message, &sig).unwrap();
+            assert!(key.verify(scheme, &message, &bad).is_err());
+            assert!(key.verify(scheme, b"other", &sig).is_err());
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 11);
+}
+
+#[test]
+fn rfc8032_ed25519() {
+    let recs = records(include_str!("vectors/rfc8032_ed25519.txt"));
+    assert_eq!(recs.len(), 3);
+    for r in recs {
+        // PKCS#8 v1 PrivateKeyInfo for Ed25519 (RFC 8410 7) around the seed.
+        let mut pkcs8 = hex::decode("302e020100300506032b657004220420").unwrap();
+        pkcs8.extend_from_slice(&r.hex("secret"));
+        let key = PrivateKey::from_pkcs8_der(&pkcs8).unwrap();
+        let public = key.public_key().unwrap();
+        assert_eq!(public, PublicKey::from_ed25519(&r.hex("public")).unwrap());
+        let message = r.hex("message");
+        let sig = key.sign(SignatureScheme::Ed25519, &message).unwrap();
+        assert_eq!(sig, r.hex("signature"));
+        public
+            .verify(SignatureScheme::Ed25519, &message, &sig)
+            .unwrap();
     }
 }

@@ -45,6 +45,11 @@ fn mlkem_encapsulate_decapsulate() {
     assert_ne!(initiator.decapsulate(&bad).unwrap(), ss_r);
     assert!(initiator.decapsulate(&ct[1..]).is_err());
     assert!(KeyExchange::encapsulate(KeGroup::MlKem768, &ek[1..]).is_err());
+    // FIPS 203 7.2 modulus check: a coefficient of 4095 >= q is refused.
+    let mut noncanonical = ek.clone();
+    noncanonical[0] = 0xff;
+    noncanonical[1] |= 0x0f;
+    assert!(KeyExchange::encapsulate(KeGroup::MlKem768, &noncanonical).is_err());
     assert!(matches!(
         KeyExchange::encapsulate(KeGroup::Curve25519, &[9; 32]),
         Err(CryptoError::WrongKeyExchangeKind { .. })

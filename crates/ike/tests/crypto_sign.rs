@@ -208,4 +208,105 @@ fn signature_hash_ids() {
     assert_eq!(SignatureHash::Identity.id(), 5);
     assert_eq!(SignatureScheme::Ed25519.hash(), SignatureHash::Identity);
     assert_eq!(SignatureHash::from_id(0), None);
+    let data = SignatureHash::encode_notify(&SignatureHash::SUPPORTED);
+    assert_eq!(data, vec![0, 2, 0, 3, 0, 4, 0, 5]);
+    assert_eq!(
+        SignatureHash::decode_notify(&data).unwrap(),
+        SignatureHash::SUPPORTED.to_vec()
+    );
+    // Unknown identifiers are skipped; odd lengths are malformed.
+    assert_eq!(
+        SignatureHash::decode_notify(&[0, 9, 0, 1]).unwrap(),
+        vec![SignatureHash::Sha1]
+    );
+    assert_eq!(SignatureHash::decode_notify(&[0, 2, 0]), None);
+}
+
+#[test]
+fn scheme_choice_follows_the_peer_hashes() {
+    use SignatureHash::*;
+    assert_eq!(
+        KeyType::Rsa.preferred_scheme(&[Sha512, Sha256]),
+        Some(SignatureScheme::RsaPssSha256)
+    );
+    assert_eq!(
+        KeyType::Rsa.preferred_scheme(&[Sha384]),
+        Some(SignatureScheme::RsaPssSha384)
+    );
+    assert_eq!(
+        KeyType::EcdsaP384.preferred_scheme(&[Sha256, Sha384]),
+        Some(SignatureScheme::EcdsaSha384)
+    );
+    assert_eq!(KeyType::EcdsaP256.preferred_scheme(&[Sha384]), None);
+    assert_eq!(
+        KeyType::Ed25519.preferred_scheme(&[Identity]),
+        Some(SignatureScheme::Ed25519)
+    );
+    assert_eq!(KeyType::Ed25519.preferred_scheme(&[Sha256]), None);
+}
+
+#[test]
+fn libreswan_rsasigkey_round_trips_exactly() {
+    let text = include_str!("vectors/libreswan_rsasigkey.txt");
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("leftrsasigkey = "))
+        .unwrap();
+    let key = PublicKey::from_libreswan(value).unwrap();
+    assert_eq!(key.key_type(), KeyType::Rsa);
+    assert_eq!(key.bits(), 2192);
+    assert_eq!(&key.to_rfc3110().unwrap()[..2], &[1, 3]);
+    assert_eq!(key.to_libreswan(), value);
+    let ckaid = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ckaid = "))
+        .unwrap();
+    assert_eq!(hex::encode(key.ckaid()), ckaid);
+    assert_eq!(PublicKey::from_spki_der(&key.to_spki_der()).unwrap(), key);
+}
+
+/// RSASSA-PKCS1-v1_5 is deterministic: the legacy (method 1) signature of
+/// a 2192-bit key must equal the independently computed one.
+#[test]
+fn legacy_rsa_signature_known_answer() {
+    let text = include_str!("vectors/rsa2192_pkcs1_sha1.txt");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| hex::decode(v.trim()).unwrap())
+            .unwrap()
+    };
+    let message = field("message = ");
+    let signature = field("signature = ");
+    let pem = &text[text.find("-----BEGIN").unwrap()..];
+    let key = PrivateKey::from_pem(pem).unwrap();
+    assert_eq!(key.key_type(), KeyType::Rsa);
+    let public = key.public_key().unwrap();
+    assert_eq!(public.bits(), 2192);
+    let ours = key.sign_legacy(LegacyAuthMethod::Rsa, &message).unwrap();
+    assert_eq!(ours, signature);
+    public
+        .verify_legacy(LegacyAuthMethod::Rsa, &message, &signature)
+        .unwrap();
+    // The same key through PKCS#8 and the RFC 7427 schemes.
+    let again = PrivateKey::from_pkcs8_der(key.to_pkcs8_der().unwrap().as_bytes()).unwrap();
+    assert_eq!(
+        again.sign_legacy(LegacyAuthMethod::Rsa, &message).unwrap(),
+        signature
+    );
+    let sig = key.sign(SignatureScheme::RsaPkcs1Sha384, &message).unwrap();
+    public
+        .verify(SignatureScheme::RsaPkcs1Sha384, &message, &sig)
+        .unwrap();
+}
+
+#[test]
+fn key_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<PrivateKey>();
+    check::<PublicKey>();
+    check::<ike::crypto::KeyExchange>();
+    check::<ike::crypto::SkCipher>();
+    check::<ike::crypto::IkeSaKeys>();
+    check::<ike::crypto::ChildKeys>();
 }

@@ -40,7 +40,7 @@ pub fn signed_octets(
 }
 
 /// The AUTH value of Shared Key Message Integrity Code (method 2):
-/// prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>).
+/// prf(prf(Shared Secret, "Key Pad for IKEv2"), &lt;SignedOctets&gt;).
 pub fn psk_auth(prf: PrfAlg, shared_secret: &Secret, signed_octets: &[u8]) -> Secret {
     let key = prf.prf(shared_secret.as_bytes(), KEY_PAD);
     prf.prf(key.as_bytes(), signed_octets)

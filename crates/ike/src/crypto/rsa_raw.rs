@@ -7,7 +7,7 @@
 
 use aws_lc_rs::digest;
 use crypto_bigint::modular::{MontyForm, MontyParams};
-use crypto_bigint::{Limb, Odd, Uint, U2048, U3072, U4096};
+use crypto_bigint::{Limb, Odd, Uint, U2048, U3072, U4096, U8192};
 use zeroize::Zeroize;
 
 use super::der::{Reader, SEQUENCE};
@@ -46,35 +46,47 @@ pub(super) fn sign_pkcs1_sha1(key: &Secret, data: &[u8]) -> Result<Vec<u8>, Cryp
     em.push(0x00);
     em.extend_from_slice(&SHA1_DIGEST_INFO);
     em.extend_from_slice(hash.as_ref());
-    let mut d_padded = Secret::new(vec![0u8; k]);
-    if let Some(dst) = d_padded.as_bytes_mut().get_mut(k - d.len()..) {
-        dst.copy_from_slice(d);
-    }
+    // The Montgomery arithmetic runs in the next supported width; the
+    // modulus may be smaller than the width (e.g. Libreswan's 2192-bit
+    // test keys).
     match k {
-        256 => power::<{ U2048::LIMBS }>(n, &em, &d_padded),
-        384 => power::<{ U3072::LIMBS }>(n, &em, &d_padded),
-        512 => power::<{ U4096::LIMBS }>(n, &em, &d_padded),
-        _ => Err(CryptoError::Unsupported(
-            "legacy RSA signatures (auth method 1) with keys other than 2048, 3072 or 4096 bits",
-        )),
+        0..=256 => power::<{ U2048::LIMBS }>(n, &em, d),
+        257..=384 => power::<{ U3072::LIMBS }>(n, &em, d),
+        385..=512 => power::<{ U4096::LIMBS }>(n, &em, d),
+        513..=1024 => power::<{ U8192::LIMBS }>(n, &em, d),
+        _ => Err(CryptoError::Unsupported("RSA keys above 8192 bits")),
     }
 }
 
-fn power<const L: usize>(n: &[u8], m: &[u8], d: &Secret) -> Result<Vec<u8>, CryptoError> {
-    let bytes = L * Limb::BYTES;
-    if n.len() != bytes || m.len() != bytes || d.len() != bytes {
-        return Err(CryptoError::Internal("RSA operand size"));
+/// Left-pads big-endian `v` to `width` bytes.
+fn padded(v: &[u8], width: usize) -> Result<Secret, CryptoError> {
+    let mut out = Secret::new(vec![0u8; width]);
+    let start = width
+        .checked_sub(v.len())
+        .ok_or(CryptoError::Internal("RSA operand wider than its type"))?;
+    if let Some(dst) = out.as_bytes_mut().get_mut(start..) {
+        dst.copy_from_slice(v);
     }
-    let modulus = Option::<Odd<Uint<L>>>::from(Odd::new(Uint::<L>::from_be_slice(n)))
+    Ok(out)
+}
+
+fn power<const L: usize>(n: &[u8], m: &[u8], d: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let width = L * Limb::BYTES;
+    let k = n.len();
+    let n_w = padded(n, width)?;
+    let m_w = padded(m, width)?;
+    let d_w = padded(d, width)?;
+    let modulus = Option::<Odd<Uint<L>>>::from(Odd::new(Uint::<L>::from_be_slice(n_w.as_bytes())))
         .ok_or_else(|| CryptoError::KeyRejected("RSA modulus is even".into()))?;
     let params = MontyParams::new_vartime(modulus);
-    let base = Uint::<L>::from_be_slice(m);
-    let mut exponent = Uint::<L>::from_be_slice(d.as_bytes());
+    let base = Uint::<L>::from_be_slice(m_w.as_bytes());
+    let mut exponent = Uint::<L>::from_be_slice(d_w.as_bytes());
     let s = MontyForm::new(&base, params).pow(&exponent).retrieve();
     exponent.as_words_mut().zeroize();
-    let mut out = Vec::with_capacity(bytes);
+    let mut out = Vec::with_capacity(width);
     for w in s.as_words().iter().rev() {
         out.extend_from_slice(&w.to_be_bytes());
     }
-    Ok(out)
+    // s < n, so the bytes above the modulus length are zero.
+    Ok(out.split_off(width - k))
 }

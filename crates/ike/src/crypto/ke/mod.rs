@@ -12,6 +12,7 @@
 //! key.
 
 mod modp;
+mod modp_fixed_base;
 mod modp_primes;
 
 use std::fmt;
@@ -74,7 +75,7 @@ impl KeyExchange {
     /// this side's Key Exchange Data (for ML-KEM, the encapsulation key).
     ///
     /// Diffie-Hellman private keys come from `rng`, so a deterministic
-    /// [`Random`](super::Random) gives deterministic keys. ML-KEM key
+    /// [`Random`] gives deterministic keys. ML-KEM key
     /// generation uses AWS-LC's own generator (aws-lc-rs takes no seed),
     /// so its output is random even in tests.
     pub fn generate(group: KeGroup, rng: &mut dyn Random) -> Result<(Self, Vec<u8>), CryptoError> {

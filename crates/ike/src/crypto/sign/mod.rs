@@ -101,6 +101,29 @@ impl SignatureHash {
         SignatureHash::Sha512,
         SignatureHash::Identity,
     ];
+
+    /// The notification data of SIGNATURE_HASH_ALGORITHMS: each
+    /// identifier as two octets, in order.
+    pub fn encode_notify(hashes: &[SignatureHash]) -> Vec<u8> {
+        hashes.iter().flat_map(|h| h.id().to_be_bytes()).collect()
+    }
+
+    /// The hash algorithms listed in received SIGNATURE_HASH_ALGORITHMS
+    /// data, skipping identifiers ferroswan does not know. `None` if the
+    /// data is not a whole number of two-octet identifiers.
+    pub fn decode_notify(data: &[u8]) -> Option<Vec<SignatureHash>> {
+        if !data.len().is_multiple_of(2) {
+            return None;
+        }
+        Some(
+            data.chunks_exact(2)
+                .filter_map(|c| {
+                    let id = u16::from_be_bytes([*c.first()?, *c.get(1)?]);
+                    SignatureHash::from_id(id)
+                })
+                .collect(),
+        )
+    }
 }
 
 /// An RFC 7427 signature scheme. For ECDSA the curve is that of the key.
@@ -438,6 +461,16 @@ impl KeyType {
             KeyType::EcdsaP521 => &[SignatureScheme::EcdsaSha512],
             KeyType::Ed25519 => &[SignatureScheme::Ed25519],
         }
+    }
+
+    /// The RFC 7427 scheme to sign with when the peer announced
+    /// `peer_hashes` in SIGNATURE_HASH_ALGORITHMS: the first of
+    /// [`KeyType::schemes`] whose hash the peer accepts.
+    pub fn preferred_scheme(self, peer_hashes: &[SignatureHash]) -> Option<SignatureScheme> {
+        self.schemes()
+            .iter()
+            .copied()
+            .find(|s| peer_hashes.contains(&s.hash()))
     }
 
     pub(super) fn curve_oid(self) -> Option<&'static [u8]> {

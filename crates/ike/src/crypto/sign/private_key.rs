@@ -230,7 +230,7 @@ impl PrivateKey {
 
     /// Signs `data` (the SignedOctets) with an RFC 7427 scheme and returns
     /// the Signature Value (for ECDSA a DER ECDSA-Sig-Value). Wrap it with
-    /// [`encode_digital_signature`] for the AUTH payload.
+    /// [`encode_digital_signature`](super::encode_digital_signature) for the AUTH payload.
     pub fn sign(&self, scheme: SignatureScheme, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mismatch = || {
             CryptoError::KeyRejected(format!(

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use aws_lc_rs::digest;
 use aws_lc_rs::signature as sig;
 
 use super::{
@@ -217,6 +218,22 @@ impl PublicKey {
             },
             PublicInner::Ed25519(_) => 256,
         }
+    }
+
+    /// The CKAID by which Libreswan names the key (`leftckaid=`, `ipsec
+    /// showhostkey`): NSS's key ID, the SHA-1 of the RSA modulus (without
+    /// leading zeros) or of the EC public value (0x04 || x || y), or of the
+    /// raw Ed25519 key.
+    pub fn ckaid(&self) -> [u8; 20] {
+        let bytes: &[u8] = match &self.inner {
+            PublicInner::Rsa { n, .. } => n,
+            PublicInner::Ec { point, .. } => point,
+            PublicInner::Ed25519(k) => k,
+        };
+        let d = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, bytes);
+        let mut out = [0u8; 20];
+        out.copy_from_slice(d.as_ref());
+        out
     }
 
     /// The SubjectPublicKeyInfo DER.
