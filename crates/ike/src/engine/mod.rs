@@ -1,14 +1,39 @@
 //! The IKEv2 engine, sans-IO: the daemon feeds it datagrams, timeouts and
 //! commands and drains datagrams to send, events and its next deadline.
+//! It owns no socket, clock or thread; time is passed in and the random
+//! source is injected, so two engines can talk in memory under a fake
+//! clock (see `crates/ike/tests`).
 //!
 //! ```text
-//! engine.handle_datagram(now, local, remote, &bytes);
-//! engine.handle_timeout(now);
-//! engine.initiate(now, conn_id)?;
+//! let mut engine = Engine::new(EngineConfig::default(), Box::new(SystemRandom));
+//! let conn = engine.add_connection(connection)?;        // from ipsec.conf
+//! engine.initiate(now, conn)?;                           // ipsec auto --up
+//! engine.handle_datagram(now, local, remote, &bytes);    // UDP 500/4500 arrived
+//! engine.handle_timeout(now);                            // when poll_timeout() passed
 //! while let Some(t) = engine.poll_transmit() { /* send t.payload from t.local to t.remote */ }
 //! while let Some(ev) = engine.poll_event() { /* ChildSaUp -> data plane, Log -> whack */ }
 //! let next = engine.poll_timeout();
 //! ```
+//!
+//! Datagrams on port 4500 carry (and [`Transmit`]s get) the 4-octet
+//! non-ESP marker; a 4500 datagram without it is ESP and ignored here.
+//! IKE SAs are found by our SPI in a hash map, half-open ones by the
+//! initiator's SPI and address, connections by the peer's address (and
+//! then by ID in IKE_AUTH); nothing scans all SAs per packet.
+//!
+//! Implemented: IKE_SA_INIT (proposal choice, INVALID_KE_PAYLOAD retry,
+//! cookies above [`EngineConfig::cookie_threshold`] half-open SAs, NAT
+//! detection and the move to port 4500, fragmentation and signature-hash
+//! and childless notifies), IKE_INTERMEDIATE with RFC 9370 additional key
+//! exchanges (e.g. Curve25519 + ML-KEM-768), IKE_AUTH with PSK, raw-key
+//! signatures (RFC 7427 or legacy), NULL, or certificates through
+//! [`CertAuth`], the Child SA with traffic selector narrowing, transport
+//! mode and ESN; CREATE_CHILD_SA (new Child SA, Child SA and IKE SA rekey
+//! with PFS, collisions); INFORMATIONAL (delete, liveness); message IDs
+//! with window 1, retransmission with back-off, cached responses,
+//! half-open expiry, lifetimes (rekey, then expiry); IKE fragmentation
+//! (RFC 7383); INITIAL_CONTACT. Not implemented: EAP, configuration
+//! payloads (address pools), MOBIKE, redirects, PPK.
 
 mod auth;
 mod child;
