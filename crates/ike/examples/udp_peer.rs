@@ -5,12 +5,14 @@
 //! udp_peer --local 192.0.2.1 --remote 192.0.2.2 --psk SECRET \
 //!     --local-id west@ph --remote-id east@ph \
 //!     --local-ts 10.201.0.0/16 --remote-ts 10.202.0.0/16 \
-//!     --suite gcm|cbc [--initiate] [--seconds 20]
+//!     --suite gcm|cbc [--auth psk|null] [--initiate] [--seconds 20]
 //! ```
 //!
 //! Prints the engine's log lines and events; exits 0 once an IKE SA and a
 //! Child SA are up (and, with `--linger`, after the given seconds), 1 on
-//! failure or timeout.
+//! failure or timeout. With `--rekey` it then rekeys the Child SA, then
+//! the IKE SA, then deletes the IKE SA, and exits 0 once all of that
+//! completed.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -62,7 +64,12 @@ fn run() -> Result<(), String> {
         .ok_or("--remote missing")?
         .parse()
         .map_err(|e| format!("--remote: {e}"))?;
-    let psk = arg(&args, "--psk").ok_or("--psk missing")?;
+    let psk = arg(&args, "--psk").unwrap_or_default();
+    let auth = match arg(&args, "--auth").as_deref() {
+        None | Some("psk") => Authentication::Psk(Secret::from_slice(psk.as_bytes())),
+        Some("null") => Authentication::Null,
+        Some(other) => return Err(format!("unknown --auth {other}")),
+    };
     let initiate = args.iter().any(|a| a == "--initiate");
     let seconds: u64 = arg(&args, "--seconds")
         .and_then(|s| s.parse().ok())
@@ -71,11 +78,12 @@ fn run() -> Result<(), String> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let suite = arg(&args, "--suite").unwrap_or_else(|| "gcm".into());
+    let rekey = args.iter().any(|a| a == "--rekey");
     let mut conn = Connection::new(
         "interop",
         SocketAddr::new(local, 500),
         Some(SocketAddr::new(remote, 500)),
-        Authentication::Psk(Secret::from_slice(psk.as_bytes())),
+        auth,
     );
     conn.local_id = arg(&args, "--local-id").map(|s| identity(&s));
     conn.remote_id = arg(&args, "--remote-id").map(|s| identity(&s));
@@ -132,6 +140,9 @@ fn run() -> Result<(), String> {
     }
     let mut ike_up = false;
     let mut child_up = false;
+    let mut phase = 0u8;
+    let mut current_ike = None;
+    let mut current_child = None;
     let mut done_at: Option<Instant> = None;
     let mut buf = vec![0u8; 65536];
     loop {
@@ -167,26 +178,77 @@ fn run() -> Result<(), String> {
                 Event::Log(l) => println!("{l}"),
                 Event::IkeSaUp(i) => {
                     println!("EVENT IkeSaUp {:?} remote_id={:?}", i.suite, i.remote_id);
+                    current_ike = Some(i.ike_sa);
                     ike_up = true;
+                }
+                Event::ChildSaRekeyed { old, new } => {
+                    println!(
+                        "EVENT ChildSaRekeyed {old:?} -> {:?} in=0x{:08x} out=0x{:08x}",
+                        new.child, new.inbound_spi, new.outbound_spi
+                    );
+                    current_child = Some(new.child);
+                    if phase == 1 {
+                        phase = 2;
+                        if let Some(sa) = current_ike {
+                            engine
+                                .rekey(Instant::now(), ike::Target::IkeSa(sa))
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
+                Event::IkeSaRekeyed { old, new } => {
+                    println!("EVENT IkeSaRekeyed {old:?} -> {:?}", new.ike_sa);
+                    current_ike = Some(new.ike_sa);
+                    if phase == 2 {
+                        phase = 3;
+                    }
                 }
                 Event::ChildSaUp(c) => {
                     println!(
                         "EVENT ChildSaUp in=0x{:08x} out=0x{:08x} {:?} ts {:?} -> {:?} nat={:?}",
                         c.inbound_spi, c.outbound_spi, c.suite, c.local_ts, c.remote_ts, c.nat
                     );
+                    current_child = Some(c.child);
                     child_up = true;
                 }
                 Event::IkeSaDown { reason, .. } => {
                     println!("EVENT IkeSaDown: {reason}");
-                    if done_at.is_none() {
+                    if done_at.is_none() && phase != 4 {
                         return Err(format!("IKE SA down: {reason}"));
                     }
                 }
                 other => println!("EVENT {other:?}"),
             }
         }
-        if ike_up && child_up && done_at.is_none() {
+        if ike_up && child_up && phase == 0 {
             println!("ESTABLISHED");
+            if rekey {
+                phase = 1;
+                if let Some(c) = current_child {
+                    engine
+                        .rekey(Instant::now(), ike::Target::ChildSa(c))
+                        .map_err(|e| e.to_string())?;
+                }
+            } else {
+                phase = 9;
+                done_at = Some(Instant::now() + Duration::from_secs(linger));
+            }
+        }
+        if phase == 3 && engine.poll_timeout().is_some() {
+            // Wait until the old IKE SA is deleted, then delete the new one.
+            if let Some(sa) = current_ike {
+                if engine.ike_sas_of(id).len() == 1 {
+                    println!("REKEYED");
+                    engine
+                        .terminate(Instant::now(), ike::Target::IkeSa(sa))
+                        .map_err(|e| e.to_string())?;
+                    phase = 4;
+                }
+            }
+        }
+        if phase == 4 && engine.ike_sas_of(id).is_empty() {
+            println!("DELETED");
+            phase = 9;
             done_at = Some(Instant::now() + Duration::from_secs(linger));
         }
         std::thread::sleep(Duration::from_millis(1));

@@ -219,3 +219,44 @@ fn garbage_is_dropped() {
         "dropping packet from 192.0.2.1:500"
     ));
 }
+
+#[test]
+fn unsupported_critical_payload_is_refused() {
+    use ike::wire::{ExchangeType, Header, Message, NotifyType, Payload, IKEV2_VERSION};
+    let (w, e) = conns(psk());
+    let mut pair = Pair::new(w, e);
+    let m = Message {
+        header: Header {
+            spi_i: [7; 8],
+            spi_r: [0; 8],
+            next_payload: 0,
+            version: IKEV2_VERSION,
+            exchange: ExchangeType::IkeSaInit,
+            initiator: true,
+            version_flag: false,
+            response: false,
+            message_id: 0,
+            length: 0,
+        },
+        payloads: vec![
+            Payload::Unknown {
+                kind: 190,
+                body: vec![1, 2, 3, 4],
+            },
+            Payload::Nonce(vec![9; 32]),
+        ],
+    };
+    let mut bytes = m.encode().expect("encodes");
+    bytes[28 + 1] |= 0x80; // critical
+    let now = pair.now;
+    pair.east
+        .handle_datagram(now, east_addr(), west_addr(), &bytes);
+    let reply = pair.east.poll_transmit().expect("a reply");
+    let r = Message::decode(&reply.payload).expect("decodes");
+    let n = r
+        .notify(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD)
+        .expect("UNSUPPORTED_CRITICAL_PAYLOAD");
+    assert_eq!(n.data, vec![190]);
+    assert!(r.header.response);
+    assert_eq!(pair.east.poll_timeout(), None, "no state kept");
+}

@@ -223,14 +223,105 @@ fn childless_ike_sa() {
     assert_eq!(Pair::ike_up(&pair.east_events), 1);
     assert!(Pair::children(&pair.west_events).is_empty());
     assert!(Pair::children(&pair.east_events).is_empty());
+    assert!(any_log(&pair.east_events, "creating childless SA"));
+    // A Child SA later, with CREATE_CHILD_SA.
+    let sa = pair.west.ike_sas_of(pair.west_conn)[0];
+    let now = pair.now;
+    pair.west.create_child_sa(now, sa).expect("create child");
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
 }
 
 #[test]
-fn rekey_is_reported_as_not_implemented() {
-    let mut pair = established();
+fn initial_contact_replaces_the_old_ike_sa_after_a_peer_restart() {
+    let (w, e) = conns(psk());
+    let mut pair = Pair::new(w.clone(), e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    // West restarts: a new engine with no memory of the IKE SA.
+    let mut fresh = ike::Engine::new(
+        EngineConfig::default(),
+        Box::new(ike::crypto::TestRandom::new(99)),
+    );
+    pair.west_conn = fresh.add_connection(w).expect("connection");
+    pair.west = fresh;
+    pair.west_events.clear();
+    pair.east_events.clear();
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    assert_eq!(Pair::ike_up(&pair.east_events), 1);
+    assert_eq!(Pair::ike_down(&pair.east_events), 1);
+    assert_eq!(child_down(&pair.east_events), 1);
+    assert!(any_log(&pair.east_events, "INITIAL_CONTACT from the peer"));
+    assert_eq!(pair.east.ike_sas_of(pair.east_conn).len(), 1);
+    let id = pair.east.ike_sas_of(pair.east_conn)[0];
+    let info = pair.east.ike_sa_info(id).expect("established");
+    assert_eq!(info.remote_id, ike::engine::Identity::Fqdn("west".into()));
+}
+
+#[test]
+fn nat_port_float_follows_the_peer() {
+    let (w, e) = conns(psk());
+    let mut pair = Pair::new(w, e);
+    // West's IKE_AUTH request arrives from another source port, as a NAT
+    // would map it: east answers there and keeps using it.
+    let nat: std::net::SocketAddr = "192.0.2.1:61000".parse().unwrap();
+    pair.initiate();
     let now = pair.now;
-    assert!(matches!(
-        pair.west.rekey(now, Target::IkeSa(IkeSaId(1))),
-        Err(ike::EngineError::NotImplemented(_))
-    ));
+    let t = pair.west.poll_transmit().expect("IKE_SA_INIT");
+    pair.east.handle_datagram(now, east_addr(), nat, &t.payload);
+    let r = pair.east.poll_transmit().expect("response");
+    assert_eq!(r.remote, nat);
+    pair.west
+        .handle_datagram(now, west_addr(), east_addr(), &r.payload);
+    let auth = pair.west.poll_transmit().expect("IKE_AUTH");
+    pair.east
+        .handle_datagram(now, east_addr(), nat, &auth.payload);
+    let r = pair.east.poll_transmit().expect("IKE_AUTH response");
+    assert_eq!(r.remote, nat);
+    pair.west
+        .handle_datagram(now, west_addr(), east_addr(), &r.payload);
+    let mut east = Vec::new();
+    while let Some(e) = pair.east.poll_event() {
+        east.push(e);
+    }
+    let c = Pair::children(&east);
+    assert_eq!(c.len(), 1);
+    assert!(c[0].nat.remote_behind_nat, "east sees west behind a NAT");
+    assert_eq!(c[0].remote, nat);
+}
+
+#[test]
+fn ipv6_endpoints_and_selectors() {
+    let west: std::net::SocketAddr = "[2001:db8::1]:500".parse().unwrap();
+    let east: std::net::SocketAddr = "[2001:db8::2]:500".parse().unwrap();
+    let mut w = ike::engine::Connection::new("v6", west, Some(east), psk());
+    let mut e = ike::engine::Connection::new("v6", east, Some(west), psk());
+    w.local_ts = vec![ike::wire::TrafficSelector::from_prefix(
+        "2001:db8:1::".parse().unwrap(),
+        48,
+    )];
+    w.remote_ts = vec![ike::wire::TrafficSelector::from_prefix(
+        "2001:db8:2::".parse().unwrap(),
+        48,
+    )];
+    e.local_ts = w.remote_ts.clone();
+    e.remote_ts = w.local_ts.clone();
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    let up = pair
+        .east_events
+        .iter()
+        .find_map(|e| match e {
+            Event::IkeSaUp(i) => Some(i.remote_id.clone()),
+            _ => None,
+        })
+        .expect("up");
+    assert_eq!(
+        up,
+        ike::engine::Identity::Address("2001:db8::1".parse().unwrap())
+    );
 }

@@ -87,7 +87,13 @@ fn fragments_reordered_and_lost() {
             ..EngineConfig::default()
         };
         let mut pair = Pair::with_config(w, e, config);
-        pair.network = Box::new(move |_, idx, _| if idx == i { fate } else { Fate::Deliver });
+        pair.network = Box::new(move |_, idx, _| {
+            if idx == i {
+                fate.clone()
+            } else {
+                Fate::Deliver
+            }
+        });
         pair.initiate();
         pair.run_for(Duration::from_secs(5));
         pair.assert_established();

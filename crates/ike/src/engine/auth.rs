@@ -3,17 +3,20 @@
 
 use std::time::Instant;
 
-use crate::crypto::{ChildKeys, PrfAlg, Secret};
+use crate::crypto::auth::{null_auth, psk_auth, verify_psk_auth};
+use crate::crypto::sign::{decode_digital_signature, encode_digital_signature};
+use crate::crypto::{LegacyAuthMethod, PrfAlg, Secret};
 use crate::wire::{
     AuthMethod, AuthPayload, CertEncoding, CertPayload, ExchangeType, IdPayload, Notify,
     NotifyType, Payload, TrafficSelector, TsPayload,
 };
 
+use super::child::NewChild;
 use super::config::{Authentication, Connection, Identity, Mode};
-use super::event::{ChildSaId, ChildSaInfo, Event, IkeSaInfo};
-use super::ike_sa::{ChildSa, IkeSa, IkeState, PendingChild, RequestKind};
-use super::proposal::{accept_esp, esp_sa_payload, select_esp, ChildSuite};
-use super::ts::{all_within, describe, narrow};
+use super::event::{Event, IkeSaInfo};
+use super::ike_sa::{IkeSa, IkeState, PendingChild, RequestKind};
+use super::proposal::{accept_esp, esp_sa_payload, select_esp};
+use super::ts::{all_within, narrow};
 use super::Engine;
 
 /// The octets one end signs or MACs (RFC 7296 2.15): its first message,
@@ -33,23 +36,11 @@ pub(crate) fn signed_octets(
     v
 }
 
-/// AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), octets).
-pub(crate) fn psk_auth(prf: PrfAlg, secret: &[u8], octets: &[u8]) -> Secret {
-    let key = prf.prf(secret, b"Key Pad for IKEv2");
-    prf.prf(key.as_bytes(), octets)
-}
-
 fn ts_of(p: &[Payload], initiator: bool) -> Option<Vec<TrafficSelector>> {
     p.iter().find_map(|x| match (x, initiator) {
         (Payload::TsI(t), true) | (Payload::TsR(t), false) => Some(t.selectors.clone()),
         _ => None,
     })
-}
-
-fn tunnel_line(local: &[TrafficSelector], remote: &[TrafficSelector]) -> String {
-    let l: Vec<String> = local.iter().map(describe).collect();
-    let r: Vec<String> = remote.iter().map(describe).collect();
-    format!("[{}] -> [{}]", l.join(" "), r.join(" "))
 }
 
 /// Why authentication failed.
@@ -58,37 +49,70 @@ enum AuthFail {
 }
 
 impl Engine {
-    /// Builds our AUTH payload for `octets`.
+    /// Builds our AUTH payload for `octets`; `sk_p` is our SK_pi/SK_pr
+    /// (the NULL method MACs with it), `peer_hashes` the peer's
+    /// SIGNATURE_HASH_ALGORITHMS.
     fn make_auth(
         &self,
         conn: &Connection,
         prf: PrfAlg,
+        sk_p: &Secret,
+        peer_hashes: &[u16],
         octets: &[u8],
     ) -> Result<AuthPayload, String> {
         match &conn.auth {
             Authentication::Psk(secret) => Ok(AuthPayload {
                 method: AuthMethod::Psk,
-                data: psk_auth(prf, secret.as_bytes(), octets).as_bytes().to_vec(),
+                data: psk_auth(prf, secret, octets).as_bytes().to_vec(),
             }),
             Authentication::Null => Ok(AuthPayload {
                 method: AuthMethod::Null,
-                data: psk_auth(prf, &[], octets).as_bytes().to_vec(),
+                data: null_auth(prf, sk_p, octets).as_bytes().to_vec(),
             }),
             Authentication::Certificate(c) => Ok(AuthPayload {
                 method: c.auth_method(),
                 data: c.sign(octets).map_err(|e| e.to_string())?,
             }),
-            Authentication::RawKey { .. } => {
-                Err("raw public key authentication is not implemented yet".into())
+            Authentication::RawKey { private_key, .. } => {
+                let key_type = private_key.key_type();
+                // RFC 7427 when the peer announced hashes we can sign with.
+                let scheme = key_type
+                    .schemes()
+                    .iter()
+                    .copied()
+                    .find(|s| peer_hashes.contains(&s.hash().id()));
+                match (scheme, LegacyAuthMethod::for_key(key_type)) {
+                    (Some(scheme), _) => Ok(AuthPayload {
+                        method: AuthMethod::DigitalSignature,
+                        data: encode_digital_signature(
+                            scheme,
+                            &private_key
+                                .sign(scheme, octets)
+                                .map_err(|e| e.to_string())?,
+                        ),
+                    }),
+                    (None, Some(legacy)) => Ok(AuthPayload {
+                        method: AuthMethod::from_u8(legacy.auth_method()),
+                        data: private_key
+                            .sign_legacy(legacy, octets)
+                            .map_err(|e| e.to_string())?,
+                    }),
+                    (None, None) => Err(format!(
+                        "the peer supports no signature hash usable with a {key_type:?} key"
+                    )),
+                }
             }
         }
     }
 
-    /// Checks the peer's AUTH payload over `octets`.
+    /// Checks the peer's AUTH payload over `octets`; `sk_p` is the peer's
+    /// SK_pi/SK_pr.
+    #[allow(clippy::too_many_arguments)]
     fn check_auth(
         &self,
         conn: &Connection,
         prf: PrfAlg,
+        sk_p: &Secret,
         octets: &[u8],
         auth: &AuthPayload,
         peer_id: &IdPayload,
@@ -102,8 +126,7 @@ impl Engine {
                         auth.method
                     )));
                 }
-                let expected = psk_auth(prf, secret.as_bytes(), octets);
-                if expected.ct_eq(&auth.data) {
+                if verify_psk_auth(prf, secret, octets, &auth.data) {
                     Ok(())
                 } else {
                     Err(AuthFail::Failed("PSK AUTH payload does not verify".into()))
@@ -115,7 +138,7 @@ impl Engine {
                         "peer did not use NULL authentication".into(),
                     ));
                 }
-                if psk_auth(prf, &[], octets).ct_eq(&auth.data) {
+                if null_auth(prf, sk_p, octets).ct_eq(&auth.data) {
                     Ok(())
                 } else {
                     Err(AuthFail::Failed("NULL AUTH payload does not verify".into()))
@@ -124,9 +147,23 @@ impl Engine {
             Authentication::Certificate(c) => c
                 .verify(peer_id, certs, auth.method, octets, &auth.data)
                 .map_err(|e| AuthFail::Failed(e.to_string())),
-            Authentication::RawKey { .. } => Err(AuthFail::Failed(
-                "raw public key authentication is not implemented yet".into(),
-            )),
+            Authentication::RawKey {
+                peer_public_key, ..
+            } => {
+                let result = match auth.method {
+                    AuthMethod::DigitalSignature => decode_digital_signature(&auth.data)
+                        .and_then(|(scheme, sig)| peer_public_key.verify(scheme, octets, sig)),
+                    m => match LegacyAuthMethod::from_auth_method(m.to_u8()) {
+                        Some(legacy) => peer_public_key.verify_legacy(legacy, octets, &auth.data),
+                        None => {
+                            return Err(AuthFail::Failed(format!(
+                                "peer used AUTH method {m:?}, expected a signature"
+                            )))
+                        }
+                    },
+                };
+                result.map_err(|e| AuthFail::Failed(format!("signature does not verify: {e}")))
+            }
         }
     }
 
@@ -141,8 +178,15 @@ impl Engine {
             return false;
         };
         let idi = conn.local_identity().to_payload();
-        let octets = signed_octets(&sa.init_request, &sa.nr, suite.prf, &keys.sk_pi, &idi);
-        let auth = match self.make_auth(conn, suite.prf, &octets) {
+        let mut octets = signed_octets(&sa.init_request, &sa.nr, suite.prf, &keys.sk_pi, &idi);
+        octets.extend_from_slice(&Self::int_auth_suffix(sa, sa.next_message_id));
+        let auth = match self.make_auth(
+            conn,
+            suite.prf,
+            &keys.sk_pi,
+            &sa.peer_signature_hashes,
+            &octets,
+        ) {
             Ok(a) => a,
             Err(e) => {
                 self.fail_auth(sa, &e);
@@ -205,26 +249,32 @@ impl Engine {
             });
         }
         let mtu = Some(self.config.max_message_size);
-        let packets = match sa.protect(ExchangeType::IkeAuth, false, 1, &inner, mtu, &mut *self.rng)
-        {
+        let auth_mid = sa.next_message_id;
+        let packets = match sa.protect(
+            ExchangeType::IkeAuth,
+            false,
+            auth_mid,
+            &inner,
+            mtu,
+            &mut *self.rng,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 self.fail_auth(sa, &format!("cannot build IKE_AUTH request: {e}"));
                 return false;
             }
         };
-        sa.next_message_id = 1;
         sa.state = IkeState::AuthSent;
         let n = packets.len();
         self.send_request(now, sa, RequestKind::IkeAuth, packets);
-        let remote = sa.remote;
+        let desc = sa.suite.as_ref().map(|s| s.describe()).unwrap_or_default();
         if n > 1 {
             self.sa_log(
                 sa,
-                &format!("sent IKE_AUTH request to {remote} in {n} fragments"),
+                &format!("sent IKE_AUTH request {desc} in {n} fragments"),
             );
         } else {
-            self.sa_log(sa, &format!("sent IKE_AUTH request to {remote}"));
+            self.sa_log(sa, &format!("sent IKE_AUTH request {desc}"));
         }
         true
     }
@@ -306,14 +356,15 @@ impl Engine {
         let Some(conn) = self.connections.get(&conn_id).cloned() else {
             return false;
         };
-        sa.conn = conn_id;
+        self.move_sa_to(sa, conn_id);
         let (Some(keys), Some(suite)) = (sa.keys.as_ref(), sa.suite.as_ref()) else {
             return false;
         };
         let prf = suite.prf;
-        let octets = signed_octets(&sa.init_request, &sa.nr, prf, &keys.sk_pi, &idi);
+        let mut octets = signed_octets(&sa.init_request, &sa.nr, prf, &keys.sk_pi, &idi);
+        octets.extend_from_slice(&Self::int_auth_suffix(sa, message_id));
         if let Err(AuthFail::Failed(why)) =
-            self.check_auth(&conn, prf, &octets, &auth, &idi, &certs)
+            self.check_auth(&conn, prf, &keys.sk_pi, &octets, &auth, &idi, &certs)
         {
             self.sa_log(
                 sa,
@@ -326,8 +377,15 @@ impl Engine {
         let Some(keys) = sa.keys.as_ref() else {
             return false;
         };
-        let octets_r = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
-        let my_auth = match self.make_auth(&conn, prf, &octets_r) {
+        let mut octets_r = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        octets_r.extend_from_slice(&Self::int_auth_suffix(sa, message_id));
+        let my_auth = match self.make_auth(
+            &conn,
+            prf,
+            &keys.sk_pr,
+            &sa.peer_signature_hashes,
+            &octets_r,
+        ) {
             Ok(a) => a,
             Err(e) => {
                 self.sa_log(sa, &e);
@@ -425,7 +483,12 @@ impl Engine {
                     }
                 }
             }
-            (None, None, None) => {}
+            (None, None, None) => {
+                self.sa_log(
+                    sa,
+                    "IKE_AUTH request does not propose a Child SA; creating childless SA",
+                );
+            }
             _ => {
                 reply.push(Payload::Notify(Notify::new(
                     NotifyType::INVALID_SYNTAX,
@@ -449,17 +512,31 @@ impl Engine {
             }
         };
         self.send_response(sa, message_id, packets);
-        self.ike_sa_up(sa, &conn, remote_identity, "responder");
-        if let Some((suite, inbound, outbound, local_ts, remote_ts, mode)) = child_up {
-            self.child_up(
+        if inner
+            .iter()
+            .any(|p| matches!(p, Payload::Notify(n) if n.kind == NotifyType::INITIAL_CONTACT))
+        {
+            self.initial_contact(sa);
+        }
+        self.ike_sa_up(now, sa, &conn, remote_identity, "responder");
+        if let Some((suite, inbound_spi, outbound_spi, local_ts, remote_ts, mode)) = child_up {
+            let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
+            self.install_child(
+                now,
                 sa,
                 &conn,
-                suite,
-                inbound,
-                outbound,
-                local_ts,
-                remote_ts,
-                mode,
+                NewChild {
+                    suite,
+                    inbound_spi,
+                    outbound_spi,
+                    local_ts,
+                    remote_ts,
+                    mode,
+                    ni,
+                    nr,
+                    pfs_shared: None,
+                    rekey_of: None,
+                },
                 "responder",
             );
         }
@@ -485,7 +562,20 @@ impl Engine {
         self.report_down(sa, "authentication failed");
     }
 
-    fn ike_sa_up(&mut self, sa: &mut IkeSa, conn: &Connection, remote_id: Identity, role: &str) {
+    fn ike_sa_up(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        conn: &Connection,
+        remote_id: Identity,
+        role: &str,
+    ) {
+        sa.rekey_at = Some(super::child::rekey_time(
+            now,
+            conn.ike_lifetime,
+            sa.initiator,
+        ));
+        sa.expire_at = Some(now + conn.ike_lifetime);
         let Some(suite) = sa.suite.clone() else {
             return;
         };
@@ -510,103 +600,10 @@ impl Engine {
         })));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn child_up(
-        &mut self,
-        sa: &mut IkeSa,
-        conn: &Connection,
-        suite: ChildSuite,
-        inbound_spi: u32,
-        outbound_spi: u32,
-        local_ts: Vec<TrafficSelector>,
-        remote_ts: Vec<TrafficSelector>,
-        mode: Mode,
-        role: &str,
-    ) {
-        let Some(keys) = sa.keys.as_ref() else {
-            return;
-        };
-        let child_keys = match ChildKeys::derive(
-            keys.prf,
-            &keys.sk_d,
-            suite.encr,
-            suite.integ,
-            &[],
-            &sa.ni,
-            &sa.nr,
-        ) {
-            Ok(k) => k,
-            Err(e) => {
-                self.sa_log(sa, &format!("Child SA key derivation failed: {e}"));
-                return;
-            }
-        };
-        let (inbound_keys, outbound_keys) = if sa.initiator {
-            (
-                child_keys.responder_to_initiator,
-                child_keys.initiator_to_responder,
-            )
-        } else {
-            (
-                child_keys.initiator_to_responder,
-                child_keys.responder_to_initiator,
-            )
-        };
-        let id = ChildSaId(self.serial());
-        self.child_owner.insert(id, sa.id);
-        sa.children.push(ChildSa {
-            id,
-            inbound_spi,
-            outbound_spi,
-            suite: suite.clone(),
-            local_ts: local_ts.clone(),
-            remote_ts: remote_ts.clone(),
-            mode,
-        });
-        let encap = if sa.nat.encapsulate() {
-            "ESPinUDP"
-        } else {
-            "ESP"
-        };
-        let kind = if mode == Mode::Transport {
-            "transport mode"
-        } else {
-            "tunnel"
-        };
-        let line = format!(
-            "#{}: {role} established Child SA using #{}; IPsec {kind} {} {{{encap}=>0x{outbound_spi:08x} <0x{inbound_spi:08x} xfrm={} DPD={}}}",
-            id.0,
-            sa.id.0,
-            tunnel_line(&local_ts, &remote_ts),
-            suite.describe(),
-            if conn.dpd_delay.is_some() { "active" } else { "passive" }
-        );
-        let name = conn.name.clone();
-        self.log(format!("\"{name}\" {line}"));
-        self.events
-            .push_back(Event::ChildSaUp(Box::new(ChildSaInfo {
-                ike_sa: sa.id,
-                conn: sa.conn,
-                child: id,
-                inbound_spi,
-                outbound_spi,
-                suite,
-                inbound_keys,
-                outbound_keys,
-                local_ts,
-                remote_ts,
-                mode,
-                lifetime: conn.child_lifetime,
-                local: sa.local,
-                remote: sa.remote,
-                nat: sa.nat,
-            })));
-    }
-
     /// The initiator handles the IKE_AUTH response; false ends the SA.
     pub(super) fn initiator_auth_response(
         &mut self,
-        _now: Instant,
+        now: Instant,
         sa: &mut IkeSa,
         inner: Vec<Payload>,
     ) -> bool {
@@ -669,9 +666,11 @@ impl Engine {
             return false;
         };
         let prf = suite.prf;
-        let octets = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        let mut octets = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
+        let auth_mid = sa.next_message_id.wrapping_sub(1);
+        octets.extend_from_slice(&Self::int_auth_suffix(sa, auth_mid));
         if let Err(AuthFail::Failed(why)) =
-            self.check_auth(&conn, prf, &octets, &auth, &idr, &certs)
+            self.check_auth(&conn, prf, &keys.sk_pr, &octets, &auth, &idr, &certs)
         {
             self.fail_auth(
                 sa,
@@ -682,7 +681,7 @@ impl Engine {
         sa.state = IkeState::Established;
         let remote_identity = peer.unwrap_or(Identity::Null);
         sa.remote_id = Some(remote_identity.clone());
-        self.ike_sa_up(sa, &conn, remote_identity, "initiator");
+        self.ike_sa_up(now, sa, &conn, remote_identity, "initiator");
         let Some(pending) = sa.pending_child.take() else {
             return true;
         };
@@ -690,10 +689,10 @@ impl Engine {
             Payload::Notify(n) if n.kind.is_error() => Some(n.kind),
             _ => None,
         }) {
-            self.sa_log(
-                sa,
-                &format!("IKE_AUTH response rejected the Child SA with {err}; IKE SA stays up"),
-            );
+            let why =
+                format!("IKE_AUTH response rejected the Child SA with {err}; IKE SA stays up");
+            self.sa_log(sa, &why);
+            self.child_failed(sa, &why);
             return true;
         }
         let sa_payload = inner.iter().find_map(|p| match p {
@@ -703,7 +702,9 @@ impl Engine {
         let (Some(sa_payload), Some(tsi), Some(tsr)) =
             (sa_payload, ts_of(&inner, true), ts_of(&inner, false))
         else {
-            self.sa_log(sa, "IKE_AUTH response carries no Child SA");
+            let why = "IKE_AUTH response carries no Child SA";
+            self.sa_log(sa, why);
+            self.child_failed(sa, why);
             return true;
         };
         let Some((child_suite, peer_spi)) =
@@ -733,23 +734,44 @@ impl Engine {
         } else {
             Mode::Tunnel
         };
-        self.child_up(
+        let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
+        self.install_child(
+            now,
             sa,
             &conn,
-            child_suite,
-            pending.inbound_spi,
-            peer_spi,
-            tsi,
-            tsr,
-            mode,
+            NewChild {
+                suite: child_suite,
+                inbound_spi: pending.inbound_spi,
+                outbound_spi: peer_spi,
+                local_ts: tsi,
+                remote_ts: tsr,
+                mode,
+                ni,
+                nr,
+                pfs_shared: None,
+                rekey_of: None,
+            },
             "initiator",
         );
         true
     }
 
+    /// Reports that a Child SA we asked for did not come up.
+    pub(super) fn child_failed(&mut self, sa: &IkeSa, why: &str) {
+        self.events.push_back(Event::ChildSaFailed {
+            ike_sa: sa.id,
+            conn: sa.conn,
+            reason: why.to_string(),
+        });
+    }
+
     /// After an unacceptable Child SA in an IKE_AUTH response: the IKE SA
     /// is deleted (the responder installed a Child SA we cannot accept).
     fn reject_child_delete(&mut self, sa: &mut IkeSa) -> bool {
+        self.child_failed(
+            sa,
+            "the responder's Child SA is not acceptable; deleting the IKE SA",
+        );
         let id = sa.id;
         // The SA is re-inserted by the caller; schedule the delete on it.
         self.pending_deletes.push(id);

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::crypto::{EncrAlg, IntegAlg, KeGroup, PrfAlg, Secret};
+use crate::crypto::{EncrAlg, IntegAlg, KeGroup, KeyType, PrfAlg, PrivateKey, PublicKey, Secret};
 use crate::wire::{AuthMethod, IdPayload, IdType, TrafficSelector};
 
 /// Identifies a connection added to an [`super::Engine`].
@@ -122,14 +122,17 @@ pub trait CertAuth: Send + Sync {
 pub enum Authentication {
     /// `authby=secret`: the shared secret from ipsec.secrets.
     Psk(Secret),
-    /// `authby=rsasig`/`ecdsa` with raw keys (`leftpubkey=`/`rightpubkey=`):
-    /// PKCS#8 DER of the local private key and SubjectPublicKeyInfo DER of
-    /// the peer's public key.
+    /// `authby=rsasig`/`ecdsa` with raw keys (`leftrsasigkey=`,
+    /// `leftpubkey=`/`rightpubkey=`): the local private key (from
+    /// ipsec.secrets or the NSS database) and the peer's public key.
+    /// Signs with RFC 7427 Digital Signatures when the peer announced
+    /// SIGNATURE_HASH_ALGORITHMS, else with the legacy method of the key
+    /// type (RSA 1, ECDSA 9/10/11).
     RawKey {
-        /// Local private key, PKCS#8 DER.
-        private_key: Secret,
-        /// Peer public key, SubjectPublicKeyInfo DER.
-        peer_public_key: Vec<u8>,
+        /// Local private key.
+        private_key: Arc<PrivateKey>,
+        /// Peer public key.
+        peer_public_key: Arc<PublicKey>,
     },
     /// `authby=null` (RFC 7619).
     Null,
@@ -153,7 +156,11 @@ impl Authentication {
     pub fn authby(&self) -> &'static str {
         match self {
             Authentication::Psk(_) => "secret",
-            Authentication::RawKey { .. } => "rsasig",
+            Authentication::RawKey { private_key, .. } => match private_key.key_type() {
+                KeyType::Rsa => "rsasig",
+                KeyType::Ed25519 => "eddsa",
+                _ => "ecdsa",
+            },
             Authentication::Null => "null",
             Authentication::Certificate(_) => "rsasig",
         }

@@ -118,8 +118,27 @@ pub enum Event {
         /// Why, in words.
         reason: String,
     },
+    /// An IKE SA was rekeyed: its Child SAs now belong to `new`; the old
+    /// one goes away without an `IkeSaDown`.
+    IkeSaRekeyed {
+        /// The old IKE SA.
+        old: IkeSaId,
+        /// The new one.
+        new: Box<IkeSaInfo>,
+    },
     /// A Child SA is established: install it.
     ChildSaUp(Box<ChildSaInfo>),
+    /// A Child SA we asked for (in IKE_AUTH or CREATE_CHILD_SA) was
+    /// refused or could not be accepted; the IKE SA stays unless an
+    /// `IkeSaDown` follows.
+    ChildSaFailed {
+        /// The IKE SA.
+        ike_sa: IkeSaId,
+        /// Its connection.
+        conn: ConnId,
+        /// Why, in words (e.g. the notify the peer sent).
+        reason: String,
+    },
     /// A Child SA replaced an older one (rekey): install the new, then
     /// remove the old after the `ChildSaDown` that follows.
     ChildSaRekeyed {

@@ -1,6 +1,7 @@
 //! The IKE SA: its state, keys, message IDs, retransmission and the
 //! protection (SK/SKF) of its messages.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,8 @@ pub(crate) enum IkeState {
     InitSent,
     /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH (half-open).
     InitAnswered,
+    /// Initiator: IKE_INTERMEDIATE request sent (RFC 9242).
+    IntermediateSent,
     /// Initiator: IKE_AUTH request sent.
     AuthSent,
     /// Authenticated.
@@ -43,6 +46,12 @@ pub(crate) struct ChildSa {
     pub remote_ts: Vec<TrafficSelector>,
     #[allow(dead_code)]
     pub mode: Mode,
+    /// When to start rekeying it (lifetime minus margin).
+    pub rekey_at: Option<Instant>,
+    /// A rekey of it is in flight or done; it is about to go.
+    pub replaced: bool,
+    /// End of its lifetime: deleted then if not replaced before.
+    pub expire_at: Option<Instant>,
 }
 
 /// What an outstanding request was for.
@@ -53,6 +62,37 @@ pub(crate) enum RequestKind {
     DeleteIke,
     DeleteChild,
     Liveness,
+    CreateChild,
+    Intermediate,
+}
+
+/// What our CREATE_CHILD_SA request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateKind {
+    /// An additional Child SA.
+    NewChild,
+    /// A rekey of this Child SA.
+    RekeyChild(ChildSaId),
+    /// A rekey of the IKE SA, with our new SPI.
+    RekeyIke([u8; 8]),
+}
+
+/// The nonces of the peer's exchange that collided with ours
+/// (RFC 7296 2.8).
+#[derive(Debug, Clone)]
+pub(crate) struct Collision {
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+}
+
+/// Our CREATE_CHILD_SA request in flight.
+pub(crate) struct PendingCreate {
+    pub kind: CreateKind,
+    pub ni: Vec<u8>,
+    pub ke: Option<KeyExchange>,
+    pub child: Option<PendingChild>,
+    pub collision: Option<Collision>,
+    pub ke_retries: u8,
 }
 
 /// Our request waiting for its response.
@@ -115,6 +155,17 @@ pub(crate) struct IkeSa {
     pub ke_retries: u8,
     pub peer_fragmentation: bool,
     pub peer_childless: bool,
+    /// The AAD (header to SK header) and plaintext of the last message
+    /// decrypted (`None` AAD after reassembly), for RFC 9242 IntAuth.
+    pub last_aad: Option<Vec<u8>>,
+    pub last_plaintext: Vec<u8>,
+    pub last_first_inner: u8,
+    /// Additional key exchanges still to run (RFC 9370).
+    pub addke_pending: Vec<crate::crypto::KeGroup>,
+    /// The IntAuth chains of RFC 9242 3.3.2 (initiator's, responder's).
+    pub int_auth: Option<(crate::crypto::Secret, crate::crypto::Secret)>,
+    /// Hash algorithms of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427).
+    pub peer_signature_hashes: Vec<u16>,
     pub nat: NatInfo,
     pub remote_id: Option<Identity>,
 
@@ -126,6 +177,17 @@ pub(crate) struct IkeSa {
 
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
+    pub pending_create: Option<PendingCreate>,
+    /// Requests waiting for the window (size 1).
+    pub queued: VecDeque<(RequestKind, Vec<Payload>)>,
+    /// CREATE_CHILD_SA exchanges waiting for the window.
+    pub queued_creates: VecDeque<CreateKind>,
+    /// This IKE SA was rekeyed into that one: its end is no "down".
+    pub rekeyed_to: Option<IkeSaId>,
+    /// When to start rekeying the IKE SA.
+    pub rekey_at: Option<Instant>,
+    /// End of the IKE SA's lifetime.
+    pub expire_at: Option<Instant>,
 }
 
 impl IkeSa {
@@ -148,6 +210,26 @@ impl IkeSa {
         if let (IkeState::Established, None, Some(delay)) = (self.state, &self.outstanding, dpd) {
             let t = self.last_received + delay;
             d = Some(d.map_or(t, |x| x.min(t)));
+        }
+        if self.rekeyed_to.is_some() && self.outstanding.is_none() {
+            let t = self.last_received + super::REKEYED_SA_GRACE;
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
+        if self.state == IkeState::Established
+            && self.outstanding.is_none()
+            && self.rekeyed_to.is_none()
+        {
+            let rekeys = self
+                .children
+                .iter()
+                .filter(|c| !c.replaced)
+                .filter_map(|c| c.rekey_at)
+                .chain(self.children.iter().filter_map(|c| c.expire_at))
+                .chain(self.rekey_at)
+                .chain(self.expire_at);
+            for t in rekeys {
+                d = Some(d.map_or(t, |x| x.min(t)));
+            }
         }
         d
     }
@@ -241,7 +323,7 @@ impl IkeSa {
     /// Verifies and decrypts the SK payload of `raw` (whose decoded last
     /// payload is `sk_data`), returning the inner payloads.
     pub fn unprotect_sk(
-        &self,
+        &mut self,
         raw: &[u8],
         header_len: usize,
         first_inner: u8,
@@ -267,7 +349,10 @@ impl IkeSa {
                     header_len,
                 )))?;
         let plain = cipher.decrypt(aad, body)?;
-        Ok(decode_payload_chain(first_inner, &plain)?)
+        let payloads = decode_payload_chain(first_inner, &plain)?;
+        self.last_aad = Some(aad.to_vec());
+        self.last_plaintext = plain;
+        Ok(payloads)
     }
 
     /// Verifies and decrypts one SKF fragment and adds it to the
@@ -330,13 +415,17 @@ impl IkeSa {
         }
         let first = r.first_inner;
         self.reassembly = None;
-        Ok(Some(decode_payload_chain(first, &whole)?))
+        let payloads = decode_payload_chain(first, &whole)?;
+        self.last_aad = None;
+        self.last_first_inner = first;
+        self.last_plaintext = whole;
+        Ok(Some(payloads))
     }
 }
 
 /// Why a message could not be protected or unprotected.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ProtectError {
+pub enum ProtectError {
     #[error("no keys yet")]
     NoKeys,
     #[error("message too large")]

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::wire::{DeletePayload, ExchangeType, Notify, NotifyType, Payload, ProtocolId};
+use crate::wire::{DeletePayload, ExchangeType, Payload, ProtocolId};
 
 use super::event::{ChildSaId, Event, IkeSaId};
 use super::ike_sa::{IkeSa, IkeState, RequestKind};
@@ -23,17 +23,29 @@ impl Engine {
             self.forget_sa(sa);
             return;
         }
-        self.sa_log(&sa, "deleting IKE SA; sending Delete notification");
-        self.report_down(&mut sa, "deleted by request");
+        self.begin_delete_ike(now, &mut sa, "deleted by request");
+        self.sas.insert(id, sa);
+        self.schedule(id);
+    }
+
+    /// Reports an established IKE SA and its Child SAs down and sends the
+    /// Delete; the SA stays (state Deleting) until answered or timed out.
+    pub(super) fn begin_delete_ike(&mut self, now: Instant, sa: &mut IkeSa, reason: &str) {
+        let aged = now.saturating_duration_since(sa.created).as_secs_f64();
+        self.sa_log(
+            sa,
+            &format!(
+                "deleting state (STATE_V2_ESTABLISHED_IKE_SA) aged {aged:.6}s and sending notification"
+            ),
+        );
+        self.report_down(sa, reason);
         sa.state = IkeState::Deleting;
         let inner = vec![Payload::Delete(DeletePayload {
             protocol: ProtocolId::Ike,
             spi_size: 0,
             spis: Vec::new(),
         })];
-        self.send_informational(now, &mut sa, RequestKind::DeleteIke, inner);
-        self.sas.insert(id, sa);
-        self.schedule(id);
+        self.send_informational(now, sa, RequestKind::DeleteIke, inner);
     }
 
     /// Deletes one Child SA with an INFORMATIONAL Delete.
@@ -41,6 +53,13 @@ impl Engine {
         let Some(mut sa) = self.sas.remove(&owner) else {
             return;
         };
+        self.delete_child_on(now, &mut sa, child);
+        self.sas.insert(owner, sa);
+        self.schedule(owner);
+    }
+
+    /// Deletes a Child SA of `sa`: reports it down and sends the Delete.
+    pub(super) fn delete_child_on(&mut self, now: Instant, sa: &mut IkeSa, child: ChildSaId) {
         if let Some(pos) = sa.children.iter().position(|c| c.id == child) {
             let c = sa.children.remove(pos);
             self.child_owner.remove(&c.id);
@@ -56,11 +75,26 @@ impl Engine {
                 spi_size: 4,
                 spis: vec![c.inbound_spi.to_be_bytes().to_vec()],
             })];
-            self.sa_log(&sa, &format!("deleting Child SA #{}", c.id.0));
-            self.send_informational(now, &mut sa, RequestKind::DeleteChild, inner);
+            self.sa_log(sa, &format!("deleting Child SA #{}", c.id.0));
+            self.send_informational(now, sa, RequestKind::DeleteChild, inner);
         }
-        self.sas.insert(owner, sa);
-        self.schedule(owner);
+    }
+
+    /// Sends the next queued INFORMATIONAL request, if the window is free.
+    pub(super) fn send_queued(&mut self, now: Instant, sa: &mut IkeSa) {
+        if sa.outstanding.is_some() || sa.pending_create.is_some() {
+            return;
+        }
+        if let Some((kind, inner)) = sa.queued.pop_front() {
+            self.send_informational(now, sa, kind, inner);
+            return;
+        }
+        while let Some(kind) = sa.queued_creates.pop_front() {
+            match self.start_create(now, sa, kind, None) {
+                Ok(()) => return,
+                Err(e) => self.sa_log(sa, &format!("queued CREATE_CHILD_SA dropped: {e}")),
+            }
+        }
     }
 
     /// Sends an empty INFORMATIONAL request (liveness check).
@@ -68,7 +102,7 @@ impl Engine {
         self.send_informational(now, sa, RequestKind::Liveness, Vec::new());
     }
 
-    fn send_informational(
+    pub(super) fn send_informational(
         &mut self,
         now: Instant,
         sa: &mut IkeSa,
@@ -77,11 +111,15 @@ impl Engine {
     ) {
         if sa.outstanding.is_some() {
             // Window size 1: a request is already in flight. The Delete of
-            // an IKE SA supersedes it.
+            // an IKE SA supersedes it; anything else waits its turn.
             if kind != RequestKind::DeleteIke {
+                if kind != RequestKind::Liveness {
+                    sa.queued.push_back((kind, inner));
+                }
                 return;
             }
             sa.outstanding = None;
+            sa.queued.clear();
         }
         let mid = sa.next_message_id;
         match sa.protect(
@@ -183,31 +221,6 @@ impl Engine {
                 self.report_down(sa, "deleted by the peer");
             }
             return false;
-        }
-        true
-    }
-
-    /// CREATE_CHILD_SA is not implemented yet: answer NO_ADDITIONAL_SAS so
-    /// the peer knows and keeps its IKE SA.
-    pub(super) fn refuse_create_child(&mut self, sa: &mut IkeSa, message_id: u32) -> bool {
-        self.sa_log(
-            sa,
-            "CREATE_CHILD_SA is not implemented yet; answering NO_ADDITIONAL_SAS",
-        );
-        let reply = vec![Payload::Notify(Notify::new(
-            NotifyType::NO_ADDITIONAL_SAS,
-            Vec::new(),
-        ))];
-        match sa.protect(
-            ExchangeType::CreateChildSa,
-            true,
-            message_id,
-            &reply,
-            None,
-            &mut *self.rng,
-        ) {
-            Ok(p) => self.send_response(sa, message_id, p),
-            Err(e) => self.sa_log(sa, &format!("cannot build CREATE_CHILD_SA response: {e}")),
         }
         true
     }

@@ -1,6 +1,7 @@
 //! IKE_SA_INIT for both ends (RFC 7296 1.2, 2.6 cookies, 2.23 NAT
 //! detection, 1.3 INVALID_KE_PAYLOAD, RFC 7383 and RFC 6023 notifies).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -20,6 +21,21 @@ use super::{ConnId, Engine, EngineError};
 /// SIGNATURE_HASH_ALGORITHMS we accept (RFC 7427 4): SHA2-256, SHA2-384,
 /// SHA2-512, Identity (RFC 8420).
 const SIGNATURE_HASHES: [u16; 4] = [2, 3, 4, 5];
+
+/// The hash algorithms of a SIGNATURE_HASH_ALGORITHMS notify.
+fn signature_hashes(msg: &Message) -> Vec<u16> {
+    msg.notify(NotifyType::SIGNATURE_HASH_ALGORITHMS)
+        .map(|n| {
+            n.data
+                .chunks_exact(2)
+                .map(|c| match c {
+                    [a, b] => u16::from_be_bytes([*a, *b]),
+                    _ => 0,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port).
 pub(crate) fn nat_hash(spi_i: &[u8; 8], spi_r: &[u8; 8], addr: SocketAddr) -> Vec<u8> {
@@ -114,6 +130,12 @@ impl Engine {
             ke_retries: 0,
             peer_fragmentation: false,
             peer_childless: false,
+            last_aad: None,
+            last_plaintext: Vec::new(),
+            last_first_inner: 0,
+            addke_pending: Vec::new(),
+            int_auth: None,
+            peer_signature_hashes: Vec::new(),
             nat: NatInfo::default(),
             remote_id: None,
             next_message_id: 0,
@@ -123,6 +145,12 @@ impl Engine {
             reassembly: None,
             children: Vec::new(),
             pending_child: None,
+            pending_create: None,
+            queued: VecDeque::new(),
+            queued_creates: VecDeque::new(),
+            rekeyed_to: None,
+            rekey_at: None,
+            expire_at: None,
         };
         self.sa_log(&sa, "initiating IKEv2 connection");
         if let Err(e) = self.send_init_request(now, &mut sa, group) {
@@ -317,10 +345,14 @@ impl Engine {
             );
             return false;
         }
-        if !suite.addke.is_empty() {
+        if !suite.addke.is_empty()
+            && msg
+                .notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED)
+                .is_none()
+        {
             self.fail(
                 sa,
-                "IKE_SA_INIT response chose additional key exchanges (IKE_INTERMEDIATE not implemented yet)",
+                "IKE_SA_INIT response chose additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED",
             );
             return false;
         }
@@ -362,10 +394,10 @@ impl Engine {
                 .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
                 .is_some();
         sa.peer_childless = msg.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some();
+        sa.peer_signature_hashes = signature_hashes(&msg);
         sa.init_response = raw.to_vec();
         sa.outstanding = None;
         sa.last_received = now;
-        let desc = suite.describe();
         sa.suite = Some(suite);
         if sa.nat.encapsulate() && sa.remote.port() == 500 {
             // RFC 7296 2.23: move to port 4500 once a NAT is detected.
@@ -378,11 +410,16 @@ impl Engine {
         if sa.nat.remote_behind_nat {
             self.sa_log(sa, "NAT detected: the peer is behind a NAT");
         }
-        self.sa_log(
-            sa,
-            &format!("processed IKE_SA_INIT response from {remote} {desc}, initiating IKE_AUTH"),
-        );
-        self.send_auth_request(now, sa, &conn)
+        sa.addke_pending = sa
+            .suite
+            .as_ref()
+            .map(|s| s.addke.clone())
+            .unwrap_or_default();
+        if sa.addke_pending.is_empty() {
+            self.send_auth_request(now, sa, &conn)
+        } else {
+            self.send_intermediate_request(now, sa)
+        }
     }
 
     fn fail(&mut self, sa: &mut IkeSa, why: &str) {
@@ -391,7 +428,7 @@ impl Engine {
     }
 
     /// A stateless IKE_SA_INIT answer (cookie or error notify).
-    fn init_notify_reply(
+    pub(super) fn init_notify_reply(
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,
@@ -583,17 +620,17 @@ impl Engine {
             );
             return;
         }
-        if !suite.addke.is_empty() {
-            self.log(format!(
-                "\"{}\": IKE_SA_INIT request from {remote}: additional key exchanges are not implemented yet; sending NO_PROPOSAL_CHOSEN",
-                conn.name
-            ));
+        if !suite.addke.is_empty()
+            && msg
+                .notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED)
+                .is_none()
+        {
             self.init_notify_reply(
                 local,
                 remote,
                 &h,
                 [0; 8],
-                Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
+                Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()),
             );
             return;
         }
@@ -666,6 +703,12 @@ impl Engine {
             ke_retries: 0,
             peer_fragmentation: frag,
             peer_childless: msg.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some(),
+            last_aad: None,
+            last_plaintext: Vec::new(),
+            last_first_inner: 0,
+            addke_pending: suite.addke.clone(),
+            int_auth: None,
+            peer_signature_hashes: signature_hashes(&msg),
             nat,
             remote_id: None,
             next_message_id: 0,
@@ -675,6 +718,12 @@ impl Engine {
             reassembly: None,
             children: Vec::new(),
             pending_child: None,
+            pending_create: None,
+            queued: VecDeque::new(),
+            queued_creates: VecDeque::new(),
+            rekeyed_to: None,
+            rekey_at: None,
+            expire_at: None,
         };
         if nat.local_behind_nat {
             self.log(format!(
@@ -721,6 +770,15 @@ impl Engine {
                     .collect(),
             )));
         }
+        if msg
+            .notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED)
+            .is_some()
+        {
+            payloads.push(Payload::Notify(Notify::new(
+                NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED,
+                Vec::new(),
+            )));
+        }
         if conn.childless || sa.peer_childless {
             payloads.push(Payload::Notify(Notify::new(
                 NotifyType::CHILDLESS_IKEV2_SUPPORTED,
@@ -737,15 +795,8 @@ impl Engine {
         sa.init_response = bytes.clone();
         let desc = suite.describe();
         sa.suite = Some(suite);
-        self.sa_log(
-            &sa,
-            &format!("processing IKE_SA_INIT request from {remote}; proposal chosen {desc}"),
-        );
         self.send_response(&mut sa, 0, vec![bytes]);
-        self.sa_log(
-            &sa,
-            &format!("sent IKE_SA_INIT response to {remote} {desc}"),
-        );
+        self.sa_log(&sa, &format!("sent IKE_SA_INIT reply {desc}"));
         self.half_open += 1;
         self.half_open_by_peer.insert((sa.spi_i, remote), id);
         self.insert_sa(sa);

@@ -1,31 +1,60 @@
 //! The IKEv2 engine, sans-IO: the daemon feeds it datagrams, timeouts and
 //! commands and drains datagrams to send, events and its next deadline.
+//! It owns no socket, clock or thread; time is passed in and the random
+//! source is injected, so two engines can talk in memory under a fake
+//! clock (see `crates/ike/tests`).
 //!
 //! ```text
-//! engine.handle_datagram(now, local, remote, &bytes);
-//! engine.handle_timeout(now);
-//! engine.initiate(now, conn_id)?;
+//! let mut engine = Engine::new(EngineConfig::default(), Box::new(SystemRandom));
+//! let conn = engine.add_connection(connection)?;        // from ipsec.conf
+//! engine.initiate(now, conn)?;                           // ipsec auto --up
+//! engine.handle_datagram(now, local, remote, &bytes);    // UDP 500/4500 arrived
+//! engine.handle_timeout(now);                            // when poll_timeout() passed
 //! while let Some(t) = engine.poll_transmit() { /* send t.payload from t.local to t.remote */ }
 //! while let Some(ev) = engine.poll_event() { /* ChildSaUp -> data plane, Log -> whack */ }
 //! let next = engine.poll_timeout();
 //! ```
+//!
+//! Datagrams on port 4500 carry (and [`Transmit`]s get) the 4-octet
+//! non-ESP marker; a 4500 datagram without it is ESP and ignored here.
+//! IKE SAs are found by our SPI in a hash map, half-open ones by the
+//! initiator's SPI and address, connections by the peer's address (and
+//! then by ID in IKE_AUTH); nothing scans all SAs per packet.
+//!
+//! Implemented: IKE_SA_INIT (proposal choice, INVALID_KE_PAYLOAD retry,
+//! cookies above [`EngineConfig::cookie_threshold`] half-open SAs, NAT
+//! detection and the move to port 4500, fragmentation and signature-hash
+//! and childless notifies), IKE_INTERMEDIATE with RFC 9370 additional key
+//! exchanges (e.g. Curve25519 + ML-KEM-768), IKE_AUTH with PSK, raw-key
+//! signatures (RFC 7427 or legacy), NULL, or certificates through
+//! [`CertAuth`], the Child SA with traffic selector narrowing, transport
+//! mode and ESN; CREATE_CHILD_SA (new Child SA, Child SA and IKE SA rekey
+//! with PFS, collisions); INFORMATIONAL (delete, liveness); message IDs
+//! with window 1, retransmission with back-off, cached responses,
+//! half-open expiry, lifetimes (rekey, then expiry); IKE fragmentation
+//! (RFC 7383); INITIAL_CONTACT. Not implemented: EAP, configuration
+//! payloads (address pools), MOBIKE, redirects, PPK.
 
 mod auth;
+mod child;
 pub mod config;
+mod create_child;
 pub mod event;
+mod ike_rekey;
 mod ike_sa;
 mod info;
 mod init;
+mod intermediate;
 pub mod proposal;
 pub mod ts;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::crypto::Random;
-use crate::wire::{ExchangeType, Header, Message, Payload};
+use crate::wire::{ExchangeType, Header, Message, Notify, NotifyType, Payload, WireError};
 
 pub use config::{
     default_esp_proposals, default_ike_proposals, Authentication, CertAuth, CertAuthError, ConnId,
@@ -62,6 +91,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// How long a rekeyed IKE SA waits for the peer's Delete.
+pub(crate) const REKEYED_SA_GRACE: Duration = Duration::from_secs(60);
+
 /// What to terminate or rekey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -91,6 +123,9 @@ pub enum EngineError {
     /// The connection's settings cannot be used.
     #[error("connection \"{0}\": {1}")]
     InvalidConnection(String, String),
+    /// The SA is busy with another exchange or not established; retry.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A feature not built yet.
     #[error("not implemented yet: {0}")]
     NotImplemented(&'static str),
@@ -119,6 +154,7 @@ pub struct Engine {
     events: VecDeque<Event>,
     timers: BinaryHeap<Reverse<(Instant, IkeSaId)>>,
     pending_deletes: Vec<IkeSaId>,
+    by_conn: HashMap<ConnId, HashSet<IkeSaId>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -155,6 +191,7 @@ impl Engine {
             events: VecDeque::new(),
             timers: BinaryHeap::new(),
             pending_deletes: Vec::new(),
+            by_conn: HashMap::new(),
         }
     }
 
@@ -162,11 +199,6 @@ impl Engine {
     pub fn add_connection(&mut self, conn: Connection) -> Result<ConnId, EngineError> {
         if self.connections_by_name.contains_key(&conn.name) {
             return Err(EngineError::DuplicateName(conn.name));
-        }
-        if matches!(conn.auth, Authentication::RawKey { .. }) {
-            return Err(EngineError::NotImplemented(
-                "raw public key authentication (leftpubkey=/rightpubkey=)",
-            ));
         }
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
@@ -219,13 +251,48 @@ impl Engine {
     /// The IKE SAs of a connection (established or negotiating).
     pub fn ike_sas_of(&self, conn: ConnId) -> Vec<IkeSaId> {
         let mut v: Vec<IkeSaId> = self
-            .sas
-            .values()
-            .filter(|s| s.conn == conn)
-            .map(|s| s.id)
+            .by_conn
+            .get(&conn)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| self.sas.contains_key(id))
             .collect();
         v.sort();
         v
+    }
+
+    /// What an established IKE SA negotiated (for `ipsec status`).
+    pub fn ike_sa_info(&self, id: IkeSaId) -> Option<IkeSaInfo> {
+        let sa = self.sas.get(&id)?;
+        if sa.state != IkeState::Established {
+            return None;
+        }
+        let conn = self.connections.get(&sa.conn)?;
+        Some(IkeSaInfo {
+            ike_sa: sa.id,
+            conn: sa.conn,
+            initiator: sa.initiator,
+            local: sa.local,
+            remote: sa.remote,
+            local_id: conn.local_identity(),
+            remote_id: sa.remote_id.clone().unwrap_or(Identity::Null),
+            suite: sa.suite.clone()?,
+            nat: sa.nat,
+        })
+    }
+
+    /// The Child SAs of an IKE SA: (id, inbound SPI, outbound SPI).
+    pub fn child_sas(&self, ike_sa: IkeSaId) -> Vec<(ChildSaId, u32, u32)> {
+        self.sas
+            .get(&ike_sa)
+            .map(|s| {
+                s.children
+                    .iter()
+                    .map(|c| (c.id, c.inbound_spi, c.outbound_spi))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Whether an IKE SA is established.
@@ -270,9 +337,80 @@ impl Engine {
         }
     }
 
-    /// Rekeys an IKE SA or a Child SA (CREATE_CHILD_SA).
-    pub fn rekey(&mut self, _now: Instant, _target: Target) -> Result<(), EngineError> {
-        Err(EngineError::NotImplemented("CREATE_CHILD_SA rekey"))
+    /// Rekeys an IKE SA, every IKE SA of a connection, or a Child SA
+    /// (CREATE_CHILD_SA with REKEY_SA, PFS per the connection). While
+    /// another exchange of the IKE SA is in flight the rekey is queued.
+    pub fn rekey(&mut self, now: Instant, target: Target) -> Result<(), EngineError> {
+        match target {
+            Target::IkeSa(id) => {
+                let spi = self.random_spi();
+                self.with_sa(id, target, |e, sa| {
+                    e.create_or_queue(now, sa, ike_sa::CreateKind::RekeyIke(spi))
+                })
+            }
+            Target::ChildSa(child) => {
+                let owner = self
+                    .child_owner
+                    .get(&child)
+                    .copied()
+                    .ok_or(EngineError::UnknownSa(target))?;
+                self.with_sa(owner, target, |e, sa| {
+                    e.create_or_queue(now, sa, ike_sa::CreateKind::RekeyChild(child))
+                })
+            }
+            Target::Connection(c) => {
+                if !self.connections.contains_key(&c) {
+                    return Err(EngineError::UnknownConnection(c));
+                }
+                for id in self.ike_sas_of(c) {
+                    if self.is_established(id) {
+                        self.rekey(now, Target::IkeSa(id))?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Negotiates an additional Child SA for an established IKE SA, with
+    /// its connection's traffic selectors (CREATE_CHILD_SA).
+    pub fn create_child_sa(&mut self, now: Instant, ike_sa: IkeSaId) -> Result<(), EngineError> {
+        self.with_sa(ike_sa, Target::IkeSa(ike_sa), |e, sa| {
+            e.create_or_queue(now, sa, ike_sa::CreateKind::NewChild)
+        })
+    }
+
+    /// Starts a CREATE_CHILD_SA now, or queues it behind the exchange in
+    /// flight (window size 1).
+    fn create_or_queue(
+        &mut self,
+        now: Instant,
+        sa: &mut IkeSa,
+        kind: ike_sa::CreateKind,
+    ) -> Result<(), EngineError> {
+        if sa.state == IkeState::Established
+            && sa.rekeyed_to.is_none()
+            && (sa.outstanding.is_some() || sa.pending_create.is_some())
+        {
+            if !sa.queued_creates.contains(&kind) {
+                sa.queued_creates.push_back(kind);
+            }
+            return Ok(());
+        }
+        self.start_create(now, sa, kind, None)
+    }
+
+    fn with_sa(
+        &mut self,
+        id: IkeSaId,
+        target: Target,
+        f: impl FnOnce(&mut Self, &mut IkeSa) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let mut sa = self.sas.remove(&id).ok_or(EngineError::UnknownSa(target))?;
+        let r = f(self, &mut sa);
+        self.sas.insert(id, sa);
+        self.schedule(id);
+        r
     }
 
     /// The next datagram to send.
@@ -335,6 +473,17 @@ impl Engine {
             Ok(m) => m,
             Err(e) => {
                 self.log(format!("dropping packet from {remote}: {e}"));
+                if let (WireError::UnsupportedCritical(t), Ok(h)) = (&e, Header::decode(data)) {
+                    if h.exchange == ExchangeType::IkeSaInit && !h.response && h.spi_r == [0; 8] {
+                        self.init_notify_reply(
+                            local,
+                            remote,
+                            &h,
+                            [0; 8],
+                            Notify::new(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![*t]),
+                        );
+                    }
+                }
                 return;
             }
         };
@@ -495,13 +644,59 @@ impl Engine {
     fn insert_sa(&mut self, sa: IkeSa) {
         let id = sa.id;
         self.by_local_spi.insert(sa.local_spi(), id);
+        self.by_conn.entry(sa.conn).or_default().insert(id);
         self.sas.insert(id, sa);
         self.schedule(id);
+    }
+
+    /// Moves an SA to another connection (the responder's choice by ID).
+    fn move_sa_to(&mut self, sa: &mut IkeSa, conn: ConnId) {
+        if sa.conn == conn {
+            return;
+        }
+        if let Some(set) = self.by_conn.get_mut(&sa.conn) {
+            set.remove(&sa.id);
+        }
+        self.by_conn.entry(conn).or_default().insert(sa.id);
+        sa.conn = conn;
+    }
+
+    /// Drops other IKE SAs of `sa`'s connection with the same peer
+    /// identity (INITIAL_CONTACT, RFC 7296 2.4): the peer restarted.
+    fn initial_contact(&mut self, sa: &IkeSa) {
+        let others: Vec<IkeSaId> = self
+            .by_conn
+            .get(&sa.conn)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| *id != sa.id)
+            .collect();
+        for id in others {
+            let same_peer = self
+                .sas
+                .get(&id)
+                .is_some_and(|o| o.remote_id == sa.remote_id && o.remote.ip() == sa.remote.ip());
+            if !same_peer {
+                continue;
+            }
+            if let Some(mut old) = self.sas.remove(&id) {
+                self.sa_log(&old, "INITIAL_CONTACT from the peer: deleting this IKE SA");
+                self.report_down(&mut old, "replaced after INITIAL_CONTACT from the peer");
+                self.forget_sa(old);
+            }
+        }
     }
 
     /// Removes every index entry of an SA that is being dropped.
     fn forget_sa(&mut self, sa: IkeSa) {
         self.by_local_spi.remove(&sa.local_spi());
+        if let Some(set) = self.by_conn.get_mut(&sa.conn) {
+            set.remove(&sa.id);
+            if set.is_empty() {
+                self.by_conn.remove(&sa.conn);
+            }
+        }
         if !sa.initiator {
             if let Some(k) = self.half_open_by_peer.get(&(sa.spi_i, sa.remote)).copied() {
                 if k == sa.id {
@@ -529,6 +724,9 @@ impl Engine {
                 inbound_spi: c.inbound_spi,
                 outbound_spi: c.outbound_spi,
             });
+        }
+        if sa.rekeyed_to.is_some() {
+            return;
         }
         if matches!(sa.state, IkeState::Established | IkeState::Deleting) {
             self.events.push_back(Event::IkeSaDown {
@@ -563,6 +761,13 @@ impl Engine {
             self.sa_log(sa, "deleting half-open IKE SA: no IKE_AUTH request arrived");
             return false;
         }
+        if sa.rekeyed_to.is_some()
+            && sa.outstanding.is_none()
+            && now >= sa.last_received + REKEYED_SA_GRACE
+        {
+            self.sa_log(sa, "the peer never deleted the rekeyed IKE SA; dropping it");
+            return false;
+        }
         if let Some(o) = sa.outstanding.as_mut() {
             if now >= o.next_retransmit {
                 if now >= o.give_up_at {
@@ -570,6 +775,7 @@ impl Engine {
                     let what = match kind {
                         RequestKind::IkeSaInit => "IKE_SA_INIT",
                         RequestKind::IkeAuth => "IKE_AUTH",
+                        RequestKind::Intermediate => "IKE_INTERMEDIATE",
                         RequestKind::Liveness => "liveness check",
                         _ => "INFORMATIONAL",
                     };
@@ -593,7 +799,47 @@ impl Engine {
             }
             return true;
         }
-        if sa.state == IkeState::Established {
+        if sa.state == IkeState::Established && sa.rekeyed_to.is_none() {
+            if sa.expire_at.is_some_and(|t| now >= t) {
+                self.sa_log(sa, "IKE SA lifetime expired without a rekey");
+                self.begin_delete_ike(now, sa, "lifetime expired");
+                return true;
+            }
+            let expired = sa
+                .children
+                .iter()
+                .find(|c| c.expire_at.is_some_and(|t| now >= t))
+                .map(|c| c.id);
+            if let Some(child) = expired {
+                self.sa_log(sa, &format!("Child SA #{} lifetime expired", child.0));
+                self.delete_child_on(now, sa, child);
+                return true;
+            }
+            if sa.rekey_at.is_some_and(|t| now >= t) {
+                sa.rekey_at = None;
+                let spi = self.random_spi();
+                if let Err(e) = self.start_create(now, sa, ike_sa::CreateKind::RekeyIke(spi), None)
+                {
+                    self.sa_log(sa, &format!("cannot rekey the IKE SA: {e}"));
+                }
+                return true;
+            }
+            let due = sa
+                .children
+                .iter()
+                .find(|c| !c.replaced && c.rekey_at.is_some_and(|t| now >= t))
+                .map(|c| c.id);
+            if let Some(child) = due {
+                if let Err(e) =
+                    self.start_create(now, sa, ike_sa::CreateKind::RekeyChild(child), None)
+                {
+                    self.sa_log(sa, &format!("cannot rekey Child SA #{}: {e}", child.0));
+                    if let Some(c) = sa.children.iter_mut().find(|c| c.id == child) {
+                        c.rekey_at = None;
+                    }
+                }
+                return true;
+            }
             let dpd = self.connections.get(&sa.conn).and_then(|c| c.dpd_delay);
             if let Some(d) = dpd {
                 if now >= sa.last_received + d {
@@ -632,13 +878,23 @@ impl Engine {
             self.update_endpoints(sa, local, remote);
             sa.last_received = now;
             sa.outstanding = None;
-            return match (h.exchange, kind) {
+            let keep = match (h.exchange, kind) {
                 (ExchangeType::IkeAuth, RequestKind::IkeAuth) => {
                     self.initiator_auth_response(now, sa, inner)
+                }
+                (ExchangeType::IkeIntermediate, RequestKind::Intermediate) => {
+                    self.initiator_intermediate_response(now, sa, h.message_id, inner)
+                }
+                (ExchangeType::CreateChildSa, RequestKind::CreateChild) => {
+                    self.create_child_response(now, sa, inner)
                 }
                 (ExchangeType::Informational, k) => self.informational_response(now, sa, k, inner),
                 _ => true,
             };
+            if keep {
+                self.send_queued(now, sa);
+            }
+            return keep;
         }
         // A request.
         if let Some((mid, packets)) = &sa.last_response {
@@ -661,14 +917,23 @@ impl Engine {
         self.update_endpoints(sa, local, remote);
         sa.last_received = now;
         match h.exchange {
-            ExchangeType::IkeAuth if !sa.initiator && sa.state == IkeState::InitAnswered => {
+            ExchangeType::IkeIntermediate
+                if !sa.initiator && sa.state == IkeState::InitAnswered =>
+            {
+                self.responder_intermediate(sa, h.message_id, inner)
+            }
+            ExchangeType::IkeAuth
+                if !sa.initiator
+                    && sa.state == IkeState::InitAnswered
+                    && sa.addke_pending.is_empty() =>
+            {
                 self.responder_auth(now, sa, h.message_id, inner)
             }
             ExchangeType::Informational if sa.state != IkeState::InitAnswered => {
                 self.informational_request(now, sa, h.message_id, inner)
             }
-            ExchangeType::CreateChildSa if sa.state == IkeState::Established => {
-                self.refuse_create_child(sa, h.message_id)
+            ExchangeType::CreateChildSa if sa.state != IkeState::InitAnswered => {
+                self.create_child_request(now, sa, h.message_id, inner)
             }
             _ => true,
         }
@@ -713,6 +978,29 @@ impl Engine {
         };
         match result {
             Ok(x) => x,
+            Err(ike_sa::ProtectError::Wire(WireError::UnsupportedCritical(t)))
+                if !h.response && h.message_id == sa.expected_request_id =>
+            {
+                // RFC 7296 2.5: reject a request with a critical payload we
+                // do not understand.
+                self.sa_log(
+                    sa,
+                    &format!(
+                        "{} request has unsupported critical payload {t}; sending UNSUPPORTED_CRITICAL_PAYLOAD",
+                        h.exchange.name()
+                    ),
+                );
+                let reply = vec![Payload::Notify(Notify::new(
+                    NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
+                    vec![t],
+                ))];
+                if let Ok(p) =
+                    sa.protect(h.exchange, true, h.message_id, &reply, None, &mut *self.rng)
+                {
+                    self.send_response(sa, h.message_id, p);
+                }
+                None
+            }
             Err(e) => {
                 self.sa_log(sa, &format!("dropping {} message: {e}", h.exchange.name()));
                 None
@@ -726,11 +1014,16 @@ impl Engine {
                 .unprotect_sk(raw, h.length as usize, sk.first_inner, sk.data.len())
                 .is_ok(),
             // A retransmitted fragment: answer when it verifies.
-            Some(Payload::Skf(skf)) => sa
-                .cipher_in
-                .as_ref()
-                .zip(raw.get(..(h.length as usize).saturating_sub(skf.data.len())))
-                .is_some_and(|(c, aad)| c.decrypt(aad, &skf.data).is_ok()),
+            // A retransmitted fragmented request: answer once per
+            // retransmission, on its first fragment (RFC 7383 2.6.1).
+            Some(Payload::Skf(skf)) => {
+                skf.fragment_number == 1
+                    && sa
+                        .cipher_in
+                        .as_ref()
+                        .zip(raw.get(..(h.length as usize).saturating_sub(skf.data.len())))
+                        .is_some_and(|(c, aad)| c.decrypt(aad, &skf.data).is_ok())
+            }
             _ => false,
         }
     }

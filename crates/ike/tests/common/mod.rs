@@ -22,7 +22,7 @@ pub enum Side {
 }
 
 /// What the network does with one datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fate {
     Deliver,
     Drop,
@@ -30,6 +30,8 @@ pub enum Fate {
     /// Held back and delivered after the next datagram in the same
     /// direction (or at the end of the flight).
     Delay,
+    /// Delivered with these bytes instead (a forgery or corruption).
+    Replace(Vec<u8>),
 }
 
 pub type Network = Box<dyn FnMut(Side, usize, &Transmit) -> Fate>;
@@ -196,6 +198,13 @@ impl Pair {
                         self.deliver(side, t);
                     }
                     Fate::Delay => self.held.push((side, t)),
+                    Fate::Replace(bytes) => {
+                        let forged = Transmit {
+                            payload: bytes,
+                            ..t
+                        };
+                        self.deliver(side, forged);
+                    }
                 }
             }
             self.drain_events();
