@@ -6,8 +6,10 @@
 //! port 4500, what is missing.
 
 pub mod error;
+pub mod gro;
 pub mod kernel;
 pub mod net;
+pub mod offload;
 pub mod policy;
 pub mod route;
 mod sys;

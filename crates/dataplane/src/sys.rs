@@ -9,6 +9,12 @@ const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TUN: libc::c_short = 0x0001;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_TSO_ECN: libc::c_uint = 0x08;
 const IFNAMSIZ: usize = 16;
 
 /// `struct ifreq` as TUNSETIFF reads it: the name and the flags member of the union.
@@ -33,12 +39,15 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 pub struct Tun {
     fd: OwnedFd,
     name: String,
+    vnet_hdr: bool,
 }
 
 impl Tun {
     /// Opens (creating if needed) the TUN device `name` in the calling
-    /// thread's network namespace.
-    pub fn open(name: &str, multi_queue: bool) -> io::Result<Tun> {
+    /// thread's network namespace. With `offload`, packets carry a
+    /// virtio-net header and the kernel may hand over TCP super-packets
+    /// (TSO) and packets whose checksum is left to complete.
+    pub fn open(name: &str, multi_queue: bool, offload: bool) -> io::Result<Tun> {
         if name.len() >= IFNAMSIZ || name.is_empty() || name.contains('/') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -56,7 +65,10 @@ impl Tun {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = IfReqFlags {
             name: [0; IFNAMSIZ],
-            flags: IFF_TUN | IFF_NO_PI | if multi_queue { IFF_MULTI_QUEUE } else { 0 },
+            flags: IFF_TUN
+                | IFF_NO_PI
+                | if multi_queue { IFF_MULTI_QUEUE } else { 0 }
+                | if offload { IFF_VNET_HDR } else { 0 },
             _pad: [0; 22],
         };
         req.name[..name.len()].copy_from_slice(name.as_bytes());
@@ -65,7 +77,27 @@ impl Tun {
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req as *mut IfReqFlags) })?;
         let len = req.name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
         let name = String::from_utf8_lossy(&req.name[..len]).into_owned();
-        Ok(Tun { fd, name })
+        if offload {
+            let features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+            // SAFETY: TUNSETOFFLOAD takes the feature bits as an integer argument.
+            cvt(unsafe {
+                libc::ioctl(
+                    fd.as_raw_fd(),
+                    TUNSETOFFLOAD as _,
+                    features as libc::c_ulong,
+                )
+            })?;
+        }
+        Ok(Tun {
+            fd,
+            name,
+            vnet_hdr: offload,
+        })
+    }
+
+    /// Whether packets carry a virtio-net header.
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet_hdr
     }
 
     /// The interface name the kernel gave.

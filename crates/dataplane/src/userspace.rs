@@ -52,6 +52,9 @@ pub struct UserspaceConfig {
     pub raw_esp: bool,
     /// Packets per batch (recvmmsg/sendmmsg).
     pub batch: usize,
+    /// TUN offloads (`IFF_VNET_HDR`, checksum and TSO): the kernel hands
+    /// over TCP super-packets that the worker segments.
+    pub offload: bool,
     /// Queue length of the TUN device: packets the kernel holds for the
     /// worker to read. Too short a queue drops packets (and TCP retransmits)
     /// whenever the worker is descheduled.
@@ -61,7 +64,7 @@ pub struct UserspaceConfig {
 }
 
 impl UserspaceConfig {
-    /// Defaults: MTU 1400, UDP on 0.0.0.0:4500, no raw ESP, batches of 64,
+    /// Defaults: MTU 1400, UDP on 0.0.0.0:4500, no raw ESP, batches of 64, TUN offloads,
     /// TUN queue of 5000 packets, 4 MiB socket buffers.
     pub fn new(tun_name: &str) -> Self {
         UserspaceConfig {
@@ -71,6 +74,7 @@ impl UserspaceConfig {
             udp: UdpSource::Bind(SocketAddr::from(([0, 0, 0, 0], esp::udp_encap::NAT_T_PORT))),
             raw_esp: false,
             batch: 64,
+            offload: true,
             txqueuelen: 5000,
             socket_buffer: 4 << 20,
         }
@@ -103,7 +107,7 @@ impl Userspace {
     /// Creates the TUN device, brings it up with its addresses, opens the
     /// sockets and starts the worker thread.
     pub fn new(config: UserspaceConfig) -> Result<Self> {
-        let tun = Tun::open(&config.tun_name, false).map_err(|e| {
+        let tun = Tun::open(&config.tun_name, false, config.offload).map_err(|e| {
             DataplaneError::io(format!("creating TUN device {}", config.tun_name), e)
         })?;
         let tun_name = tun.name().to_string();

@@ -17,8 +17,10 @@ use esp::{
     NEXT_HEADER_IPV4, NEXT_HEADER_IPV6,
 };
 
+use crate::gro::Coalescer;
 use crate::kernel::{KernelEvent, Policy, PolicyAction, PolicyId, SaPairCounters};
 use crate::net::{packet_info, IpNet};
+use crate::offload::{complete_checksum, TcpSegmenter, VnetHdr, VNET_HDR_LEN};
 use crate::policy::PolicyTable;
 use crate::sys::{poll_readable, EventFd, MmsgBatch, RawEspSocket, Tun};
 
@@ -26,6 +28,8 @@ use crate::sys::{poll_readable, EventFd, MmsgBatch, RawEspSocket, Tun};
 const HEADROOM: usize = 64;
 /// Size of each packet buffer (jumbo frames plus ESP overhead).
 const BUF_SIZE: usize = 9216 + 256;
+/// Size of a buffer that takes a TSO super-packet from TUN.
+const GSO_BUF_SIZE: usize = 65_536 + VNET_HDR_LEN + HEADROOM + 256;
 /// How often a trap policy may report an acquire.
 const ACQUIRE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -66,6 +70,8 @@ pub struct DataplaneStats {
     pub keepalives: u64,
     /// Malformed packets (from TUN or the network).
     pub malformed: u64,
+    /// TCP super-packets from TUN cut into segments (offload).
+    pub tso_packets: u64,
 }
 
 /// Outbound SA data: where ESP goes.
@@ -130,32 +136,49 @@ struct State {
     last_acquire: HashMap<PolicyId, Instant>,
     stats: DataplaneStats,
     out_bufs: Vec<PacketBuf>,
+    gso_buf: PacketBuf,
     out_dest: Vec<SocketAddr>,
     in_bufs: Vec<PacketBuf>,
     mmsg_out: MmsgBatch,
     mmsg_in: MmsgBatch,
     local_udp: Option<SocketAddr>,
     expiry_scratch: Vec<SaEvent>,
+    gro: Coalescer,
+}
+
+/// Writes one packet to TUN, counting it.
+fn write_tun(tun: &Tun, packet: &[u8], stats: &mut DataplaneStats) {
+    match tun.write(packet) {
+        Ok(true) => stats.tun_tx += 1,
+        Ok(false) | Err(_) => stats.tun_full += 1,
+    }
 }
 
 impl Worker {
     /// Runs until stopped or the control side goes away.
     pub(crate) fn run(self) {
         let batch = self.batch.max(1);
+        let out_size = if self.tun.vnet_hdr() {
+            GSO_BUF_SIZE
+        } else {
+            BUF_SIZE
+        };
         let mut st = State {
             sadb: SaDb::new(),
             policies: PolicyTable::new(),
             last_acquire: HashMap::new(),
             stats: DataplaneStats::default(),
             out_bufs: (0..batch)
-                .map(|_| PacketBuf::new(BUF_SIZE, HEADROOM))
+                .map(|_| PacketBuf::new(out_size, HEADROOM))
                 .collect(),
+            gso_buf: PacketBuf::new(out_size, HEADROOM),
             out_dest: vec![SocketAddr::from(([0, 0, 0, 0], 0)); batch],
             in_bufs: (0..batch).map(|_| PacketBuf::new(BUF_SIZE, 0)).collect(),
             mmsg_out: MmsgBatch::new(batch),
             mmsg_in: MmsgBatch::new(batch),
             local_udp: self.udp.as_ref().and_then(|u| u.local_addr().ok()),
             expiry_scratch: Vec::with_capacity(16),
+            gro: Coalescer::new(),
         };
         if let Err(reason) = self.main_loop(&mut st) {
             let _ = self.events.send(KernelEvent::Failed { reason });
@@ -286,12 +309,18 @@ impl Worker {
         }
     }
 
-    /// Reads a batch from TUN, encapsulates, sends ESP-in-UDP with one `sendmmsg`.
+    /// Reads a batch from TUN (cutting TSO super-packets into segments),
+    /// encapsulates, sends ESP-in-UDP with `sendmmsg`.
     fn tun_to_net(&self, st: &mut State) -> std::io::Result<()> {
         let batch = st.out_bufs.len();
+        let vnet = self.tun.vnet_hdr();
         let mut queued = 0;
         let mut reads = 0;
-        while reads < batch && queued < batch {
+        while reads < batch {
+            if queued == batch {
+                self.flush(st, queued);
+                queued = 0;
+            }
             let buf = &mut st.out_bufs[queued];
             buf.reset(HEADROOM);
             let len = match self.tun.read(buf.writable())? {
@@ -304,23 +333,69 @@ impl Worker {
                 st.stats.malformed += 1;
                 continue;
             }
+            if vnet {
+                let Some(h) = VnetHdr::parse(buf.data()) else {
+                    st.stats.malformed += 1;
+                    continue;
+                };
+                buf.pull_front(VNET_HDR_LEN);
+                if h.is_tcp_gso() {
+                    std::mem::swap(&mut st.out_bufs[queued], &mut st.gso_buf);
+                    let Some(mut seg) = TcpSegmenter::new(st.gso_buf.data(), h.gso_size) else {
+                        st.stats.malformed += 1;
+                        continue;
+                    };
+                    st.stats.tso_packets += 1;
+                    loop {
+                        if queued == batch {
+                            self.flush(st, queued);
+                            queued = 0;
+                        }
+                        if !seg.next_into(st.gso_buf.data(), &mut st.out_bufs[queued], HEADROOM) {
+                            break;
+                        }
+                        if let Some(dest) = self.outbound_one(st, queued) {
+                            st.out_dest[queued] = dest;
+                            queued += 1;
+                        }
+                    }
+                    continue;
+                }
+                if !h.is_plain()
+                    || (h.needs_csum()
+                        && !complete_checksum(
+                            buf.data_mut(),
+                            usize::from(h.csum_start),
+                            usize::from(h.csum_offset),
+                        ))
+                {
+                    st.stats.malformed += 1;
+                    continue;
+                }
+            }
             if let Some(dest) = self.outbound_one(st, queued) {
                 st.out_dest[queued] = dest;
                 queued += 1;
             }
         }
-        if queued > 0 {
-            if let Some(udp) = &self.udp {
-                for i in 0..queued {
-                    st.mmsg_out
-                        .prepare_send(i, st.out_bufs[i].data(), &st.out_dest[i]);
-                }
-                let (sent, _err) = st.mmsg_out.send(udp.as_raw_fd(), queued);
-                st.stats.esp_tx += sent as u64;
-                st.stats.send_errors += (queued - sent) as u64;
-            }
-        }
+        self.flush(st, queued);
         Ok(())
+    }
+
+    /// Sends the first `queued` ESP packets of `out_bufs` with `sendmmsg`.
+    fn flush(&self, st: &mut State, queued: usize) {
+        if queued == 0 {
+            return;
+        }
+        if let Some(udp) = &self.udp {
+            for i in 0..queued {
+                st.mmsg_out
+                    .prepare_send(i, st.out_bufs[i].data(), &st.out_dest[i]);
+            }
+            let (sent, _err) = st.mmsg_out.send(udp.as_raw_fd(), queued);
+            st.stats.esp_tx += sent as u64;
+            st.stats.send_errors += (queued - sent) as u64;
+        }
     }
 
     /// Handles one packet from TUN in `out_bufs[slot]`; returns the UDP
@@ -425,6 +500,7 @@ impl Worker {
                 EncapPayload::Esp(_) => self.inbound_one(st, i),
             }
         }
+        self.flush_gro(st);
         Ok(())
     }
 
@@ -453,6 +529,7 @@ impl Worker {
             buf.pull_front(ihl);
             self.inbound_one(st, 0);
         }
+        self.flush_gro(st);
         Ok(())
     }
 
@@ -462,6 +539,7 @@ impl Worker {
             sadb,
             stats,
             in_bufs,
+            gro,
             ..
         } = st;
         let buf = &mut in_bufs[slot];
@@ -496,9 +574,18 @@ impl Worker {
                 return;
             }
         }
-        match self.tun.write(buf.data()) {
-            Ok(true) => stats.tun_tx += 1,
-            Ok(false) | Err(_) => stats.tun_full += 1,
+        if self.tun.vnet_hdr() {
+            let tun = &self.tun;
+            gro.push(buf.data(), &mut |b: &[u8]| write_tun(tun, b, stats));
+            return;
         }
+        write_tun(&self.tun, buf.data(), stats);
+    }
+
+    /// Writes the packet the coalescer still holds.
+    fn flush_gro(&self, st: &mut State) {
+        let State { gro, stats, .. } = st;
+        let tun = &self.tun;
+        gro.flush(&mut |b: &[u8]| write_tun(tun, b, stats));
     }
 }
