@@ -302,7 +302,22 @@ pub struct MmsgBatch {
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_storage>,
+    cmsgs: Vec<GsoCmsg>,
+    failed: Vec<bool>,
 }
+
+/// A control message carrying UDP_SEGMENT (the GSO segment size); its
+/// layout is CMSG_SPACE(2) on 64-bit Linux: header, u16, padding.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GsoCmsg {
+    hdr: libc::cmsghdr,
+    size: u16,
+    _pad: [u8; 6],
+}
+
+const SOL_UDP: libc::c_int = 17;
+const UDP_SEGMENT: libc::c_int = 103;
 
 impl MmsgBatch {
     /// Headers for up to `n` messages.
@@ -321,34 +336,78 @@ impl MmsgBatch {
                 n
             ],
             addrs: vec![zero_addr; n],
+            cmsgs: vec![
+                GsoCmsg {
+                    hdr: {
+                        // SAFETY: all-zero bytes are a valid cmsghdr.
+                        let mut h: libc::cmsghdr = unsafe { std::mem::zeroed() };
+                        h.cmsg_len = std::mem::size_of::<libc::cmsghdr>() + 2;
+                        h.cmsg_level = SOL_UDP;
+                        h.cmsg_type = UDP_SEGMENT;
+                        h
+                    },
+                    size: 0,
+                    _pad: [0; 6],
+                };
+                n
+            ],
+            failed: vec![false; n],
         }
     }
 
-    /// Points message `i` at `data` for the next [`MmsgBatch::send`], to `to`.
-    /// `data` must stay unchanged and alive until that call returns.
-    pub fn prepare_send(&mut self, i: usize, data: &[u8], to: &SocketAddr) {
-        if i >= self.hdrs.len() {
+    /// Points iovec `i` at `data`. `data` must stay unchanged and alive
+    /// until the next [`MmsgBatch::send`] returns.
+    pub fn set_iov(&mut self, i: usize, data: &[u8]) {
+        if let Some(iov) = self.iovs.get_mut(i) {
+            *iov = libc::iovec {
+                iov_base: data.as_ptr() as *mut libc::c_void,
+                iov_len: data.len(),
+            };
+        }
+    }
+
+    /// Prepares message `m` to carry iovecs `first..first + count` to `to`.
+    /// With `count > 1` it is one UDP GSO send: every iovec but the last
+    /// must be exactly `gso_size` bytes, and the kernel sends each as its
+    /// own datagram.
+    pub fn prepare_gso(
+        &mut self,
+        m: usize,
+        first: usize,
+        count: usize,
+        to: &SocketAddr,
+        gso_size: u16,
+    ) {
+        if m >= self.hdrs.len() || first + count > self.iovs.len() || count == 0 {
             return;
         }
-        self.iovs[i] = libc::iovec {
-            iov_base: data.as_ptr() as *mut libc::c_void,
-            iov_len: data.len(),
-        };
-        let len = encode_sockaddr(to, &mut self.addrs[i]);
-        let h = &mut self.hdrs[i].msg_hdr;
-        h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+        let len = encode_sockaddr(to, &mut self.addrs[m]);
+        self.cmsgs[m].size = gso_size;
+        let h = &mut self.hdrs[m].msg_hdr;
+        h.msg_name = (&mut self.addrs[m] as *mut libc::sockaddr_storage).cast();
         h.msg_namelen = len;
-        h.msg_iov = &mut self.iovs[i];
-        h.msg_iovlen = 1;
-        h.msg_control = std::ptr::null_mut();
-        h.msg_controllen = 0;
+        h.msg_iov = &mut self.iovs[first];
+        h.msg_iovlen = count as _;
+        if count > 1 {
+            h.msg_control = (&mut self.cmsgs[m] as *mut GsoCmsg).cast();
+            h.msg_controllen = std::mem::size_of::<GsoCmsg>() as _;
+        } else {
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+        }
         h.msg_flags = 0;
+    }
+
+    /// Whether message `m` failed in the last [`MmsgBatch::send`].
+    pub fn failed(&self, m: usize) -> bool {
+        self.failed.get(m).copied().unwrap_or(true)
     }
 
     /// Sends the first `n` prepared messages with as few `sendmmsg` calls as
     /// possible. Returns how many were sent and the last error, if any.
     pub fn send(&mut self, fd: RawFd, n: usize) -> (usize, Option<io::Error>) {
         let n = n.min(self.hdrs.len());
+        self.failed.iter_mut().for_each(|f| *f = false);
         let mut done = 0;
         let mut sent = 0;
         let mut last_err = None;
@@ -369,6 +428,7 @@ impl MmsgBatch {
                     continue;
                 }
                 // Skip the message that failed (e.g. no route) and go on.
+                self.failed[done] = true;
                 done += 1;
                 last_err = Some(e);
                 continue;

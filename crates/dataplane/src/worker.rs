@@ -30,6 +30,10 @@ const HEADROOM: usize = 64;
 const BUF_SIZE: usize = 9216 + 256;
 /// Size of a buffer that takes a TSO super-packet from TUN.
 const GSO_BUF_SIZE: usize = 65_536 + VNET_HDR_LEN + HEADROOM + 256;
+/// Most ESP packets in one UDP GSO message.
+const MAX_GSO_SEGMENTS: usize = 64;
+/// Most bytes in one UDP GSO message.
+const MAX_GSO_BYTES: usize = 60_000;
 /// How often a trap policy may report an acquire.
 const ACQUIRE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -72,6 +76,8 @@ pub struct DataplaneStats {
     pub malformed: u64,
     /// TCP super-packets from TUN cut into segments (offload).
     pub tso_packets: u64,
+    /// UDP GSO messages sent (each carrying several ESP packets).
+    pub gso_sends: u64,
 }
 
 /// Outbound SA data: where ESP goes.
@@ -144,6 +150,8 @@ struct State {
     local_udp: Option<SocketAddr>,
     expiry_scratch: Vec<SaEvent>,
     gro: Coalescer,
+    group_len: Vec<usize>,
+    udp_gso: bool,
 }
 
 /// Writes one packet to TUN, counting it.
@@ -179,6 +187,8 @@ impl Worker {
             local_udp: self.udp.as_ref().and_then(|u| u.local_addr().ok()),
             expiry_scratch: Vec::with_capacity(16),
             gro: Coalescer::new(),
+            group_len: vec![0; batch],
+            udp_gso: self.tun.vnet_hdr(),
         };
         if let Err(reason) = self.main_loop(&mut st) {
             let _ = self.events.send(KernelEvent::Failed { reason });
@@ -382,19 +392,57 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends the first `queued` ESP packets of `out_bufs` with `sendmmsg`.
+    /// Sends the first `queued` ESP packets of `out_bufs` with one
+    /// `sendmmsg`. Runs of same-size packets to one peer (the segments of a
+    /// TSO super-packet) go as one UDP GSO message each.
     fn flush(&self, st: &mut State, queued: usize) {
-        if queued == 0 {
+        let Some(udp) = &self.udp else { return };
+        let mut msgs = 0;
+        let mut i = 0;
+        while i < queued {
+            let size = st.out_bufs[i].len();
+            let dest = st.out_dest[i];
+            let mut count = 1;
+            let mut total = size;
+            if st.udp_gso {
+                while i + count < queued && count < MAX_GSO_SEGMENTS {
+                    let l = st.out_bufs[i + count].len();
+                    if st.out_dest[i + count] != dest || l > size || total + l > MAX_GSO_BYTES {
+                        break;
+                    }
+                    total += l;
+                    count += 1;
+                    if l < size {
+                        break;
+                    }
+                }
+            }
+            for k in i..i + count {
+                st.mmsg_out.set_iov(k, st.out_bufs[k].data());
+            }
+            st.mmsg_out.prepare_gso(msgs, i, count, &dest, size as u16);
+            st.group_len[msgs] = count;
+            msgs += 1;
+            i += count;
+        }
+        if msgs == 0 {
             return;
         }
-        if let Some(udp) = &self.udp {
-            for i in 0..queued {
-                st.mmsg_out
-                    .prepare_send(i, st.out_bufs[i].data(), &st.out_dest[i]);
+        let _ = st.mmsg_out.send(udp.as_raw_fd(), msgs);
+        for m in 0..msgs {
+            let n = st.group_len[m] as u64;
+            if st.mmsg_out.failed(m) {
+                st.stats.send_errors += n;
+                if n > 1 {
+                    // The path cannot do UDP GSO: send one datagram per message from now on.
+                    st.udp_gso = false;
+                }
+            } else {
+                st.stats.esp_tx += n;
+                if n > 1 {
+                    st.stats.gso_sends += 1;
+                }
             }
-            let (sent, _err) = st.mmsg_out.send(udp.as_raw_fd(), queued);
-            st.stats.esp_tx += sent as u64;
-            st.stats.send_errors += (queued - sent) as u64;
         }
     }
 

@@ -394,8 +394,9 @@ fn tunnel_carries_traffic(extra: &[&str], wire_filter: &str) {
     assert_eq!(field(&wc, "auth_errors"), 0, "{wc}");
 
     // The wire carries ESP (in UDP) and never the inner packets or the cleartext.
+    // (With UDP GSO the capture sees super-packets of up to 64 ESP datagrams.)
     let esp = tcpdump_count(&pcap, wire_filter);
-    assert!(esp > 1000, "only {esp} ESP packets on the veth");
+    assert!(esp > 50, "only {esp} ESP packets on the veth");
     assert_eq!(
         tcpdump_count(&pcap, "net 10.0.0.0/8"),
         0,
@@ -422,7 +423,10 @@ fn esp_in_udp_tunnel_carries_ping_and_tcp() {
 #[test]
 fn raw_esp_tunnel_carries_ping_and_tcp() {
     require_root!();
-    tunnel_carries_traffic(&["--raw", "--cipher", "chacha20-poly1305", "--no-offload"], "ip proto 50");
+    tunnel_carries_traffic(
+        &["--raw", "--cipher", "chacha20-poly1305", "--no-offload"],
+        "ip proto 50",
+    );
 }
 
 #[test]
