@@ -312,12 +312,29 @@ pub struct MmsgBatch {
 #[derive(Clone, Copy)]
 struct GsoCmsg {
     hdr: libc::cmsghdr,
-    size: u16,
-    _pad: [u8; 6],
+    data: [u8; 8],
 }
 
 const SOL_UDP: libc::c_int = 17;
 const UDP_SEGMENT: libc::c_int = 103;
+const UDP_GRO: libc::c_int = 104;
+
+/// Asks the kernel to hand over coalesced UDP datagrams (UDP_GRO); see
+/// [`MmsgBatch::received`] for the segment size.
+pub fn enable_udp_gro(fd: RawFd) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: passes a pointer to a live c_int and its size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            SOL_UDP,
+            UDP_GRO,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
 
 impl MmsgBatch {
     /// Headers for up to `n` messages.
@@ -346,8 +363,7 @@ impl MmsgBatch {
                         h.cmsg_type = UDP_SEGMENT;
                         h
                     },
-                    size: 0,
-                    _pad: [0; 6],
+                    data: [0; 8],
                 };
                 n
             ],
@@ -382,7 +398,10 @@ impl MmsgBatch {
             return;
         }
         let len = encode_sockaddr(to, &mut self.addrs[m]);
-        self.cmsgs[m].size = gso_size;
+        self.cmsgs[m].hdr.cmsg_len = std::mem::size_of::<libc::cmsghdr>() + 2;
+        self.cmsgs[m].hdr.cmsg_level = SOL_UDP;
+        self.cmsgs[m].hdr.cmsg_type = UDP_SEGMENT;
+        self.cmsgs[m].data[..2].copy_from_slice(&gso_size.to_ne_bytes());
         let h = &mut self.hdrs[m].msg_hdr;
         h.msg_name = (&mut self.addrs[m] as *mut libc::sockaddr_storage).cast();
         h.msg_namelen = len;
@@ -454,8 +473,8 @@ impl MmsgBatch {
         h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         h.msg_iov = &mut self.iovs[i];
         h.msg_iovlen = 1;
-        h.msg_control = std::ptr::null_mut();
-        h.msg_controllen = 0;
+        h.msg_control = (&mut self.cmsgs[i] as *mut GsoCmsg).cast();
+        h.msg_controllen = std::mem::size_of::<GsoCmsg>() as _;
         h.msg_flags = 0;
         self.hdrs[i].msg_len = 0;
     }
@@ -488,18 +507,26 @@ impl MmsgBatch {
         Ok(r as usize)
     }
 
-    /// Length (0 if truncated) and sender of received message `i`.
-    pub fn received(&self, i: usize) -> (usize, Option<SocketAddr>) {
-        match (self.hdrs.get(i), self.addrs.get(i)) {
-            (Some(h), Some(a)) => {
-                let len = if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+    /// Length (0 if truncated), sender and, for coalesced datagrams
+    /// (UDP_GRO), the size of each datagram of received message `i`.
+    pub fn received(&self, i: usize) -> (usize, Option<SocketAddr>, Option<usize>) {
+        match (self.hdrs.get(i), self.addrs.get(i), self.cmsgs.get(i)) {
+            (Some(h), Some(a), Some(c)) => {
+                let len = if h.msg_hdr.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
                     0
                 } else {
                     h.msg_len as usize
                 };
-                (len, decode_sockaddr(a))
+                let gro = (h.msg_hdr.msg_controllen as usize
+                    >= std::mem::size_of::<libc::cmsghdr>() + 4
+                    && c.hdr.cmsg_level == SOL_UDP
+                    && c.hdr.cmsg_type == UDP_GRO)
+                    .then(|| i32::from_ne_bytes([c.data[0], c.data[1], c.data[2], c.data[3]]))
+                    .and_then(|g| usize::try_from(g).ok())
+                    .filter(|g| *g > 0);
+                (len, decode_sockaddr(a), gro)
             }
-            _ => (0, None),
+            _ => (0, None, None),
         }
     }
 }

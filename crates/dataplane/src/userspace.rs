@@ -23,7 +23,7 @@ use crate::kernel::{
 };
 use crate::net::IpNet;
 use crate::route;
-use crate::sys::{random_bytes, set_socket_buffers, EventFd, RawEspSocket, Tun};
+use crate::sys::{enable_udp_gro, random_bytes, set_socket_buffers, EventFd, RawEspSocket, Tun};
 use crate::worker::{Command, DataplaneStats, InMeta, InstallPair, OutMeta, Worker};
 
 /// Where the ESP-in-UDP socket comes from.
@@ -128,6 +128,10 @@ impl Userspace {
                 s.set_nonblocking(true)
                     .map_err(|e| DataplaneError::io("making the UDP socket non-blocking", e))?;
                 set_socket_buffers(s.as_raw_fd(), config.socket_buffer);
+                if config.offload {
+                    // Coalesced receive is an optimisation: without it, one datagram per message.
+                    let _ = enable_udp_gro(s.as_raw_fd());
+                }
                 let clone = s
                     .try_clone()
                     .map_err(|e| DataplaneError::io("cloning the UDP socket", e))?;

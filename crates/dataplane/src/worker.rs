@@ -145,6 +145,7 @@ struct State {
     gso_buf: PacketBuf,
     out_dest: Vec<SocketAddr>,
     in_bufs: Vec<PacketBuf>,
+    seg_buf: PacketBuf,
     mmsg_out: MmsgBatch,
     mmsg_in: MmsgBatch,
     local_udp: Option<SocketAddr>,
@@ -181,7 +182,8 @@ impl Worker {
                 .collect(),
             gso_buf: PacketBuf::new(out_size, HEADROOM),
             out_dest: vec![SocketAddr::from(([0, 0, 0, 0], 0)); batch],
-            in_bufs: (0..batch).map(|_| PacketBuf::new(BUF_SIZE, 0)).collect(),
+            in_bufs: (0..batch).map(|_| PacketBuf::new(out_size, 0)).collect(),
+            seg_buf: PacketBuf::new(BUF_SIZE, 0),
             mmsg_out: MmsgBatch::new(batch),
             mmsg_in: MmsgBatch::new(batch),
             local_udp: self.udp.as_ref().and_then(|u| u.local_addr().ok()),
@@ -527,29 +529,78 @@ impl Worker {
         }
         let got = st.mmsg_in.recv(udp.as_raw_fd(), n)?;
         for i in 0..got {
-            let (len, from) = st.mmsg_in.received(i);
+            let (len, from, gro_size) = st.mmsg_in.received(i);
             if len == 0 || st.in_bufs[i].set_len(len).is_err() {
                 st.stats.malformed += 1;
                 continue;
             }
-            match classify(st.in_bufs[i].data()) {
-                EncapPayload::Keepalive => st.stats.keepalives += 1,
-                EncapPayload::Invalid => st.stats.malformed += 1,
-                EncapPayload::Ike(msg) => {
-                    st.stats.ike_forwarded += 1;
-                    if let (Some(remote), Some(local)) = (from, st.local_udp) {
-                        self.emit(KernelEvent::IkeDatagram {
-                            local,
-                            remote,
-                            message: msg.to_vec(),
-                        });
+            match gro_size {
+                Some(size) if size < len => {
+                    // Several datagrams coalesced by UDP GRO: one at a time.
+                    let State {
+                        sadb,
+                        stats,
+                        in_bufs,
+                        gro,
+                        seg_buf,
+                        local_udp,
+                        ..
+                    } = &mut *st;
+                    for chunk in in_bufs[i].data().chunks(size) {
+                        seg_buf.reset(0);
+                        match seg_buf.push_back(chunk.len()) {
+                            Ok(d) => d.copy_from_slice(chunk),
+                            Err(_) => {
+                                stats.malformed += 1;
+                                continue;
+                            }
+                        }
+                        self.datagram(sadb, stats, gro, seg_buf, from, *local_udp);
                     }
                 }
-                EncapPayload::Esp(_) => self.inbound_one(st, i),
+                _ => {
+                    let State {
+                        sadb,
+                        stats,
+                        in_bufs,
+                        gro,
+                        local_udp,
+                        ..
+                    } = &mut *st;
+                    self.datagram(sadb, stats, gro, &mut in_bufs[i], from, *local_udp);
+                }
             }
         }
         self.flush_gro(st);
         Ok(())
+    }
+
+    /// Handles one datagram from the ESP-in-UDP socket: IKE up, keepalives
+    /// dropped, ESP decapsulated.
+    fn datagram(
+        &self,
+        sadb: &mut SaDb<OutMeta, InMeta>,
+        stats: &mut DataplaneStats,
+        gro: &mut Coalescer,
+        buf: &mut PacketBuf,
+        from: Option<SocketAddr>,
+        local_udp: Option<SocketAddr>,
+    ) {
+        match classify(buf.data()) {
+            EncapPayload::Keepalive => stats.keepalives += 1,
+            EncapPayload::Invalid => stats.malformed += 1,
+            EncapPayload::Ike(msg) => {
+                stats.ike_forwarded += 1;
+                if let (Some(remote), Some(local)) = (from, local_udp) {
+                    self.emit(KernelEvent::IkeDatagram {
+                        local,
+                        remote,
+                        message: msg.to_vec(),
+                    });
+                }
+            }
+            EncapPayload::Esp(_) => self.inbound(sadb, stats, gro, buf),
+        }
     }
 
     /// Receives raw ESP (IPv4 header included), one packet per call, up to a batch.
@@ -581,7 +632,7 @@ impl Worker {
         Ok(())
     }
 
-    /// Decapsulates `in_bufs[slot]`, checks selectors and writes to TUN.
+    /// Decapsulates `in_bufs[slot]` (raw ESP path).
     fn inbound_one(&self, st: &mut State, slot: usize) {
         let State {
             sadb,
@@ -590,7 +641,17 @@ impl Worker {
             gro,
             ..
         } = st;
-        let buf = &mut in_bufs[slot];
+        self.inbound(sadb, stats, gro, &mut in_bufs[slot]);
+    }
+
+    /// Decapsulates `buf`, checks selectors and writes to TUN.
+    fn inbound(
+        &self,
+        sadb: &mut SaDb<OutMeta, InMeta>,
+        stats: &mut DataplaneStats,
+        gro: &mut Coalescer,
+        buf: &mut PacketBuf,
+    ) {
         stats.esp_rx += 1;
         let meta = match sadb.decapsulate(buf) {
             Ok((d, meta)) => {
