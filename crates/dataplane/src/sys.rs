@@ -517,8 +517,7 @@ impl MmsgBatch {
                 } else {
                     h.msg_len as usize
                 };
-                let gro = (h.msg_hdr.msg_controllen as usize
-                    >= std::mem::size_of::<libc::cmsghdr>() + 4
+                let gro = (h.msg_hdr.msg_controllen >= std::mem::size_of::<libc::cmsghdr>() + 4
                     && c.hdr.cmsg_level == SOL_UDP
                     && c.hdr.cmsg_type == UDP_GRO)
                     .then(|| i32::from_ne_bytes([c.data[0], c.data[1], c.data[2], c.data[3]]))
