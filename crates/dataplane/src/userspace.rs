@@ -201,6 +201,7 @@ impl Userspace {
             backend: "userspace",
             what: "sending IKE on port 4500 without an ESP-in-UDP socket",
         })?;
+        let to = self.udp_destination(to);
         let mut datagram = Vec::with_capacity(4 + message.len());
         datagram.extend_from_slice(&NON_ESP_MARKER);
         datagram.extend_from_slice(message);
@@ -231,6 +232,17 @@ impl Userspace {
         self.send(Command::Stats(tx))?;
         rx.recv_timeout(Duration::from_secs(5))
             .map_err(|_| DataplaneError::WorkerGone)
+    }
+
+    /// The peer's address as the UDP socket must see it: an IPv6 socket
+    /// bound to `[::]` is dual-stack and reaches IPv4 peers as `::ffff:a.b.c.d`.
+    fn udp_destination(&self, to: SocketAddr) -> SocketAddr {
+        match (self.udp_local_addr(), to) {
+            (Some(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+                SocketAddr::new(std::net::IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => to,
+        }
     }
 
     fn send(&self, cmd: Command) -> Result<()> {
@@ -319,7 +331,7 @@ impl Kernel for Userspace {
             id: pair.id,
             outbound,
             out_meta: OutMeta {
-                dest: pair.remote_socket(),
+                dest: self.udp_destination(pair.remote_socket()),
                 udp,
             },
             inbound,

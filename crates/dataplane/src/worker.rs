@@ -592,6 +592,14 @@ impl Worker {
             EncapPayload::Ike(msg) => {
                 stats.ike_forwarded += 1;
                 if let (Some(remote), Some(local)) = (from, local_udp) {
+                    // IPv4 peers on a dual-stack socket appear as ::ffff:a.b.c.d.
+                    let remote = match remote {
+                        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+                            None => remote,
+                        },
+                        v4 => v4,
+                    };
                     self.emit(KernelEvent::IkeDatagram {
                         local,
                         remote,

@@ -56,6 +56,8 @@ struct Pair {
     veth_west: String,
     children: Vec<Child>,
     files: Vec<PathBuf>,
+    /// Tunnel endpoints on 2001:db8::1/2 instead of 192.0.2.1/2.
+    outer_v6: bool,
 }
 
 impl Pair {
@@ -68,6 +70,7 @@ impl Pair {
             veth_west: format!("vw{tag}"),
             children: Vec::new(),
             files: Vec::new(),
+            outer_v6: false,
         };
         let veth_east = format!("ve{tag}");
         run(&["ip", "netns", "add", &p.west]);
@@ -92,6 +95,12 @@ impl Pair {
             (&p.east, &veth_east, "192.0.2.2/24"),
         ] {
             run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+            let v6 = if addr.starts_with("192.0.2.1") {
+                "2001:db8::1/64"
+            } else {
+                "2001:db8::2/64"
+            };
+            run(&["ip", "-n", ns, "addr", "add", v6, "dev", dev, "nodad"]);
             run(&["ip", "-n", ns, "link", "set", dev, "up"]);
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
@@ -174,6 +183,16 @@ impl Pair {
                 .collect::<Vec<_>>(),
             )
         };
+        let mut args = args;
+        if self.outer_v6 {
+            for a in args.iter_mut() {
+                if a == "192.0.2.1" {
+                    *a = "2001:db8::1".into();
+                } else if a == "192.0.2.2" {
+                    *a = "2001:db8::2".into();
+                }
+            }
+        }
         let mut all: Vec<&str> = vec![STATIC_BIN];
         all.extend(args.iter().map(String::as_str));
         all.extend_from_slice(extra);
@@ -362,7 +381,10 @@ fn field(line: &str, name: &str) -> u64 {
 }
 
 fn tunnel_carries_traffic(extra: &[&str], wire_filter: &str) {
-    let mut p = Pair::new();
+    tunnel_pair_traffic(Pair::new(), extra, wire_filter);
+}
+
+fn tunnel_pair_traffic(mut p: Pair, extra: &[&str], wire_filter: &str) {
     let (cap, pcap) = p.start_capture();
     let (w, wlines) = p.start_dataplane(true, extra);
     let (e, elines) = p.start_dataplane(false, extra);
@@ -418,6 +440,25 @@ fn tunnel_carries_traffic(extra: &[&str], wire_filter: &str) {
 fn esp_in_udp_tunnel_carries_ping_and_tcp() {
     require_root!();
     tunnel_carries_traffic(&[], "udp port 4500");
+}
+
+#[test]
+fn esp_in_udp_over_ipv6_carries_ping_and_tcp() {
+    require_root!();
+    let mut p = Pair::new();
+    p.outer_v6 = true;
+    tunnel_pair_traffic(
+        p,
+        &[
+            "--cipher",
+            "aes-gcm-128",
+            "--key-in",
+            &"55".repeat(20),
+            "--key-out",
+            &"55".repeat(20),
+        ],
+        "ip6 and udp port 4500",
+    );
 }
 
 #[test]
