@@ -18,7 +18,9 @@ use esp::{
 };
 
 use crate::gro::Coalescer;
-use crate::kernel::{KernelEvent, Policy, PolicyAction, PolicyId, SaPairCounters};
+use crate::kernel::{
+    KernelEvent, Policy, PolicyAction, PolicyId, SaPairCounters, MAX_HELD_PACKETS,
+};
 use crate::net::{packet_info, IpNet};
 use crate::offload::{complete_checksum, TcpSegmenter, VnetHdr, VNET_HDR_LEN};
 use crate::policy::PolicyTable;
@@ -78,6 +80,10 @@ pub struct DataplaneStats {
     pub tso_packets: u64,
     /// UDP GSO messages sent (each carrying several ESP packets).
     pub gso_sends: u64,
+    /// Packets kept by a holding trap.
+    pub held: u64,
+    /// Held packets sent once their SA was up.
+    pub released: u64,
 }
 
 /// Outbound SA data: where ESP goes.
@@ -153,6 +159,7 @@ struct State {
     gro: Coalescer,
     group_len: Vec<usize>,
     udp_gso: bool,
+    held: HashMap<PolicyId, Vec<Vec<u8>>>,
 }
 
 /// Writes one packet to TUN, counting it.
@@ -191,6 +198,7 @@ impl Worker {
             gro: Coalescer::new(),
             group_len: vec![0; batch],
             udp_gso: self.tun.vnet_hdr(),
+            held: HashMap::new(),
         };
         if let Err(reason) = self.main_loop(&mut st) {
             let _ = self.events.send(KernelEvent::Failed { reason });
@@ -268,10 +276,22 @@ impl Worker {
             Command::InstallPolicy(p) => {
                 st.last_acquire.remove(&p.id);
                 st.policies.insert(p);
+                if let Some(packets) = st.held.remove(&p.id) {
+                    if matches!(p.action, PolicyAction::Protect(_)) {
+                        self.release_held(st, &packets);
+                    } else if !matches!(p.action, PolicyAction::Trap { hold: true }) {
+                        st.stats.shunt_drops += packets.len() as u64;
+                    } else {
+                        st.held.insert(p.id, packets);
+                    }
+                }
             }
             Command::RemovePolicy(id) => {
                 st.policies.remove(id);
                 st.last_acquire.remove(&id);
+                if let Some(packets) = st.held.remove(&id) {
+                    st.stats.shunt_drops += packets.len() as u64;
+                }
             }
             Command::Counters {
                 id,
@@ -457,6 +477,7 @@ impl Worker {
             stats,
             out_bufs,
             last_acquire,
+            held,
             ..
         } = st;
         let buf = &mut out_bufs[slot];
@@ -494,8 +515,15 @@ impl Worker {
                     }
                 }
             }
-            PolicyAction::Trap => {
+            PolicyAction::Trap { hold } => {
                 stats.trapped += 1;
+                if hold {
+                    let queue = held.entry(policy.id).or_default();
+                    if queue.len() < MAX_HELD_PACKETS {
+                        queue.push(buf.data().to_vec());
+                        stats.held += 1;
+                    }
+                }
                 let now = Instant::now();
                 let due = last_acquire
                     .get(&policy.id)
@@ -697,6 +725,24 @@ impl Worker {
             return;
         }
         write_tun(&self.tun, buf.data(), stats);
+    }
+
+    /// Sends packets a holding trap kept, now that their policy protects
+    /// them (the slow path: one packet at a time).
+    fn release_held(&self, st: &mut State, packets: &[Vec<u8>]) {
+        for p in packets {
+            let buf = &mut st.out_bufs[0];
+            buf.reset(HEADROOM);
+            match buf.push_back(p.len()) {
+                Ok(d) => d.copy_from_slice(p),
+                Err(_) => continue,
+            }
+            st.stats.released += 1;
+            if let Some(dest) = self.outbound_one(st, 0) {
+                st.out_dest[0] = dest;
+                self.flush(st, 1);
+            }
+        }
     }
 
     /// Writes the packet the coalescer still holds.

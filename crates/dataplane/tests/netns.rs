@@ -557,7 +557,7 @@ fn kernel_api_trap_drop_and_expire() {
         let src = Some("10.1.0.1".parse().unwrap());
         for (id, remote, action) in [
             (1, "10.2.0.0/16", PolicyAction::Protect(SaId(7))),
-            (2, "10.3.0.0/16", PolicyAction::Trap),
+            (2, "10.3.0.0/16", PolicyAction::Trap { hold: false }),
             (3, "10.4.0.0/16", PolicyAction::Drop),
         ] {
             dp.install_policy(Policy {
@@ -628,5 +628,86 @@ fn kernel_api_trap_drop_and_expire() {
             (SaId(7), false, esp::Expiry::Soft),
             (SaId(7), false, esp::Expiry::Hard)
         ]
+    );
+}
+
+/// `--ondemand` in the data plane: a holding trap reports an acquire for the
+/// first packet, keeps it, and sends it once the SA and protecting policy
+/// are installed, so a single ping gets its answer.
+#[test]
+fn holding_trap_releases_first_packet_once_sa_is_up() {
+    require_root!();
+    let mut p = Pair::new();
+    let (_east, _lines) = p.start_dataplane(false, &[]);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let west = p.west.clone();
+    let dp_thread = std::thread::spawn(move || {
+        enter_netns(&west).unwrap();
+        let mut cfg = UserspaceConfig::new("fsh0");
+        cfg.tun_addresses = vec!["10.1.0.1/32".parse().unwrap()];
+        cfg.udp = UdpSource::Bind("192.0.2.1:4500".parse().unwrap());
+        let mut dp = Userspace::new(cfg).unwrap();
+        let policy = |action| Policy {
+            id: PolicyId(1),
+            local: "10.1.0.0/16".parse().unwrap(),
+            remote: "10.2.0.0/16".parse().unwrap(),
+            action,
+            route_source: Some("10.1.0.1".parse().unwrap()),
+        };
+        dp.install_policy(policy(PolicyAction::Trap { hold: true }))
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        let acquire = loop {
+            match dp.wait_event(Duration::from_secs(20)) {
+                Some(KernelEvent::Acquire { policy, dst, .. }) => break (policy, dst),
+                Some(_) => continue,
+                None => panic!("no acquire for the trapped ping"),
+            }
+        };
+        // What IKE would do now: install the negotiated SAs and protect.
+        let gcm256 = |spi, key: u8| SaParams {
+            spi,
+            transform: Transform::aes_gcm16(AesKeySize::Aes256),
+            keys: SaKeys::aead(&[key; 36]),
+            esn: false,
+            replay_window: 128,
+            lifetime: Lifetime::default(),
+        };
+        dp.install_sa_pair(SaPair {
+            id: SaId(1),
+            outbound: gcm256(0x2002, 0x11),
+            inbound: gcm256(0x1001, 0x22),
+            mode: Mode::Tunnel,
+            local: "192.0.2.1".parse().unwrap(),
+            remote: "192.0.2.2".parse().unwrap(),
+            encapsulation: Encapsulation::Udp {
+                local_port: 4500,
+                remote_port: 4500,
+            },
+            local_ts: "10.1.0.0/16".parse().unwrap(),
+            remote_ts: "10.2.0.0/16".parse().unwrap(),
+        })
+        .unwrap();
+        dp.install_policy(policy(PolicyAction::Protect(SaId(1))))
+            .unwrap();
+        done_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        (acquire, dp.stats().unwrap(), dp.counters(SaId(1)).unwrap())
+    });
+    ready_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let ping = p.exec(&p.west, &["ping", "-c", "1", "-W", "10", "10.2.0.1"]);
+    done_tx.send(()).unwrap();
+    let ((policy, dst), stats, counters) = dp_thread.join().unwrap();
+    assert!(
+        ping.status.success(),
+        "the held echo request was released and answered: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    assert_eq!(policy, PolicyId(1));
+    assert_eq!(dst, "10.2.0.1".parse::<IpAddr>().unwrap());
+    assert!(stats.held >= 1 && stats.released >= 1, "{stats:?}");
+    assert!(
+        counters.outbound.packets >= 1 && counters.inbound.packets >= 1,
+        "{counters:?}"
     );
 }
