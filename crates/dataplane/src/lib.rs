@@ -12,6 +12,7 @@ pub mod net;
 pub mod offload;
 pub mod policy;
 pub mod route;
+pub mod stats;
 mod sys;
 pub mod userspace;
 mod worker;
@@ -22,8 +23,8 @@ pub use kernel::{
     SaPairCounters,
 };
 pub use net::IpNet;
+pub use stats::DataplaneStats;
 pub use userspace::{UdpSource, Userspace, UserspaceConfig};
-pub use worker::DataplaneStats;
 
 /// Moves the calling thread into the named network namespace
 /// (`/run/netns/NAME`, as `ip netns add` creates). A [`Userspace`] created

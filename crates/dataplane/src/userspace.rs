@@ -23,8 +23,9 @@ use crate::kernel::{
 };
 use crate::net::IpNet;
 use crate::route;
+use crate::stats::DataplaneStats;
 use crate::sys::{enable_udp_gro, random_bytes, set_socket_buffers, EventFd, RawEspSocket, Tun};
-use crate::worker::{Command, DataplaneStats, InMeta, InstallPair, OutMeta, Worker};
+use crate::worker::{Command, InMeta, InstallPair, OutMeta, Worker};
 
 /// Where the ESP-in-UDP socket comes from.
 #[derive(Debug)]
