@@ -380,11 +380,63 @@ fn field(line: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} in {line}"))
 }
 
-fn tunnel_carries_traffic(extra: &[&str], wire_filter: &str) {
-    tunnel_pair_traffic(Pair::new(), extra, wire_filter);
+/// One ESP SA as Wireshark's `esp_sa` table describes it.
+struct WiresharkSa {
+    src: &'static str,
+    dst: &'static str,
+    spi: u32,
+    encryption: &'static str,
+    key: String,
+    authentication: &'static str,
+    auth_key: String,
 }
 
-fn tunnel_pair_traffic(mut p: Pair, extra: &[&str], wire_filter: &str) {
+/// Decodes `pcap` with tshark (an independent ESP implementation) using
+/// `sas`; returns the summary lines of the ICMP packets it decrypted.
+fn tshark_icmp(pcap: &std::path::Path, sas: &[WiresharkSa]) -> Vec<String> {
+    let conf = pcap.with_extension("wsconf");
+    std::fs::create_dir_all(conf.join("wireshark")).unwrap();
+    let mut table = String::new();
+    for sa in sas {
+        let proto = if sa.src.contains(':') { "IPv6" } else { "IPv4" };
+        let auth_key = if sa.auth_key.is_empty() {
+            String::new()
+        } else {
+            format!("0x{}", sa.auth_key)
+        };
+        table.push_str(&format!(
+            "\"{proto}\",\"{}\",\"{}\",\"0x{:08x}\",\"{}\",\"0x{}\",\"{}\",\"{auth_key}\"\n",
+            sa.src, sa.dst, sa.spi, sa.encryption, sa.key, sa.authentication
+        ));
+    }
+    std::fs::write(conf.join("wireshark/esp_sa"), table).unwrap();
+    let out = Command::new("tshark")
+        .env("XDG_CONFIG_HOME", &conf)
+        .args([
+            "-r",
+            &pcap.to_string_lossy(),
+            "-n",
+            "-o",
+            "esp.enable_encryption_decode:TRUE",
+            "-Y",
+            "icmp",
+        ])
+        .output();
+    let _ = std::fs::remove_dir_all(&conf);
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(String::from)
+            .collect(),
+        Err(e) => panic!("tshark (Debian package tshark) is needed: {e}"),
+    }
+}
+
+fn tunnel_carries_traffic(extra: &[&str], wire_filter: &str) -> (Pair, PathBuf) {
+    tunnel_pair_traffic(Pair::new(), extra, wire_filter)
+}
+
+fn tunnel_pair_traffic(mut p: Pair, extra: &[&str], wire_filter: &str) -> (Pair, PathBuf) {
     let (cap, pcap) = p.start_capture();
     let (w, wlines) = p.start_dataplane(true, extra);
     let (e, elines) = p.start_dataplane(false, extra);
@@ -434,12 +486,46 @@ fn tunnel_pair_traffic(mut p: Pair, extra: &[&str], wire_filter: &str) {
         !contains(&raw, MARKER),
         "the cleartext marker appears on the wire"
     );
+    (p, pcap)
+}
+
+/// The ping requests and replies of a capture, decrypted by tshark.
+fn assert_tshark_sees_pings(pcap: &std::path::Path, sas: &[WiresharkSa]) {
+    let lines = tshark_icmp(pcap, sas);
+    let requests = lines
+        .iter()
+        .filter(|l| l.contains("10.1.0.1 → 10.2.0.1") && l.contains("Echo (ping) request"))
+        .count();
+    let replies = lines
+        .iter()
+        .filter(|l| l.contains("10.2.0.1 → 10.1.0.1") && l.contains("Echo (ping) reply"))
+        .count();
+    assert!(
+        requests >= 3 && replies >= 3,
+        "tshark decrypted {requests} requests and {replies} replies: {lines:?}"
+    );
 }
 
 #[test]
 fn esp_in_udp_tunnel_carries_ping_and_tcp() {
     require_root!();
-    tunnel_carries_traffic(&[], "udp port 4500");
+    let (_p, pcap) = tunnel_carries_traffic(&[], "udp port 4500");
+    let gcm = |src, dst, spi, key: &str| WiresharkSa {
+        src,
+        dst,
+        spi,
+        encryption: "AES-GCM with 16 octet ICV [RFC4106]",
+        key: key.repeat(36),
+        authentication: "NULL",
+        auth_key: String::new(),
+    };
+    assert_tshark_sees_pings(
+        &pcap,
+        &[
+            gcm("192.0.2.1", "192.0.2.2", 0x2002, "11"),
+            gcm("192.0.2.2", "192.0.2.1", 0x1001, "22"),
+        ],
+    );
 }
 
 #[test]
@@ -474,7 +560,7 @@ fn raw_esp_tunnel_carries_ping_and_tcp() {
 fn cbc_sha256_tunnel_with_esn_carries_ping_and_tcp() {
     require_root!();
     let ik = "33".repeat(32);
-    tunnel_carries_traffic(
+    let (_p, pcap) = tunnel_carries_traffic(
         &[
             "--cipher",
             "aes-cbc-256-sha256",
@@ -489,6 +575,22 @@ fn cbc_sha256_tunnel_with_esn_carries_ping_and_tcp() {
             "--esn",
         ],
         "udp port 4500",
+    );
+    let cbc = |src, dst, spi| WiresharkSa {
+        src,
+        dst,
+        spi,
+        encryption: "AES-CBC [RFC3602]",
+        key: "44".repeat(32),
+        authentication: "HMAC-SHA-256-128 [RFC4868]",
+        auth_key: "33".repeat(32),
+    };
+    assert_tshark_sees_pings(
+        &pcap,
+        &[
+            cbc("192.0.2.1", "192.0.2.2", 0x2002),
+            cbc("192.0.2.2", "192.0.2.1", 0x1001),
+        ],
     );
 }
 
