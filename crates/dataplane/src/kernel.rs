@@ -202,4 +202,9 @@ pub trait Kernel: Send {
 
     /// The next event, if one is waiting (never blocks).
     fn poll_event(&mut self) -> Option<KernelEvent>;
+
+    /// A file descriptor that becomes readable when events wait (for the
+    /// daemon's event loop, e.g. tokio's `AsyncFd`). When it is readable,
+    /// call [`Kernel::poll_event`] until it returns `None`.
+    fn event_fd(&self) -> Option<std::os::fd::RawFd>;
 }

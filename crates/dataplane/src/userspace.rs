@@ -211,17 +211,6 @@ impl Userspace {
         Ok(())
     }
 
-    /// A file descriptor that is readable when events wait. When it is,
-    /// call [`Userspace::ack_event_fd`] and then [`Kernel::poll_event`] until `None`.
-    pub fn event_fd(&self) -> std::os::fd::RawFd {
-        self.events_fd.fd()
-    }
-
-    /// Resets [`Userspace::event_fd`] (call before draining events).
-    pub fn ack_event_fd(&self) {
-        self.events_fd.drain();
-    }
-
     /// Waits up to `timeout` for the next event.
     pub fn wait_event(&self, timeout: Duration) -> Option<KernelEvent> {
         self.events.recv_timeout(timeout).ok()
@@ -406,7 +395,17 @@ impl Kernel for Userspace {
     }
 
     fn poll_event(&mut self) -> Option<KernelEvent> {
+        if let Ok(ev) = self.events.try_recv() {
+            return Some(ev);
+        }
+        // Queue empty: reset the fd, then look once more for an event sent
+        // before the reset (one sent after it makes the fd readable again).
+        self.events_fd.drain();
         self.events.try_recv().ok()
+    }
+
+    fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.events_fd.fd())
     }
 }
 

@@ -696,6 +696,8 @@ fn kernel_api_trap_drop_and_expire() {
                 None => {}
             }
         }
+        assert!(dp.event_fd().is_some());
+        assert_eq!(dp.poll_event(), None, "all events were taken");
         let stats = dp.stats().unwrap();
         let counters = dp.counters(SaId(7)).unwrap();
         dp.remove_policy(PolicyId(2)).unwrap();
