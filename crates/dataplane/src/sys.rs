@@ -204,6 +204,17 @@ pub fn poll_readable(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::
     Ok(())
 }
 
+/// Waits until `fd` can be written or `timeout_ms` passed.
+fn wait_writable(fd: RawFd, timeout_ms: i32) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: `p` is one live pollfd.
+    unsafe { libc::poll(&mut p, 1, timeout_ms) };
+}
+
 /// Sets SO_RCVBUFFORCE / SO_SNDBUFFORCE (root), falling back to the unforced options.
 pub fn set_socket_buffers(fd: RawFd, bytes: usize) {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
@@ -430,8 +441,9 @@ impl MmsgBatch {
         let mut done = 0;
         let mut sent = 0;
         let mut last_err = None;
+        let mut waits = 0;
         while done < n {
-            // SAFETY: hdrs[done..n] were prepared by prepare_send / prepare_recv callers
+            // SAFETY: hdrs[done..n] were prepared by prepare_gso / set_iov callers
             // with pointers to live iovecs, addresses and packet buffers.
             let r = unsafe {
                 libc::sendmmsg(
@@ -444,6 +456,12 @@ impl MmsgBatch {
             if r < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // Socket buffer full: wait (bounded) for room rather than drop.
+                if e.kind() == io::ErrorKind::WouldBlock && waits < 10 {
+                    waits += 1;
+                    wait_writable(fd, 50);
                     continue;
                 }
                 // Skip the message that failed (e.g. no route) and go on.
