@@ -12,6 +12,7 @@ pub mod net;
 pub mod offload;
 pub mod policy;
 pub mod route;
+mod rtnl;
 pub mod stats;
 mod sys;
 pub mod userspace;

@@ -1,8 +1,7 @@
-//! Interface and route set-up by running iproute2's `ip` (a first version;
-//! rtnetlink will replace it). Commands act in the calling thread's network
-//! namespace.
+//! Interface set-up by running iproute2's `ip` once at start (link up,
+//! MTU, queue length, addresses); routes go through rtnetlink (`rtnl`).
+//! Commands act in the calling thread's network namespace.
 
-use std::net::IpAddr;
 use std::process::Command;
 
 use crate::error::{DataplaneError, Result};
@@ -40,18 +39,4 @@ pub fn link_up(dev: &str, mtu: u16, txqueuelen: u32) -> Result<()> {
 /// Adds an address to `dev` (replacing it if present).
 pub fn add_address(dev: &str, addr: &IpNet) -> Result<()> {
     ip(&["addr", "replace", &addr.to_string(), "dev", dev])
-}
-
-/// Routes `net` into `dev`, with a preferred source address if given.
-pub fn add_route(dev: &str, net: &IpNet, src: Option<IpAddr>) -> Result<()> {
-    let net = net.to_string();
-    match src {
-        Some(s) => ip(&["route", "replace", &net, "dev", dev, "src", &s.to_string()]),
-        None => ip(&["route", "replace", &net, "dev", dev]),
-    }
-}
-
-/// Removes the route of `net` through `dev`.
-pub fn remove_route(dev: &str, net: &IpNet) -> Result<()> {
-    ip(&["route", "del", &net.to_string(), "dev", dev])
 }

@@ -23,6 +23,7 @@ use crate::kernel::{
 };
 use crate::net::IpNet;
 use crate::route;
+use crate::rtnl::{if_index, RouteSocket};
 use crate::stats::DataplaneStats;
 use crate::sys::{enable_udp_gro, random_bytes, set_socket_buffers, EventFd, RawEspSocket, Tun};
 use crate::worker::{Command, InMeta, InstallPair, OutMeta, Worker};
@@ -101,6 +102,8 @@ pub struct Userspace {
     pairs: HashMap<SaId, PairInfo>,
     policies: HashMap<PolicyId, Policy>,
     routes: HashMap<IpNet, usize>,
+    route_socket: RouteSocket,
+    tun_index: u32,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -116,6 +119,10 @@ impl Userspace {
         for a in &config.tun_addresses {
             route::add_address(&tun_name, a)?;
         }
+        let route_socket = RouteSocket::open()
+            .map_err(|e| DataplaneError::io("opening a NETLINK_ROUTE socket", e))?;
+        let tun_index = if_index(&tun_name)
+            .map_err(|e| DataplaneError::io(format!("finding {tun_name}"), e))?;
         let udp = match config.udp {
             UdpSource::Bind(addr) => Some(
                 UdpSocket::bind(addr)
@@ -182,6 +189,8 @@ impl Userspace {
             pairs: HashMap::new(),
             policies: HashMap::new(),
             routes: HashMap::new(),
+            route_socket,
+            tun_index,
             worker: Some(handle),
         })
     }
@@ -250,7 +259,14 @@ impl Userspace {
         }
         let count = self.routes.entry(policy.remote).or_insert(0);
         if *count == 0 {
-            route::add_route(&self.tun_name, &policy.remote, policy.route_source)?;
+            self.route_socket
+                .add_route(&policy.remote, self.tun_index, policy.route_source)
+                .map_err(|e| {
+                    DataplaneError::io(
+                        format!("adding the route {} via {}", policy.remote, self.tun_name),
+                        e,
+                    )
+                })?;
         }
         *count += 1;
         Ok(())
@@ -264,7 +280,14 @@ impl Userspace {
             *count -= 1;
             if *count == 0 {
                 self.routes.remove(&policy.remote);
-                route::remove_route(&self.tun_name, &policy.remote)?;
+                self.route_socket
+                    .remove_route(&policy.remote, self.tun_index)
+                    .map_err(|e| {
+                        DataplaneError::io(
+                            format!("removing the route {} via {}", policy.remote, self.tun_name),
+                            e,
+                        )
+                    })?;
             }
         }
         Ok(())

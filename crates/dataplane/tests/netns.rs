@@ -700,7 +700,25 @@ fn kernel_api_trap_drop_and_expire() {
         assert_eq!(dp.poll_event(), None, "all events were taken");
         let stats = dp.stats().unwrap();
         let counters = dp.counters(SaId(7)).unwrap();
+        let routes = |dp: &Userspace| {
+            let out = Command::new("ip")
+                .args(["route", "show", "dev", dp.tun_name()])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let before = routes(&dp);
+        assert!(
+            before.contains("10.3.0.0/16")
+                && before.contains("10.2.0.0/16 proto static scope link src 10.1.0.1"),
+            "{before}"
+        );
         dp.remove_policy(PolicyId(2)).unwrap();
+        let after = routes(&dp);
+        assert!(
+            !after.contains("10.3.0.0/16") && after.contains("10.2.0.0/16"),
+            "{after}"
+        );
         dp.remove_sa_pair(SaId(7)).unwrap();
         assert!(dp.counters(SaId(7)).is_err());
         (acquire, expiries, stats, counters)
