@@ -833,3 +833,80 @@ fn holding_trap_releases_first_packet_once_sa_is_up() {
         "{counters:?}"
     );
 }
+
+/// Many tunnels: 500 SA pairs and policies (each with its route) go in and
+/// out quickly, and lookups stay correct. Prints the install rate.
+#[test]
+fn five_hundred_tunnels_install_and_remove() {
+    require_root!();
+    let p = Pair::new();
+    let west = p.west.clone();
+    std::thread::spawn(move || {
+        enter_netns(&west).unwrap();
+        let mut cfg = UserspaceConfig::new("fsm0");
+        cfg.udp = UdpSource::Bind("192.0.2.1:4500".parse().unwrap());
+        let mut dp = Userspace::new(cfg).unwrap();
+        let n = 500u64;
+        let start = Instant::now();
+        for i in 0..n {
+            let spi = dp.allocate_spi().unwrap();
+            let remote: dataplane::IpNet = format!("10.100.{}.{}/32", i / 250, i % 250 + 1)
+                .parse()
+                .unwrap();
+            dp.install_sa_pair(SaPair {
+                id: SaId(i),
+                outbound: params(0x10_0000 + i as u32, 1),
+                inbound: params(spi, 2),
+                mode: Mode::Tunnel,
+                local: "192.0.2.1".parse().unwrap(),
+                remote: "192.0.2.2".parse().unwrap(),
+                encapsulation: Encapsulation::Udp {
+                    local_port: 4500,
+                    remote_port: 4500,
+                },
+                local_ts: "10.1.0.0/16".parse().unwrap(),
+                remote_ts: remote,
+            })
+            .unwrap();
+            dp.install_policy(Policy {
+                id: PolicyId(i),
+                local: "10.1.0.0/16".parse().unwrap(),
+                remote,
+                action: PolicyAction::Protect(SaId(i)),
+                route_source: None,
+            })
+            .unwrap();
+        }
+        let installed = start.elapsed();
+        let out = Command::new("ip")
+            .args(["route", "show", "dev", "fsm0"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            n as usize
+        );
+        for i in 0..n {
+            assert_eq!(dp.counters(SaId(i)).unwrap().outbound.packets, 0);
+        }
+        let start = Instant::now();
+        for i in 0..n {
+            dp.remove_policy(PolicyId(i)).unwrap();
+            dp.remove_sa_pair(SaId(i)).unwrap();
+        }
+        let removed = start.elapsed();
+        let out = Command::new("ip")
+            .args(["route", "show", "dev", "fsm0"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 0);
+        eprintln!(
+            "{n} SA pairs + policies + routes installed in {:?} ({:.0}/s), removed in {:?}",
+            installed,
+            n as f64 / installed.as_secs_f64(),
+            removed
+        );
+    })
+    .join()
+    .unwrap();
+}
