@@ -40,3 +40,44 @@ pub fn link_up(dev: &str, mtu: u16, txqueuelen: u32) -> Result<()> {
 pub fn add_address(dev: &str, addr: &IpNet) -> Result<()> {
     ip(&["addr", "replace", &addr.to_string(), "dev", dev])
 }
+
+/// Sends packets without `mark` to routing table `table` first (`ip rule add
+/// not fwmark MARK lookup TABLE pref PREF`), for IPv4 and IPv6: the data
+/// plane's routes live in that table, and its own sockets carry the mark so
+/// ESP to a peer inside a protected subnet never loops into TUN.
+pub fn add_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
+    for family in ["-4", "-6"] {
+        ip(&[
+            family,
+            "rule",
+            "add",
+            "not",
+            "fwmark",
+            &format!("{mark:#x}"),
+            "lookup",
+            &table.to_string(),
+            "pref",
+            &pref.to_string(),
+        ])?;
+    }
+    Ok(())
+}
+
+/// Removes the rules of [`add_bypass_rules`].
+pub fn remove_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
+    for family in ["-4", "-6"] {
+        ip(&[
+            family,
+            "rule",
+            "del",
+            "not",
+            "fwmark",
+            &format!("{mark:#x}"),
+            "lookup",
+            &table.to_string(),
+            "pref",
+            &pref.to_string(),
+        ])?;
+    }
+    Ok(())
+}

@@ -19,7 +19,7 @@ const NLM_F_CREATE: u16 = 0x400;
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_PREFSRC: u16 = 7;
-const RT_TABLE_MAIN: u8 = 254;
+const RTA_TABLE: u16 = 15;
 const RTPROT_STATIC: u8 = 4;
 const RT_SCOPE_LINK: u8 = 253;
 /// On delete: match a route of any scope.
@@ -31,6 +31,7 @@ const RTN_UNICAST: u8 = 1;
 pub struct RouteSocket {
     fd: OwnedFd,
     seq: AtomicU32,
+    table: u32,
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -60,6 +61,7 @@ fn addr_bytes(ip: &IpAddr) -> Vec<u8> {
 
 /// Builds an RTM_NEWROUTE/RTM_DELROUTE request for `net` through interface `oif`.
 fn route_message(
+    table: u32,
     kind: u16,
     flags: u16,
     seq: u32,
@@ -84,7 +86,7 @@ fn route_message(
         net.prefix(),
         0,
         0,
-        RT_TABLE_MAIN,
+        u8::try_from(table).unwrap_or(0),
         RTPROT_STATIC,
         scope,
         RTN_UNICAST,
@@ -92,6 +94,7 @@ fn route_message(
     msg.extend_from_slice(&0u32.to_ne_bytes()); // rtm_flags
     push_attr(&mut msg, RTA_DST, &addr_bytes(&net.addr()));
     push_attr(&mut msg, RTA_OIF, &oif.to_ne_bytes());
+    push_attr(&mut msg, RTA_TABLE, &table.to_ne_bytes());
     if let Some(s) = src {
         push_attr(&mut msg, RTA_PREFSRC, &addr_bytes(&s));
     }
@@ -104,8 +107,9 @@ fn route_message(
 }
 
 impl RouteSocket {
-    /// Opens the socket in the calling thread's network namespace.
-    pub fn open() -> io::Result<Self> {
+    /// Opens the socket in the calling thread's network namespace; routes go
+    /// into routing table `table`.
+    pub fn open(table: u32) -> io::Result<Self> {
         // SAFETY: socket has no pointer arguments.
         let raw = cvt(unsafe {
             libc::socket(
@@ -133,6 +137,7 @@ impl RouteSocket {
         Ok(RouteSocket {
             fd,
             seq: AtomicU32::new(1),
+            table,
         })
     }
 
@@ -140,14 +145,25 @@ impl RouteSocket {
     pub fn add_route(&self, net: &IpNet, oif: u32, src: Option<IpAddr>) -> io::Result<()> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
-        self.request(&route_message(RTM_NEWROUTE, flags, seq, net, oif, src), seq)
+        self.request(
+            &route_message(self.table, RTM_NEWROUTE, flags, seq, net, oif, src),
+            seq,
+        )
     }
 
     /// Removes the route of `net` through interface `oif`.
     pub fn remove_route(&self, net: &IpNet, oif: u32) -> io::Result<()> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         self.request(
-            &route_message(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, seq, net, oif, None),
+            &route_message(
+                self.table,
+                RTM_DELROUTE,
+                NLM_F_REQUEST | NLM_F_ACK,
+                seq,
+                net,
+                oif,
+                None,
+            ),
             seq,
         )
     }
@@ -232,6 +248,7 @@ mod tests {
     fn builds_a_route_request() {
         let net: IpNet = "10.2.0.0/16".parse().unwrap();
         let m = route_message(
+            254,
             RTM_NEWROUTE,
             0x505,
             7,
@@ -239,7 +256,7 @@ mod tests {
             3,
             Some("10.1.0.1".parse().unwrap()),
         );
-        assert_eq!(m.len(), 16 + 12 + 8 + 8 + 8);
+        assert_eq!(m.len(), 16 + 12 + 8 + 8 + 8 + 8);
         assert_eq!(
             u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize,
             m.len()
@@ -248,7 +265,8 @@ mod tests {
         assert_eq!(&m[16..24], &[libc::AF_INET as u8, 16, 0, 0, 254, 4, 253, 1]);
         assert_eq!(&m[28..36], &[8, 0, 1, 0, 10, 2, 0, 0]);
         let v6: IpNet = "2001:db8::/32".parse().unwrap();
-        let m = route_message(RTM_DELROUTE, 5, 8, &v6, 3, None);
-        assert_eq!(m.len(), 16 + 12 + 20 + 8);
+        let m = route_message(4500, RTM_DELROUTE, 5, 8, &v6, 3, None);
+        assert_eq!(m.len(), 16 + 12 + 20 + 8 + 8);
+        assert_eq!(m[20], 0, "tables above 255 only in RTA_TABLE");
     }
 }

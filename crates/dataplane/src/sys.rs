@@ -204,6 +204,21 @@ pub fn poll_readable(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::
     Ok(())
 }
 
+/// Marks the packets a socket sends (SO_MARK, needs CAP_NET_ADMIN).
+pub fn set_mark(fd: RawFd, mark: u32) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live u32 and its size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&mark as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
 /// Waits until `fd` can be written or `timeout_ms` passed.
 fn wait_writable(fd: RawFd, timeout_ms: i32) {
     let mut p = libc::pollfd {

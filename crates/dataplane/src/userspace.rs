@@ -25,8 +25,16 @@ use crate::net::IpNet;
 use crate::route;
 use crate::rtnl::{if_index, RouteSocket};
 use crate::stats::DataplaneStats;
-use crate::sys::{enable_udp_gro, random_bytes, set_socket_buffers, EventFd, RawEspSocket, Tun};
+use crate::sys::{
+    enable_udp_gro, random_bytes, set_mark, set_socket_buffers, EventFd, RawEspSocket, Tun,
+};
 use crate::worker::{Command, InMeta, InstallPair, OutMeta, Worker};
+
+/// Default routing table of the data plane's routes.
+pub const DEFAULT_ROUTE_TABLE: u32 = 4500;
+/// Default firewall mark of sockets whose packets must not enter TUN
+/// (the data plane's own; the daemon marks its IKE sockets with it too).
+pub const DEFAULT_BYPASS_MARK: u32 = 0x4500;
 
 /// Where the ESP-in-UDP socket comes from.
 #[derive(Debug)]
@@ -63,6 +71,13 @@ pub struct UserspaceConfig {
     pub txqueuelen: u32,
     /// Socket buffer size (SO_RCVBUFFORCE/SO_SNDBUFFORCE as root).
     pub socket_buffer: usize,
+    /// Routing table of the data plane's routes.
+    pub route_table: u32,
+    /// Firewall mark of the data plane's own sockets; unmarked packets
+    /// consult `route_table` first (an `ip rule` of preference `rule_pref`).
+    pub bypass_mark: u32,
+    /// Preference of that rule.
+    pub rule_pref: u32,
 }
 
 impl UserspaceConfig {
@@ -79,6 +94,9 @@ impl UserspaceConfig {
             offload: true,
             txqueuelen: 5000,
             socket_buffer: 4 << 20,
+            route_table: DEFAULT_ROUTE_TABLE,
+            bypass_mark: DEFAULT_BYPASS_MARK,
+            rule_pref: 100,
         }
     }
 }
@@ -104,6 +122,8 @@ pub struct Userspace {
     routes: HashMap<IpNet, usize>,
     route_socket: RouteSocket,
     tun_index: u32,
+    /// (mark, table, preference) of the bypass rules to remove on drop.
+    rules: (u32, u32, u32),
     worker: Option<JoinHandle<()>>,
 }
 
@@ -119,8 +139,10 @@ impl Userspace {
         for a in &config.tun_addresses {
             route::add_address(&tun_name, a)?;
         }
-        let route_socket = RouteSocket::open()
+        let route_socket = RouteSocket::open(config.route_table)
             .map_err(|e| DataplaneError::io("opening a NETLINK_ROUTE socket", e))?;
+        route::add_bypass_rules(config.bypass_mark, config.route_table, config.rule_pref)?;
+        let rules = (config.bypass_mark, config.route_table, config.rule_pref);
         let tun_index = if_index(&tun_name)
             .map_err(|e| DataplaneError::io(format!("finding {tun_name}"), e))?;
         let udp = match config.udp {
@@ -136,6 +158,8 @@ impl Userspace {
                 s.set_nonblocking(true)
                     .map_err(|e| DataplaneError::io("making the UDP socket non-blocking", e))?;
                 set_socket_buffers(s.as_raw_fd(), config.socket_buffer);
+                set_mark(s.as_raw_fd(), config.bypass_mark)
+                    .map_err(|e| DataplaneError::io("marking the UDP socket (SO_MARK)", e))?;
                 if config.offload {
                     // Coalesced receive is an optimisation: without it, one datagram per message.
                     let _ = enable_udp_gro(s.as_raw_fd());
@@ -151,6 +175,8 @@ impl Userspace {
             let r = RawEspSocket::open_v4()
                 .map_err(|e| DataplaneError::io("opening a raw ESP socket", e))?;
             set_socket_buffers(r.fd(), config.socket_buffer);
+            set_mark(r.fd(), config.bypass_mark)
+                .map_err(|e| DataplaneError::io("marking the raw ESP socket (SO_MARK)", e))?;
             Some(r)
         } else {
             None
@@ -191,6 +217,7 @@ impl Userspace {
             routes: HashMap::new(),
             route_socket,
             tun_index,
+            rules,
             worker: Some(handle),
         })
     }
@@ -439,5 +466,7 @@ impl Drop for Userspace {
         if let Some(h) = self.worker.take() {
             let _ = h.join();
         }
+        let (mark, table, pref) = self.rules;
+        let _ = route::remove_bypass_rules(mark, table, pref);
     }
 }

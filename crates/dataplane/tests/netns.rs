@@ -702,7 +702,7 @@ fn kernel_api_trap_drop_and_expire() {
         let counters = dp.counters(SaId(7)).unwrap();
         let routes = |dp: &Userspace| {
             let out = Command::new("ip")
-                .args(["route", "show", "dev", dp.tun_name()])
+                .args(["route", "show", "table", "4500", "dev", dp.tun_name()])
                 .output()
                 .unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
@@ -879,7 +879,7 @@ fn five_hundred_tunnels_install_and_remove() {
         }
         let installed = start.elapsed();
         let out = Command::new("ip")
-            .args(["route", "show", "dev", "fsm0"])
+            .args(["route", "show", "table", "4500", "dev", "fsm0"])
             .output()
             .unwrap();
         assert_eq!(
@@ -896,7 +896,7 @@ fn five_hundred_tunnels_install_and_remove() {
         }
         let removed = start.elapsed();
         let out = Command::new("ip")
-            .args(["route", "show", "dev", "fsm0"])
+            .args(["route", "show", "table", "4500", "dev", "fsm0"])
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 0);
