@@ -15,6 +15,7 @@ pub mod route;
 mod rtnl;
 pub mod stats;
 mod sys;
+mod transport;
 pub mod userspace;
 mod worker;
 

@@ -340,12 +340,6 @@ impl Kernel for Userspace {
     }
 
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
-        if pair.mode == Mode::Transport {
-            return Err(DataplaneError::Unsupported {
-                backend: "userspace",
-                what: "transport mode (type=transport) is not built yet; use type=tunnel or protostack=xfrm",
-            });
-        }
         let udp = match pair.encapsulation {
             Encapsulation::Udp { .. } if self.udp.is_none() => {
                 return Err(DataplaneError::Unsupported {
@@ -373,12 +367,16 @@ impl Kernel for Userspace {
             out_meta: OutMeta {
                 dest: self.udp_destination(pair.remote_socket()),
                 udp,
+                transport: pair.mode == Mode::Transport,
             },
             inbound,
             in_meta: InMeta {
                 id: pair.id,
                 local_ts: pair.local_ts,
                 remote_ts: pair.remote_ts,
+                transport: pair.mode == Mode::Transport,
+                local: pair.local,
+                remote: pair.remote,
             },
             old_inbound_spi: old.map(|o| o.inbound_spi).filter(|s| *s != spi),
         };

@@ -4,7 +4,7 @@
 //! channel and an eventfd that wakes its `poll`.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use esp::udp_encap::{classify, EncapPayload};
 use esp::{
     tunnel_next_header, EspError, InboundSa, OutboundSa, PacketBuf, SaDb, SaEvent, SaId, SaRef,
-    NEXT_HEADER_IPV4, NEXT_HEADER_IPV6,
+    NEXT_HEADER_IPV4, NEXT_HEADER_IPV6, NEXT_HEADER_NONE,
 };
 
 use crate::gro::Coalescer;
@@ -26,9 +26,13 @@ use crate::offload::{complete_checksum, TcpSegmenter, VnetHdr, VNET_HDR_LEN};
 use crate::policy::PolicyTable;
 use crate::stats::DataplaneStats;
 use crate::sys::{poll_readable, EventFd, MmsgBatch, RawEspSocket, Tun};
+use crate::transport::{rebuild_ip_header, strip_ip_header};
 
 /// Headroom reserved in front of packets read from TUN (ESP header and IV).
 const HEADROOM: usize = 64;
+/// Headroom of receive buffers: after ESP is removed, a transport mode IP
+/// header (40) and the virtio-net header (10) go in front of the payload.
+const RX_HEADROOM: usize = 64;
 /// Size of each packet buffer (jumbo frames plus ESP overhead).
 const BUF_SIZE: usize = 9216 + 256;
 /// Size of a buffer that takes a TSO super-packet from TUN.
@@ -45,6 +49,8 @@ const ACQUIRE_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) struct OutMeta {
     pub(crate) dest: SocketAddr,
     pub(crate) udp: bool,
+    /// Transport mode: the IP header is removed before ESP.
+    pub(crate) transport: bool,
 }
 
 /// Inbound SA data: the pair id and the selectors inner packets must match.
@@ -53,6 +59,10 @@ pub(crate) struct InMeta {
     pub(crate) id: SaId,
     pub(crate) local_ts: IpNet,
     pub(crate) remote_ts: IpNet,
+    /// Transport mode: the IP header is rebuilt from the SA's endpoints.
+    pub(crate) transport: bool,
+    pub(crate) local: IpAddr,
+    pub(crate) remote: IpAddr,
 }
 
 /// An SA pair keyed on the control side, ready for the worker.
@@ -143,8 +153,10 @@ impl Worker {
                 .collect(),
             gso_buf: PacketBuf::new(out_size, HEADROOM),
             out_dest: vec![SocketAddr::from(([0, 0, 0, 0], 0)); batch],
-            in_bufs: (0..batch).map(|_| PacketBuf::new(out_size, 0)).collect(),
-            seg_buf: PacketBuf::new(BUF_SIZE, 0),
+            in_bufs: (0..batch)
+                .map(|_| PacketBuf::new(out_size + RX_HEADROOM, RX_HEADROOM))
+                .collect(),
+            seg_buf: PacketBuf::new(BUF_SIZE, RX_HEADROOM),
             mmsg_out: MmsgBatch::new(batch),
             mmsg_in: MmsgBatch::new(batch),
             local_udp: self.udp.as_ref().and_then(|u| u.local_addr().ok()),
@@ -445,7 +457,18 @@ impl Worker {
         };
         match policy.action {
             PolicyAction::Protect(id) => {
-                let nh = tunnel_next_header(buf.data()).unwrap_or(NEXT_HEADER_IPV4);
+                let transport = sadb.outbound(id).is_some_and(|(_, m)| m.transport);
+                let nh = if transport {
+                    match strip_ip_header(buf) {
+                        Some(nh) => nh,
+                        None => {
+                            stats.malformed += 1;
+                            return None;
+                        }
+                    }
+                } else {
+                    tunnel_next_header(buf.data()).unwrap_or(NEXT_HEADER_IPV4)
+                };
                 match sadb.encapsulate(id, buf, nh) {
                     Ok((_, meta)) => {
                         if meta.udp {
@@ -506,7 +529,7 @@ impl Worker {
         let n = st.in_bufs.len();
         for i in 0..n {
             let buf = &mut st.in_bufs[i];
-            buf.reset(0);
+            buf.reset(RX_HEADROOM);
             st.mmsg_in.prepare_recv(i, buf.writable());
         }
         let got = st.mmsg_in.recv(udp.as_raw_fd(), n)?;
@@ -529,7 +552,7 @@ impl Worker {
                         ..
                     } = &mut *st;
                     for chunk in in_bufs[i].data().chunks(size) {
-                        seg_buf.reset(0);
+                        seg_buf.reset(RX_HEADROOM);
                         match seg_buf.push_back(chunk.len()) {
                             Ok(d) => d.copy_from_slice(chunk),
                             Err(_) => {
@@ -598,7 +621,7 @@ impl Worker {
         let Some(raw) = &self.raw else { return Ok(()) };
         for _ in 0..st.in_bufs.len() {
             let buf = &mut st.in_bufs[0];
-            buf.reset(0);
+            buf.reset(RX_HEADROOM);
             let Some(len) = raw.recv(buf.writable())? else {
                 break;
             };
@@ -645,8 +668,17 @@ impl Worker {
         stats.esp_rx += 1;
         let meta = match sadb.decapsulate(buf) {
             Ok((d, meta)) => {
-                if d.next_header != NEXT_HEADER_IPV4 && d.next_header != NEXT_HEADER_IPV6 {
-                    // Dummy packets (59) and transport mode payloads are not for TUN.
+                if d.next_header == NEXT_HEADER_NONE {
+                    // A dummy packet (RFC 4303 2.6).
+                    stats.malformed += 1;
+                    return;
+                }
+                if meta.transport {
+                    if !rebuild_ip_header(buf, d.next_header, meta.remote, meta.local) {
+                        stats.malformed += 1;
+                        return;
+                    }
+                } else if d.next_header != NEXT_HEADER_IPV4 && d.next_header != NEXT_HEADER_IPV6 {
                     stats.malformed += 1;
                     return;
                 }

@@ -318,14 +318,28 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
 /// A TCP transfer through the tunnel: west sends `up` bytes to east, east checks
 /// them and sends `down` bytes back, west checks those.
 fn tcp_transfer(west: &str, east: &str, up: usize, down: usize) {
+    tcp_transfer_between(west, east, "10.1.0.1", "10.2.0.1", up, down);
+}
+
+/// [`tcp_transfer`] between given addresses (client `client_ip`, server `server_ip`).
+fn tcp_transfer_between(
+    west: &str,
+    east: &str,
+    client_ip: &str,
+    server_ip: &str,
+    up: usize,
+    down: usize,
+) {
+    let server_addr: SocketAddr = format!("{server_ip}:5001").parse().unwrap();
+    let client_ip: IpAddr = client_ip.parse().unwrap();
     let (ready_tx, ready_rx) = mpsc::channel();
     let east = east.to_string();
     let server = std::thread::spawn(move || {
         enter_netns(&east).unwrap();
-        let l = TcpListener::bind("10.2.0.1:5001").unwrap();
+        let l = TcpListener::bind(server_addr).unwrap();
         ready_tx.send(()).unwrap();
         let (mut s, peer) = l.accept().unwrap();
-        assert_eq!(peer.ip(), "10.1.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(peer.ip(), client_ip);
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut got = Vec::new();
         s.read_to_end(&mut got).unwrap();
@@ -338,8 +352,7 @@ fn tcp_transfer(west: &str, east: &str, up: usize, down: usize) {
     let west = west.to_string();
     let client = std::thread::spawn(move || {
         enter_netns(&west).unwrap();
-        let addr: SocketAddr = "10.2.0.1:5001".parse().unwrap();
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+        let mut s = TcpStream::connect_timeout(&server_addr, Duration::from_secs(10)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.write_all(&pattern(up, 1)).unwrap();
         s.shutdown(Shutdown::Write).unwrap();
@@ -642,12 +655,11 @@ fn kernel_api_trap_drop_and_expire() {
             local_ts: "10.1.0.0/16".parse().unwrap(),
             remote_ts: "10.2.0.0/16".parse().unwrap(),
         };
-        let mut transport = pair.clone();
-        transport.mode = Mode::Transport;
-        transport.id = SaId(8);
-        let err = dp.install_sa_pair(transport).unwrap_err().to_string();
-        assert!(err.contains("transport mode"), "{err}");
+        let mut same_spi = pair.clone();
+        same_spi.id = SaId(8);
         dp.install_sa_pair(pair).unwrap();
+        let err = dp.install_sa_pair(same_spi).unwrap_err().to_string();
+        assert!(err.contains("already in use"), "{err}");
         let dangling = Policy {
             id: PolicyId(99),
             local: "10.1.0.0/16".parse().unwrap(),
@@ -909,4 +921,49 @@ fn five_hundred_tunnels_install_and_remove() {
     })
     .join()
     .unwrap();
+}
+
+/// Transport mode (`type=transport`), host to host: the peers' own addresses
+/// are protected; ping and TCP between 192.0.2.1 and 192.0.2.2 go through
+/// ESP-in-UDP and the veth never carries them in the clear.
+#[test]
+fn transport_mode_protects_host_to_host_traffic() {
+    require_root!();
+    let mut p = Pair::new();
+    let (cap, pcap) = p.start_capture();
+    let transport = ["--transport", "--local-net", "", "--remote-net", ""];
+    let mut west_args: Vec<&str> = transport.to_vec();
+    west_args[2] = "192.0.2.1/32";
+    west_args[4] = "192.0.2.2/32";
+    let mut east_args: Vec<&str> = transport.to_vec();
+    east_args[2] = "192.0.2.2/32";
+    east_args[4] = "192.0.2.1/32";
+    let (w, wlines) = p.start_dataplane(true, &west_args);
+    let (e, _elines) = p.start_dataplane(false, &east_args);
+    let ping = p.exec(
+        &p.west,
+        &["ping", "-c", "3", "-i", "0.2", "-W", "2", "192.0.2.2"],
+    );
+    assert!(
+        ping.status.success(),
+        "ping in transport mode: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    tcp_transfer_between(&p.west, &p.east, "192.0.2.1", "192.0.2.2", 2 << 20, 1 << 20);
+    p.stop(w, false);
+    p.stop(e, false);
+    p.stop(cap, true);
+    let wc = counters_line(&wlines);
+    assert!(field(&wc, "out_bytes") > 2 << 20, "{wc}");
+    assert!(field(&wc, "in_bytes") > 1 << 20, "{wc}");
+    assert!(tcpdump_count(&pcap, "udp port 4500") > 20);
+    assert_eq!(
+        tcpdump_count(&pcap, "icmp or tcp"),
+        0,
+        "cleartext on the wire"
+    );
+    assert!(
+        !contains(&std::fs::read(&pcap).unwrap(), MARKER),
+        "cleartext marker on the wire"
+    );
 }
