@@ -83,6 +83,9 @@ impl SaPair {
     }
 }
 
+/// Packets a holding trap keeps per policy while IKE negotiates.
+pub const MAX_HELD_PACKETS: usize = 16;
+
 /// Identifies a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PolicyId(pub u64);
@@ -92,8 +95,14 @@ pub struct PolicyId(pub u64);
 pub enum PolicyAction {
     /// Protect with this SA pair.
     Protect(SaId),
-    /// A trap (`auto=route`, `--route`, `--ondemand`): report an acquire, drop the packet.
-    Trap,
+    /// A trap (`auto=route`, `--route`, `--ondemand`): report an acquire.
+    /// With `hold` (Libreswan's `negotiationshunt=hold`) up to
+    /// [`MAX_HELD_PACKETS`] packets are kept and sent once the policy is
+    /// replaced by one that protects with an SA; otherwise they are dropped.
+    Trap {
+        /// Keep the packets until the SA is up.
+        hold: bool,
+    },
     /// A pass shunt (`type=passthrough`): send in the clear.
     Pass,
     /// A drop shunt (`type=drop`/`reject`): drop.
@@ -193,4 +202,9 @@ pub trait Kernel: Send {
 
     /// The next event, if one is waiting (never blocks).
     fn poll_event(&mut self) -> Option<KernelEvent>;
+
+    /// A file descriptor that becomes readable when events wait (for the
+    /// daemon's event loop, e.g. tokio's `AsyncFd`). When it is readable,
+    /// call [`Kernel::poll_event`] until it returns `None`.
+    fn event_fd(&self) -> Option<std::os::fd::RawFd>;
 }

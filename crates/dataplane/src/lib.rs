@@ -6,11 +6,16 @@
 //! port 4500, what is missing.
 
 pub mod error;
+pub mod gro;
 pub mod kernel;
 pub mod net;
+pub mod offload;
 pub mod policy;
 pub mod route;
+mod rtnl;
+pub mod stats;
 mod sys;
+mod transport;
 pub mod userspace;
 mod worker;
 pub mod xfrm;
@@ -21,8 +26,8 @@ pub use kernel::{
     SaPairCounters,
 };
 pub use net::IpNet;
+pub use stats::DataplaneStats;
 pub use userspace::{UdpSource, Userspace, UserspaceConfig};
-pub use worker::DataplaneStats;
 
 /// Moves the calling thread into the named network namespace
 /// (`/run/netns/NAME`, as `ip netns add` creates). A [`Userspace`] created

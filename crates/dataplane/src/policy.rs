@@ -130,7 +130,12 @@ mod tests {
         ));
         t.insert(pol(2, "10.1.0.0/16", "10.2.3.0/24", PolicyAction::Drop));
         t.insert(pol(3, "10.9.0.0/16", "10.2.3.0/24", PolicyAction::Pass));
-        t.insert(pol(4, "0.0.0.0/0", "0.0.0.0/0", PolicyAction::Trap));
+        t.insert(pol(
+            4,
+            "0.0.0.0/0",
+            "0.0.0.0/0",
+            PolicyAction::Trap { hold: false },
+        ));
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
             t.lookup(ip("10.1.0.1"), ip("10.2.0.9")).unwrap().id,

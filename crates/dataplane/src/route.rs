@@ -1,8 +1,7 @@
-//! Interface and route set-up by running iproute2's `ip` (a first version;
-//! rtnetlink will replace it). Commands act in the calling thread's network
-//! namespace.
+//! Interface set-up by running iproute2's `ip` once at start (link up,
+//! MTU, queue length, addresses); routes go through rtnetlink (`rtnl`).
+//! Commands act in the calling thread's network namespace.
 
-use std::net::IpAddr;
 use std::process::Command;
 
 use crate::error::{DataplaneError, Result};
@@ -42,16 +41,43 @@ pub fn add_address(dev: &str, addr: &IpNet) -> Result<()> {
     ip(&["addr", "replace", &addr.to_string(), "dev", dev])
 }
 
-/// Routes `net` into `dev`, with a preferred source address if given.
-pub fn add_route(dev: &str, net: &IpNet, src: Option<IpAddr>) -> Result<()> {
-    let net = net.to_string();
-    match src {
-        Some(s) => ip(&["route", "replace", &net, "dev", dev, "src", &s.to_string()]),
-        None => ip(&["route", "replace", &net, "dev", dev]),
+/// Sends packets without `mark` to routing table `table` first (`ip rule add
+/// not fwmark MARK lookup TABLE pref PREF`), for IPv4 and IPv6: the data
+/// plane's routes live in that table, and its own sockets carry the mark so
+/// ESP to a peer inside a protected subnet never loops into TUN.
+pub fn add_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
+    for family in ["-4", "-6"] {
+        ip(&[
+            family,
+            "rule",
+            "add",
+            "not",
+            "fwmark",
+            &format!("{mark:#x}"),
+            "lookup",
+            &table.to_string(),
+            "pref",
+            &pref.to_string(),
+        ])?;
     }
+    Ok(())
 }
 
-/// Removes the route of `net` through `dev`.
-pub fn remove_route(dev: &str, net: &IpNet) -> Result<()> {
-    ip(&["route", "del", &net.to_string(), "dev", dev])
+/// Removes the rules of [`add_bypass_rules`].
+pub fn remove_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
+    for family in ["-4", "-6"] {
+        ip(&[
+            family,
+            "rule",
+            "del",
+            "not",
+            "fwmark",
+            &format!("{mark:#x}"),
+            "lookup",
+            &table.to_string(),
+            "pref",
+            &pref.to_string(),
+        ])?;
+    }
+    Ok(())
 }

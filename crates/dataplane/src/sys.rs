@@ -9,6 +9,12 @@ const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TUN: libc::c_short = 0x0001;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_TSO_ECN: libc::c_uint = 0x08;
 const IFNAMSIZ: usize = 16;
 
 /// `struct ifreq` as TUNSETIFF reads it: the name and the flags member of the union.
@@ -33,12 +39,15 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 pub struct Tun {
     fd: OwnedFd,
     name: String,
+    vnet_hdr: bool,
 }
 
 impl Tun {
     /// Opens (creating if needed) the TUN device `name` in the calling
-    /// thread's network namespace.
-    pub fn open(name: &str, multi_queue: bool) -> io::Result<Tun> {
+    /// thread's network namespace. With `offload`, packets carry a
+    /// virtio-net header and the kernel may hand over TCP super-packets
+    /// (TSO) and packets whose checksum is left to complete.
+    pub fn open(name: &str, multi_queue: bool, offload: bool) -> io::Result<Tun> {
         if name.len() >= IFNAMSIZ || name.is_empty() || name.contains('/') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -56,7 +65,10 @@ impl Tun {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = IfReqFlags {
             name: [0; IFNAMSIZ],
-            flags: IFF_TUN | IFF_NO_PI | if multi_queue { IFF_MULTI_QUEUE } else { 0 },
+            flags: IFF_TUN
+                | IFF_NO_PI
+                | if multi_queue { IFF_MULTI_QUEUE } else { 0 }
+                | if offload { IFF_VNET_HDR } else { 0 },
             _pad: [0; 22],
         };
         req.name[..name.len()].copy_from_slice(name.as_bytes());
@@ -65,7 +77,27 @@ impl Tun {
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req as *mut IfReqFlags) })?;
         let len = req.name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
         let name = String::from_utf8_lossy(&req.name[..len]).into_owned();
-        Ok(Tun { fd, name })
+        if offload {
+            let features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+            // SAFETY: TUNSETOFFLOAD takes the feature bits as an integer argument.
+            cvt(unsafe {
+                libc::ioctl(
+                    fd.as_raw_fd(),
+                    TUNSETOFFLOAD as _,
+                    features as libc::c_ulong,
+                )
+            })?;
+        }
+        Ok(Tun {
+            fd,
+            name,
+            vnet_hdr: offload,
+        })
+    }
+
+    /// Whether packets carry a virtio-net header.
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet_hdr
     }
 
     /// The interface name the kernel gave.
@@ -172,6 +204,32 @@ pub fn poll_readable(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::
     Ok(())
 }
 
+/// Marks the packets a socket sends (SO_MARK, needs CAP_NET_ADMIN).
+pub fn set_mark(fd: RawFd, mark: u32) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live u32 and its size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&mark as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// Waits until `fd` can be written or `timeout_ms` passed.
+fn wait_writable(fd: RawFd, timeout_ms: i32) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: `p` is one live pollfd.
+    unsafe { libc::poll(&mut p, 1, timeout_ms) };
+}
+
 /// Sets SO_RCVBUFFORCE / SO_SNDBUFFORCE (root), falling back to the unforced options.
 pub fn set_socket_buffers(fd: RawFd, bytes: usize) {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
@@ -270,6 +328,38 @@ pub struct MmsgBatch {
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_storage>,
+    cmsgs: Vec<GsoCmsg>,
+    failed: Vec<bool>,
+}
+
+/// A control message carrying UDP_SEGMENT (the GSO segment size); its
+/// layout is CMSG_SPACE(2) on 64-bit Linux: header, u16, padding.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GsoCmsg {
+    hdr: libc::cmsghdr,
+    data: [u8; 8],
+}
+
+const SOL_UDP: libc::c_int = 17;
+const UDP_SEGMENT: libc::c_int = 103;
+const UDP_GRO: libc::c_int = 104;
+
+/// Asks the kernel to hand over coalesced UDP datagrams (UDP_GRO); see
+/// [`MmsgBatch::received`] for the segment size.
+pub fn enable_udp_gro(fd: RawFd) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: passes a pointer to a live c_int and its size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            SOL_UDP,
+            UDP_GRO,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
 }
 
 impl MmsgBatch {
@@ -289,39 +379,86 @@ impl MmsgBatch {
                 n
             ],
             addrs: vec![zero_addr; n],
+            cmsgs: vec![
+                GsoCmsg {
+                    hdr: {
+                        // SAFETY: all-zero bytes are a valid cmsghdr.
+                        let mut h: libc::cmsghdr = unsafe { std::mem::zeroed() };
+                        h.cmsg_len = std::mem::size_of::<libc::cmsghdr>() + 2;
+                        h.cmsg_level = SOL_UDP;
+                        h.cmsg_type = UDP_SEGMENT;
+                        h
+                    },
+                    data: [0; 8],
+                };
+                n
+            ],
+            failed: vec![false; n],
         }
     }
 
-    /// Points message `i` at `data` for the next [`MmsgBatch::send`], to `to`.
-    /// `data` must stay unchanged and alive until that call returns.
-    pub fn prepare_send(&mut self, i: usize, data: &[u8], to: &SocketAddr) {
-        if i >= self.hdrs.len() {
+    /// Points iovec `i` at `data`. `data` must stay unchanged and alive
+    /// until the next [`MmsgBatch::send`] returns.
+    pub fn set_iov(&mut self, i: usize, data: &[u8]) {
+        if let Some(iov) = self.iovs.get_mut(i) {
+            *iov = libc::iovec {
+                iov_base: data.as_ptr() as *mut libc::c_void,
+                iov_len: data.len(),
+            };
+        }
+    }
+
+    /// Prepares message `m` to carry iovecs `first..first + count` to `to`.
+    /// With `count > 1` it is one UDP GSO send: every iovec but the last
+    /// must be exactly `gso_size` bytes, and the kernel sends each as its
+    /// own datagram.
+    pub fn prepare_gso(
+        &mut self,
+        m: usize,
+        first: usize,
+        count: usize,
+        to: &SocketAddr,
+        gso_size: u16,
+    ) {
+        if m >= self.hdrs.len() || first + count > self.iovs.len() || count == 0 {
             return;
         }
-        self.iovs[i] = libc::iovec {
-            iov_base: data.as_ptr() as *mut libc::c_void,
-            iov_len: data.len(),
-        };
-        let len = encode_sockaddr(to, &mut self.addrs[i]);
-        let h = &mut self.hdrs[i].msg_hdr;
-        h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+        let len = encode_sockaddr(to, &mut self.addrs[m]);
+        self.cmsgs[m].hdr.cmsg_len = std::mem::size_of::<libc::cmsghdr>() + 2;
+        self.cmsgs[m].hdr.cmsg_level = SOL_UDP;
+        self.cmsgs[m].hdr.cmsg_type = UDP_SEGMENT;
+        self.cmsgs[m].data[..2].copy_from_slice(&gso_size.to_ne_bytes());
+        let h = &mut self.hdrs[m].msg_hdr;
+        h.msg_name = (&mut self.addrs[m] as *mut libc::sockaddr_storage).cast();
         h.msg_namelen = len;
-        h.msg_iov = &mut self.iovs[i];
-        h.msg_iovlen = 1;
-        h.msg_control = std::ptr::null_mut();
-        h.msg_controllen = 0;
+        h.msg_iov = &mut self.iovs[first];
+        h.msg_iovlen = count as _;
+        if count > 1 {
+            h.msg_control = (&mut self.cmsgs[m] as *mut GsoCmsg).cast();
+            h.msg_controllen = std::mem::size_of::<GsoCmsg>() as _;
+        } else {
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+        }
         h.msg_flags = 0;
+    }
+
+    /// Whether message `m` failed in the last [`MmsgBatch::send`].
+    pub fn failed(&self, m: usize) -> bool {
+        self.failed.get(m).copied().unwrap_or(true)
     }
 
     /// Sends the first `n` prepared messages with as few `sendmmsg` calls as
     /// possible. Returns how many were sent and the last error, if any.
     pub fn send(&mut self, fd: RawFd, n: usize) -> (usize, Option<io::Error>) {
         let n = n.min(self.hdrs.len());
+        self.failed.iter_mut().for_each(|f| *f = false);
         let mut done = 0;
         let mut sent = 0;
         let mut last_err = None;
+        let mut waits = 0;
         while done < n {
-            // SAFETY: hdrs[done..n] were prepared by prepare_send / prepare_recv callers
+            // SAFETY: hdrs[done..n] were prepared by prepare_gso / set_iov callers
             // with pointers to live iovecs, addresses and packet buffers.
             let r = unsafe {
                 libc::sendmmsg(
@@ -336,7 +473,14 @@ impl MmsgBatch {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
+                // Socket buffer full: wait (bounded) for room rather than drop.
+                if e.kind() == io::ErrorKind::WouldBlock && waits < 10 {
+                    waits += 1;
+                    wait_writable(fd, 50);
+                    continue;
+                }
                 // Skip the message that failed (e.g. no route) and go on.
+                self.failed[done] = true;
                 done += 1;
                 last_err = Some(e);
                 continue;
@@ -362,8 +506,8 @@ impl MmsgBatch {
         h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         h.msg_iov = &mut self.iovs[i];
         h.msg_iovlen = 1;
-        h.msg_control = std::ptr::null_mut();
-        h.msg_controllen = 0;
+        h.msg_control = (&mut self.cmsgs[i] as *mut GsoCmsg).cast();
+        h.msg_controllen = std::mem::size_of::<GsoCmsg>() as _;
         h.msg_flags = 0;
         self.hdrs[i].msg_len = 0;
     }
@@ -396,18 +540,25 @@ impl MmsgBatch {
         Ok(r as usize)
     }
 
-    /// Length (0 if truncated) and sender of received message `i`.
-    pub fn received(&self, i: usize) -> (usize, Option<SocketAddr>) {
-        match (self.hdrs.get(i), self.addrs.get(i)) {
-            (Some(h), Some(a)) => {
-                let len = if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+    /// Length (0 if truncated), sender and, for coalesced datagrams
+    /// (UDP_GRO), the size of each datagram of received message `i`.
+    pub fn received(&self, i: usize) -> (usize, Option<SocketAddr>, Option<usize>) {
+        match (self.hdrs.get(i), self.addrs.get(i), self.cmsgs.get(i)) {
+            (Some(h), Some(a), Some(c)) => {
+                let len = if h.msg_hdr.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
                     0
                 } else {
                     h.msg_len as usize
                 };
-                (len, decode_sockaddr(a))
+                let gro = (h.msg_hdr.msg_controllen >= std::mem::size_of::<libc::cmsghdr>() + 4
+                    && c.hdr.cmsg_level == SOL_UDP
+                    && c.hdr.cmsg_type == UDP_GRO)
+                    .then(|| i32::from_ne_bytes([c.data[0], c.data[1], c.data[2], c.data[3]]))
+                    .and_then(|g| usize::try_from(g).ok())
+                    .filter(|g| *g > 0);
+                (len, decode_sockaddr(a), gro)
             }
-            _ => (0, None),
+            _ => (0, None, None),
         }
     }
 }

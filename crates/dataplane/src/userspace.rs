@@ -23,8 +23,18 @@ use crate::kernel::{
 };
 use crate::net::IpNet;
 use crate::route;
-use crate::sys::{random_bytes, set_socket_buffers, EventFd, RawEspSocket, Tun};
-use crate::worker::{Command, DataplaneStats, InMeta, InstallPair, OutMeta, Worker};
+use crate::rtnl::{if_index, RouteSocket};
+use crate::stats::DataplaneStats;
+use crate::sys::{
+    enable_udp_gro, random_bytes, set_mark, set_socket_buffers, EventFd, RawEspSocket, Tun,
+};
+use crate::worker::{Command, InMeta, InstallPair, OutMeta, Worker};
+
+/// Default routing table of the data plane's routes.
+pub const DEFAULT_ROUTE_TABLE: u32 = 4500;
+/// Default firewall mark of sockets whose packets must not enter TUN
+/// (the data plane's own; the daemon marks its IKE sockets with it too).
+pub const DEFAULT_BYPASS_MARK: u32 = 0x4500;
 
 /// Where the ESP-in-UDP socket comes from.
 #[derive(Debug)]
@@ -52,16 +62,26 @@ pub struct UserspaceConfig {
     pub raw_esp: bool,
     /// Packets per batch (recvmmsg/sendmmsg).
     pub batch: usize,
+    /// TUN offloads (`IFF_VNET_HDR`, checksum and TSO): the kernel hands
+    /// over TCP super-packets that the worker segments.
+    pub offload: bool,
     /// Queue length of the TUN device: packets the kernel holds for the
     /// worker to read. Too short a queue drops packets (and TCP retransmits)
     /// whenever the worker is descheduled.
     pub txqueuelen: u32,
     /// Socket buffer size (SO_RCVBUFFORCE/SO_SNDBUFFORCE as root).
     pub socket_buffer: usize,
+    /// Routing table of the data plane's routes.
+    pub route_table: u32,
+    /// Firewall mark of the data plane's own sockets; unmarked packets
+    /// consult `route_table` first (an `ip rule` of preference `rule_pref`).
+    pub bypass_mark: u32,
+    /// Preference of that rule.
+    pub rule_pref: u32,
 }
 
 impl UserspaceConfig {
-    /// Defaults: MTU 1400, UDP on 0.0.0.0:4500, no raw ESP, batches of 64,
+    /// Defaults: MTU 1400, UDP on 0.0.0.0:4500, no raw ESP, batches of 64, TUN offloads,
     /// TUN queue of 5000 packets, 4 MiB socket buffers.
     pub fn new(tun_name: &str) -> Self {
         UserspaceConfig {
@@ -71,8 +91,12 @@ impl UserspaceConfig {
             udp: UdpSource::Bind(SocketAddr::from(([0, 0, 0, 0], esp::udp_encap::NAT_T_PORT))),
             raw_esp: false,
             batch: 64,
+            offload: true,
             txqueuelen: 5000,
             socket_buffer: 4 << 20,
+            route_table: DEFAULT_ROUTE_TABLE,
+            bypass_mark: DEFAULT_BYPASS_MARK,
+            rule_pref: 100,
         }
     }
 }
@@ -96,6 +120,10 @@ pub struct Userspace {
     pairs: HashMap<SaId, PairInfo>,
     policies: HashMap<PolicyId, Policy>,
     routes: HashMap<IpNet, usize>,
+    route_socket: RouteSocket,
+    tun_index: u32,
+    /// (mark, table, preference) of the bypass rules to remove on drop.
+    rules: (u32, u32, u32),
     worker: Option<JoinHandle<()>>,
 }
 
@@ -103,7 +131,7 @@ impl Userspace {
     /// Creates the TUN device, brings it up with its addresses, opens the
     /// sockets and starts the worker thread.
     pub fn new(config: UserspaceConfig) -> Result<Self> {
-        let tun = Tun::open(&config.tun_name, false).map_err(|e| {
+        let tun = Tun::open(&config.tun_name, false, config.offload).map_err(|e| {
             DataplaneError::io(format!("creating TUN device {}", config.tun_name), e)
         })?;
         let tun_name = tun.name().to_string();
@@ -111,6 +139,12 @@ impl Userspace {
         for a in &config.tun_addresses {
             route::add_address(&tun_name, a)?;
         }
+        let route_socket = RouteSocket::open(config.route_table)
+            .map_err(|e| DataplaneError::io("opening a NETLINK_ROUTE socket", e))?;
+        route::add_bypass_rules(config.bypass_mark, config.route_table, config.rule_pref)?;
+        let rules = (config.bypass_mark, config.route_table, config.rule_pref);
+        let tun_index = if_index(&tun_name)
+            .map_err(|e| DataplaneError::io(format!("finding {tun_name}"), e))?;
         let udp = match config.udp {
             UdpSource::Bind(addr) => Some(
                 UdpSocket::bind(addr)
@@ -124,6 +158,12 @@ impl Userspace {
                 s.set_nonblocking(true)
                     .map_err(|e| DataplaneError::io("making the UDP socket non-blocking", e))?;
                 set_socket_buffers(s.as_raw_fd(), config.socket_buffer);
+                set_mark(s.as_raw_fd(), config.bypass_mark)
+                    .map_err(|e| DataplaneError::io("marking the UDP socket (SO_MARK)", e))?;
+                if config.offload {
+                    // Coalesced receive is an optimisation: without it, one datagram per message.
+                    let _ = enable_udp_gro(s.as_raw_fd());
+                }
                 let clone = s
                     .try_clone()
                     .map_err(|e| DataplaneError::io("cloning the UDP socket", e))?;
@@ -135,6 +175,8 @@ impl Userspace {
             let r = RawEspSocket::open_v4()
                 .map_err(|e| DataplaneError::io("opening a raw ESP socket", e))?;
             set_socket_buffers(r.fd(), config.socket_buffer);
+            set_mark(r.fd(), config.bypass_mark)
+                .map_err(|e| DataplaneError::io("marking the raw ESP socket (SO_MARK)", e))?;
             Some(r)
         } else {
             None
@@ -173,6 +215,9 @@ impl Userspace {
             pairs: HashMap::new(),
             policies: HashMap::new(),
             routes: HashMap::new(),
+            route_socket,
+            tun_index,
+            rules,
             worker: Some(handle),
         })
     }
@@ -193,23 +238,13 @@ impl Userspace {
             backend: "userspace",
             what: "sending IKE on port 4500 without an ESP-in-UDP socket",
         })?;
+        let to = self.udp_destination(to);
         let mut datagram = Vec::with_capacity(4 + message.len());
         datagram.extend_from_slice(&NON_ESP_MARKER);
         datagram.extend_from_slice(message);
         udp.send_to(&datagram, to)
             .map_err(|e| DataplaneError::io(format!("sending IKE to {to}"), e))?;
         Ok(())
-    }
-
-    /// A file descriptor that is readable when events wait. When it is,
-    /// call [`Userspace::ack_event_fd`] and then [`Kernel::poll_event`] until `None`.
-    pub fn event_fd(&self) -> std::os::fd::RawFd {
-        self.events_fd.fd()
-    }
-
-    /// Resets [`Userspace::event_fd`] (call before draining events).
-    pub fn ack_event_fd(&self) {
-        self.events_fd.drain();
     }
 
     /// Waits up to `timeout` for the next event.
@@ -223,6 +258,17 @@ impl Userspace {
         self.send(Command::Stats(tx))?;
         rx.recv_timeout(Duration::from_secs(5))
             .map_err(|_| DataplaneError::WorkerGone)
+    }
+
+    /// The peer's address as the UDP socket must see it: an IPv6 socket
+    /// bound to `[::]` is dual-stack and reaches IPv4 peers as `::ffff:a.b.c.d`.
+    fn udp_destination(&self, to: SocketAddr) -> SocketAddr {
+        match (self.udp_local_addr(), to) {
+            (Some(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+                SocketAddr::new(std::net::IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => to,
+        }
     }
 
     fn send(&self, cmd: Command) -> Result<()> {
@@ -240,7 +286,14 @@ impl Userspace {
         }
         let count = self.routes.entry(policy.remote).or_insert(0);
         if *count == 0 {
-            route::add_route(&self.tun_name, &policy.remote, policy.route_source)?;
+            self.route_socket
+                .add_route(&policy.remote, self.tun_index, policy.route_source)
+                .map_err(|e| {
+                    DataplaneError::io(
+                        format!("adding the route {} via {}", policy.remote, self.tun_name),
+                        e,
+                    )
+                })?;
         }
         *count += 1;
         Ok(())
@@ -254,7 +307,14 @@ impl Userspace {
             *count -= 1;
             if *count == 0 {
                 self.routes.remove(&policy.remote);
-                route::remove_route(&self.tun_name, &policy.remote)?;
+                self.route_socket
+                    .remove_route(&policy.remote, self.tun_index)
+                    .map_err(|e| {
+                        DataplaneError::io(
+                            format!("removing the route {} via {}", policy.remote, self.tun_name),
+                            e,
+                        )
+                    })?;
             }
         }
         Ok(())
@@ -280,12 +340,6 @@ impl Kernel for Userspace {
     }
 
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
-        if pair.mode == Mode::Transport {
-            return Err(DataplaneError::Unsupported {
-                backend: "userspace",
-                what: "transport mode (type=transport) is not built yet; use type=tunnel or protostack=xfrm",
-            });
-        }
         let udp = match pair.encapsulation {
             Encapsulation::Udp { .. } if self.udp.is_none() => {
                 return Err(DataplaneError::Unsupported {
@@ -311,14 +365,18 @@ impl Kernel for Userspace {
             id: pair.id,
             outbound,
             out_meta: OutMeta {
-                dest: pair.remote_socket(),
+                dest: self.udp_destination(pair.remote_socket()),
                 udp,
+                transport: pair.mode == Mode::Transport,
             },
             inbound,
             in_meta: InMeta {
                 id: pair.id,
                 local_ts: pair.local_ts,
                 remote_ts: pair.remote_ts,
+                transport: pair.mode == Mode::Transport,
+                local: pair.local,
+                remote: pair.remote,
             },
             old_inbound_spi: old.map(|o| o.inbound_spi).filter(|s| *s != spi),
         };
@@ -385,7 +443,17 @@ impl Kernel for Userspace {
     }
 
     fn poll_event(&mut self) -> Option<KernelEvent> {
+        if let Ok(ev) = self.events.try_recv() {
+            return Some(ev);
+        }
+        // Queue empty: reset the fd, then look once more for an event sent
+        // before the reset (one sent after it makes the fd readable again).
+        self.events_fd.drain();
         self.events.try_recv().ok()
+    }
+
+    fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.events_fd.fd())
     }
 }
 
@@ -396,5 +464,7 @@ impl Drop for Userspace {
         if let Some(h) = self.worker.take() {
             let _ = h.join();
         }
+        let (mark, table, pref) = self.rules;
+        let _ = route::remove_bypass_rules(mark, table, pref);
     }
 }

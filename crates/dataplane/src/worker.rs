@@ -4,7 +4,7 @@
 //! channel and an eventfd that wakes its `poll`.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
@@ -14,65 +14,43 @@ use std::time::{Duration, Instant};
 use esp::udp_encap::{classify, EncapPayload};
 use esp::{
     tunnel_next_header, EspError, InboundSa, OutboundSa, PacketBuf, SaDb, SaEvent, SaId, SaRef,
-    NEXT_HEADER_IPV4, NEXT_HEADER_IPV6,
+    NEXT_HEADER_IPV4, NEXT_HEADER_IPV6, NEXT_HEADER_NONE,
 };
 
-use crate::kernel::{KernelEvent, Policy, PolicyAction, PolicyId, SaPairCounters};
+use crate::gro::Coalescer;
+use crate::kernel::{
+    KernelEvent, Policy, PolicyAction, PolicyId, SaPairCounters, MAX_HELD_PACKETS,
+};
 use crate::net::{packet_info, IpNet};
+use crate::offload::{complete_checksum, TcpSegmenter, VnetHdr, VNET_HDR_LEN};
 use crate::policy::PolicyTable;
+use crate::stats::DataplaneStats;
 use crate::sys::{poll_readable, EventFd, MmsgBatch, RawEspSocket, Tun};
+use crate::transport::{rebuild_ip_header, strip_ip_header};
 
 /// Headroom reserved in front of packets read from TUN (ESP header and IV).
 const HEADROOM: usize = 64;
+/// Headroom of receive buffers: after ESP is removed, a transport mode IP
+/// header (40) and the virtio-net header (10) go in front of the payload.
+const RX_HEADROOM: usize = 64;
 /// Size of each packet buffer (jumbo frames plus ESP overhead).
 const BUF_SIZE: usize = 9216 + 256;
+/// Size of a buffer that takes a TSO super-packet from TUN.
+const GSO_BUF_SIZE: usize = 65_536 + VNET_HDR_LEN + HEADROOM + 256;
+/// Most ESP packets in one UDP GSO message.
+const MAX_GSO_SEGMENTS: usize = 64;
+/// Most bytes in one UDP GSO message.
+const MAX_GSO_BYTES: usize = 60_000;
 /// How often a trap policy may report an acquire.
 const ACQUIRE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Data-plane-wide counters (per-SA counters live in the SAs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DataplaneStats {
-    /// Packets read from TUN.
-    pub tun_rx: u64,
-    /// Packets written to TUN.
-    pub tun_tx: u64,
-    /// ESP packets sent.
-    pub esp_tx: u64,
-    /// ESP packets received (before checks).
-    pub esp_rx: u64,
-    /// Outbound packets matching no policy.
-    pub no_policy: u64,
-    /// Outbound packets dropped by a drop shunt (or a pass shunt, which TUN cannot honour).
-    pub shunt_drops: u64,
-    /// Outbound packets that hit a trap policy.
-    pub trapped: u64,
-    /// Outbound packets whose policy names an SA that is not installed.
-    pub no_sa: u64,
-    /// Outbound packets that failed ESP (sequence overflow, hard expiry, ...).
-    pub encap_errors: u64,
-    /// Inbound ESP with an unknown SPI.
-    pub unknown_spi: u64,
-    /// Inbound ESP that failed checks (replay, ICV, format, lifetime).
-    pub decap_errors: u64,
-    /// Inner packets whose addresses are outside the SA's traffic selectors.
-    pub selector_mismatch: u64,
-    /// Packets dropped because the TUN queue was full.
-    pub tun_full: u64,
-    /// Packets that failed to send on a socket.
-    pub send_errors: u64,
-    /// IKE messages handed to the daemon from the ESP-in-UDP socket.
-    pub ike_forwarded: u64,
-    /// NAT keepalives received.
-    pub keepalives: u64,
-    /// Malformed packets (from TUN or the network).
-    pub malformed: u64,
-}
 
 /// Outbound SA data: where ESP goes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OutMeta {
     pub(crate) dest: SocketAddr,
     pub(crate) udp: bool,
+    /// Transport mode: the IP header is removed before ESP.
+    pub(crate) transport: bool,
 }
 
 /// Inbound SA data: the pair id and the selectors inner packets must match.
@@ -81,6 +59,10 @@ pub(crate) struct InMeta {
     pub(crate) id: SaId,
     pub(crate) local_ts: IpNet,
     pub(crate) remote_ts: IpNet,
+    /// Transport mode: the IP header is rebuilt from the SA's endpoints.
+    pub(crate) transport: bool,
+    pub(crate) local: IpAddr,
+    pub(crate) remote: IpAddr,
 }
 
 /// An SA pair keyed on the control side, ready for the worker.
@@ -130,32 +112,59 @@ struct State {
     last_acquire: HashMap<PolicyId, Instant>,
     stats: DataplaneStats,
     out_bufs: Vec<PacketBuf>,
+    gso_buf: PacketBuf,
     out_dest: Vec<SocketAddr>,
     in_bufs: Vec<PacketBuf>,
+    seg_buf: PacketBuf,
     mmsg_out: MmsgBatch,
     mmsg_in: MmsgBatch,
     local_udp: Option<SocketAddr>,
     expiry_scratch: Vec<SaEvent>,
+    gro: Coalescer,
+    group_len: Vec<usize>,
+    udp_gso: bool,
+    held: HashMap<PolicyId, Vec<Vec<u8>>>,
+}
+
+/// Writes one packet to TUN, counting it.
+fn write_tun(tun: &Tun, packet: &[u8], stats: &mut DataplaneStats) {
+    match tun.write(packet) {
+        Ok(true) => stats.tun_tx += 1,
+        Ok(false) | Err(_) => stats.tun_full += 1,
+    }
 }
 
 impl Worker {
     /// Runs until stopped or the control side goes away.
     pub(crate) fn run(self) {
         let batch = self.batch.max(1);
+        let out_size = if self.tun.vnet_hdr() {
+            GSO_BUF_SIZE
+        } else {
+            BUF_SIZE
+        };
         let mut st = State {
             sadb: SaDb::new(),
             policies: PolicyTable::new(),
             last_acquire: HashMap::new(),
             stats: DataplaneStats::default(),
             out_bufs: (0..batch)
-                .map(|_| PacketBuf::new(BUF_SIZE, HEADROOM))
+                .map(|_| PacketBuf::new(out_size, HEADROOM))
                 .collect(),
+            gso_buf: PacketBuf::new(out_size, HEADROOM),
             out_dest: vec![SocketAddr::from(([0, 0, 0, 0], 0)); batch],
-            in_bufs: (0..batch).map(|_| PacketBuf::new(BUF_SIZE, 0)).collect(),
+            in_bufs: (0..batch)
+                .map(|_| PacketBuf::new(out_size + RX_HEADROOM, RX_HEADROOM))
+                .collect(),
+            seg_buf: PacketBuf::new(BUF_SIZE, RX_HEADROOM),
             mmsg_out: MmsgBatch::new(batch),
             mmsg_in: MmsgBatch::new(batch),
             local_udp: self.udp.as_ref().and_then(|u| u.local_addr().ok()),
             expiry_scratch: Vec::with_capacity(16),
+            gro: Coalescer::new(),
+            group_len: vec![0; batch],
+            udp_gso: self.tun.vnet_hdr(),
+            held: HashMap::new(),
         };
         if let Err(reason) = self.main_loop(&mut st) {
             let _ = self.events.send(KernelEvent::Failed { reason });
@@ -233,10 +242,22 @@ impl Worker {
             Command::InstallPolicy(p) => {
                 st.last_acquire.remove(&p.id);
                 st.policies.insert(p);
+                if let Some(packets) = st.held.remove(&p.id) {
+                    if matches!(p.action, PolicyAction::Protect(_)) {
+                        self.release_held(st, &packets);
+                    } else if !matches!(p.action, PolicyAction::Trap { hold: true }) {
+                        st.stats.shunt_drops += packets.len() as u64;
+                    } else {
+                        st.held.insert(p.id, packets);
+                    }
+                }
             }
             Command::RemovePolicy(id) => {
                 st.policies.remove(id);
                 st.last_acquire.remove(&id);
+                if let Some(packets) = st.held.remove(&id) {
+                    st.stats.shunt_drops += packets.len() as u64;
+                }
             }
             Command::Counters {
                 id,
@@ -286,12 +307,18 @@ impl Worker {
         }
     }
 
-    /// Reads a batch from TUN, encapsulates, sends ESP-in-UDP with one `sendmmsg`.
+    /// Reads a batch from TUN (cutting TSO super-packets into segments),
+    /// encapsulates, sends ESP-in-UDP with `sendmmsg`.
     fn tun_to_net(&self, st: &mut State) -> std::io::Result<()> {
         let batch = st.out_bufs.len();
+        let vnet = self.tun.vnet_hdr();
         let mut queued = 0;
         let mut reads = 0;
-        while reads < batch && queued < batch {
+        while reads < batch {
+            if queued == batch {
+                self.flush(st, queued);
+                queued = 0;
+            }
             let buf = &mut st.out_bufs[queued];
             buf.reset(HEADROOM);
             let len = match self.tun.read(buf.writable())? {
@@ -304,23 +331,107 @@ impl Worker {
                 st.stats.malformed += 1;
                 continue;
             }
+            if vnet {
+                let Some(h) = VnetHdr::parse(buf.data()) else {
+                    st.stats.malformed += 1;
+                    continue;
+                };
+                buf.pull_front(VNET_HDR_LEN);
+                if h.is_tcp_gso() {
+                    std::mem::swap(&mut st.out_bufs[queued], &mut st.gso_buf);
+                    let Some(mut seg) = TcpSegmenter::new(st.gso_buf.data(), h.gso_size) else {
+                        st.stats.malformed += 1;
+                        continue;
+                    };
+                    st.stats.tso_packets += 1;
+                    loop {
+                        if queued == batch {
+                            self.flush(st, queued);
+                            queued = 0;
+                        }
+                        if !seg.next_into(st.gso_buf.data(), &mut st.out_bufs[queued], HEADROOM) {
+                            break;
+                        }
+                        if let Some(dest) = self.outbound_one(st, queued) {
+                            st.out_dest[queued] = dest;
+                            queued += 1;
+                        }
+                    }
+                    continue;
+                }
+                if !h.is_plain()
+                    || (h.needs_csum()
+                        && !complete_checksum(
+                            buf.data_mut(),
+                            usize::from(h.csum_start),
+                            usize::from(h.csum_offset),
+                        ))
+                {
+                    st.stats.malformed += 1;
+                    continue;
+                }
+            }
             if let Some(dest) = self.outbound_one(st, queued) {
                 st.out_dest[queued] = dest;
                 queued += 1;
             }
         }
-        if queued > 0 {
-            if let Some(udp) = &self.udp {
-                for i in 0..queued {
-                    st.mmsg_out
-                        .prepare_send(i, st.out_bufs[i].data(), &st.out_dest[i]);
+        self.flush(st, queued);
+        Ok(())
+    }
+
+    /// Sends the first `queued` ESP packets of `out_bufs` with one
+    /// `sendmmsg`. Runs of same-size packets to one peer (the segments of a
+    /// TSO super-packet) go as one UDP GSO message each.
+    fn flush(&self, st: &mut State, queued: usize) {
+        let Some(udp) = &self.udp else { return };
+        let mut msgs = 0;
+        let mut i = 0;
+        while i < queued {
+            let size = st.out_bufs[i].len();
+            let dest = st.out_dest[i];
+            let mut count = 1;
+            let mut total = size;
+            if st.udp_gso {
+                while i + count < queued && count < MAX_GSO_SEGMENTS {
+                    let l = st.out_bufs[i + count].len();
+                    if st.out_dest[i + count] != dest || l > size || total + l > MAX_GSO_BYTES {
+                        break;
+                    }
+                    total += l;
+                    count += 1;
+                    if l < size {
+                        break;
+                    }
                 }
-                let (sent, _err) = st.mmsg_out.send(udp.as_raw_fd(), queued);
-                st.stats.esp_tx += sent as u64;
-                st.stats.send_errors += (queued - sent) as u64;
+            }
+            for k in i..i + count {
+                st.mmsg_out.set_iov(k, st.out_bufs[k].data());
+            }
+            st.mmsg_out.prepare_gso(msgs, i, count, &dest, size as u16);
+            st.group_len[msgs] = count;
+            msgs += 1;
+            i += count;
+        }
+        if msgs == 0 {
+            return;
+        }
+        let _ = st.mmsg_out.send(udp.as_raw_fd(), msgs);
+        for m in 0..msgs {
+            let n = st.group_len[m] as u64;
+            if st.mmsg_out.failed(m) {
+                st.stats.send_errors += n;
+                if n > 1 {
+                    // The path cannot do UDP GSO: send one datagram per message from now on.
+                    st.udp_gso = false;
+                }
+            } else {
+                st.stats.esp_tx += n;
+                if n > 1 {
+                    st.stats.gso_sends += 1;
+                }
             }
         }
-        Ok(())
     }
 
     /// Handles one packet from TUN in `out_bufs[slot]`; returns the UDP
@@ -332,6 +443,7 @@ impl Worker {
             stats,
             out_bufs,
             last_acquire,
+            held,
             ..
         } = st;
         let buf = &mut out_bufs[slot];
@@ -345,7 +457,18 @@ impl Worker {
         };
         match policy.action {
             PolicyAction::Protect(id) => {
-                let nh = tunnel_next_header(buf.data()).unwrap_or(NEXT_HEADER_IPV4);
+                let transport = sadb.outbound(id).is_some_and(|(_, m)| m.transport);
+                let nh = if transport {
+                    match strip_ip_header(buf) {
+                        Some(nh) => nh,
+                        None => {
+                            stats.malformed += 1;
+                            return None;
+                        }
+                    }
+                } else {
+                    tunnel_next_header(buf.data()).unwrap_or(NEXT_HEADER_IPV4)
+                };
                 match sadb.encapsulate(id, buf, nh) {
                     Ok((_, meta)) => {
                         if meta.udp {
@@ -369,8 +492,15 @@ impl Worker {
                     }
                 }
             }
-            PolicyAction::Trap => {
+            PolicyAction::Trap { hold } => {
                 stats.trapped += 1;
+                if hold {
+                    let queue = held.entry(policy.id).or_default();
+                    if queue.len() < MAX_HELD_PACKETS {
+                        queue.push(buf.data().to_vec());
+                        stats.held += 1;
+                    }
+                }
                 let now = Instant::now();
                 let due = last_acquire
                     .get(&policy.id)
@@ -399,33 +529,91 @@ impl Worker {
         let n = st.in_bufs.len();
         for i in 0..n {
             let buf = &mut st.in_bufs[i];
-            buf.reset(0);
+            buf.reset(RX_HEADROOM);
             st.mmsg_in.prepare_recv(i, buf.writable());
         }
         let got = st.mmsg_in.recv(udp.as_raw_fd(), n)?;
         for i in 0..got {
-            let (len, from) = st.mmsg_in.received(i);
+            let (len, from, gro_size) = st.mmsg_in.received(i);
             if len == 0 || st.in_bufs[i].set_len(len).is_err() {
                 st.stats.malformed += 1;
                 continue;
             }
-            match classify(st.in_bufs[i].data()) {
-                EncapPayload::Keepalive => st.stats.keepalives += 1,
-                EncapPayload::Invalid => st.stats.malformed += 1,
-                EncapPayload::Ike(msg) => {
-                    st.stats.ike_forwarded += 1;
-                    if let (Some(remote), Some(local)) = (from, st.local_udp) {
-                        self.emit(KernelEvent::IkeDatagram {
-                            local,
-                            remote,
-                            message: msg.to_vec(),
-                        });
+            match gro_size {
+                Some(size) if size < len => {
+                    // Several datagrams coalesced by UDP GRO: one at a time.
+                    let State {
+                        sadb,
+                        stats,
+                        in_bufs,
+                        gro,
+                        seg_buf,
+                        local_udp,
+                        ..
+                    } = &mut *st;
+                    for chunk in in_bufs[i].data().chunks(size) {
+                        seg_buf.reset(RX_HEADROOM);
+                        match seg_buf.push_back(chunk.len()) {
+                            Ok(d) => d.copy_from_slice(chunk),
+                            Err(_) => {
+                                stats.malformed += 1;
+                                continue;
+                            }
+                        }
+                        self.datagram(sadb, stats, gro, seg_buf, from, *local_udp);
                     }
                 }
-                EncapPayload::Esp(_) => self.inbound_one(st, i),
+                _ => {
+                    let State {
+                        sadb,
+                        stats,
+                        in_bufs,
+                        gro,
+                        local_udp,
+                        ..
+                    } = &mut *st;
+                    self.datagram(sadb, stats, gro, &mut in_bufs[i], from, *local_udp);
+                }
             }
         }
+        self.flush_gro(st);
         Ok(())
+    }
+
+    /// Handles one datagram from the ESP-in-UDP socket: IKE up, keepalives
+    /// dropped, ESP decapsulated.
+    fn datagram(
+        &self,
+        sadb: &mut SaDb<OutMeta, InMeta>,
+        stats: &mut DataplaneStats,
+        gro: &mut Coalescer,
+        buf: &mut PacketBuf,
+        from: Option<SocketAddr>,
+        local_udp: Option<SocketAddr>,
+    ) {
+        match classify(buf.data()) {
+            EncapPayload::Keepalive => stats.keepalives += 1,
+            EncapPayload::Invalid => stats.malformed += 1,
+            EncapPayload::Ike(msg) => {
+                stats.ike_forwarded += 1;
+                if let (Some(remote), Some(local)) = (from, local_udp) {
+                    // IPv4 peers on a dual-stack socket appear as ::ffff:a.b.c.d.
+                    let remote = match remote {
+                        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+                            None => remote,
+                        },
+                        v4 => v4,
+                    };
+                    self.emit(KernelEvent::IkeDatagram {
+                        local,
+                        remote,
+                        message: msg.to_vec(),
+                    });
+                }
+            }
+            EncapPayload::Esp(_) => self.inbound(sadb, stats, gro, buf),
+        }
     }
 
     /// Receives raw ESP (IPv4 header included), one packet per call, up to a batch.
@@ -433,7 +621,7 @@ impl Worker {
         let Some(raw) = &self.raw else { return Ok(()) };
         for _ in 0..st.in_bufs.len() {
             let buf = &mut st.in_bufs[0];
-            buf.reset(0);
+            buf.reset(RX_HEADROOM);
             let Some(len) = raw.recv(buf.writable())? else {
                 break;
             };
@@ -453,23 +641,44 @@ impl Worker {
             buf.pull_front(ihl);
             self.inbound_one(st, 0);
         }
+        self.flush_gro(st);
         Ok(())
     }
 
-    /// Decapsulates `in_bufs[slot]`, checks selectors and writes to TUN.
+    /// Decapsulates `in_bufs[slot]` (raw ESP path).
     fn inbound_one(&self, st: &mut State, slot: usize) {
         let State {
             sadb,
             stats,
             in_bufs,
+            gro,
             ..
         } = st;
-        let buf = &mut in_bufs[slot];
+        self.inbound(sadb, stats, gro, &mut in_bufs[slot]);
+    }
+
+    /// Decapsulates `buf`, checks selectors and writes to TUN.
+    fn inbound(
+        &self,
+        sadb: &mut SaDb<OutMeta, InMeta>,
+        stats: &mut DataplaneStats,
+        gro: &mut Coalescer,
+        buf: &mut PacketBuf,
+    ) {
         stats.esp_rx += 1;
         let meta = match sadb.decapsulate(buf) {
             Ok((d, meta)) => {
-                if d.next_header != NEXT_HEADER_IPV4 && d.next_header != NEXT_HEADER_IPV6 {
-                    // Dummy packets (59) and transport mode payloads are not for TUN.
+                if d.next_header == NEXT_HEADER_NONE {
+                    // A dummy packet (RFC 4303 2.6).
+                    stats.malformed += 1;
+                    return;
+                }
+                if meta.transport {
+                    if !rebuild_ip_header(buf, d.next_header, meta.remote, meta.local) {
+                        stats.malformed += 1;
+                        return;
+                    }
+                } else if d.next_header != NEXT_HEADER_IPV4 && d.next_header != NEXT_HEADER_IPV6 {
                     stats.malformed += 1;
                     return;
                 }
@@ -496,9 +705,36 @@ impl Worker {
                 return;
             }
         }
-        match self.tun.write(buf.data()) {
-            Ok(true) => stats.tun_tx += 1,
-            Ok(false) | Err(_) => stats.tun_full += 1,
+        if self.tun.vnet_hdr() {
+            let tun = &self.tun;
+            gro.push(buf.data(), &mut |b: &[u8]| write_tun(tun, b, stats));
+            return;
         }
+        write_tun(&self.tun, buf.data(), stats);
+    }
+
+    /// Sends packets a holding trap kept, now that their policy protects
+    /// them (the slow path: one packet at a time).
+    fn release_held(&self, st: &mut State, packets: &[Vec<u8>]) {
+        for p in packets {
+            let buf = &mut st.out_bufs[0];
+            buf.reset(HEADROOM);
+            match buf.push_back(p.len()) {
+                Ok(d) => d.copy_from_slice(p),
+                Err(_) => continue,
+            }
+            st.stats.released += 1;
+            if let Some(dest) = self.outbound_one(st, 0) {
+                st.out_dest[0] = dest;
+                self.flush(st, 1);
+            }
+        }
+    }
+
+    /// Writes the packet the coalescer still holds.
+    fn flush_gro(&self, st: &mut State) {
+        let State { gro, stats, .. } = st;
+        let tun = &self.tun;
+        gro.flush(&mut |b: &[u8]| write_tun(tun, b, stats));
     }
 }

@@ -19,7 +19,7 @@ use esp::{AesKeySize, Integrity, Lifetime, SaKeys, SaParams, Transform};
 const USAGE: &str = "usage: ferroswan-dataplane-static --tun NAME --tun-addr ADDR/PREFIX --local IP --remote IP
   --local-net NET --remote-net NET --spi-in HEX --spi-out HEX --key-in HEX --key-out HEX
   [--integ-in HEX --integ-out HEX] [--cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305|aes-cbc-256-sha256]
-  [--port 4500] [--remote-port 4500] [--raw] [--mtu 1400] [--esn] [--replay-window 128]";
+  [--port 4500] [--remote-port 4500] [--raw] [--mtu 1400] [--esn] [--replay-window 128] [--no-offload] [--transport]";
 
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     if !s.len().is_multiple_of(2) {
@@ -46,7 +46,7 @@ fn run() -> Result<(), String> {
             .strip_prefix("--")
             .ok_or(format!("unexpected argument {a}\n{USAGE}"))?;
         match key {
-            "raw" | "esn" => {
+            "raw" | "esn" | "no-offload" | "transport" => {
                 args.insert(key.to_string(), String::new());
             }
             _ => {
@@ -104,6 +104,7 @@ fn run() -> Result<(), String> {
     config.mtu = mtu;
     config.tun_addresses = vec![net("tun-addr")?];
     config.raw_esp = raw;
+    config.offload = !args.contains_key("no-offload");
     config.udp = if raw {
         UdpSource::Disabled
     } else {
@@ -112,6 +113,7 @@ fn run() -> Result<(), String> {
     let mut dp = Userspace::new(config).map_err(|e| e.to_string())?;
 
     let tun_addr = net("tun-addr")?.addr();
+    let transport = args.contains_key("transport");
     let pair = SaPair {
         id: SaId(1),
         outbound: SaParams {
@@ -130,7 +132,11 @@ fn run() -> Result<(), String> {
             replay_window,
             lifetime: Lifetime::default(),
         },
-        mode: Mode::Tunnel,
+        mode: if transport {
+            Mode::Transport
+        } else {
+            Mode::Tunnel
+        },
         local,
         remote: ip("remote")?,
         encapsulation: if raw {
@@ -150,7 +156,8 @@ fn run() -> Result<(), String> {
         local: net("local-net")?,
         remote: net("remote-net")?,
         action: PolicyAction::Protect(SaId(1)),
-        route_source: Some(tun_addr),
+        // Transport mode protects the hosts' own addresses: the route keeps them.
+        route_source: Some(if transport { local } else { tun_addr }),
     })
     .map_err(|e| e.to_string())?;
 

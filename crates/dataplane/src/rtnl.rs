@@ -1,0 +1,272 @@
+//! Routes through rtnetlink: one NETLINK_ROUTE socket opened where the data
+//! plane starts (so it acts in that network namespace from any thread), one
+//! request and one acknowledgement per route, no process spawned.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::net::IpNet;
+
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const NLMSG_ERROR: u16 = 2;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_REPLACE: u16 = 0x100;
+const NLM_F_CREATE: u16 = 0x400;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_PREFSRC: u16 = 7;
+const RTA_TABLE: u16 = 15;
+const RTPROT_STATIC: u8 = 4;
+const RT_SCOPE_LINK: u8 = 253;
+/// On delete: match a route of any scope.
+const RT_SCOPE_NOWHERE: u8 = 255;
+const RTN_UNICAST: u8 = 1;
+
+/// A NETLINK_ROUTE socket bound to the network namespace it was opened in.
+#[derive(Debug)]
+pub struct RouteSocket {
+    fd: OwnedFd,
+    seq: AtomicU32,
+    table: u32,
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn push_attr(msg: &mut Vec<u8>, kind: u16, data: &[u8]) {
+    let len = 4 + data.len();
+    msg.extend_from_slice(&(len as u16).to_ne_bytes());
+    msg.extend_from_slice(&kind.to_ne_bytes());
+    msg.extend_from_slice(data);
+    while !msg.len().is_multiple_of(4) {
+        msg.push(0);
+    }
+}
+
+fn addr_bytes(ip: &IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+/// Builds an RTM_NEWROUTE/RTM_DELROUTE request for `net` through interface `oif`.
+fn route_message(
+    table: u32,
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    net: &IpNet,
+    oif: u32,
+    src: Option<IpAddr>,
+) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(96);
+    msg.extend_from_slice(&[0; 16]); // nlmsghdr, filled in below
+    let family = if net.addr().is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let scope = if kind == RTM_DELROUTE {
+        RT_SCOPE_NOWHERE
+    } else {
+        RT_SCOPE_LINK
+    };
+    msg.extend_from_slice(&[
+        family as u8,
+        net.prefix(),
+        0,
+        0,
+        u8::try_from(table).unwrap_or(0),
+        RTPROT_STATIC,
+        scope,
+        RTN_UNICAST,
+    ]);
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // rtm_flags
+    push_attr(&mut msg, RTA_DST, &addr_bytes(&net.addr()));
+    push_attr(&mut msg, RTA_OIF, &oif.to_ne_bytes());
+    push_attr(&mut msg, RTA_TABLE, &table.to_ne_bytes());
+    if let Some(s) = src {
+        push_attr(&mut msg, RTA_PREFSRC, &addr_bytes(&s));
+    }
+    let len = msg.len() as u32;
+    msg[0..4].copy_from_slice(&len.to_ne_bytes());
+    msg[4..6].copy_from_slice(&kind.to_ne_bytes());
+    msg[6..8].copy_from_slice(&flags.to_ne_bytes());
+    msg[8..12].copy_from_slice(&seq.to_ne_bytes());
+    msg
+}
+
+impl RouteSocket {
+    /// Opens the socket in the calling thread's network namespace; routes go
+    /// into routing table `table`.
+    pub fn open(table: u32) -> io::Result<Self> {
+        // SAFETY: socket has no pointer arguments.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        })?;
+        // SAFETY: `raw` was just returned by socket and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let tv = libc::timeval {
+            tv_sec: 5,
+            tv_usec: 0,
+        };
+        // SAFETY: passes a pointer to a live timeval and its size.
+        cvt(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        })?;
+        Ok(RouteSocket {
+            fd,
+            seq: AtomicU32::new(1),
+            table,
+        })
+    }
+
+    /// Adds (or replaces) the route of `net` through interface `oif`.
+    pub fn add_route(&self, net: &IpNet, oif: u32, src: Option<IpAddr>) -> io::Result<()> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        self.request(
+            &route_message(self.table, RTM_NEWROUTE, flags, seq, net, oif, src),
+            seq,
+        )
+    }
+
+    /// Removes the route of `net` through interface `oif`.
+    pub fn remove_route(&self, net: &IpNet, oif: u32) -> io::Result<()> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.request(
+            &route_message(
+                self.table,
+                RTM_DELROUTE,
+                NLM_F_REQUEST | NLM_F_ACK,
+                seq,
+                net,
+                oif,
+                None,
+            ),
+            seq,
+        )
+    }
+
+    fn request(&self, msg: &[u8], seq: u32) -> io::Result<()> {
+        // SAFETY: all-zero bytes are a valid sockaddr_nl; the kernel is pid 0.
+        let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: `msg` is a live slice; `to` is a live sockaddr_nl of the given size.
+        let r = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&to as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: `buf` is a live writable buffer of its length.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let mut off = 0;
+            let n = n as usize;
+            while off + 16 <= n {
+                let len = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]])
+                    as usize;
+                let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+                let rseq =
+                    u32::from_ne_bytes([buf[off + 8], buf[off + 9], buf[off + 10], buf[off + 11]]);
+                if len < 16 || off + len > n {
+                    break;
+                }
+                if kind == NLMSG_ERROR && rseq == seq && len >= 20 {
+                    let err = i32::from_ne_bytes([
+                        buf[off + 16],
+                        buf[off + 17],
+                        buf[off + 18],
+                        buf[off + 19],
+                    ]);
+                    return if err == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::from_raw_os_error(-err))
+                    };
+                }
+                off += (len + 3) & !3;
+            }
+        }
+    }
+}
+
+/// The index of interface `name` in the calling thread's network namespace.
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))?;
+    // SAFETY: `c` is a NUL-terminated string alive for the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_a_route_request() {
+        let net: IpNet = "10.2.0.0/16".parse().unwrap();
+        let m = route_message(
+            254,
+            RTM_NEWROUTE,
+            0x505,
+            7,
+            &net,
+            3,
+            Some("10.1.0.1".parse().unwrap()),
+        );
+        assert_eq!(m.len(), 16 + 12 + 8 + 8 + 8 + 8);
+        assert_eq!(
+            u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize,
+            m.len()
+        );
+        assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWROUTE);
+        assert_eq!(&m[16..24], &[libc::AF_INET as u8, 16, 0, 0, 254, 4, 253, 1]);
+        assert_eq!(&m[28..36], &[8, 0, 1, 0, 10, 2, 0, 0]);
+        let v6: IpNet = "2001:db8::/32".parse().unwrap();
+        let m = route_message(4500, RTM_DELROUTE, 5, 8, &v6, 3, None);
+        assert_eq!(m.len(), 16 + 12 + 20 + 8 + 8);
+        assert_eq!(m[20], 0, "tables above 255 only in RTA_TABLE");
+    }
+}
