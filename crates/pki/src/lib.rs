@@ -8,10 +8,13 @@
 pub mod cert;
 pub mod chain;
 pub mod crl;
+#[allow(dead_code)] // parts are used by OCSP, next
+mod der;
 pub mod dn;
 pub mod error;
 pub mod id;
 pub mod key;
+pub mod nss;
 pub mod pem;
 pub mod pubkey;
 pub mod store;
@@ -24,6 +27,7 @@ pub use dn::DistinguishedName;
 pub use error::{PkiError, Result};
 pub use id::Id;
 pub use key::PrivateKey;
+pub use nss::{NssDb, NssPrivateKey};
 pub use pubkey::{Curve, Hash, KeyType, PublicKey, SignatureScheme};
 pub use store::{CertStore, StoredCert, Trust};
 pub use time::{TimeZone, UnixTime};
