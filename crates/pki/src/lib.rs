@@ -14,6 +14,7 @@ pub mod dn;
 pub mod error;
 pub mod id;
 pub mod key;
+pub mod list;
 pub mod nss;
 pub mod pem;
 pub mod pubkey;

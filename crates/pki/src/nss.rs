@@ -21,6 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 use zeroize::Zeroizing;
 
 use crate::cert::Certificate;
+use crate::crl::Crl;
 use crate::der::{self, tag, Reader};
 use crate::error::{PkiError, Result};
 use crate::key::PrivateKey;
@@ -30,11 +31,15 @@ use crate::store::{CertStore, Trust};
 const CKO_CERTIFICATE: u32 = 1;
 const CKO_PRIVATE_KEY: u32 = 3;
 const CKO_NSS_TRUST: u32 = 0xce53_4353;
+const CKO_NSS_CRL: u32 = 0xce53_4352;
 const CKK_RSA: u32 = 0;
 const CKK_EC: u32 = 3;
 const CKT_NSS_TRUSTED: u32 = 0xce53_4351;
 const CKT_NSS_TRUSTED_DELEGATOR: u32 = 0xce53_4352;
 const CKT_NSS_VALID_DELEGATOR: u32 = 0xce53_435b;
+/// An attribute value as stored in SQLite.
+type Blob = Option<Vec<u8>>;
+
 /// NSS's marker for an attribute present with an empty value.
 const EXPLICIT_NULL: &[u8] = &[0xa5, 0x00, 0x5a];
 
@@ -187,6 +192,23 @@ impl NssDb {
         Ok(out)
     }
 
+    /// CRLs stored in cert9.db (imported with `crlutil -I`).
+    pub fn crls(&self) -> Result<Vec<Crl>> {
+        let conn = self.connect("cert9.db")?;
+        let mut stmt = conn
+            .prepare("SELECT a0, a11 FROM nssPublic")
+            .map_err(|e| self.sql_err("cert9.db", e))?;
+        let rows: Vec<(Blob, Blob)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(|e| self.sql_err("cert9.db", e))?;
+        rows.into_iter()
+            .filter(|(class, _)| ulong(class) == Some(CKO_NSS_CRL))
+            .filter_map(|(_, value)| attr(value))
+            .map(|der| Crl::from_der(&der))
+            .collect()
+    }
+
     /// Verifies `password` against key4.db's password check.
     pub fn check_password(&self, password: &str) -> Result<()> {
         self.pass_key(password).map(|_| ())
@@ -302,6 +324,11 @@ impl NssDb {
         let mut store = CertStore::new();
         for (nick, cert, trust) in self.certificates()? {
             store.add_cert(&nick, cert, trust);
+        }
+        for crl in self.crls()? {
+            if let Err(e) = store.add_crl(crl) {
+                store.warn(format!("CRL in {}: {e}", self.dir.display()));
+            }
         }
         if let Some(pw) = password {
             for k in self.private_keys(pw)? {

@@ -159,6 +159,10 @@ impl CertStore {
         &self.warnings
     }
 
+    pub(crate) fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
     /// Adds a certificate under a nickname (replacing one with the same DER).
     pub fn add_cert(&mut self, nickname: &str, cert: Certificate, trust: Trust) {
         if let Some(s) = self.certs.iter_mut().find(|s| s.cert == cert) {

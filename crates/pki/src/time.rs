@@ -78,12 +78,12 @@ impl UnixTime {
         )
     }
 
-    /// Libreswan's `realtime` format used by `--listpubkeys`:
-    /// `"%b %d %H:%M:%S %Y"` for local time, with a trailing ` UTC` when printing UTC.
+    /// Libreswan's `jam_realtime` format used by `--listpubkeys`:
+    /// `May 15 23:03:00 2019` in local time, `May 15 23:03:00 UTC 2019` in UTC.
     pub fn realtime(self, zone: TimeZone) -> String {
         let c = self.civil(zone.offset_secs());
-        let s = format!(
-            "{} {:02} {:02}:{:02}:{:02} {}",
+        format!(
+            "{} {:02} {:02}:{:02}:{:02}{}{:04}",
             MONTHS
                 .get(c.month.saturating_sub(1) as usize)
                 .copied()
@@ -92,11 +92,17 @@ impl UnixTime {
             c.hour,
             c.minute,
             c.second,
+            zone.separator(),
             c.year
-        );
-        match zone {
-            TimeZone::Utc => format!("{s} UTC"),
-            TimeZone::Local { .. } => s,
+        )
+    }
+
+    /// [`UnixTime::realtime`] of an optional time; `None` (never) prints as
+    /// `--- -- --:--:-- ----`.
+    pub fn realtime_opt(t: Option<UnixTime>, zone: TimeZone) -> String {
+        match t {
+            Some(t) => t.realtime(zone),
+            None => format!("--- -- --:--:--{}----", zone.separator()),
         }
     }
 }
@@ -145,6 +151,13 @@ pub enum TimeZone {
 }
 
 impl TimeZone {
+    fn separator(self) -> &'static str {
+        match self {
+            TimeZone::Utc => " UTC ",
+            TimeZone::Local { .. } => " ",
+        }
+    }
+
     fn offset_secs(self) -> i64 {
         match self {
             TimeZone::Utc => 0,
@@ -179,7 +192,11 @@ mod tests {
         );
         assert_eq!(
             UnixTime(1_557_961_380).realtime(TimeZone::Utc),
-            "May 15 23:03:00 2019 UTC"
+            "May 15 23:03:00 UTC 2019"
+        );
+        assert_eq!(
+            UnixTime::realtime_opt(None, TimeZone::Local { offset_secs: 0 }),
+            "--- -- --:--:-- ----"
         );
     }
 }
