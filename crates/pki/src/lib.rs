@@ -8,7 +8,6 @@
 pub mod cert;
 pub mod chain;
 pub mod crl;
-#[allow(dead_code)] // parts are used by OCSP, next
 mod der;
 pub mod dn;
 pub mod error;
@@ -16,6 +15,7 @@ pub mod id;
 pub mod key;
 pub mod list;
 pub mod nss;
+pub mod ocsp;
 pub mod pem;
 pub mod pubkey;
 pub mod store;
@@ -29,6 +29,7 @@ pub use error::{PkiError, Result};
 pub use id::Id;
 pub use key::PrivateKey;
 pub use nss::{NssDb, NssPrivateKey};
+pub use ocsp::{verify_response, OcspCertStatus, OcspRequest, OcspStatus};
 pub use pubkey::{Curve, Hash, KeyType, PublicKey, SignatureScheme};
 pub use store::{CertStore, StoredCert, Trust};
 pub use time::{TimeZone, UnixTime};

@@ -20,6 +20,43 @@ impl UnixTime {
         UnixTime(secs)
     }
 
+    /// The time of a UTC calendar date and time of day (proleptic Gregorian).
+    pub fn from_civil(
+        year: i64,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+    ) -> Self {
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(month);
+        let mp = if m > 2 { m - 3 } else { m + 9 };
+        let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        UnixTime(
+            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second),
+        )
+    }
+
+    /// Parses an ASN.1 GeneralizedTime (`YYYYMMDDHHMMSS[.fff]Z`).
+    pub fn from_generalized_time(s: &str) -> Option<Self> {
+        let s = s.strip_suffix('Z')?;
+        let s = s.split('.').next()?;
+        if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = |a: usize, b: usize| s.get(a..b).and_then(|v| v.parse::<u32>().ok());
+        let (mo, d, h, mi, se) = (n(4, 6)?, n(6, 8)?, n(8, 10)?, n(10, 12)?, n(12, 14)?);
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        Some(Self::from_civil(i64::from(n(0, 4)?), mo, d, h, mi, se))
+    }
+
     /// Seconds since the epoch.
     pub fn secs(self) -> i64 {
         self.0
@@ -174,6 +211,26 @@ const MONTHS: [&str; 12] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_roundtrip() {
+        for t in [0i64, 951_782_400, 1_557_961_380, 4_102_444_800, -86_400] {
+            let c = UnixTime(t).civil(0);
+            assert_eq!(
+                UnixTime::from_civil(c.year, c.month, c.day, c.hour, c.minute, c.second),
+                UnixTime(t)
+            );
+        }
+        assert_eq!(
+            UnixTime::from_generalized_time("20190515230300Z"),
+            Some(UnixTime(1_557_961_380))
+        );
+        assert_eq!(
+            UnixTime::from_generalized_time("20190515230300.123Z"),
+            Some(UnixTime(1_557_961_380))
+        );
+        assert_eq!(UnixTime::from_generalized_time("2019051523Z"), None);
+    }
 
     #[test]
     fn asctime_matches_c() {

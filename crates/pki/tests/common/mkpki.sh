@@ -36,6 +36,10 @@ authorityKeyIdentifier = keyid
 [ ee_nosig ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,keyEncipherment
+[ ocsp ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = OCSPSigning
 [ subca0 ]
 basicConstraints = critical,CA:TRUE,pathlen:0
 keyUsage = critical,keyCertSign,cRLSign
@@ -89,6 +93,9 @@ SAN="DNS:ec521.testing.libreswan.org" sign ca ec521 "$DN/CN=ec521.testing.libres
 SAN="DNS:ed.testing.libreswan.org" sign ca ed "$DN/CN=ed.testing.libreswan.org" ee ed25519
 SAN="DNS:pss.testing.libreswan.org" sign ca pss "$DN/CN=pss.testing.libreswan.org" ee rsa:2048 \
     -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest -sigopt rsa_mgf1_md:sha256
+# OCSP responders: one delegated by the CA, one by the other CA.
+sign ca ocsp "$DN/CN=OCSP responder" ocsp
+sign otherca rogueocsp "$DN/CN=Rogue OCSP responder" ocsp
 # A certificate "issued" by east, which is not a CA.
 openssl req -new -newkey rsa:2048 -nodes -keyout notca.key -out notca.csr -subj "$DN/CN=notca" 2>/dev/null
 openssl x509 -req -in notca.csr -CA east.crt -CAkey east.key -set_serial 77 -days 30 -out notca.crt 2>/dev/null
