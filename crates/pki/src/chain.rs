@@ -145,6 +145,15 @@ impl ValidatedChain {
     pub fn anchor(&self) -> Option<&Certificate> {
         self.certs.last()
     }
+
+    /// Whether a CA of the chain (not the end certificate) has a subject
+    /// matching `ca` (Libreswan's `rightca=`; `*` wildcards allowed).
+    pub fn has_ca(&self, ca: &crate::dn::DistinguishedName) -> bool {
+        self.certs
+            .iter()
+            .skip(1)
+            .any(|c| c.subject().matches(ca).is_some())
+    }
 }
 
 fn check_time(c: &Certificate, t: UnixTime) -> Result<(), ChainError> {

@@ -29,7 +29,7 @@ pub use error::{PkiError, Result};
 pub use id::Id;
 pub use key::PrivateKey;
 pub use nss::{NssDb, NssPrivateKey};
-pub use ocsp::{verify_response, OcspCertStatus, OcspRequest, OcspStatus};
+pub use ocsp::{verify_response, CertId, OcspCache, OcspCertStatus, OcspRequest, OcspStatus};
 pub use pubkey::{Curve, Hash, KeyType, PublicKey, SignatureScheme};
 pub use store::{CertStore, StoredCert, Trust};
 pub use time::{TimeZone, UnixTime};

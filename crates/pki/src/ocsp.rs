@@ -355,3 +355,138 @@ pub fn verify_response(
         "response does not answer for the requested certificate".into(),
     ))
 }
+
+/// A cache of verified OCSP answers (`ocsp-cache-size`, `ocsp-cache-min-age`,
+/// `ocsp-cache-max-age`), emptied by `--purgeocsp`.
+#[derive(Debug, Clone)]
+pub struct OcspCache {
+    entries: Vec<CacheEntry>,
+    size: usize,
+    min_age: i64,
+    max_age: i64,
+}
+
+#[derive(Debug, Clone)]
+struct CacheEntry {
+    id: CertId,
+    status: OcspStatus,
+    expires: UnixTime,
+}
+
+impl Default for OcspCache {
+    /// Libreswan's defaults: 1000 entries, 1 hour minimum, 1 day maximum age.
+    fn default() -> Self {
+        Self::new(1000, 3600, 86_400)
+    }
+}
+
+impl OcspCache {
+    /// A cache of at most `size` answers (0 disables caching), each kept from
+    /// `min_age` to `max_age` seconds, within those bounds until its nextUpdate.
+    pub fn new(size: usize, min_age: i64, max_age: i64) -> Self {
+        OcspCache {
+            entries: Vec::new(),
+            size,
+            min_age: min_age.max(0),
+            max_age: max_age.max(min_age.max(0)),
+        }
+    }
+
+    /// Remembers an answer received at `now`; the oldest expiring entry makes
+    /// room when the cache is full.
+    pub fn insert(&mut self, id: CertId, status: OcspStatus, now: UnixTime) {
+        if self.size == 0 {
+            return;
+        }
+        let lo = now.secs().saturating_add(self.min_age);
+        let hi = now.secs().saturating_add(self.max_age);
+        let want = status.next_update.map(|n| n.secs()).unwrap_or(lo);
+        let expires = UnixTime(want.clamp(lo, hi));
+        self.entries.retain(|e| e.id != id);
+        if self.entries.len() >= self.size {
+            if let Some(i) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.expires)
+                .map(|(i, _)| i)
+            {
+                self.entries.swap_remove(i);
+            }
+        }
+        self.entries.push(CacheEntry {
+            id,
+            status,
+            expires,
+        });
+    }
+
+    /// The cached answer for `id`, if still fresh at `now`.
+    pub fn get(&self, id: &CertId, now: UnixTime) -> Option<&OcspStatus> {
+        self.entries
+            .iter()
+            .find(|e| &e.id == id && e.expires > now)
+            .map(|e| &e.status)
+    }
+
+    /// Number of entries (fresh or not).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `--purgeocsp`: forgets every answer.
+    pub fn purge(&mut self) {
+        self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> CertId {
+        CertId {
+            issuer_name_hash: vec![1; 20],
+            issuer_key_hash: vec![2; 20],
+            serial: vec![n],
+        }
+    }
+
+    fn st(next: Option<i64>) -> OcspStatus {
+        OcspStatus {
+            status: OcspCertStatus::Good,
+            this_update: UnixTime(0),
+            next_update: next.map(UnixTime),
+            produced_at: UnixTime(0),
+        }
+    }
+
+    #[test]
+    fn cache_ages_and_size() {
+        let now = UnixTime(1_000_000);
+        let mut c = OcspCache::new(2, 100, 1000);
+        c.insert(id(1), st(Some(1_000_050)), now); // clamped up to min age
+        c.insert(id(2), st(Some(1_900_000)), now); // clamped down to max age
+        assert!(c.get(&id(1), now.add_secs(99)).is_some());
+        assert!(c.get(&id(1), now.add_secs(100)).is_none());
+        assert!(c.get(&id(2), now.add_secs(999)).is_some());
+        assert!(c.get(&id(2), now.add_secs(1000)).is_none());
+        c.insert(id(3), st(None), now);
+        assert_eq!(c.len(), 2);
+        assert!(
+            c.get(&id(1), now).is_none(),
+            "the soonest expiring entry was evicted"
+        );
+        assert!(c.get(&id(3), now).is_some());
+        c.purge();
+        assert!(c.is_empty());
+        let mut off = OcspCache::new(0, 100, 1000);
+        off.insert(id(1), st(None), now);
+        assert!(off.is_empty());
+    }
+}

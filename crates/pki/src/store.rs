@@ -251,6 +251,55 @@ impl CertStore {
         self.certs.iter().filter(move |s| id.matches_cert(&s.cert))
     }
 
+    /// The CA field of an IKEv2 CERTREQ (RFC 7296 3.7): the SHA-1 hashes of
+    /// the SubjectPublicKeyInfo of each trusted CA, concatenated.
+    pub fn certreq_authorities(&self) -> Vec<u8> {
+        self.certs
+            .iter()
+            .filter(|s| s.trust.trusted_ca && s.cert.is_ca())
+            .flat_map(|s| s.cert.public_key().spki_sha1())
+            .collect()
+    }
+
+    /// The trusted CAs a peer's CERTREQ asks for (its CA field split in
+    /// 20-byte SHA-1 hashes of SubjectPublicKeyInfo).
+    pub fn cas_requested(&self, certreq: &[u8]) -> Vec<&StoredCert> {
+        certreq
+            .chunks_exact(20)
+            .filter_map(|h| {
+                self.certs
+                    .iter()
+                    .find(|s| s.cert.is_ca() && s.cert.public_key().spki_sha1() == h)
+            })
+            .collect()
+    }
+
+    /// The CA certificates above `cert` in this store, nearest first, without
+    /// the self-signed root unless `include_root` (Libreswan's `sendca=issuer|all`).
+    pub fn issuer_chain(&self, cert: &Certificate, include_root: bool) -> Vec<Certificate> {
+        let mut out: Vec<Certificate> = Vec::new();
+        let mut cur = cert.clone();
+        while out.len() < crate::chain::MAX_CA_PATH_LEN {
+            let Some(issuer) = self.certs.iter().map(|s| &s.cert).find(|c| {
+                c.is_ca()
+                    && c.subject().same_as(cur.issuer())
+                    && *c != &cur
+                    && cur.verify_signed_by(c.public_key()).is_ok()
+            }) else {
+                break;
+            };
+            if issuer.is_self_signed() {
+                if include_root {
+                    out.push(issuer.clone());
+                }
+                break;
+            }
+            out.push(issuer.clone());
+            cur = issuer.clone();
+        }
+        out
+    }
+
     /// Validates a peer's certificate against this store's trust anchors,
     /// using `intermediates` (the peer's other CERT payloads) and the store's
     /// untrusted CA certificates, with revocation from the store's CRLs.
