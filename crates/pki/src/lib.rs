@@ -20,6 +20,7 @@ pub mod pem;
 pub mod pubkey;
 pub mod store;
 pub mod time;
+pub mod zone;
 
 pub use cert::{BasicConstraints, Certificate, ExtendedKeyUsage, GeneralName, KeyUsage};
 pub use chain::{validate_chain, ChainError, ValidatedChain, ValidationOptions, MAX_CA_PATH_LEN};
@@ -33,3 +34,4 @@ pub use ocsp::{verify_response, CertId, OcspCache, OcspCertStatus, OcspRequest, 
 pub use pubkey::{Curve, Hash, KeyType, PublicKey, SignatureScheme};
 pub use store::{CertStore, StoredCert, Trust};
 pub use time::{TimeZone, UnixTime};
+pub use zone::ZoneInfo;

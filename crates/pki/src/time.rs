@@ -99,7 +99,7 @@ impl UnixTime {
     /// The C `asctime` style used by Libreswan's certificate listings,
     /// `"%a %b %d %H:%M:%S %Y"`, e.g. `Wed May 15 23:03:00 2019`.
     pub fn asctime(self, zone: TimeZone) -> String {
-        let c = self.civil(zone.offset_secs());
+        let c = self.civil(zone.offset_at(self));
         format!(
             "{} {} {:02} {:02}:{:02}:{:02} {}",
             WEEKDAYS.get(c.weekday as usize).copied().unwrap_or("???"),
@@ -118,7 +118,7 @@ impl UnixTime {
     /// Libreswan's `jam_realtime` format used by `--listpubkeys`:
     /// `May 15 23:03:00 2019` in local time, `May 15 23:03:00 UTC 2019` in UTC.
     pub fn realtime(self, zone: TimeZone) -> String {
-        let c = self.civil(zone.offset_secs());
+        let c = self.civil(zone.offset_at(self));
         format!(
             "{} {:02} {:02}:{:02}:{:02}{}{:04}",
             MONTHS
@@ -179,26 +179,29 @@ pub struct Civil {
 pub enum TimeZone {
     /// Coordinated Universal Time.
     Utc,
-    /// Local time, given as its offset from UTC in seconds (east positive).
-    /// The caller determines the offset (e.g. from the system's zone data).
+    /// A fixed offset from UTC in seconds (east positive).
     Local {
         /// Seconds east of UTC.
         offset_secs: i64,
     },
+    /// The system's local time (`$TZ` or `/etc/localtime`), with the offset
+    /// in force at each time printed.
+    System,
 }
 
 impl TimeZone {
     fn separator(self) -> &'static str {
         match self {
             TimeZone::Utc => " UTC ",
-            TimeZone::Local { .. } => " ",
+            TimeZone::Local { .. } | TimeZone::System => " ",
         }
     }
 
-    fn offset_secs(self) -> i64 {
+    fn offset_at(self, t: UnixTime) -> i64 {
         match self {
             TimeZone::Utc => 0,
             TimeZone::Local { offset_secs } => offset_secs,
+            TimeZone::System => crate::zone::system_zone().offset_at(t),
         }
     }
 }
