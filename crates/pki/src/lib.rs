@@ -5,6 +5,7 @@
 //! Nothing here reads the clock implicitly: validation and listings take the
 //! time as a parameter ([`UnixTime`]).
 
+pub mod auth;
 pub mod cert;
 pub mod chain;
 pub mod crl;
@@ -22,6 +23,7 @@ pub mod store;
 pub mod time;
 pub mod zone;
 
+pub use auth::{PeerCert, PeerCertError};
 pub use cert::{BasicConstraints, Certificate, ExtendedKeyUsage, GeneralName, KeyUsage};
 pub use chain::{validate_chain, ChainError, ValidatedChain, ValidationOptions, MAX_CA_PATH_LEN};
 pub use crl::{Crl, CrlStore, RevocationStatus, RevokedEntry};
