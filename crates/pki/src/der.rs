@@ -97,7 +97,13 @@ impl<'a> Reader<'a> {
     /// A non-negative INTEGER that fits in a u64.
     pub fn small_uint(&mut self) -> Result<u64> {
         let v = self.expect(tag::INTEGER)?.value;
-        if v.len() > 9 || v.first().is_some_and(|b| b & 0x80 != 0) {
+        if v.first().is_some_and(|b| b & 0x80 != 0) {
+            return Err(self.err("negative integer"));
+        }
+        let v = v
+            .get(v.iter().take_while(|&&b| b == 0).count()..)
+            .unwrap_or_default();
+        if v.len() > 8 {
             return Err(self.err("integer out of range"));
         }
         Ok(v.iter().fold(0u64, |a, &b| (a << 8) | b as u64))

@@ -130,11 +130,13 @@ impl Cursor<'_> {
             self.eat(b'+');
             1
         };
-        let mut secs = self.num()? * 3600;
+        // RFC 8536 allows hours up to 167; anything larger is malformed.
+        let hours = self.num().filter(|h| *h <= 167)?;
+        let mut secs = hours * 3600;
         if self.eat(b':') {
-            secs += self.num()? * 60;
+            secs += self.num().filter(|m| *m <= 59)? * 60;
             if self.eat(b':') {
-                secs += self.num()?;
+                secs += self.num().filter(|s| *s <= 59)?;
             }
         }
         Some(sign * secs)
@@ -377,6 +379,8 @@ mod tests {
             12 * 3600
         );
         assert!(PosixRule::parse("X").is_none());
+        assert!(PosixRule::parse("AAA99999999999999999999").is_none());
+        assert!(PosixRule::parse("AAA-1BBB,M3.5.0/99999999999999,M10.5.0").is_none());
         assert!(PosixRule::parse("CET-1CEST,M13.5.0,M10.5.0").is_none());
     }
 }
