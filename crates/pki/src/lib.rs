@@ -4,6 +4,23 @@
 //!
 //! Nothing here reads the clock implicitly: validation and listings take the
 //! time as a parameter ([`UnixTime`]).
+//!
+//! How the IKE side uses it:
+//! - load a store: [`NssDb::open`] + [`NssDb::load`] (with the NSS password,
+//!   see [`nss::password_from_nsspassword`]) or [`CertStore::load_pem_dir`];
+//! - `leftcert=`: [`CertStore::cert_by_nickname`], its key with
+//!   [`CertStore::private_key_for`] (or `leftckaid=`:
+//!   [`CertStore::private_key_by_ckaid`]), signing with [`PrivateKey::sign`];
+//!   `leftid=%fromcert`: [`Id::from_cert`];
+//! - CERTREQ: [`CertStore::certreq_authorities`] to send,
+//!   [`CertStore::cas_requested`] for a received one; CERT payloads to send:
+//!   the certificate's [`Certificate::der`] and [`CertStore::issuer_chain`];
+//! - a peer's CERT payloads: [`CertStore::authenticate_peer`] (chain, CRLs,
+//!   `rightca=`, ID) gives the [`PublicKey`] to [`PublicKey::verify`] the AUTH
+//!   payload with a [`SignatureScheme`];
+//! - revocation: [`CrlStore`], [`OcspRequest`] / [`verify_response`] /
+//!   [`OcspCache`];
+//! - `ipsec auto --list*`: the [`list`] module.
 
 pub mod auth;
 pub mod cert;

@@ -231,6 +231,17 @@ impl CertStore {
             .find(|k| k.public_key() == cert.public_key())
     }
 
+    /// The private key whose CKAID (`leftckaid=`, SHA-1 of the RSA modulus or
+    /// EC point) starts with `ckaid` (Libreswan accepts a prefix).
+    pub fn private_key_by_ckaid(&self, ckaid: &[u8]) -> Option<&PrivateKey> {
+        if ckaid.is_empty() {
+            return None;
+        }
+        self.keys
+            .iter()
+            .find(|k| k.public_key().ckaid().starts_with(ckaid))
+    }
+
     /// Whether the store has the private key of a certificate.
     pub fn has_private_key(&self, cert: &Certificate) -> bool {
         self.private_key_for(cert).is_some()

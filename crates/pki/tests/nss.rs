@@ -78,6 +78,20 @@ fn check_db(db: &Path, password: &str) {
             .unwrap();
         let k = keys.iter().find(|k| k.label == nick).unwrap();
         assert_eq!(k.ckaid, sc.cert.public_key().ckaid(), "{nick} CKAID");
+        // leftckaid= with a prefix of the CKAID finds the same key.
+        let by_ckaid = store.private_key_by_ckaid(&k.ckaid[..4]).unwrap();
+        assert_eq!(by_ckaid.public_key(), sc.cert.public_key());
+    }
+    assert!(store
+        .private_key_by_ckaid(&[0xde, 0xad, 0xbe, 0xef])
+        .is_none());
+    // certutil -K lists the same CKAIDs.
+    let listing = common::run(
+        &p.dir,
+        &format!("certutil -K -d sql:{} -f {}/pw", db.display(), db.display()),
+    );
+    for k in &keys {
+        assert!(listing.contains(&hex::encode(&k.ckaid)), "{listing}");
     }
     assert_eq!(
         store.private_key_for(&p.cert("east")).unwrap().key_type(),
