@@ -158,6 +158,23 @@ fn chain_failures() {
             .remove(0);
     let e = validate_chain(&p.cert("east"), &[], &[impostor], None, &opts()).unwrap_err();
     assert!(matches!(e, ChainError::BadSignature { .. }), "{e}");
+    // Critical extensions ferroswan does not enforce are refused, whether in
+    // the end certificate (policies) or in an intermediate (name constraints).
+    match v("policy", &[]) {
+        ChainError::UnhandledCriticalExtension { oid, .. } => assert_eq!(oid, "2.5.29.32"),
+        e => panic!("unexpected {e}"),
+    }
+    assert_eq!(
+        p.cert("subnc").unhandled_critical_extensions(),
+        ["2.5.29.30".to_string()]
+    );
+    match v("nc", &[p.cert("subnc")]) {
+        ChainError::UnhandledCriticalExtension { oid, subject } => {
+            assert_eq!(oid, "2.5.29.30");
+            assert!(subject.contains("name constraints"));
+        }
+        e => panic!("unexpected {e}"),
+    }
     // Too many CAs.
     let mut o = opts();
     o.max_ca_path_len = 1;

@@ -40,6 +40,14 @@ keyUsage = critical,keyEncipherment
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = OCSPSigning
+[ ee_policy ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+certificatePolicies = critical,1.3.6.1.4.1.99999.1
+[ subca_nc ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+nameConstraints = critical,permitted;DNS:.example.org
 [ subca0 ]
 basicConstraints = critical,CA:TRUE,pathlen:0
 keyUsage = critical,keyCertSign,cRLSign
@@ -106,6 +114,11 @@ SAN="DNS:leaf.testing.libreswan.org" sign sub0 leaf "$DN/CN=leaf.testing.libresw
 sign sub0 sub1 "$DN/CN=Sub CA one" subca
 : > index-sub1.txt; echo 20 > serial-sub1
 SAN="DNS:deep.testing.libreswan.org" sign sub1 deep "$DN/CN=deep.testing.libreswan.org" ee
+# Critical extensions ferroswan does not enforce.
+SAN="DNS:policy.testing.libreswan.org" sign ca policy "$DN/CN=policy.testing.libreswan.org" ee_policy
+sign ca subnc "$DN/CN=Sub CA with name constraints" subca_nc
+: > index-subnc.txt; echo 30 > serial-subnc
+SAN="DNS:nc.testing.libreswan.org" sign subnc nc "$DN/CN=nc.testing.libreswan.org" ee
 # Revoke one and publish the CRL (PEM and DER).
 CANAME=ca openssl ca -batch -config ca.cnf -revoke revoked.crt -crl_reason keyCompromise 2>/dev/null
 CANAME=ca openssl ca -batch -config ca.cnf -gencrl -out ca.crl.pem 2>/dev/null
