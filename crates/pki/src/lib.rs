@@ -36,6 +36,7 @@ pub mod nss;
 pub mod ocsp;
 pub mod pem;
 pub mod pubkey;
+mod rsa_legacy;
 pub mod store;
 pub mod time;
 pub mod zone;

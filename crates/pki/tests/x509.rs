@@ -284,6 +284,7 @@ fn private_keys_sign_and_verify() {
             "east.key",
             "east",
             &[
+                SignatureScheme::RsaPkcs1(Hash::Sha1),
                 SignatureScheme::RsaPkcs1(Hash::Sha256),
                 SignatureScheme::RsaPkcs1(Hash::Sha512),
                 SignatureScheme::RsaPss(Hash::Sha256),
@@ -348,6 +349,18 @@ fn private_keys_sign_and_verify() {
         .key("ed.key")
         .sign(SignatureScheme::RsaPss(Hash::Sha256), msg)
         .is_err());
+    // SHA-1 PKCS#1 v1.5 (IKEv2 auth method 1) is deterministic: the same
+    // bytes as openssl's.
+    let sig = p
+        .key("east.rsa.pem")
+        .sign(SignatureScheme::RsaPkcs1(Hash::Sha1), msg)
+        .unwrap();
+    std::fs::write(p.path("msg1.bin"), msg).unwrap();
+    common::run(
+        &p.dir,
+        "openssl dgst -sha1 -sign east.key -out msg1.sig msg1.bin",
+    );
+    assert_eq!(sig, std::fs::read(p.path("msg1.sig")).unwrap());
     // Cross-check with openssl: a signature made by ferroswan verifies there.
     let key = p.key("ec384.key");
     let sig = key.sign(SignatureScheme::Ecdsa(Hash::Sha384), msg).unwrap();
