@@ -137,6 +137,7 @@ pub struct Certificate {
     ocsp_uris: Vec<String>,
     subject_key_id: Option<Vec<u8>>,
     authority_key_id: Option<Vec<u8>>,
+    unhandled_critical: Vec<String>,
 }
 
 impl fmt::Debug for Certificate {
@@ -194,6 +195,7 @@ impl Certificate {
             ocsp_uris: Vec::new(),
             subject_key_id: None,
             authority_key_id: None,
+            unhandled_critical: Vec::new(),
             der,
         };
         for ext in x.extensions() {
@@ -258,13 +260,21 @@ impl Certificate {
                 ParsedExtension::AuthorityKeyIdentifier(a) => {
                     c.authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec())
                 }
-                ParsedExtension::UnsupportedExtension { .. } if ext.critical => {
-                    return Err(PkiError::Unsupported {
-                        what: "critical certificate extension",
-                        detail: ext.oid.to_id_string(),
-                    })
-                }
                 _ => {}
+            }
+            // Extensions ferroswan enforces; any other critical one makes the
+            // certificate unusable in a chain (RFC 5280 4.2).
+            const HANDLED: &[&str] = &[
+                "2.5.29.15", // keyUsage
+                "2.5.29.37", // extKeyUsage
+                "2.5.29.19", // basicConstraints
+                "2.5.29.17", // subjectAltName
+                "2.5.29.14", // subjectKeyIdentifier
+                "2.5.29.35", // authorityKeyIdentifier
+            ];
+            let oid = ext.oid.to_id_string();
+            if ext.critical && !HANDLED.contains(&oid.as_str()) {
+                c.unhandled_critical.push(oid);
             }
         }
         Ok(c)
@@ -358,6 +368,11 @@ impl Certificate {
     /// OCSP responder URIs from authorityInfoAccess.
     pub fn ocsp_uris(&self) -> &[String] {
         &self.ocsp_uris
+    }
+    /// OIDs of critical extensions ferroswan does not enforce (e.g. name
+    /// constraints, policies); such a certificate is refused in a chain.
+    pub fn unhandled_critical_extensions(&self) -> &[String] {
+        &self.unhandled_critical
     }
     /// subjectKeyIdentifier.
     pub fn subject_key_id(&self) -> Option<&[u8]> {

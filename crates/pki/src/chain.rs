@@ -92,6 +92,14 @@ pub enum ChainError {
         /// The usage that was needed.
         needed: &'static str,
     },
+    /// A certificate has a critical extension ferroswan does not enforce.
+    #[error("certificate \"{subject}\" has the critical extension {oid} which ferroswan does not support")]
+    UnhandledCriticalExtension {
+        /// The certificate's subject.
+        subject: String,
+        /// The extension's OID.
+        oid: String,
+    },
     /// crl-strict: no CRL, or an outdated one, for an issuer.
     #[error("no current CRL of \"{issuer}\" for \"{subject}\" (crl-strict)")]
     NoCurrentCrl {
@@ -144,6 +152,15 @@ impl ValidatedChain {
     /// The trust anchor.
     pub fn anchor(&self) -> Option<&Certificate> {
         self.certs.last()
+    }
+
+    /// Whether a CA of the chain (not the end certificate) has a subject
+    /// matching `ca` (Libreswan's `rightca=`; `*` wildcards allowed).
+    pub fn has_ca(&self, ca: &crate::dn::DistinguishedName) -> bool {
+        self.certs
+            .iter()
+            .skip(1)
+            .any(|c| c.subject().matches(ca).is_some())
     }
 }
 
@@ -272,6 +289,16 @@ pub fn validate_chain(
                     issuer: cur.issuer().to_string(),
                 }))
             }
+        }
+    }
+    // Critical extensions that are not enforced make the chain unusable
+    // (the trust anchor's are ignored, RFC 5280 6.1: it is trusted as configured).
+    for c in chain.iter().take(chain.len().saturating_sub(1).max(1)) {
+        if let Some(oid) = c.unhandled_critical_extensions().first() {
+            return Err(ChainError::UnhandledCriticalExtension {
+                subject: c.subject().to_string(),
+                oid: oid.clone(),
+            });
         }
     }
     // pathLenConstraint: the CA at index k has k-1 intermediate CAs below it.

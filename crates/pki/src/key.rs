@@ -19,7 +19,12 @@ enum EcFormat {
 }
 
 enum Inner {
-    Rsa(RsaKeyPair),
+    Rsa {
+        pair: RsaKeyPair,
+        /// The PKCS#1 RSAPrivateKey, kept for SHA-1 signatures (IKEv2 auth
+        /// method 1), which aws-lc-rs does not make.
+        pkcs1: Zeroizing<Vec<u8>>,
+    },
     Ecdsa {
         curve: Curve,
         der: Zeroizing<Vec<u8>>,
@@ -125,7 +130,7 @@ impl PrivateKey {
     /// Reads a PKCS#8 PrivateKeyInfo (RSA, EC, Ed25519).
     pub fn from_pkcs8(der: &[u8]) -> Result<PrivateKey> {
         if let Ok(k) = RsaKeyPair::from_pkcs8(der) {
-            return Self::rsa(k);
+            return Self::rsa(k, crate::rsa_legacy::pkcs1_from_pkcs8(der)?);
         }
         for curve in [Curve::P256, Curve::P384, Curve::P521] {
             if let Ok(k) = load_ec(curve, default_hash(curve), false, der, EcFormat::Pkcs8) {
@@ -155,7 +160,10 @@ impl PrivateKey {
 
     /// Reads a PKCS#1 RSAPrivateKey.
     pub fn from_rsa_der(der: &[u8]) -> Result<PrivateKey> {
-        Self::rsa(RsaKeyPair::from_der(der).map_err(|e| PkiError::parse("RSA private key", e))?)
+        Self::rsa(
+            RsaKeyPair::from_der(der).map_err(|e| PkiError::parse("RSA private key", e))?,
+            Zeroizing::new(der.to_vec()),
+        )
     }
 
     /// Reads an RFC 5915 ECPrivateKey (its curve parameters must be present).
@@ -182,10 +190,10 @@ impl PrivateKey {
         ))
     }
 
-    fn rsa(k: RsaKeyPair) -> Result<PrivateKey> {
-        let public = spki_of(k.public_key())?;
+    fn rsa(pair: RsaKeyPair, pkcs1: Zeroizing<Vec<u8>>) -> Result<PrivateKey> {
+        let public = spki_of(pair.public_key())?;
         Ok(PrivateKey {
-            inner: Inner::Rsa(k),
+            inner: Inner::Rsa { pair, pkcs1 },
             public,
         })
     }
@@ -204,7 +212,18 @@ impl PrivateKey {
     pub fn sign(&self, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>> {
         let rng = SystemRandom::new();
         match (&self.inner, scheme) {
-            (Inner::Rsa(k), SignatureScheme::RsaPkcs1(h) | SignatureScheme::RsaPss(h)) => {
+            (Inner::Rsa { pkcs1, .. }, SignatureScheme::RsaPkcs1(Hash::Sha1)) => {
+                let sig = crate::rsa_legacy::sign_pkcs1_sha1(pkcs1, message)?;
+                // Check the result with the public key before it leaves.
+                self.public
+                    .verify(scheme, message, &sig)
+                    .map_err(|e| PkiError::Sign(format!("SHA-1 signature self-check: {e}")))?;
+                Ok(sig)
+            }
+            (
+                Inner::Rsa { pair: k, .. },
+                SignatureScheme::RsaPkcs1(h) | SignatureScheme::RsaPss(h),
+            ) => {
                 let pss = matches!(scheme, SignatureScheme::RsaPss(_));
                 let enc: &'static dyn signature::RsaEncoding = match (pss, h) {
                     (false, Hash::Sha256) => &signature::RSA_PKCS1_SHA256,

@@ -159,6 +159,10 @@ impl CertStore {
         &self.warnings
     }
 
+    pub(crate) fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
     /// Adds a certificate under a nickname (replacing one with the same DER).
     pub fn add_cert(&mut self, nickname: &str, cert: Certificate, trust: Trust) {
         if let Some(s) = self.certs.iter_mut().find(|s| s.cert == cert) {
@@ -227,6 +231,17 @@ impl CertStore {
             .find(|k| k.public_key() == cert.public_key())
     }
 
+    /// The private key whose CKAID (`leftckaid=`, SHA-1 of the RSA modulus or
+    /// EC point) starts with `ckaid` (Libreswan accepts a prefix).
+    pub fn private_key_by_ckaid(&self, ckaid: &[u8]) -> Option<&PrivateKey> {
+        if ckaid.is_empty() {
+            return None;
+        }
+        self.keys
+            .iter()
+            .find(|k| k.public_key().ckaid().starts_with(ckaid))
+    }
+
     /// Whether the store has the private key of a certificate.
     pub fn has_private_key(&self, cert: &Certificate) -> bool {
         self.private_key_for(cert).is_some()
@@ -245,6 +260,55 @@ impl CertStore {
     /// Stored certificates that prove an ID.
     pub fn find_by_id<'a>(&'a self, id: &'a Id) -> impl Iterator<Item = &'a StoredCert> + 'a {
         self.certs.iter().filter(move |s| id.matches_cert(&s.cert))
+    }
+
+    /// The CA field of an IKEv2 CERTREQ (RFC 7296 3.7): the SHA-1 hashes of
+    /// the SubjectPublicKeyInfo of each trusted CA, concatenated.
+    pub fn certreq_authorities(&self) -> Vec<u8> {
+        self.certs
+            .iter()
+            .filter(|s| s.trust.trusted_ca && s.cert.is_ca())
+            .flat_map(|s| s.cert.public_key().spki_sha1())
+            .collect()
+    }
+
+    /// The trusted CAs a peer's CERTREQ asks for (its CA field split in
+    /// 20-byte SHA-1 hashes of SubjectPublicKeyInfo).
+    pub fn cas_requested(&self, certreq: &[u8]) -> Vec<&StoredCert> {
+        certreq
+            .chunks_exact(20)
+            .filter_map(|h| {
+                self.certs
+                    .iter()
+                    .find(|s| s.cert.is_ca() && s.cert.public_key().spki_sha1() == h)
+            })
+            .collect()
+    }
+
+    /// The CA certificates above `cert` in this store, nearest first, without
+    /// the self-signed root unless `include_root` (Libreswan's `sendca=issuer|all`).
+    pub fn issuer_chain(&self, cert: &Certificate, include_root: bool) -> Vec<Certificate> {
+        let mut out: Vec<Certificate> = Vec::new();
+        let mut cur = cert.clone();
+        while out.len() < crate::chain::MAX_CA_PATH_LEN {
+            let Some(issuer) = self.certs.iter().map(|s| &s.cert).find(|c| {
+                c.is_ca()
+                    && c.subject().same_as(cur.issuer())
+                    && *c != &cur
+                    && cur.verify_signed_by(c.public_key()).is_ok()
+            }) else {
+                break;
+            };
+            if issuer.is_self_signed() {
+                if include_root {
+                    out.push(issuer.clone());
+                }
+                break;
+            }
+            out.push(issuer.clone());
+            cur = issuer.clone();
+        }
+        out
     }
 
     /// Validates a peer's certificate against this store's trust anchors,

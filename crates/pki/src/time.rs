@@ -20,6 +20,43 @@ impl UnixTime {
         UnixTime(secs)
     }
 
+    /// The time of a UTC calendar date and time of day (proleptic Gregorian).
+    pub fn from_civil(
+        year: i64,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+    ) -> Self {
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(month);
+        let mp = if m > 2 { m - 3 } else { m + 9 };
+        let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        UnixTime(
+            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second),
+        )
+    }
+
+    /// Parses an ASN.1 GeneralizedTime (`YYYYMMDDHHMMSS[.fff]Z`).
+    pub fn from_generalized_time(s: &str) -> Option<Self> {
+        let s = s.strip_suffix('Z')?;
+        let s = s.split('.').next()?;
+        if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = |a: usize, b: usize| s.get(a..b).and_then(|v| v.parse::<u32>().ok());
+        let (mo, d, h, mi, se) = (n(4, 6)?, n(6, 8)?, n(8, 10)?, n(10, 12)?, n(12, 14)?);
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        Some(Self::from_civil(i64::from(n(0, 4)?), mo, d, h, mi, se))
+    }
+
     /// Seconds since the epoch.
     pub fn secs(self) -> i64 {
         self.0
@@ -62,7 +99,7 @@ impl UnixTime {
     /// The C `asctime` style used by Libreswan's certificate listings,
     /// `"%a %b %d %H:%M:%S %Y"`, e.g. `Wed May 15 23:03:00 2019`.
     pub fn asctime(self, zone: TimeZone) -> String {
-        let c = self.civil(zone.offset_secs());
+        let c = self.civil(zone.offset_at(self));
         format!(
             "{} {} {:02} {:02}:{:02}:{:02} {}",
             WEEKDAYS.get(c.weekday as usize).copied().unwrap_or("???"),
@@ -78,12 +115,12 @@ impl UnixTime {
         )
     }
 
-    /// Libreswan's `realtime` format used by `--listpubkeys`:
-    /// `"%b %d %H:%M:%S %Y"` for local time, with a trailing ` UTC` when printing UTC.
+    /// Libreswan's `jam_realtime` format used by `--listpubkeys`:
+    /// `May 15 23:03:00 2019` in local time, `May 15 23:03:00 UTC 2019` in UTC.
     pub fn realtime(self, zone: TimeZone) -> String {
-        let c = self.civil(zone.offset_secs());
-        let s = format!(
-            "{} {:02} {:02}:{:02}:{:02} {}",
+        let c = self.civil(zone.offset_at(self));
+        format!(
+            "{} {:02} {:02}:{:02}:{:02}{}{:04}",
             MONTHS
                 .get(c.month.saturating_sub(1) as usize)
                 .copied()
@@ -92,11 +129,17 @@ impl UnixTime {
             c.hour,
             c.minute,
             c.second,
+            zone.separator(),
             c.year
-        );
-        match zone {
-            TimeZone::Utc => format!("{s} UTC"),
-            TimeZone::Local { .. } => s,
+        )
+    }
+
+    /// [`UnixTime::realtime`] of an optional time; `None` (never) prints as
+    /// `--- -- --:--:-- ----`.
+    pub fn realtime_opt(t: Option<UnixTime>, zone: TimeZone) -> String {
+        match t {
+            Some(t) => t.realtime(zone),
+            None => format!("--- -- --:--:--{}----", zone.separator()),
         }
     }
 }
@@ -136,19 +179,29 @@ pub struct Civil {
 pub enum TimeZone {
     /// Coordinated Universal Time.
     Utc,
-    /// Local time, given as its offset from UTC in seconds (east positive).
-    /// The caller determines the offset (e.g. from the system's zone data).
+    /// A fixed offset from UTC in seconds (east positive).
     Local {
         /// Seconds east of UTC.
         offset_secs: i64,
     },
+    /// The system's local time (`$TZ` or `/etc/localtime`), with the offset
+    /// in force at each time printed.
+    System,
 }
 
 impl TimeZone {
-    fn offset_secs(self) -> i64 {
+    fn separator(self) -> &'static str {
+        match self {
+            TimeZone::Utc => " UTC ",
+            TimeZone::Local { .. } | TimeZone::System => " ",
+        }
+    }
+
+    fn offset_at(self, t: UnixTime) -> i64 {
         match self {
             TimeZone::Utc => 0,
             TimeZone::Local { offset_secs } => offset_secs,
+            TimeZone::System => crate::zone::system_zone().offset_at(t),
         }
     }
 }
@@ -161,6 +214,26 @@ const MONTHS: [&str; 12] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_roundtrip() {
+        for t in [0i64, 951_782_400, 1_557_961_380, 4_102_444_800, -86_400] {
+            let c = UnixTime(t).civil(0);
+            assert_eq!(
+                UnixTime::from_civil(c.year, c.month, c.day, c.hour, c.minute, c.second),
+                UnixTime(t)
+            );
+        }
+        assert_eq!(
+            UnixTime::from_generalized_time("20190515230300Z"),
+            Some(UnixTime(1_557_961_380))
+        );
+        assert_eq!(
+            UnixTime::from_generalized_time("20190515230300.123Z"),
+            Some(UnixTime(1_557_961_380))
+        );
+        assert_eq!(UnixTime::from_generalized_time("2019051523Z"), None);
+    }
 
     #[test]
     fn asctime_matches_c() {
@@ -179,7 +252,11 @@ mod tests {
         );
         assert_eq!(
             UnixTime(1_557_961_380).realtime(TimeZone::Utc),
-            "May 15 23:03:00 2019 UTC"
+            "May 15 23:03:00 UTC 2019"
+        );
+        assert_eq!(
+            UnixTime::realtime_opt(None, TimeZone::Local { offset_secs: 0 }),
+            "--- -- --:--:-- ----"
         );
     }
 }

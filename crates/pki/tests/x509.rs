@@ -158,6 +158,23 @@ fn chain_failures() {
             .remove(0);
     let e = validate_chain(&p.cert("east"), &[], &[impostor], None, &opts()).unwrap_err();
     assert!(matches!(e, ChainError::BadSignature { .. }), "{e}");
+    // Critical extensions ferroswan does not enforce are refused, whether in
+    // the end certificate (policies) or in an intermediate (name constraints).
+    match v("policy", &[]) {
+        ChainError::UnhandledCriticalExtension { oid, .. } => assert_eq!(oid, "2.5.29.32"),
+        e => panic!("unexpected {e}"),
+    }
+    assert_eq!(
+        p.cert("subnc").unhandled_critical_extensions(),
+        ["2.5.29.30".to_string()]
+    );
+    match v("nc", &[p.cert("subnc")]) {
+        ChainError::UnhandledCriticalExtension { oid, subject } => {
+            assert_eq!(oid, "2.5.29.30");
+            assert!(subject.contains("name constraints"));
+        }
+        e => panic!("unexpected {e}"),
+    }
     // Too many CAs.
     let mut o = opts();
     o.max_ca_path_len = 1;
@@ -267,6 +284,7 @@ fn private_keys_sign_and_verify() {
             "east.key",
             "east",
             &[
+                SignatureScheme::RsaPkcs1(Hash::Sha1),
                 SignatureScheme::RsaPkcs1(Hash::Sha256),
                 SignatureScheme::RsaPkcs1(Hash::Sha512),
                 SignatureScheme::RsaPss(Hash::Sha256),
@@ -331,6 +349,18 @@ fn private_keys_sign_and_verify() {
         .key("ed.key")
         .sign(SignatureScheme::RsaPss(Hash::Sha256), msg)
         .is_err());
+    // SHA-1 PKCS#1 v1.5 (IKEv2 auth method 1) is deterministic: the same
+    // bytes as openssl's.
+    let sig = p
+        .key("east.rsa.pem")
+        .sign(SignatureScheme::RsaPkcs1(Hash::Sha1), msg)
+        .unwrap();
+    std::fs::write(p.path("msg1.bin"), msg).unwrap();
+    common::run(
+        &p.dir,
+        "openssl dgst -sha1 -sign east.key -out msg1.sig msg1.bin",
+    );
+    assert_eq!(sig, std::fs::read(p.path("msg1.sig")).unwrap());
     // Cross-check with openssl: a signature made by ferroswan verifies there.
     let key = p.key("ec384.key");
     let sig = key.sign(SignatureScheme::Ecdsa(Hash::Sha384), msg).unwrap();

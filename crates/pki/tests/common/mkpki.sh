@@ -36,6 +36,18 @@ authorityKeyIdentifier = keyid
 [ ee_nosig ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,keyEncipherment
+[ ocsp ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = OCSPSigning
+[ ee_policy ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+certificatePolicies = critical,1.3.6.1.4.1.99999.1
+[ subca_nc ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+nameConstraints = critical,permitted;DNS:.example.org
 [ subca0 ]
 basicConstraints = critical,CA:TRUE,pathlen:0
 keyUsage = critical,keyCertSign,cRLSign
@@ -89,6 +101,9 @@ SAN="DNS:ec521.testing.libreswan.org" sign ca ec521 "$DN/CN=ec521.testing.libres
 SAN="DNS:ed.testing.libreswan.org" sign ca ed "$DN/CN=ed.testing.libreswan.org" ee ed25519
 SAN="DNS:pss.testing.libreswan.org" sign ca pss "$DN/CN=pss.testing.libreswan.org" ee rsa:2048 \
     -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest -sigopt rsa_mgf1_md:sha256
+# OCSP responders: one delegated by the CA, one by the other CA.
+sign ca ocsp "$DN/CN=OCSP responder" ocsp
+sign otherca rogueocsp "$DN/CN=Rogue OCSP responder" ocsp
 # A certificate "issued" by east, which is not a CA.
 openssl req -new -newkey rsa:2048 -nodes -keyout notca.key -out notca.csr -subj "$DN/CN=notca" 2>/dev/null
 openssl x509 -req -in notca.csr -CA east.crt -CAkey east.key -set_serial 77 -days 30 -out notca.crt 2>/dev/null
@@ -99,6 +114,11 @@ SAN="DNS:leaf.testing.libreswan.org" sign sub0 leaf "$DN/CN=leaf.testing.libresw
 sign sub0 sub1 "$DN/CN=Sub CA one" subca
 : > index-sub1.txt; echo 20 > serial-sub1
 SAN="DNS:deep.testing.libreswan.org" sign sub1 deep "$DN/CN=deep.testing.libreswan.org" ee
+# Critical extensions ferroswan does not enforce.
+SAN="DNS:policy.testing.libreswan.org" sign ca policy "$DN/CN=policy.testing.libreswan.org" ee_policy
+sign ca subnc "$DN/CN=Sub CA with name constraints" subca_nc
+: > index-subnc.txt; echo 30 > serial-subnc
+SAN="DNS:nc.testing.libreswan.org" sign subnc nc "$DN/CN=nc.testing.libreswan.org" ee
 # Revoke one and publish the CRL (PEM and DER).
 CANAME=ca openssl ca -batch -config ca.cnf -revoke revoked.crt -crl_reason keyCompromise 2>/dev/null
 CANAME=ca openssl ca -batch -config ca.cnf -gencrl -out ca.crl.pem 2>/dev/null
