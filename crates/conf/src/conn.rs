@@ -510,6 +510,24 @@ impl ConnSpec {
             })?;
         }
 
+        // ESN: either by default; never without a replay window (RFC 4303)
+        let replay_window = u32_of(ctx.unsigned("replay-window", 128)?);
+        let esn = match (
+            ctx.named("esn", None, |v| Esn::from_name(v).map(Some))?,
+            replay_window,
+        ) {
+            (Some(Esn::Yes | Esn::Either), 0) => {
+                warnings.push(r.diag(format!(
+                    "conn '{}': forcing esn=no as replay-window=0",
+                    r.name
+                )));
+                Esn::No
+            }
+            (_, 0) => Esn::No,
+            (Some(e), _) => e,
+            (None, _) => Esn::Either,
+        };
+
         Ok(ConnSpec {
             name: r.name.clone(),
             aliases: ctx
@@ -546,7 +564,7 @@ impl ConnSpec {
                 Duration::from_millis(500),
                 true,
             )?,
-            retransmit_timeout: ctx.secs("retransmit-timeout", Duration::from_secs(60), false)?,
+            retransmit_timeout: ctx.secs("retransmit-timeout", Duration::from_secs(30), false)?,
             keyingtries,
             encapsulation: ctx.named(
                 "encapsulation",
@@ -559,10 +577,10 @@ impl ConnSpec {
                 Fragmentation::Yes,
                 Fragmentation::from_name,
             )?,
-            esn: ctx.named("esn", Esn::No, Esn::from_name)?,
+            esn,
             pfs: ctx.yn("pfs", true)?,
             compress: ctx.yn("compress", false)?,
-            replay_window: u32_of(ctx.unsigned("replay-window", 128)?),
+            replay_window,
             failureshunt: ctx.named("failureshunt", Shunt::None, Shunt::from_name)?,
             negotiationshunt: ctx.named("negotiationshunt", Shunt::Drop, Shunt::from_name)?,
             mark: ctx.string("mark").map(|(_, v)| v.to_string()),
@@ -576,7 +594,7 @@ impl ConnSpec {
                 .unwrap_or_else(|| "no".into()),
             ipsec_interface: ctx.string("ipsec-interface").map(|(_, v)| v.to_string()),
             intermediate: ctx.yn("intermediate", false)?,
-            initial_contact: ctx.yn("initial-contact", true)?,
+            initial_contact: ctx.yn("initial-contact", false)?,
             send_vendorid: ctx.yn("send-vendorid", false)?,
             require_id_on_certificate: ctx.yn("require-id-on-certificate", true)?,
             sec_label: ctx.string("sec-label").map(|(_, v)| v.to_string()),
@@ -587,7 +605,7 @@ impl ConnSpec {
                     ctx.bad(e, format!("tcp-remoteport={v} invalid, expecting a port"))
                 })?),
             },
-            sendca: lower_or(&ctx, "sendca", "issuer"),
+            sendca: lower_or(&ctx, "sendca", "all"),
             nic_offload: lower_or(&ctx, "nic-offload", "no"),
             reqid: ctx
                 .string("reqid")

@@ -69,6 +69,26 @@ fn basic_config_resolves() {
     );
     assert_eq!(we.esp.as_ref().unwrap().to_string(), "aes-sha1");
     assert_eq!(we.ike_version, IkeVersion::V2);
+    // Libreswan 5.4's defaults for what the file leaves unset
+    assert_eq!(we.esn, Esn::Either);
+    assert_eq!(we.retransmit_timeout, Duration::from_secs(30));
+    assert_eq!(we.retransmit_interval, Duration::from_millis(500));
+    assert_eq!(we.rekeymargin, Duration::from_secs(540));
+    assert_eq!(we.rekeyfuzz_percent, 100);
+    assert_eq!(we.replay_window, 128);
+    assert_eq!(
+        (we.failureshunt, we.negotiationshunt),
+        (Shunt::None, Shunt::Drop)
+    );
+    assert_eq!(
+        (we.encapsulation, we.fragmentation),
+        (Encapsulation::Auto, Fragmentation::Yes)
+    );
+    assert!(
+        we.pfs && we.nat_keepalive && we.rekey && !we.reauth && !we.compress && !we.initial_contact
+    );
+    assert_eq!(we.sendca, "all");
+    assert_eq!(we.dpddelay, None);
     assert_eq!(we.line, 21);
     assert_eq!(
         we.raw.get("leftnexthop").map(String::as_str),
