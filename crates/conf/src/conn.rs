@@ -528,6 +528,13 @@ impl ConnSpec {
             (None, _) => Esn::Either,
         };
 
+        // IKEv2 narrows by default when an end hands out addresses
+        let narrowing = ctx.yn(
+            "narrowing",
+            ike_version == IkeVersion::V2
+                && (left.addresspool.is_some() || right.addresspool.is_some()),
+        )?;
+
         Ok(ConnSpec {
             name: r.name.clone(),
             aliases: ctx
@@ -584,7 +591,7 @@ impl ConnSpec {
             failureshunt: ctx.named("failureshunt", Shunt::None, Shunt::from_name)?,
             negotiationshunt: ctx.named("negotiationshunt", Shunt::Drop, Shunt::from_name)?,
             mark: ctx.string("mark").map(|(_, v)| v.to_string()),
-            narrowing: ctx.yn("narrowing", false)?,
+            narrowing,
             mobike: ctx.yn("mobike", false)?,
             ipsec_max_bytes: bytes("ipsec-max-bytes")?,
             ipsec_max_packets: bytes("ipsec-max-packets")?,
