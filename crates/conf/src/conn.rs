@@ -273,28 +273,14 @@ impl ConnSpec {
             None => vec![AuthBy::Rsa(SigHash::Any), AuthBy::Ecdsa(SigHash::Any)],
             Some((e, v)) => {
                 let mut out = Vec::new();
-                for a in v.split([',', '|', ' ']).filter(|s| !s.is_empty()) {
-                    let a = parse_authby_one(a)
+                for word in v.split([',', ' ']).filter(|s| !s.is_empty()) {
+                    let a = parse_authby_one(word)
                         .map_err(|m| ctx.bad(e, format!("authby={v} invalid, {m}")))?;
-                    if ike_version == IkeVersion::V1 {
-                        match a {
-                            AuthBy::Rsa(
-                                SigHash::Sha2
-                                | SigHash::Sha2_256
-                                | SigHash::Sha2_384
-                                | SigHash::Sha2_512,
-                            ) => {
-                                return Err(
-                                    ctx.bad(e, format!("authby={a} is not valid for IKEv1"))
-                                );
-                            }
-                            AuthBy::Ecdsa(_) | AuthBy::Eddsa => {
-                                return Err(
-                                    ctx.bad(e, "authby=ecdsa is not valid for IKEv1".to_string())
-                                );
-                            }
-                            _ => {}
-                        }
+                    // IKEv1 knows only secret, rsasig and never
+                    if ike_version == IkeVersion::V1
+                        && !matches!(a, AuthBy::Psk | AuthBy::Rsa(SigHash::Any) | AuthBy::Never)
+                    {
+                        return Err(ctx.bad(e, format!("authby={word} is not valid for IKEv1")));
                     }
                     out.push(a);
                 }
