@@ -164,6 +164,21 @@ fn also_conflicts_and_loops_fail_the_conn() {
 }
 
 #[test]
+fn deep_also_chains_are_bounded() {
+    let mut t = String::from("conn c0\n\tleft=192.0.2.1\n\tright=192.0.2.2\n");
+    for i in 1..5000 {
+        t.push_str(&format!("conn c{i}\n\talso=c{}\n", i - 1));
+    }
+    let c = load(&t).unwrap();
+    assert!(c.conn("c10").is_some());
+    assert!(c
+        .conn_error("c4999")
+        .unwrap()
+        .to_string()
+        .contains("nests deeper than 64"));
+}
+
+#[test]
 fn also_diamond_is_inserted_once() {
     let c = load(
         "conn d\n\tleft=192.0.2.1\n\tright=192.0.2.2\nconn b1\n\talso=d\nconn b2\n\talso=d\nconn top\n\talso=b1\n\talso=b2\n",
