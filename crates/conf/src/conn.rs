@@ -273,28 +273,14 @@ impl ConnSpec {
             None => vec![AuthBy::Rsa(SigHash::Any), AuthBy::Ecdsa(SigHash::Any)],
             Some((e, v)) => {
                 let mut out = Vec::new();
-                for a in v.split([',', '|', ' ']).filter(|s| !s.is_empty()) {
-                    let a = parse_authby_one(a)
+                for word in v.split([',', ' ']).filter(|s| !s.is_empty()) {
+                    let a = parse_authby_one(word)
                         .map_err(|m| ctx.bad(e, format!("authby={v} invalid, {m}")))?;
-                    if ike_version == IkeVersion::V1 {
-                        match a {
-                            AuthBy::Rsa(
-                                SigHash::Sha2
-                                | SigHash::Sha2_256
-                                | SigHash::Sha2_384
-                                | SigHash::Sha2_512,
-                            ) => {
-                                return Err(
-                                    ctx.bad(e, format!("authby={a} is not valid for IKEv1"))
-                                );
-                            }
-                            AuthBy::Ecdsa(_) | AuthBy::Eddsa => {
-                                return Err(
-                                    ctx.bad(e, "authby=ecdsa is not valid for IKEv1".to_string())
-                                );
-                            }
-                            _ => {}
-                        }
+                    // IKEv1 knows only secret, rsasig and never
+                    if ike_version == IkeVersion::V1
+                        && !matches!(a, AuthBy::Psk | AuthBy::Rsa(SigHash::Any) | AuthBy::Never)
+                    {
+                        return Err(ctx.bad(e, format!("authby={word} is not valid for IKEv1")));
                     }
                     out.push(a);
                 }
@@ -510,6 +496,31 @@ impl ConnSpec {
             })?;
         }
 
+        // ESN: either by default; never without a replay window (RFC 4303)
+        let replay_window = u32_of(ctx.unsigned("replay-window", 128)?);
+        let esn = match (
+            ctx.named("esn", None, |v| Esn::from_name(v).map(Some))?,
+            replay_window,
+        ) {
+            (Some(Esn::Yes | Esn::Either), 0) => {
+                warnings.push(r.diag(format!(
+                    "conn '{}': forcing esn=no as replay-window=0",
+                    r.name
+                )));
+                Esn::No
+            }
+            (_, 0) => Esn::No,
+            (Some(e), _) => e,
+            (None, _) => Esn::Either,
+        };
+
+        // IKEv2 narrows by default when an end hands out addresses
+        let narrowing = ctx.yn(
+            "narrowing",
+            ike_version == IkeVersion::V2
+                && (left.addresspool.is_some() || right.addresspool.is_some()),
+        )?;
+
         Ok(ConnSpec {
             name: r.name.clone(),
             aliases: ctx
@@ -546,7 +557,7 @@ impl ConnSpec {
                 Duration::from_millis(500),
                 true,
             )?,
-            retransmit_timeout: ctx.secs("retransmit-timeout", Duration::from_secs(60), false)?,
+            retransmit_timeout: ctx.secs("retransmit-timeout", Duration::from_secs(30), false)?,
             keyingtries,
             encapsulation: ctx.named(
                 "encapsulation",
@@ -559,14 +570,14 @@ impl ConnSpec {
                 Fragmentation::Yes,
                 Fragmentation::from_name,
             )?,
-            esn: ctx.named("esn", Esn::No, Esn::from_name)?,
+            esn,
             pfs: ctx.yn("pfs", true)?,
             compress: ctx.yn("compress", false)?,
-            replay_window: u32_of(ctx.unsigned("replay-window", 128)?),
+            replay_window,
             failureshunt: ctx.named("failureshunt", Shunt::None, Shunt::from_name)?,
             negotiationshunt: ctx.named("negotiationshunt", Shunt::Drop, Shunt::from_name)?,
             mark: ctx.string("mark").map(|(_, v)| v.to_string()),
-            narrowing: ctx.yn("narrowing", false)?,
+            narrowing,
             mobike: ctx.yn("mobike", false)?,
             ipsec_max_bytes: bytes("ipsec-max-bytes")?,
             ipsec_max_packets: bytes("ipsec-max-packets")?,
@@ -576,7 +587,7 @@ impl ConnSpec {
                 .unwrap_or_else(|| "no".into()),
             ipsec_interface: ctx.string("ipsec-interface").map(|(_, v)| v.to_string()),
             intermediate: ctx.yn("intermediate", false)?,
-            initial_contact: ctx.yn("initial-contact", true)?,
+            initial_contact: ctx.yn("initial-contact", false)?,
             send_vendorid: ctx.yn("send-vendorid", false)?,
             require_id_on_certificate: ctx.yn("require-id-on-certificate", true)?,
             sec_label: ctx.string("sec-label").map(|(_, v)| v.to_string()),
@@ -587,7 +598,7 @@ impl ConnSpec {
                     ctx.bad(e, format!("tcp-remoteport={v} invalid, expecting a port"))
                 })?),
             },
-            sendca: lower_or(&ctx, "sendca", "issuer"),
+            sendca: lower_or(&ctx, "sendca", "all"),
             nic_offload: lower_or(&ctx, "nic-offload", "no"),
             reqid: ctx
                 .string("reqid")

@@ -1,13 +1,16 @@
 //! `conn %default` and `also=`: from sections to one flat set of keys per
 //! connection, as Libreswan's confread does it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{ConfError, Diagnostic};
 use crate::keywords::Kind;
 use crate::parser::{Entry, RawConfig, Section, SectionKind};
+
+/// How deep `also=` may nest (a guard against runaway recursion).
+pub const MAX_ALSO_DEPTH: usize = 64;
 
 /// A connection with `%default` and `also=` applied: one entry per
 /// canonical key (list keywords accumulate every value).
@@ -47,7 +50,8 @@ fn append(existing: &mut Entry, value: &str) {
 }
 
 struct Ctx<'a> {
-    raw: &'a RawConfig,
+    /// The first section of each conn name (what `also=` refers to).
+    by_name: &'a HashMap<&'a str, &'a Section>,
     conn: &'a str,
     stack: Vec<&'a str>,
     visited: HashSet<&'a str>,
@@ -56,10 +60,7 @@ struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn find(&self, name: &str) -> Option<&'a Section> {
-        self.raw
-            .sections
-            .iter()
-            .find(|s| matches!(&s.kind, SectionKind::Conn(n) if n == name))
+        self.by_name.get(name).copied()
     }
 
     fn translate(&mut self, sec: &'a Section, name: &'a str) -> Result<(), ConfError> {
@@ -80,6 +81,12 @@ impl<'a> Ctx<'a> {
                         }
                         if self.visited.contains(target) {
                             continue;
+                        }
+                        if self.stack.len() >= MAX_ALSO_DEPTH {
+                            return Err(ConfError::Also(e.diag(format!(
+                                "also={target} in conn '{}' nests deeper than {MAX_ALSO_DEPTH} levels",
+                                self.conn
+                            ))));
                         }
                         let Some(t) = self.find(target) else {
                             return Err(ConfError::Also(e.diag(format!(
@@ -159,6 +166,12 @@ pub fn resolve_all(
         }
     }
 
+    let mut by_name: HashMap<&str, &Section> = HashMap::new();
+    for sec in &raw.sections {
+        if let SectionKind::Conn(n) = &sec.kind {
+            by_name.entry(n.as_str()).or_insert(sec);
+        }
+    }
     let mut out: Vec<(String, Result<Resolved, ConfError>)> = Vec::new();
     let mut seen: BTreeMap<&str, (usize, &Section)> = BTreeMap::new();
     for sec in &raw.sections {
@@ -166,7 +179,7 @@ pub fn resolve_all(
             continue;
         };
         let mut ctx = Ctx {
-            raw,
+            by_name: &by_name,
             conn: name,
             stack: Vec::new(),
             visited: HashSet::new(),

@@ -51,6 +51,8 @@ fn sourceip_and_pools() {
          conn selector\n\tleftsubnet=10.0.0.1/32/tcp/22\n",
     );
     assert!(c.conn("in").is_some() && c.conn("pool").is_some());
+    // IKEv2 narrows by default when an end hands out addresses
+    assert!(c.conn("pool").unwrap().narrowing && !c.conn("in").unwrap().narrowing);
     assert!(err(&c, "out").contains("address 10.9.0.1 is not within leftsubnet=10.0.0.0/24"));
     assert!(err(&c, "two4").contains("multiple IPv4 addresses"));
     assert!(err(&c, "pool-zero").contains("starts at address zero"));

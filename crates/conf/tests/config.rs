@@ -69,6 +69,26 @@ fn basic_config_resolves() {
     );
     assert_eq!(we.esp.as_ref().unwrap().to_string(), "aes-sha1");
     assert_eq!(we.ike_version, IkeVersion::V2);
+    // Libreswan 5.4's defaults for what the file leaves unset
+    assert_eq!(we.esn, Esn::Either);
+    assert_eq!(we.retransmit_timeout, Duration::from_secs(30));
+    assert_eq!(we.retransmit_interval, Duration::from_millis(500));
+    assert_eq!(we.rekeymargin, Duration::from_secs(540));
+    assert_eq!(we.rekeyfuzz_percent, 100);
+    assert_eq!(we.replay_window, 128);
+    assert_eq!(
+        (we.failureshunt, we.negotiationshunt),
+        (Shunt::None, Shunt::Drop)
+    );
+    assert_eq!(
+        (we.encapsulation, we.fragmentation),
+        (Encapsulation::Auto, Fragmentation::Yes)
+    );
+    assert!(
+        we.pfs && we.nat_keepalive && we.rekey && !we.reauth && !we.compress && !we.initial_contact
+    );
+    assert_eq!(we.sendca, "all");
+    assert_eq!(we.dpddelay, None);
     assert_eq!(we.line, 21);
     assert_eq!(
         we.raw.get("leftnexthop").map(String::as_str),
@@ -141,6 +161,21 @@ fn also_conflicts_and_loops_fail_the_conn() {
         .unwrap()
         .to_string()
         .contains("cannot find conn 'missing'"));
+}
+
+#[test]
+fn deep_also_chains_are_bounded() {
+    let mut t = String::from("conn c0\n\tleft=192.0.2.1\n\tright=192.0.2.2\n");
+    for i in 1..5000 {
+        t.push_str(&format!("conn c{i}\n\talso=c{}\n", i - 1));
+    }
+    let c = load(&t).unwrap();
+    assert!(c.conn("c10").is_some());
+    assert!(c
+        .conn_error("c4999")
+        .unwrap()
+        .to_string()
+        .contains("nests deeper than 64"));
 }
 
 #[test]

@@ -137,7 +137,7 @@ fn conn(v6: bool) -> impl Strategy<Value = GenConn> {
                     ("rekeyfuzz".to_string(), format!("{fuzz}%")),
                     ("replay-window".to_string(), rw.to_string()),
                 ];
-                let authby = if kx == "ikev1" && authby.contains("ecdsa") {
+                let authby = if kx == "ikev1" && !matches!(authby, "secret" | "rsasig") {
                     "rsasig"
                 } else {
                     authby
