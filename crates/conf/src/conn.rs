@@ -153,6 +153,26 @@ impl<'a> Ctx<'a> {
         self.r.get(key)
     }
 
+    /// The entry of a per-end key (`side` + `name`) without allocating.
+    pub fn get_end(&self, side: &str, name: &str) -> Option<&'a Entry> {
+        let mut buf = [0u8; 64];
+        let (a, b) = (side.as_bytes(), name.as_bytes());
+        let n = a.len() + b.len();
+        let dst = buf.get_mut(..n)?;
+        let (d1, d2) = dst.split_at_mut(a.len());
+        d1.copy_from_slice(a);
+        d2.copy_from_slice(b);
+        let key = std::str::from_utf8(dst).ok()?;
+        self.r.get(key)
+    }
+
+    /// A non-empty per-end value.
+    pub fn string_end(&self, side: &str, name: &str) -> Option<(&'a Entry, &'a str)> {
+        self.get_end(side, name)
+            .filter(|e| !e.value.trim().is_empty())
+            .map(|e| (e, e.value.trim()))
+    }
+
     /// A non-empty value (an empty `KEY=` counts as unset).
     pub fn string(&self, key: &str) -> Option<(&'a Entry, &'a str)> {
         self.r

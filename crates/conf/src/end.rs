@@ -202,27 +202,27 @@ impl EndSpec {
                 raw.insert(e.kw.name.to_string(), e.value.to_string());
             }
         }
-        let host = match ctx.get(&k("")) {
+        let host = match ctx.get_end(side, "") {
             Some(e) if !e.value.is_empty() => HostAddr::parse(&e.value)
                 .map_err(|m| ctx.bad(e, format!("{side}={} invalid, {m}", e.value)))?,
             _ => HostAddr::Unset,
         };
         let nexthop = ctx
-            .string(&k("nexthop"))
+            .string_end(side, "nexthop")
             .map(|(e, v)| {
                 HostAddr::parse(v)
                     .map_err(|m| ctx.bad(e, format!("{side}nexthop={v} invalid, {m}")))
             })
             .transpose()?;
         let id = ctx
-            .string(&k("id"))
+            .string_end(side, "id")
             .map(|(e, v)| {
                 Id::parse(v).map_err(|m| ctx.bad(e, format!("{side}id={v} invalid, {m}")))
             })
             .transpose()?;
         let mut selectors = Vec::new();
         let mut vsubnet = None;
-        if let Some(e) = ctx.get(&k("subnet")) {
+        if let Some(e) = ctx.get_end(side, "subnet") {
             let v = e.value.trim();
             if v.starts_with("vhost:") || v.starts_with("vnet:") {
                 check_virtual(v.split_once(':').map_or("", |(_, l)| l), true)
@@ -239,7 +239,7 @@ impl EndSpec {
             }
         }
         let subnets: Vec<Subnet> = selectors.iter().map(|s| s.subnet).collect();
-        let subnets_list: Vec<Subnet> = match ctx.get(&k("subnets")) {
+        let subnets_list: Vec<Subnet> = match ctx.get_end(side, "subnets") {
             Some(e) => {
                 let v = e.value.trim().trim_start_matches('{').trim_end_matches('}');
                 parse_selectors(&k("subnets"), v)
@@ -257,15 +257,15 @@ impl EndSpec {
                 raw.get("subnets").cloned().unwrap_or_default()
             )));
         }
-        if let Some((e, v)) = ctx.string(&k("addresspool")) {
+        if let Some((e, v)) = ctx.string_end(side, "addresspool") {
             parse_addresspool(&k("addresspool"), v).map_err(|m| ctx.bad(e, m))?;
         }
         let protoport = ctx
-            .string(&k("protoport"))
+            .string_end(side, "protoport")
             .map(|(e, v)| ProtoPort::parse(v).map_err(|m| ctx.bad(e, m)))
             .transpose()?;
         let mut sourceips = Vec::new();
-        if let Some((e, v)) = ctx.string(&k("sourceip")) {
+        if let Some((e, v)) = ctx.string_end(side, "sourceip") {
             for s in split_list(v) {
                 sourceips.push(s.parse::<IpAddr>().map_err(|_| {
                     ctx.bad(
@@ -275,12 +275,12 @@ impl EndSpec {
                 })?);
             }
         }
-        if let Some((e, v)) = ctx.string(&k("sourceip")) {
+        if let Some((e, v)) = ctx.string_end(side, "sourceip") {
             check_sourceips(&sourceips, &selectors, &subnets_list, &host, side, v)
                 .map_err(|m| ctx.bad(e, m))?;
         }
         let interface_ip = ctx
-            .string(&k("interface-ip"))
+            .string_end(side, "interface-ip")
             .map(|(e, v)| {
                 let (a, p) = v.split_once('/').unwrap_or((v, ""));
                 let addr: IpAddr = a
@@ -298,9 +298,10 @@ impl EndSpec {
                 Ok::<_, ConfError>(Subnet { addr, prefix })
             })
             .transpose()?;
-        if let (Some((_, ii)), Some((e, si))) =
-            (ctx.string(&k("interface-ip")), ctx.string(&k("sourceip")))
-        {
+        if let (Some((_, ii)), Some((e, si))) = (
+            ctx.string_end(side, "interface-ip"),
+            ctx.string_end(side, "sourceip"),
+        ) {
             return Err(ctx.bad(
                 e,
                 format!("cannot specify {side}interface-ip={ii} and {side}sourceip={si}"),
@@ -308,7 +309,7 @@ impl EndSpec {
         }
         let mut pubkey = None;
         for kw in ["rsasigkey", "ecdsakey", "eddsakey", "pubkey"] {
-            if let Some((e, v)) = ctx.string(&k(kw)) {
+            if let Some((e, v)) = ctx.string_end(side, kw) {
                 let p = PubKeySpec::parse(kw, v)
                     .map_err(|m| ctx.bad(e, format!("{side}{kw} invalid, {m}")))?;
                 if p.is_some() {
@@ -317,13 +318,13 @@ impl EndSpec {
             }
         }
         let auth = ctx
-            .string(&k("auth"))
+            .string_end(side, "auth")
             .map(|(e, v)| {
                 parse_authby_one(v).map_err(|m| ctx.bad(e, format!("{side}auth={v} invalid, {m}")))
             })
             .transpose()?;
         let ikeport = ctx
-            .string(&k("ikeport"))
+            .string_end(side, "ikeport")
             .map(|(e, v)| {
                 v.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
                     ctx.bad(
@@ -334,7 +335,7 @@ impl EndSpec {
             })
             .transpose()?;
         let sendcert = match ctx
-            .string(&k("sendcert"))
+            .string_end(side, "sendcert")
             .map(|(_, v)| v.to_ascii_lowercase())
         {
             None => SendCert::IfAsked,
@@ -345,14 +346,14 @@ impl EndSpec {
             },
         };
         let flag = |name: &str| -> Result<bool, ConfError> {
-            match ctx.string(&k(name)) {
+            match ctx.string_end(side, name) {
                 None => Ok(false),
                 Some((e, v)) => parse_yn(v).ok_or_else(|| {
                     ctx.bad(e, format!("{side}{name}={v} invalid, expecting yes or no"))
                 }),
             }
         };
-        let s = |name: &str| ctx.string(&k(name)).map(|(_, v)| v.to_string());
+        let s = |name: &str| ctx.string_end(side, name).map(|(_, v)| v.to_string());
         Ok(EndSpec {
             host,
             nexthop,

@@ -477,7 +477,7 @@ pub static KEYWORDS: &[Keyword] = &[
 ];
 
 /// How a key in a file names a keyword.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyEnd {
     /// Not per-end.
     None,

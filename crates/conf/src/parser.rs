@@ -1,6 +1,7 @@
 //! From files to sections: `config setup`, `conn NAME`, `include`,
 //! `version`, keyword lookup, obsolete and `x-` keys, duplicates.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -90,6 +91,7 @@ pub fn parse_file(path: &Path, opts: &LoadOptions) -> Result<RawConfig, ConfErro
     Parser {
         opts,
         raw: &mut raw,
+        seen: HashSet::new(),
     }
     .file(&text, path, 0)?;
     Ok(raw)
@@ -101,6 +103,7 @@ pub fn parse_text(text: &str, name: &Path, opts: &LoadOptions) -> Result<RawConf
     Parser {
         opts,
         raw: &mut raw,
+        seen: HashSet::new(),
     }
     .file(text, name, 0)?;
     Ok(raw)
@@ -109,6 +112,8 @@ pub fn parse_text(text: &str, name: &Path, opts: &LoadOptions) -> Result<RawConf
 struct Parser<'a> {
     opts: &'a LoadOptions,
     raw: &'a mut RawConfig,
+    /// Keys already set in the section being read (keyword address, end).
+    seen: HashSet<(usize, KeyEnd)>,
 }
 
 fn has_glob_chars(s: &str) -> bool {
@@ -137,6 +142,7 @@ impl Parser<'_> {
                                 .get(1)
                                 .is_some_and(|w| w.eq_ignore_ascii_case("setup")) =>
                         {
+                            self.seen.clear();
                             current = Some(Section {
                                 kind: SectionKind::Setup,
                                 file: file.clone(),
@@ -154,6 +160,7 @@ impl Parser<'_> {
                             } else {
                                 SectionKind::Conn(name)
                             };
+                            self.seen.clear();
                             current = Some(Section {
                                 kind,
                                 file: file.clone(),
@@ -262,12 +269,7 @@ impl Parser<'_> {
                         )));
                         sec.entries.remove(pos);
                     }
-                } else if !accumulates
-                    && sec
-                        .entries
-                        .iter()
-                        .any(|e| std::ptr::eq(e.kw, kw) && e.end == end)
-                {
+                } else if !accumulates && !self.seen.insert((kw as *const Keyword as usize, end)) {
                     self.raw
                         .warnings
                         .push(d(format!("ignoring duplicate conn keyword: {key}={value}")));
