@@ -135,6 +135,44 @@ impl DistinguishedName {
         Ok(DistinguishedName { rdns, der: None })
     }
 
+    /// The DER encoding: the original one when the name came from DER,
+    /// otherwise an encoding with PrintableString values where possible
+    /// (IA5String for e-mail addresses and domain components, UTF8String
+    /// otherwise), as in an ID_DER_ASN1_DN payload.
+    pub fn to_der(&self) -> Result<Vec<u8>> {
+        if let Some(d) = &self.der {
+            return Ok(d.clone());
+        }
+        let mut rdns = Vec::new();
+        for rdn in &self.rdns {
+            let mut set = Vec::new();
+            for a in rdn {
+                let printable = a
+                    .value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
+                let ia5 = matches!(
+                    a.oid.as_str(),
+                    "1.2.840.113549.1.9.1" | "0.9.2342.19200300.100.1.25"
+                );
+                let tag = if ia5 && a.value.is_ascii() {
+                    0x16
+                } else if printable {
+                    0x13
+                } else {
+                    0x0c
+                };
+                set.extend(crate::der::seq(&[
+                    &crate::der::oid(&a.oid)?,
+                    &crate::der::tlv(tag, a.value.as_bytes()),
+                ]));
+            }
+            rdns.push(crate::der::tlv(0x31, &set));
+        }
+        let refs: Vec<&[u8]> = rdns.iter().map(|r| r.as_slice()).collect();
+        Ok(crate::der::seq(&refs))
+    }
+
     /// All attributes in order.
     pub fn attributes(&self) -> impl Iterator<Item = &Attribute> {
         self.rdns.iter().flatten()
@@ -321,6 +359,11 @@ mod tests {
         let shorter = DistinguishedName::parse("C=CA, CN=east").unwrap();
         assert_eq!(cert.matches(&shorter), None);
         assert!(cert.same_as(&spaced));
+        // A parsed name encodes to DER that parses back to the same name.
+        let der = cert.to_der().unwrap();
+        let back = DistinguishedName::from_der(&der).unwrap();
+        assert!(back.same_as(&cert));
+        assert_eq!(back.to_der().unwrap(), der);
         assert!(!cert.same_as(&reordered));
     }
 }
