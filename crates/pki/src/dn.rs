@@ -15,6 +15,8 @@ pub struct Attribute {
     pub oid: String,
     /// The attribute value as text.
     pub value: String,
+    /// The value's DER (tag, length, contents) when it came from DER.
+    pub ber: Option<Vec<u8>>,
 }
 
 /// A distinguished name: its attributes in the order of the DER encoding
@@ -75,6 +77,7 @@ impl DistinguishedName {
                 rdn.iter()
                     .map(|atv| Attribute {
                         oid: atv.attr_type().to_id_string(),
+                        ber: Some(value_ber(atv)),
                         value: match atv.as_str() {
                             Ok(s) => s.to_string(),
                             Err(_) => format!("#{}", hex::encode(atv.attr_value().data)),
@@ -127,7 +130,11 @@ impl DistinguishedName {
                 .and_then(|v| v.strip_suffix('"'))
                 .map(str::to_string)
                 .unwrap_or(value);
-            rdns.push(vec![Attribute { oid, value }]);
+            rdns.push(vec![Attribute {
+                oid,
+                value,
+                ber: None,
+            }]);
         }
         if rdns.is_empty() {
             return Err(bad("empty distinguished name"));
@@ -248,6 +255,16 @@ impl DistinguishedName {
     }
 }
 
+/// Re-encodes an attribute value as DER (its tag and contents).
+fn value_ber(atv: &x509_parser::x509::AttributeTypeAndValue<'_>) -> Vec<u8> {
+    let any = atv.attr_value();
+    let tag = u8::try_from(any.tag().0)
+        .ok()
+        .filter(|t| *t < 0x1f)
+        .unwrap_or(0x0c);
+    crate::der::tlv(tag, any.data)
+}
+
 fn attr_eq(a: &Attribute, p: &Attribute, wild: bool) -> bool {
     a.oid == p.oid && (wild || normalize(&a.value) == normalize(&p.value))
 }
@@ -302,6 +319,28 @@ fn unescape(s: &str) -> String {
     out
 }
 
+/// Escapes a value as Libreswan does for NSS (RFC 4514 plus `#` and `=`):
+/// `\c` for special characters, a leading space and a trailing space, and
+/// `\XX` for bytes outside printable ASCII.
+fn write_escaped(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
+    let bytes = v.as_bytes();
+    let last = bytes.len().saturating_sub(1);
+    for (i, &c) in bytes.iter().enumerate() {
+        let special = matches!(
+            c,
+            b'\\' | b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'#' | b'='
+        ) || (c == b' ' && (i == 0 || i == last));
+        if special {
+            write!(f, "\\{}", c as char)?;
+        } else if (0x20..=0x7e).contains(&c) {
+            write!(f, "{}", c as char)?;
+        } else {
+            write!(f, "\\{c:02X}")?;
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for DistinguishedName {
     /// Libreswan's spelling: `C=CA, ST=Ontario, O=Libreswan, CN=east`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -311,17 +350,17 @@ impl fmt::Display for DistinguishedName {
                 f.write_str(", ")?;
             }
             first = false;
-            match name_of(&a.oid) {
-                Some(n) => write!(f, "{n}=")?,
-                None => write!(f, "{}=", a.oid)?,
-            }
-            for c in a.value.chars() {
-                if c == ',' {
-                    f.write_str("\\,")?;
-                } else {
-                    write!(f, "{c}")?;
+            let Some(name) = name_of(&a.oid) else {
+                // Unknown types print as OID=#BER (RFC 4514 2.4).
+                write!(f, "{}=#", a.oid)?;
+                match &a.ber {
+                    Some(b) => write!(f, "{}", hex::encode_upper(b))?,
+                    None => write!(f, "{}", hex::encode_upper(a.value.as_bytes()))?,
                 }
-            }
+                continue;
+            };
+            write!(f, "{name}=")?;
+            write_escaped(f, &a.value)?;
         }
         Ok(())
     }
@@ -342,6 +381,8 @@ mod tests {
             "C=CA, ST=Ontario, O=Libreswan, CN=east.testing.libreswan.org, E=a@b"
         );
         assert!(DistinguishedName::parse("XX=1").is_err());
+        let odd = DistinguishedName::parse("CN=a\\,b+c#d=e; f , O=caf\u{e9}").unwrap();
+        assert_eq!(odd.to_string(), r"CN=a\,b\+c\#d\=e\; f, O=caf\C3\A9");
         assert!(DistinguishedName::parse("nonsense").is_err());
     }
 
