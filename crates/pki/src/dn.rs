@@ -15,6 +15,8 @@ pub struct Attribute {
     pub oid: String,
     /// The attribute value as text.
     pub value: String,
+    /// The value's DER (tag, length, contents) when it came from DER.
+    pub ber: Option<Vec<u8>>,
 }
 
 /// A distinguished name: its attributes in the order of the DER encoding
@@ -75,6 +77,7 @@ impl DistinguishedName {
                 rdn.iter()
                     .map(|atv| Attribute {
                         oid: atv.attr_type().to_id_string(),
+                        ber: Some(value_ber(atv)),
                         value: match atv.as_str() {
                             Ok(s) => s.to_string(),
                             Err(_) => format!("#{}", hex::encode(atv.attr_value().data)),
@@ -127,12 +130,54 @@ impl DistinguishedName {
                 .and_then(|v| v.strip_suffix('"'))
                 .map(str::to_string)
                 .unwrap_or(value);
-            rdns.push(vec![Attribute { oid, value }]);
+            rdns.push(vec![Attribute {
+                oid,
+                value,
+                ber: None,
+            }]);
         }
         if rdns.is_empty() {
             return Err(bad("empty distinguished name"));
         }
         Ok(DistinguishedName { rdns, der: None })
+    }
+
+    /// The DER encoding: the original one when the name came from DER,
+    /// otherwise an encoding with PrintableString values where possible
+    /// (IA5String for e-mail addresses and domain components, UTF8String
+    /// otherwise), as in an ID_DER_ASN1_DN payload.
+    pub fn to_der(&self) -> Result<Vec<u8>> {
+        if let Some(d) = &self.der {
+            return Ok(d.clone());
+        }
+        let mut rdns = Vec::new();
+        for rdn in &self.rdns {
+            let mut set = Vec::new();
+            for a in rdn {
+                let printable = a
+                    .value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
+                let ia5 = matches!(
+                    a.oid.as_str(),
+                    "1.2.840.113549.1.9.1" | "0.9.2342.19200300.100.1.25"
+                );
+                let tag = if ia5 && a.value.is_ascii() {
+                    0x16
+                } else if printable {
+                    0x13
+                } else {
+                    0x0c
+                };
+                set.extend(crate::der::seq(&[
+                    &crate::der::oid(&a.oid)?,
+                    &crate::der::tlv(tag, a.value.as_bytes()),
+                ]));
+            }
+            rdns.push(crate::der::tlv(0x31, &set));
+        }
+        let refs: Vec<&[u8]> = rdns.iter().map(|r| r.as_slice()).collect();
+        Ok(crate::der::seq(&refs))
     }
 
     /// All attributes in order.
@@ -210,6 +255,16 @@ impl DistinguishedName {
     }
 }
 
+/// Re-encodes an attribute value as DER (its tag and contents).
+fn value_ber(atv: &x509_parser::x509::AttributeTypeAndValue<'_>) -> Vec<u8> {
+    let any = atv.attr_value();
+    let tag = u8::try_from(any.tag().0)
+        .ok()
+        .filter(|t| *t < 0x1f)
+        .unwrap_or(0x0c);
+    crate::der::tlv(tag, any.data)
+}
+
 fn attr_eq(a: &Attribute, p: &Attribute, wild: bool) -> bool {
     a.oid == p.oid && (wild || normalize(&a.value) == normalize(&p.value))
 }
@@ -264,6 +319,28 @@ fn unescape(s: &str) -> String {
     out
 }
 
+/// Escapes a value as Libreswan does for NSS (RFC 4514 plus `#` and `=`):
+/// `\c` for special characters, a leading space and a trailing space, and
+/// `\XX` for bytes outside printable ASCII.
+fn write_escaped(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
+    let bytes = v.as_bytes();
+    let last = bytes.len().saturating_sub(1);
+    for (i, &c) in bytes.iter().enumerate() {
+        let special = matches!(
+            c,
+            b'\\' | b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'#' | b'='
+        ) || (c == b' ' && (i == 0 || i == last));
+        if special {
+            write!(f, "\\{}", c as char)?;
+        } else if (0x20..=0x7e).contains(&c) {
+            write!(f, "{}", c as char)?;
+        } else {
+            write!(f, "\\{c:02X}")?;
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for DistinguishedName {
     /// Libreswan's spelling: `C=CA, ST=Ontario, O=Libreswan, CN=east`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -273,17 +350,17 @@ impl fmt::Display for DistinguishedName {
                 f.write_str(", ")?;
             }
             first = false;
-            match name_of(&a.oid) {
-                Some(n) => write!(f, "{n}=")?,
-                None => write!(f, "{}=", a.oid)?,
-            }
-            for c in a.value.chars() {
-                if c == ',' {
-                    f.write_str("\\,")?;
-                } else {
-                    write!(f, "{c}")?;
+            let Some(name) = name_of(&a.oid) else {
+                // Unknown types print as OID=#BER (RFC 4514 2.4).
+                write!(f, "{}=#", a.oid)?;
+                match &a.ber {
+                    Some(b) => write!(f, "{}", hex::encode_upper(b))?,
+                    None => write!(f, "{}", hex::encode_upper(a.value.as_bytes()))?,
                 }
-            }
+                continue;
+            };
+            write!(f, "{name}=")?;
+            write_escaped(f, &a.value)?;
         }
         Ok(())
     }
@@ -304,6 +381,8 @@ mod tests {
             "C=CA, ST=Ontario, O=Libreswan, CN=east.testing.libreswan.org, E=a@b"
         );
         assert!(DistinguishedName::parse("XX=1").is_err());
+        let odd = DistinguishedName::parse("CN=a\\,b+c#d=e; f , O=caf\u{e9}").unwrap();
+        assert_eq!(odd.to_string(), r"CN=a\,b\+c\#d\=e\; f, O=caf\C3\A9");
         assert!(DistinguishedName::parse("nonsense").is_err());
     }
 
@@ -321,6 +400,11 @@ mod tests {
         let shorter = DistinguishedName::parse("C=CA, CN=east").unwrap();
         assert_eq!(cert.matches(&shorter), None);
         assert!(cert.same_as(&spaced));
+        // A parsed name encodes to DER that parses back to the same name.
+        let der = cert.to_der().unwrap();
+        let back = DistinguishedName::from_der(&der).unwrap();
+        assert!(back.same_as(&cert));
+        assert_eq!(back.to_der().unwrap(), der);
         assert!(!cert.same_as(&reordered));
     }
 }

@@ -73,6 +73,53 @@ impl Id {
         Ok(Id::Fqdn(t.to_string()))
     }
 
+    /// Reads the identification data of an IKEv2 ID payload (RFC 7296 3.5):
+    /// ID_IPV4_ADDR (1), ID_FQDN (2), ID_RFC822_ADDR (3), ID_IPV6_ADDR (5),
+    /// ID_DER_ASN1_DN (9) and ID_KEY_ID (11).
+    pub fn from_payload(id_type: u8, data: &[u8]) -> Result<Id> {
+        let bad = |reason: &str| PkiError::BadId {
+            id: format!("type {id_type}: {}", hex::encode(data)),
+            reason: reason.to_string(),
+        };
+        let text = || {
+            std::str::from_utf8(data)
+                .map(str::to_string)
+                .map_err(|_| bad("not UTF-8"))
+        };
+        match id_type {
+            1 => <[u8; 4]>::try_from(data)
+                .map(|a| Id::Ip(IpAddr::from(a)))
+                .map_err(|_| bad("an IPv4 address has 4 bytes")),
+            5 => <[u8; 16]>::try_from(data)
+                .map(|a| Id::Ip(IpAddr::from(a)))
+                .map_err(|_| bad("an IPv6 address has 16 bytes")),
+            2 => Ok(Id::Fqdn(text()?)),
+            3 => Ok(Id::Email(text()?)),
+            9 => DistinguishedName::from_der(data).map(Id::Dn),
+            11 => Ok(Id::KeyId(data.to_vec())),
+            _ => Err(bad("unsupported ID type")),
+        }
+    }
+
+    /// The ID payload type and data for this identity; `%any` and
+    /// `%fromcert` have none (use [`Id::from_cert`] first).
+    pub fn to_payload(&self) -> Result<(u8, Vec<u8>)> {
+        Ok(match self {
+            Id::Ip(IpAddr::V4(a)) => (1, a.octets().to_vec()),
+            Id::Ip(IpAddr::V6(a)) => (5, a.octets().to_vec()),
+            Id::Fqdn(n) => (2, n.as_bytes().to_vec()),
+            Id::Email(e) => (3, e.as_bytes().to_vec()),
+            Id::Dn(d) => (9, d.to_der()?),
+            Id::KeyId(k) => (11, k.clone()),
+            Id::Any | Id::FromCert => {
+                return Err(PkiError::BadId {
+                    id: self.to_string(),
+                    reason: "has no ID payload form".into(),
+                })
+            }
+        })
+    }
+
     /// The identity a certificate provides for `%fromcert`: its subject DN.
     pub fn from_cert(cert: &Certificate) -> Id {
         Id::Dn(cert.subject().clone())
@@ -182,6 +229,27 @@ mod tests {
         assert!(matches!(Id::parse("CN=x, O=y").unwrap(), Id::Dn(_)));
         assert!(Id::parse("@#zz").is_err());
         assert_eq!(Id::parse("@east").unwrap().to_string(), "@east");
+    }
+
+    #[test]
+    fn payload_roundtrip() {
+        for s in [
+            "192.0.2.1",
+            "2001:db8::1",
+            "@east",
+            "a@b.c",
+            "@#0a0b",
+            "C=CA, O=Libreswan, CN=east, E=a@b.c",
+        ] {
+            let id = Id::parse(s).unwrap();
+            let (t, d) = id.to_payload().unwrap();
+            let back = Id::from_payload(t, &d).unwrap();
+            assert_eq!(back.to_string(), id.to_string(), "{s}");
+        }
+        assert!(Id::Any.to_payload().is_err());
+        assert!(Id::from_payload(1, &[1, 2, 3]).is_err());
+        assert!(Id::from_payload(9, &[0x30, 0x05]).is_err());
+        assert!(Id::from_payload(42, b"x").is_err());
     }
 
     #[test]

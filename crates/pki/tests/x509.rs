@@ -272,6 +272,19 @@ fn id_matching() {
     let wild = Id::parse("C=CA, ST=*, O=Libreswan, CN=east.testing.libreswan.org, E=*").unwrap();
     assert_eq!(wild.match_cert_wildcards(&east), Some(2));
     assert!(Id::from_cert(&east).matches_cert(&east));
+    // The ID payload a peer sends for %fromcert carries the subject's DER.
+    let (t, data) = Id::from_cert(&east).to_payload().unwrap();
+    assert_eq!(
+        (t, data.as_slice()),
+        (9, east.subject().der.as_deref().unwrap())
+    );
+    assert!(Id::from_payload(t, &data).unwrap().matches_cert(&east));
+    assert!(Id::from_payload(2, b"east.testing.libreswan.org")
+        .unwrap()
+        .matches_cert(&east));
+    assert!(Id::from_payload(1, &[192, 0, 2, 23])
+        .unwrap()
+        .matches_cert(&east));
     assert!(!Id::from_cert(&east).matches_cert(&p.cert("west")));
 }
 
