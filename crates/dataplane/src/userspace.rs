@@ -122,6 +122,7 @@ pub struct Userspace {
     routes: HashMap<IpNet, usize>,
     route_socket: RouteSocket,
     tun_index: u32,
+    raw_esp: bool,
     /// (mark, table, preference) of the bypass rules to remove on drop.
     rules: (u32, u32, u32),
     worker: Option<JoinHandle<()>>,
@@ -217,6 +218,7 @@ impl Userspace {
             routes: HashMap::new(),
             route_socket,
             tun_index,
+            raw_esp: config.raw_esp,
             rules,
             worker: Some(handle),
         })
@@ -348,6 +350,19 @@ impl Kernel for Userspace {
                 })
             }
             Encapsulation::Udp { .. } => true,
+            Encapsulation::None if !self.raw_esp => {
+                return Err(DataplaneError::Unsupported {
+                    backend: "userspace",
+                    what:
+                        "raw ESP SAs (encapsulation=no) need UserspaceConfig::raw_esp, which is off",
+                })
+            }
+            Encapsulation::None if pair.remote.is_ipv6() => {
+                return Err(DataplaneError::Unsupported {
+                    backend: "userspace",
+                    what: "raw ESP over IPv6 is not built yet; use ESP-in-UDP (encapsulation=yes)",
+                })
+            }
             Encapsulation::None => false,
         };
         let old = self.pairs.get(&pair.id).copied();

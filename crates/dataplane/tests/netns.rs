@@ -655,6 +655,11 @@ fn kernel_api_trap_drop_and_expire() {
             local_ts: "10.1.0.0/16".parse().unwrap(),
             remote_ts: "10.2.0.0/16".parse().unwrap(),
         };
+        let mut raw = pair.clone();
+        raw.id = SaId(9);
+        raw.encapsulation = Encapsulation::None;
+        let err = dp.install_sa_pair(raw).unwrap_err().to_string();
+        assert!(err.contains("raw_esp"), "{err}");
         let mut same_spi = pair.clone();
         same_spi.id = SaId(8);
         dp.install_sa_pair(pair).unwrap();
