@@ -119,7 +119,8 @@ pub struct Userspace {
     spis: HashSet<u32>,
     pairs: HashMap<SaId, PairInfo>,
     policies: HashMap<PolicyId, Policy>,
-    routes: HashMap<IpNet, usize>,
+    /// Routes in use: (remote subnet, is a pass shunt's throw route) -> policies using it.
+    routes: HashMap<(IpNet, bool), usize>,
     route_socket: RouteSocket,
     tun_index: u32,
     raw_esp: bool,
@@ -281,42 +282,54 @@ impl Userspace {
         Ok(())
     }
 
+    /// Takes a reference on the route a policy needs: its remote subnet into
+    /// TUN, or for a pass shunt a throw route (the subnet leaves the data
+    /// plane's table and goes out in the clear by the main table).
     fn route_ref(&mut self, policy: &Policy) -> Result<()> {
-        if policy.action == PolicyAction::Pass {
-            // A pass shunt is honoured by not routing its traffic into TUN.
-            return Ok(());
-        }
-        let count = self.routes.entry(policy.remote).or_insert(0);
+        let pass = policy.action == PolicyAction::Pass;
+        let count = self.routes.entry((policy.remote, pass)).or_insert(0);
         if *count == 0 {
-            self.route_socket
-                .add_route(&policy.remote, self.tun_index, policy.route_source)
-                .map_err(|e| {
-                    DataplaneError::io(
-                        format!("adding the route {} via {}", policy.remote, self.tun_name),
-                        e,
-                    )
-                })?;
+            let r = if pass {
+                self.route_socket.add_throw(&policy.remote)
+            } else {
+                self.route_socket
+                    .add_route(&policy.remote, self.tun_index, policy.route_source)
+            };
+            r.map_err(|e| {
+                DataplaneError::io(
+                    format!("adding the route of {} ({})", policy.remote, self.tun_name),
+                    e,
+                )
+            })?;
         }
-        *count += 1;
+        if let Some(c) = self.routes.get_mut(&(policy.remote, pass)) {
+            *c += 1;
+        }
         Ok(())
     }
 
     fn route_unref(&mut self, policy: &Policy) -> Result<()> {
-        if policy.action == PolicyAction::Pass {
-            return Ok(());
-        }
-        if let Some(count) = self.routes.get_mut(&policy.remote) {
+        let pass = policy.action == PolicyAction::Pass;
+        let key = (policy.remote, pass);
+        if let Some(count) = self.routes.get_mut(&key) {
             *count -= 1;
             if *count == 0 {
-                self.routes.remove(&policy.remote);
-                self.route_socket
-                    .remove_route(&policy.remote, self.tun_index)
-                    .map_err(|e| {
-                        DataplaneError::io(
-                            format!("removing the route {} via {}", policy.remote, self.tun_name),
-                            e,
-                        )
-                    })?;
+                self.routes.remove(&key);
+                let r = if pass {
+                    self.route_socket.remove_throw(&policy.remote)
+                } else {
+                    self.route_socket
+                        .remove_route(&policy.remote, self.tun_index)
+                };
+                r.map_err(|e| {
+                    DataplaneError::io(
+                        format!(
+                            "removing the route of {} ({})",
+                            policy.remote, self.tun_name
+                        ),
+                        e,
+                    )
+                })?;
             }
         }
         Ok(())

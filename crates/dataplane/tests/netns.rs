@@ -678,6 +678,7 @@ fn kernel_api_trap_drop_and_expire() {
             (1, "10.2.0.0/16", PolicyAction::Protect(SaId(7))),
             (2, "10.3.0.0/16", PolicyAction::Trap { hold: false }),
             (3, "10.4.0.0/16", PolicyAction::Drop),
+            (4, "10.2.5.0/24", PolicyAction::Pass),
         ] {
             dp.install_policy(Policy {
                 id: PolicyId(id),
@@ -717,23 +718,30 @@ fn kernel_api_trap_drop_and_expire() {
         assert_eq!(dp.poll_event(), None, "all events were taken");
         let stats = dp.stats().unwrap();
         let counters = dp.counters(SaId(7)).unwrap();
-        let routes = |dp: &Userspace| {
+        let routes = || {
             let out = Command::new("ip")
-                .args(["route", "show", "table", "4500", "dev", dp.tun_name()])
+                .args(["route", "show", "table", "4500"])
                 .output()
                 .unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
-        let before = routes(&dp);
+        let before = routes();
         assert!(
             before.contains("10.3.0.0/16")
-                && before.contains("10.2.0.0/16 proto static scope link src 10.1.0.1"),
+                && before.contains("10.2.0.0/16 dev fst0 proto static scope link src 10.1.0.1"),
             "{before}"
         );
-        dp.remove_policy(PolicyId(2)).unwrap();
-        let after = routes(&dp);
         assert!(
-            !after.contains("10.3.0.0/16") && after.contains("10.2.0.0/16"),
+            before.contains("throw 10.2.5.0/24"),
+            "a pass shunt leaves the table: {before}"
+        );
+        dp.remove_policy(PolicyId(4)).unwrap();
+        dp.remove_policy(PolicyId(2)).unwrap();
+        let after = routes();
+        assert!(
+            !after.contains("10.3.0.0/16")
+                && !after.contains("10.2.5.0/24")
+                && after.contains("10.2.0.0/16"),
             "{after}"
         );
         dp.remove_sa_pair(SaId(7)).unwrap();
