@@ -5,7 +5,7 @@
 //! serves: the TUN device, the sockets and the `ip` commands act there.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -104,6 +104,8 @@ impl UserspaceConfig {
 #[derive(Debug, Clone, Copy)]
 struct PairInfo {
     inbound_spi: u32,
+    outbound_spi: u32,
+    remote: IpAddr,
 }
 
 /// The userspace data plane: a control handle; the packets flow in a worker thread.
@@ -274,6 +276,27 @@ impl Userspace {
         }
     }
 
+    /// Whether ESP for `remote` goes in UDP (true) or raw (false); refuses
+    /// what this data plane cannot send.
+    fn encapsulation_is_udp(&self, remote: IpAddr, encapsulation: Encapsulation) -> Result<bool> {
+        match encapsulation {
+            Encapsulation::Udp { .. } if self.udp.is_none() => Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "ESP-in-UDP SAs need the data plane's UDP socket, which is disabled",
+            }),
+            Encapsulation::Udp { .. } => Ok(true),
+            Encapsulation::None if !self.raw_esp => Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "raw ESP SAs (encapsulation=no) need UserspaceConfig::raw_esp, which is off",
+            }),
+            Encapsulation::None if remote.is_ipv6() => Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "raw ESP over IPv6 is not built yet; use ESP-in-UDP (encapsulation=yes)",
+            }),
+            Encapsulation::None => Ok(false),
+        }
+    }
+
     fn send(&self, cmd: Command) -> Result<()> {
         self.commands
             .send(cmd)
@@ -355,29 +378,17 @@ impl Kernel for Userspace {
     }
 
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
-        let udp = match pair.encapsulation {
-            Encapsulation::Udp { .. } if self.udp.is_none() => {
-                return Err(DataplaneError::Unsupported {
-                    backend: "userspace",
-                    what: "ESP-in-UDP SAs need the data plane's UDP socket, which is disabled",
-                })
-            }
-            Encapsulation::Udp { .. } => true,
-            Encapsulation::None if !self.raw_esp => {
-                return Err(DataplaneError::Unsupported {
-                    backend: "userspace",
-                    what:
-                        "raw ESP SAs (encapsulation=no) need UserspaceConfig::raw_esp, which is off",
-                })
-            }
-            Encapsulation::None if pair.remote.is_ipv6() => {
-                return Err(DataplaneError::Unsupported {
-                    backend: "userspace",
-                    what: "raw ESP over IPv6 is not built yet; use ESP-in-UDP (encapsulation=yes)",
-                })
-            }
-            Encapsulation::None => false,
-        };
+        let udp = self.encapsulation_is_udp(pair.remote, pair.encapsulation)?;
+        let reused = self
+            .pairs
+            .values()
+            .find(|p| p.outbound_spi == pair.outbound.spi && p.remote == pair.remote);
+        if reused.is_some() {
+            return Err(DataplaneError::OutboundSpiInUse {
+                spi: pair.outbound.spi,
+                remote: pair.remote,
+            });
+        }
         let old = self.pairs.get(&pair.id).copied();
         let spi = pair.inbound.spi;
         let owner = self
@@ -415,7 +426,43 @@ impl Kernel for Userspace {
             }
         }
         self.spis.insert(spi);
-        self.pairs.insert(pair.id, PairInfo { inbound_spi: spi });
+        self.pairs.insert(
+            pair.id,
+            PairInfo {
+                inbound_spi: spi,
+                outbound_spi: pair.outbound.spi,
+                remote: pair.remote,
+            },
+        );
+        Ok(())
+    }
+
+    fn update_sa_endpoints(
+        &mut self,
+        id: SaId,
+        remote: IpAddr,
+        encapsulation: Encapsulation,
+    ) -> Result<()> {
+        let udp = self.encapsulation_is_udp(remote, encapsulation)?;
+        let info = self
+            .pairs
+            .get(&id)
+            .copied()
+            .ok_or(DataplaneError::UnknownSa(id.0))?;
+        let port = match encapsulation {
+            Encapsulation::Udp { remote_port, .. } => remote_port,
+            Encapsulation::None => 0,
+        };
+        self.send(Command::UpdateEndpoints {
+            id,
+            inbound_spi: info.inbound_spi,
+            dest: self.udp_destination(SocketAddr::new(remote, port)),
+            udp,
+            remote,
+        })?;
+        if let Some(p) = self.pairs.get_mut(&id) {
+            p.remote = remote;
+        }
         Ok(())
     }
 

@@ -662,9 +662,27 @@ fn kernel_api_trap_drop_and_expire() {
         assert!(err.contains("raw_esp"), "{err}");
         let mut same_spi = pair.clone();
         same_spi.id = SaId(8);
+        same_spi.outbound.spi = 0x3333;
+        let again = pair.clone();
         dp.install_sa_pair(pair).unwrap();
         let err = dp.install_sa_pair(same_spi).unwrap_err().to_string();
         assert!(err.contains("already in use"), "{err}");
+        // The same outbound SA again would restart its sequence numbers: refused.
+        let err = dp.install_sa_pair(again).unwrap_err().to_string();
+        assert!(err.contains("reuse nonces"), "{err}");
+        // Moving it (a NAT mapping change) keeps it.
+        dp.update_sa_endpoints(
+            SaId(7),
+            "192.0.2.2".parse().unwrap(),
+            Encapsulation::Udp {
+                local_port: 4500,
+                remote_port: 4501,
+            },
+        )
+        .unwrap();
+        assert!(dp
+            .update_sa_endpoints(SaId(70), "192.0.2.2".parse().unwrap(), Encapsulation::None)
+            .is_err());
         let dangling = Policy {
             id: PolicyId(99),
             local: "10.1.0.0/16".parse().unwrap(),
@@ -748,6 +766,20 @@ fn kernel_api_trap_drop_and_expire() {
         assert!(dp.counters(SaId(7)).is_err());
         (acquire, expiries, stats, counters)
     });
+    // The moved SA sends to 192.0.2.2:4501: listen there in the east namespace.
+    let east = p.east.clone();
+    let (bound_tx, bound_rx) = mpsc::channel();
+    let listener = std::thread::spawn(move || {
+        enter_netns(&east).unwrap();
+        let sock = std::net::UdpSocket::bind("192.0.2.2:4501").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        bound_tx.send(()).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        (buf[..n.min(4)].to_vec(), from)
+    });
+    bound_rx.recv_timeout(Duration::from_secs(20)).unwrap();
     rx.recv_timeout(Duration::from_secs(20)).unwrap();
     // Trapped, dropped, and protected (to a peer that has no data plane: it goes out as ESP).
     let _ = p.exec(&p.west, &["ping", "-c", "1", "-W", "1", "10.3.0.1"]);
@@ -758,6 +790,13 @@ fn kernel_api_trap_drop_and_expire() {
     );
     done_tx.send(()).unwrap();
     let (acquire, expiries, stats, counters) = dp_thread.join().unwrap();
+    let (spi, from) = listener.join().unwrap();
+    assert_eq!(
+        spi,
+        0x2222u32.to_be_bytes(),
+        "ESP of the moved SA arrives on the new port"
+    );
+    assert_eq!(from, "192.0.2.1:4500".parse::<SocketAddr>().unwrap());
     let (policy, src, dst) = acquire.expect("an acquire for the trap policy");
     assert_eq!(policy, PolicyId(2));
     assert_eq!(src, "10.1.0.1".parse::<IpAddr>().unwrap());
