@@ -252,6 +252,18 @@ impl Userspace {
         Ok(())
     }
 
+    /// Sends a NAT keepalive (RFC 3948 2.3: the single byte 0xFF) to `to`
+    /// from the ESP-in-UDP socket (`nat-keepalive`, driven by the daemon's timer).
+    pub fn send_nat_keepalive(&self, to: SocketAddr) -> Result<()> {
+        let udp = self.udp.as_ref().ok_or(DataplaneError::Unsupported {
+            backend: "userspace",
+            what: "NAT keepalives without an ESP-in-UDP socket",
+        })?;
+        udp.send_to(&[esp::udp_encap::NAT_KEEPALIVE], self.udp_destination(to))
+            .map_err(|e| DataplaneError::io(format!("sending a NAT keepalive to {to}"), e))?;
+        Ok(())
+    }
+
     /// Waits up to `timeout` for the next event.
     pub fn wait_event(&self, timeout: Duration) -> Option<KernelEvent> {
         self.events.recv_timeout(timeout).ok()

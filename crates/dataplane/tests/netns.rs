@@ -627,6 +627,22 @@ fn kernel_api_trap_drop_and_expire() {
     let (tx, rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let west = p.west.clone();
+    // The moved SA sends to 192.0.2.2:4501: listen there in the east namespace.
+    let east = p.east.clone();
+    let (bound_tx, bound_rx) = mpsc::channel();
+    let listener = std::thread::spawn(move || {
+        enter_netns(&east).unwrap();
+        let sock = std::net::UdpSocket::bind("192.0.2.2:4501").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        bound_tx.send(()).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        let keepalive = buf[..n].to_vec();
+        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        (keepalive, buf[..n.min(4)].to_vec(), from)
+    });
+    bound_rx.recv_timeout(Duration::from_secs(20)).unwrap();
     let dp_thread = std::thread::spawn(move || {
         enter_netns(&west).unwrap();
         let mut cfg = UserspaceConfig::new("fst0");
@@ -683,6 +699,8 @@ fn kernel_api_trap_drop_and_expire() {
         assert!(dp
             .update_sa_endpoints(SaId(70), "192.0.2.2".parse().unwrap(), Encapsulation::None)
             .is_err());
+        dp.send_nat_keepalive("192.0.2.2:4501".parse().unwrap())
+            .unwrap();
         let dangling = Policy {
             id: PolicyId(99),
             local: "10.1.0.0/16".parse().unwrap(),
@@ -766,20 +784,6 @@ fn kernel_api_trap_drop_and_expire() {
         assert!(dp.counters(SaId(7)).is_err());
         (acquire, expiries, stats, counters)
     });
-    // The moved SA sends to 192.0.2.2:4501: listen there in the east namespace.
-    let east = p.east.clone();
-    let (bound_tx, bound_rx) = mpsc::channel();
-    let listener = std::thread::spawn(move || {
-        enter_netns(&east).unwrap();
-        let sock = std::net::UdpSocket::bind("192.0.2.2:4501").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        bound_tx.send(()).unwrap();
-        let mut buf = [0u8; 2048];
-        let (n, from) = sock.recv_from(&mut buf).unwrap();
-        (buf[..n.min(4)].to_vec(), from)
-    });
-    bound_rx.recv_timeout(Duration::from_secs(20)).unwrap();
     rx.recv_timeout(Duration::from_secs(20)).unwrap();
     // Trapped, dropped, and protected (to a peer that has no data plane: it goes out as ESP).
     let _ = p.exec(&p.west, &["ping", "-c", "1", "-W", "1", "10.3.0.1"]);
@@ -790,7 +794,8 @@ fn kernel_api_trap_drop_and_expire() {
     );
     done_tx.send(()).unwrap();
     let (acquire, expiries, stats, counters) = dp_thread.join().unwrap();
-    let (spi, from) = listener.join().unwrap();
+    let (keepalive, spi, from) = listener.join().unwrap();
+    assert_eq!(keepalive, vec![0xff], "RFC 3948 NAT keepalive");
     assert_eq!(
         spi,
         0x2222u32.to_be_bytes(),
