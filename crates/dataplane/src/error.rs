@@ -42,6 +42,17 @@ pub enum DataplaneError {
         /// The missing SA pair id.
         sa: u64,
     },
+    /// An outbound SA with this SPI is already installed towards this peer.
+    #[error(
+        "outbound SPI {spi:#010x} to {remote} is already installed; installing it again would restart \
+         its sequence numbers and reuse nonces (rekey with new SPIs, move it with update_sa_endpoints)"
+    )]
+    OutboundSpiInUse {
+        /// The SPI.
+        spi: u32,
+        /// The peer.
+        remote: std::net::IpAddr,
+    },
     /// An SPI is already in use.
     #[error("SPI {0:#010x} is already in use by another inbound SA")]
     SpiInUse(u32),

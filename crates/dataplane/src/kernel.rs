@@ -185,8 +185,22 @@ pub trait Kernel: Send {
     /// A fresh inbound SPI, unique among this data plane's SAs.
     fn allocate_spi(&mut self) -> Result<u32>;
 
-    /// Installs (or replaces) an outbound + inbound SA pair.
+    /// Installs (or replaces) an outbound + inbound SA pair. Installing an
+    /// outbound SPI that is already installed towards the same peer is
+    /// refused: a fresh SA restarts its sequence numbers, and with the same
+    /// keys that would reuse AES-GCM/ChaCha20 nonces. Use
+    /// [`Kernel::update_sa_endpoints`] to move an SA, new SPIs to rekey.
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()>;
+
+    /// Moves an installed SA pair to a new peer address and encapsulation
+    /// (NAT mapping change, MOBIKE), keeping its sequence numbers and replay
+    /// window.
+    fn update_sa_endpoints(
+        &mut self,
+        id: SaId,
+        remote: IpAddr,
+        encapsulation: Encapsulation,
+    ) -> Result<()>;
 
     /// Removes an SA pair (both directions); its SPI is released.
     fn remove_sa_pair(&mut self, id: SaId) -> Result<()>;

@@ -46,6 +46,8 @@ pub fn add_address(dev: &str, addr: &IpNet) -> Result<()> {
 /// plane's routes live in that table, and its own sockets carry the mark so
 /// ESP to a peer inside a protected subnet never loops into TUN.
 pub fn add_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
+    // Idempotent: a rule left by a data plane that died is replaced, not doubled.
+    let _ = remove_bypass_rules(mark, table, pref);
     for family in ["-4", "-6"] {
         ip(&[
             family,
@@ -63,10 +65,11 @@ pub fn add_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
     Ok(())
 }
 
-/// Removes the rules of [`add_bypass_rules`].
+/// Removes the rules of [`add_bypass_rules`] (both families are tried).
 pub fn remove_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
+    let mut result = Ok(());
     for family in ["-4", "-6"] {
-        ip(&[
+        let r = ip(&[
             family,
             "rule",
             "del",
@@ -77,7 +80,10 @@ pub fn remove_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
             &table.to_string(),
             "pref",
             &pref.to_string(),
-        ])?;
+        ]);
+        if r.is_err() {
+            result = r;
+        }
     }
-    Ok(())
+    result
 }

@@ -22,9 +22,11 @@ const RTA_PREFSRC: u16 = 7;
 const RTA_TABLE: u16 = 15;
 const RTPROT_STATIC: u8 = 4;
 const RT_SCOPE_LINK: u8 = 253;
+const RT_SCOPE_UNIVERSE: u8 = 0;
 /// On delete: match a route of any scope.
 const RT_SCOPE_NOWHERE: u8 = 255;
 const RTN_UNICAST: u8 = 1;
+const RTN_THROW: u8 = 9;
 
 /// A NETLINK_ROUTE socket bound to the network namespace it was opened in.
 #[derive(Debug)]
@@ -66,9 +68,14 @@ fn route_message(
     flags: u16,
     seq: u32,
     net: &IpNet,
-    oif: u32,
+    oif: Option<u32>,
     src: Option<IpAddr>,
 ) -> Vec<u8> {
+    let rtype = if oif.is_some() {
+        RTN_UNICAST
+    } else {
+        RTN_THROW
+    };
     let mut msg = Vec::with_capacity(96);
     msg.extend_from_slice(&[0; 16]); // nlmsghdr, filled in below
     let family = if net.addr().is_ipv4() {
@@ -78,8 +85,10 @@ fn route_message(
     };
     let scope = if kind == RTM_DELROUTE {
         RT_SCOPE_NOWHERE
-    } else {
+    } else if rtype == RTN_UNICAST {
         RT_SCOPE_LINK
+    } else {
+        RT_SCOPE_UNIVERSE
     };
     msg.extend_from_slice(&[
         family as u8,
@@ -89,11 +98,13 @@ fn route_message(
         u8::try_from(table).unwrap_or(0),
         RTPROT_STATIC,
         scope,
-        RTN_UNICAST,
+        rtype,
     ]);
     msg.extend_from_slice(&0u32.to_ne_bytes()); // rtm_flags
     push_attr(&mut msg, RTA_DST, &addr_bytes(&net.addr()));
-    push_attr(&mut msg, RTA_OIF, &oif.to_ne_bytes());
+    if let Some(oif) = oif {
+        push_attr(&mut msg, RTA_OIF, &oif.to_ne_bytes());
+    }
     push_attr(&mut msg, RTA_TABLE, &table.to_ne_bytes());
     if let Some(s) = src {
         push_attr(&mut msg, RTA_PREFSRC, &addr_bytes(&s));
@@ -146,7 +157,7 @@ impl RouteSocket {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
         self.request(
-            &route_message(self.table, RTM_NEWROUTE, flags, seq, net, oif, src),
+            &route_message(self.table, RTM_NEWROUTE, flags, seq, net, Some(oif), src),
             seq,
         )
     }
@@ -161,9 +172,30 @@ impl RouteSocket {
                 NLM_F_REQUEST | NLM_F_ACK,
                 seq,
                 net,
-                oif,
+                Some(oif),
                 None,
             ),
+            seq,
+        )
+    }
+
+    /// Adds a throw route for `net`: lookups for it leave this table and go
+    /// on with the next routing rule (the main table), as a pass shunt wants.
+    pub fn add_throw(&self, net: &IpNet) -> io::Result<()> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        self.request(
+            &route_message(self.table, RTM_NEWROUTE, flags, seq, net, None, None),
+            seq,
+        )
+    }
+
+    /// Removes the throw route for `net`.
+    pub fn remove_throw(&self, net: &IpNet) -> io::Result<()> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let flags = NLM_F_REQUEST | NLM_F_ACK;
+        self.request(
+            &route_message(self.table, RTM_DELROUTE, flags, seq, net, None, None),
             seq,
         )
     }
@@ -253,7 +285,7 @@ mod tests {
             0x505,
             7,
             &net,
-            3,
+            Some(3),
             Some("10.1.0.1".parse().unwrap()),
         );
         assert_eq!(m.len(), 16 + 12 + 8 + 8 + 8 + 8);
@@ -265,8 +297,11 @@ mod tests {
         assert_eq!(&m[16..24], &[libc::AF_INET as u8, 16, 0, 0, 254, 4, 253, 1]);
         assert_eq!(&m[28..36], &[8, 0, 1, 0, 10, 2, 0, 0]);
         let v6: IpNet = "2001:db8::/32".parse().unwrap();
-        let m = route_message(4500, RTM_DELROUTE, 5, 8, &v6, 3, None);
+        let m = route_message(4500, RTM_DELROUTE, 5, 8, &v6, Some(3), None);
         assert_eq!(m.len(), 16 + 12 + 20 + 8 + 8);
         assert_eq!(m[20], 0, "tables above 255 only in RTA_TABLE");
+        let throw = route_message(4500, RTM_NEWROUTE, 5, 9, &net, None, None);
+        assert_eq!(throw.len(), 16 + 12 + 8 + 8);
+        assert_eq!(&throw[22..24], &[RT_SCOPE_UNIVERSE, RTN_THROW]);
     }
 }

@@ -5,7 +5,7 @@
 //! serves: the TUN device, the sockets and the `ip` commands act there.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -104,6 +104,8 @@ impl UserspaceConfig {
 #[derive(Debug, Clone, Copy)]
 struct PairInfo {
     inbound_spi: u32,
+    outbound_spi: u32,
+    remote: IpAddr,
 }
 
 /// The userspace data plane: a control handle; the packets flow in a worker thread.
@@ -119,9 +121,11 @@ pub struct Userspace {
     spis: HashSet<u32>,
     pairs: HashMap<SaId, PairInfo>,
     policies: HashMap<PolicyId, Policy>,
-    routes: HashMap<IpNet, usize>,
+    /// Routes in use: (remote subnet, is a pass shunt's throw route) -> policies using it.
+    routes: HashMap<(IpNet, bool), usize>,
     route_socket: RouteSocket,
     tun_index: u32,
+    raw_esp: bool,
     /// (mark, table, preference) of the bypass rules to remove on drop.
     rules: (u32, u32, u32),
     worker: Option<JoinHandle<()>>,
@@ -217,6 +221,7 @@ impl Userspace {
             routes: HashMap::new(),
             route_socket,
             tun_index,
+            raw_esp: config.raw_esp,
             rules,
             worker: Some(handle),
         })
@@ -247,6 +252,18 @@ impl Userspace {
         Ok(())
     }
 
+    /// Sends a NAT keepalive (RFC 3948 2.3: the single byte 0xFF) to `to`
+    /// from the ESP-in-UDP socket (`nat-keepalive`, driven by the daemon's timer).
+    pub fn send_nat_keepalive(&self, to: SocketAddr) -> Result<()> {
+        let udp = self.udp.as_ref().ok_or(DataplaneError::Unsupported {
+            backend: "userspace",
+            what: "NAT keepalives without an ESP-in-UDP socket",
+        })?;
+        udp.send_to(&[esp::udp_encap::NAT_KEEPALIVE], self.udp_destination(to))
+            .map_err(|e| DataplaneError::io(format!("sending a NAT keepalive to {to}"), e))?;
+        Ok(())
+    }
+
     /// Waits up to `timeout` for the next event.
     pub fn wait_event(&self, timeout: Duration) -> Option<KernelEvent> {
         self.events.recv_timeout(timeout).ok()
@@ -271,6 +288,27 @@ impl Userspace {
         }
     }
 
+    /// Whether ESP for `remote` goes in UDP (true) or raw (false); refuses
+    /// what this data plane cannot send.
+    fn encapsulation_is_udp(&self, remote: IpAddr, encapsulation: Encapsulation) -> Result<bool> {
+        match encapsulation {
+            Encapsulation::Udp { .. } if self.udp.is_none() => Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "ESP-in-UDP SAs need the data plane's UDP socket, which is disabled",
+            }),
+            Encapsulation::Udp { .. } => Ok(true),
+            Encapsulation::None if !self.raw_esp => Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "raw ESP SAs (encapsulation=no) need UserspaceConfig::raw_esp, which is off",
+            }),
+            Encapsulation::None if remote.is_ipv6() => Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "raw ESP over IPv6 is not built yet; use ESP-in-UDP (encapsulation=yes)",
+            }),
+            Encapsulation::None => Ok(false),
+        }
+    }
+
     fn send(&self, cmd: Command) -> Result<()> {
         self.commands
             .send(cmd)
@@ -279,42 +317,54 @@ impl Userspace {
         Ok(())
     }
 
+    /// Takes a reference on the route a policy needs: its remote subnet into
+    /// TUN, or for a pass shunt a throw route (the subnet leaves the data
+    /// plane's table and goes out in the clear by the main table).
     fn route_ref(&mut self, policy: &Policy) -> Result<()> {
-        if policy.action == PolicyAction::Pass {
-            // A pass shunt is honoured by not routing its traffic into TUN.
-            return Ok(());
-        }
-        let count = self.routes.entry(policy.remote).or_insert(0);
+        let pass = policy.action == PolicyAction::Pass;
+        let count = self.routes.entry((policy.remote, pass)).or_insert(0);
         if *count == 0 {
-            self.route_socket
-                .add_route(&policy.remote, self.tun_index, policy.route_source)
-                .map_err(|e| {
-                    DataplaneError::io(
-                        format!("adding the route {} via {}", policy.remote, self.tun_name),
-                        e,
-                    )
-                })?;
+            let r = if pass {
+                self.route_socket.add_throw(&policy.remote)
+            } else {
+                self.route_socket
+                    .add_route(&policy.remote, self.tun_index, policy.route_source)
+            };
+            r.map_err(|e| {
+                DataplaneError::io(
+                    format!("adding the route of {} ({})", policy.remote, self.tun_name),
+                    e,
+                )
+            })?;
         }
-        *count += 1;
+        if let Some(c) = self.routes.get_mut(&(policy.remote, pass)) {
+            *c += 1;
+        }
         Ok(())
     }
 
     fn route_unref(&mut self, policy: &Policy) -> Result<()> {
-        if policy.action == PolicyAction::Pass {
-            return Ok(());
-        }
-        if let Some(count) = self.routes.get_mut(&policy.remote) {
+        let pass = policy.action == PolicyAction::Pass;
+        let key = (policy.remote, pass);
+        if let Some(count) = self.routes.get_mut(&key) {
             *count -= 1;
             if *count == 0 {
-                self.routes.remove(&policy.remote);
-                self.route_socket
-                    .remove_route(&policy.remote, self.tun_index)
-                    .map_err(|e| {
-                        DataplaneError::io(
-                            format!("removing the route {} via {}", policy.remote, self.tun_name),
-                            e,
-                        )
-                    })?;
+                self.routes.remove(&key);
+                let r = if pass {
+                    self.route_socket.remove_throw(&policy.remote)
+                } else {
+                    self.route_socket
+                        .remove_route(&policy.remote, self.tun_index)
+                };
+                r.map_err(|e| {
+                    DataplaneError::io(
+                        format!(
+                            "removing the route of {} ({})",
+                            policy.remote, self.tun_name
+                        ),
+                        e,
+                    )
+                })?;
             }
         }
         Ok(())
@@ -340,16 +390,17 @@ impl Kernel for Userspace {
     }
 
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
-        let udp = match pair.encapsulation {
-            Encapsulation::Udp { .. } if self.udp.is_none() => {
-                return Err(DataplaneError::Unsupported {
-                    backend: "userspace",
-                    what: "ESP-in-UDP SAs need the data plane's UDP socket, which is disabled",
-                })
-            }
-            Encapsulation::Udp { .. } => true,
-            Encapsulation::None => false,
-        };
+        let udp = self.encapsulation_is_udp(pair.remote, pair.encapsulation)?;
+        let reused = self
+            .pairs
+            .values()
+            .find(|p| p.outbound_spi == pair.outbound.spi && p.remote == pair.remote);
+        if reused.is_some() {
+            return Err(DataplaneError::OutboundSpiInUse {
+                spi: pair.outbound.spi,
+                remote: pair.remote,
+            });
+        }
         let old = self.pairs.get(&pair.id).copied();
         let spi = pair.inbound.spi;
         let owner = self
@@ -387,7 +438,43 @@ impl Kernel for Userspace {
             }
         }
         self.spis.insert(spi);
-        self.pairs.insert(pair.id, PairInfo { inbound_spi: spi });
+        self.pairs.insert(
+            pair.id,
+            PairInfo {
+                inbound_spi: spi,
+                outbound_spi: pair.outbound.spi,
+                remote: pair.remote,
+            },
+        );
+        Ok(())
+    }
+
+    fn update_sa_endpoints(
+        &mut self,
+        id: SaId,
+        remote: IpAddr,
+        encapsulation: Encapsulation,
+    ) -> Result<()> {
+        let udp = self.encapsulation_is_udp(remote, encapsulation)?;
+        let info = self
+            .pairs
+            .get(&id)
+            .copied()
+            .ok_or(DataplaneError::UnknownSa(id.0))?;
+        let port = match encapsulation {
+            Encapsulation::Udp { remote_port, .. } => remote_port,
+            Encapsulation::None => 0,
+        };
+        self.send(Command::UpdateEndpoints {
+            id,
+            inbound_spi: info.inbound_spi,
+            dest: self.udp_destination(SocketAddr::new(remote, port)),
+            udp,
+            remote,
+        })?;
+        if let Some(p) = self.pairs.get_mut(&id) {
+            p.remote = remote;
+        }
         Ok(())
     }
 

@@ -79,6 +79,13 @@ pub(crate) struct InstallPair {
 /// Requests from the control side.
 pub(crate) enum Command {
     InstallPair(Box<InstallPair>),
+    UpdateEndpoints {
+        id: SaId,
+        inbound_spi: u32,
+        dest: SocketAddr,
+        udp: bool,
+        remote: IpAddr,
+    },
     RemovePair {
         id: SaId,
         inbound_spi: u32,
@@ -234,6 +241,21 @@ impl Worker {
                 }
                 st.sadb.insert_outbound(p.id, p.outbound, p.out_meta);
                 st.sadb.insert_inbound(p.inbound, p.in_meta);
+            }
+            Command::UpdateEndpoints {
+                id,
+                inbound_spi,
+                dest,
+                udp,
+                remote,
+            } => {
+                if let Some(meta) = st.sadb.outbound_data_mut(id) {
+                    meta.dest = dest;
+                    meta.udp = udp;
+                }
+                if let Some(meta) = st.sadb.inbound_data_mut(inbound_spi) {
+                    meta.remote = remote;
+                }
             }
             Command::RemovePair { id, inbound_spi } => {
                 st.sadb.remove_outbound(id);

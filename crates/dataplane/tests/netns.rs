@@ -627,6 +627,22 @@ fn kernel_api_trap_drop_and_expire() {
     let (tx, rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let west = p.west.clone();
+    // The moved SA sends to 192.0.2.2:4501: listen there in the east namespace.
+    let east = p.east.clone();
+    let (bound_tx, bound_rx) = mpsc::channel();
+    let listener = std::thread::spawn(move || {
+        enter_netns(&east).unwrap();
+        let sock = std::net::UdpSocket::bind("192.0.2.2:4501").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        bound_tx.send(()).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        let keepalive = buf[..n].to_vec();
+        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        (keepalive, buf[..n.min(4)].to_vec(), from)
+    });
+    bound_rx.recv_timeout(Duration::from_secs(20)).unwrap();
     let dp_thread = std::thread::spawn(move || {
         enter_netns(&west).unwrap();
         let mut cfg = UserspaceConfig::new("fst0");
@@ -655,11 +671,36 @@ fn kernel_api_trap_drop_and_expire() {
             local_ts: "10.1.0.0/16".parse().unwrap(),
             remote_ts: "10.2.0.0/16".parse().unwrap(),
         };
+        let mut raw = pair.clone();
+        raw.id = SaId(9);
+        raw.encapsulation = Encapsulation::None;
+        let err = dp.install_sa_pair(raw).unwrap_err().to_string();
+        assert!(err.contains("raw_esp"), "{err}");
         let mut same_spi = pair.clone();
         same_spi.id = SaId(8);
+        same_spi.outbound.spi = 0x3333;
+        let again = pair.clone();
         dp.install_sa_pair(pair).unwrap();
         let err = dp.install_sa_pair(same_spi).unwrap_err().to_string();
         assert!(err.contains("already in use"), "{err}");
+        // The same outbound SA again would restart its sequence numbers: refused.
+        let err = dp.install_sa_pair(again).unwrap_err().to_string();
+        assert!(err.contains("reuse nonces"), "{err}");
+        // Moving it (a NAT mapping change) keeps it.
+        dp.update_sa_endpoints(
+            SaId(7),
+            "192.0.2.2".parse().unwrap(),
+            Encapsulation::Udp {
+                local_port: 4500,
+                remote_port: 4501,
+            },
+        )
+        .unwrap();
+        assert!(dp
+            .update_sa_endpoints(SaId(70), "192.0.2.2".parse().unwrap(), Encapsulation::None)
+            .is_err());
+        dp.send_nat_keepalive("192.0.2.2:4501".parse().unwrap())
+            .unwrap();
         let dangling = Policy {
             id: PolicyId(99),
             local: "10.1.0.0/16".parse().unwrap(),
@@ -673,6 +714,7 @@ fn kernel_api_trap_drop_and_expire() {
             (1, "10.2.0.0/16", PolicyAction::Protect(SaId(7))),
             (2, "10.3.0.0/16", PolicyAction::Trap { hold: false }),
             (3, "10.4.0.0/16", PolicyAction::Drop),
+            (4, "10.2.5.0/24", PolicyAction::Pass),
         ] {
             dp.install_policy(Policy {
                 id: PolicyId(id),
@@ -712,23 +754,30 @@ fn kernel_api_trap_drop_and_expire() {
         assert_eq!(dp.poll_event(), None, "all events were taken");
         let stats = dp.stats().unwrap();
         let counters = dp.counters(SaId(7)).unwrap();
-        let routes = |dp: &Userspace| {
+        let routes = || {
             let out = Command::new("ip")
-                .args(["route", "show", "table", "4500", "dev", dp.tun_name()])
+                .args(["route", "show", "table", "4500"])
                 .output()
                 .unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
-        let before = routes(&dp);
+        let before = routes();
         assert!(
             before.contains("10.3.0.0/16")
-                && before.contains("10.2.0.0/16 proto static scope link src 10.1.0.1"),
+                && before.contains("10.2.0.0/16 dev fst0 proto static scope link src 10.1.0.1"),
             "{before}"
         );
-        dp.remove_policy(PolicyId(2)).unwrap();
-        let after = routes(&dp);
         assert!(
-            !after.contains("10.3.0.0/16") && after.contains("10.2.0.0/16"),
+            before.contains("throw 10.2.5.0/24"),
+            "a pass shunt leaves the table: {before}"
+        );
+        dp.remove_policy(PolicyId(4)).unwrap();
+        dp.remove_policy(PolicyId(2)).unwrap();
+        let after = routes();
+        assert!(
+            !after.contains("10.3.0.0/16")
+                && !after.contains("10.2.5.0/24")
+                && after.contains("10.2.0.0/16"),
             "{after}"
         );
         dp.remove_sa_pair(SaId(7)).unwrap();
@@ -745,6 +794,14 @@ fn kernel_api_trap_drop_and_expire() {
     );
     done_tx.send(()).unwrap();
     let (acquire, expiries, stats, counters) = dp_thread.join().unwrap();
+    let (keepalive, spi, from) = listener.join().unwrap();
+    assert_eq!(keepalive, vec![0xff], "RFC 3948 NAT keepalive");
+    assert_eq!(
+        spi,
+        0x2222u32.to_be_bytes(),
+        "ESP of the moved SA arrives on the new port"
+    );
+    assert_eq!(from, "192.0.2.1:4500".parse::<SocketAddr>().unwrap());
     let (policy, src, dst) = acquire.expect("an acquire for the trap policy");
     assert_eq!(policy, PolicyId(2));
     assert_eq!(src, "10.1.0.1".parse::<IpAddr>().unwrap());

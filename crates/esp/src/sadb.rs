@@ -85,6 +85,17 @@ impl<O, I> SaDb<O, I> {
         self.outbound.get(&id)
     }
 
+    /// The data of an outbound SA, mutable (e.g. to move its peer address
+    /// after a NAT change while its sequence numbers go on).
+    pub fn outbound_data_mut(&mut self, id: SaId) -> Option<&mut O> {
+        self.outbound.get_mut(&id).map(|(_, d)| d)
+    }
+
+    /// The data of an inbound SA, mutable.
+    pub fn inbound_data_mut(&mut self, spi: u32) -> Option<&mut I> {
+        self.inbound.get_mut(&spi).map(|(_, d)| d)
+    }
+
     /// An inbound SA and its data.
     pub fn inbound(&self, spi: u32) -> Option<&(InboundSa, I)> {
         self.inbound.get(&spi)
