@@ -70,9 +70,9 @@ pub struct LibreswanConn {
     pub rightsubnet: Option<String>,
     /// `authby=` (`secret`, `rsasig`, ...).
     pub authby: String,
-    /// `ike=`, Libreswan spelling.
+    /// `ike=`, Libreswan spelling; empty leaves Libreswan's default.
     pub ike: String,
-    /// `esp=`, Libreswan spelling.
+    /// `esp=`, Libreswan spelling; empty leaves Libreswan's default.
     pub esp: String,
     /// `leftrsasigkey=`, when set.
     pub leftrsasigkey: Option<String>,
@@ -137,8 +137,12 @@ impl LibreswanConn {
         if let Some(k) = &self.rightrsasigkey {
             line("rightrsasigkey", k);
         }
-        line("ike", &self.ike);
-        line("esp", &self.esp);
+        if !self.ike.is_empty() {
+            line("ike", &self.ike);
+        }
+        if !self.esp.is_empty() {
+            line("esp", &self.esp);
+        }
         for e in &self.extra {
             let _ = writeln!(out, "\t{e}");
         }
