@@ -4,14 +4,19 @@
 //! does not fake NAT, so everything stays on port 500.
 //!
 //! Cases, ferroswan as initiator and as responder:
-//! - childless IKE SAs (RFC 6023) with PSK and `@fqdn` IDs, and with raw
-//!   RSA keys (`leftrsasigkey=` made by `ipsec newhostkey` in pluto's NSS
-//!   database); both sides must show the IKE SA established (pluto:
+//! - childless IKE SAs (RFC 6023) with PSK and ID_FQDN, ID_USER_FQDN and
+//!   ID_IPV4_ADDR identities, and with raw RSA keys (`leftrsasigkey=` made
+//!   by `ipsec newhostkey` in pluto's NSS database); AES-GCM-256/Curve25519,
+//!   AES-CBC-256/HMAC-SHA2-256/MODP2048, and both sides' default proposals.
+//!   Both sides must show the IKE SA established (pluto:
 //!   STATE_V2_ESTABLISHED_IKE_SA) and a delete from either side must reach
 //!   the other;
+//! - an IKE SA rekey started by each side;
 //! - a Child SA proposed to pluto: this kernel has no ESP in XFRM, so pluto
 //!   cannot install it and answers TS_UNACCEPTABLE; the IKE SA must stay
-//!   up on both sides and ferroswan must report the Child SA failure.
+//!   up on both sides and ferroswan must report the Child SA failure;
+//! - a Child SA proposed by pluto: ferroswan must accept it and pluto must
+//!   get as far as installing it.
 //!
 //! Every test prints pluto's `ipsec auto --status` (without its ~70
 //! `algorithm` lines). Needs root and Libreswan unpacked by
@@ -125,10 +130,60 @@ impl Suite {
     }
 }
 
+/// The identities the two ends use.
+#[derive(Clone, Copy)]
+enum Ids {
+    /// ID_FQDN: `@west.example`, `@east.example`.
+    Fqdn,
+    /// ID_USER_FQDN: `west@example.org`, `east@example.org`.
+    UserFqdn,
+    /// ID_IPV4_ADDR: the outer addresses.
+    Address,
+}
+
+impl Ids {
+    /// ipsec.conf spelling of (west, east).
+    fn libreswan(self, net: &NetPair) -> (String, String) {
+        match self {
+            Ids::Fqdn => ("@west.example".into(), "@east.example".into()),
+            Ids::UserFqdn => ("west@example.org".into(), "east@example.org".into()),
+            Ids::Address => (net.west_addr.to_string(), net.east_addr.to_string()),
+        }
+    }
+
+    /// ferroswan's (west, east).
+    fn ferroswan(self, net: &NetPair) -> (Identity, Identity) {
+        match self {
+            Ids::Fqdn => (
+                Identity::Fqdn("west.example".into()),
+                Identity::Fqdn("east.example".into()),
+            ),
+            Ids::UserFqdn => (
+                Identity::Rfc822("west@example.org".into()),
+                Identity::Rfc822("east@example.org".into()),
+            ),
+            Ids::Address => (
+                Identity::Address(IpAddr::V4(net.west_addr)),
+                Identity::Address(IpAddr::V4(net.east_addr)),
+            ),
+        }
+    }
+
+    /// How pluto words west's ID after PSK authentication.
+    fn pluto_west(self, net: &NetPair) -> String {
+        match self {
+            Ids::Fqdn => "ID_FQDN '@west.example'".into(),
+            Ids::UserFqdn => "ID_USER_FQDN 'west@example.org'".into(),
+            Ids::Address => format!("ID_IPV4_ADDR '{}'", net.west_addr),
+        }
+    }
+}
+
 /// One test's set-up.
 struct Case<'a> {
     auth: Auth,
     suite: Suite,
+    ids: Ids,
     /// ferroswan's `childless=yes`.
     childless: bool,
     /// Extra pluto arguments.
@@ -140,6 +195,7 @@ impl Case<'_> {
         Case {
             auth,
             suite: Suite::Gcm,
+            ids: Ids::Fqdn,
             childless,
             pluto_args: &[],
         }
@@ -157,19 +213,29 @@ struct Peers {
     pluto: Libreswan,
     net: NetPair,
     conn: ConnId,
+    /// East's identity as ferroswan must see it.
+    east_id: Identity,
+    /// What pluto's log says once it authenticated west.
+    pluto_authenticated_west: String,
 }
 
 impl Peers {
     fn new(case: Case) -> Peers {
         let net = NetPair::new().expect("namespaces");
         let (w, e) = (net.west_addr, net.east_addr);
-        let mut lconn = LibreswanConn::psk(
-            CONN,
-            &e.to_string(),
-            &w.to_string(),
-            "@east.example",
-            "@west.example",
-        );
+        let (west_lsw, east_lsw) = case.ids.libreswan(&net);
+        let (west_id, east_id) = case.ids.ferroswan(&net);
+        let pluto_authenticated_west = match case.auth {
+            Auth::Psk => format!(
+                "authenticated peer using authby=secret and {}",
+                case.ids.pluto_west(&net)
+            ),
+            Auth::Rsa => format!(
+                "authenticated peer '3072-bit RSASSA-PSS with SHA2_256' digital signature using preloaded certificate '{west_lsw}'"
+            ),
+        };
+        let mut lconn =
+            LibreswanConn::psk(CONN, &e.to_string(), &w.to_string(), &east_lsw, &west_lsw);
         lconn.leftsubnet = Some(format!("{}/32", net.east_inner));
         lconn.rightsubnet = Some(format!("{}/32", net.west_inner));
         let (ike, esp) = case.suite.libreswan();
@@ -177,7 +243,7 @@ impl Peers {
         lconn.esp = esp.to_string();
         let (fs_auth, lconn, mut pluto) = match case.auth {
             Auth::Psk => {
-                let secrets = format!("@east.example @west.example : PSK \"{PSK}\"\n");
+                let secrets = format!("{east_lsw} {west_lsw} : PSK \"{PSK}\"\n");
                 let pluto = Libreswan::prepare(&net.east, &secrets).expect("prepare pluto");
                 let fs_auth = Authentication::Psk(Secret::from_slice(PSK.as_bytes()));
                 (fs_auth, lconn, pluto)
@@ -209,8 +275,8 @@ impl Peers {
             Some(SocketAddr::new(IpAddr::V4(e), 500)),
             fs_auth,
         );
-        conn.local_id = Some(Identity::Fqdn("west.example".into()));
-        conn.remote_id = Some(Identity::Fqdn("east.example".into()));
+        conn.local_id = Some(west_id);
+        conn.remote_id = Some(east_id.clone());
         conn.local_ts = vec![TrafficSelector::from_prefix(IpAddr::V4(net.west_inner), 32)];
         conn.remote_ts = vec![TrafficSelector::from_prefix(IpAddr::V4(net.east_inner), 32)];
         (conn.ike_proposals, conn.esp_proposals) = case.suite.ferroswan();
@@ -219,10 +285,12 @@ impl Peers {
             UdpEngine::start(&net.west, IpAddr::V4(w), vec![conn]).expect("ferroswan engine");
         let conn = *ids.first().expect("one connection");
         Peers {
-            net,
-            pluto,
             engine,
+            pluto,
+            net,
             conn,
+            east_id,
+            pluto_authenticated_west,
         }
     }
 
@@ -322,17 +390,9 @@ impl Peers {
     }
 }
 
-/// How pluto words the authentication of ferroswan (west) in its log.
-fn pluto_authenticated_west(auth: &Auth) -> &'static str {
-    match auth {
-        Auth::Psk => "authenticated peer using authby=secret and ID_FQDN '@west.example'",
-        Auth::Rsa => "authenticated peer '3072-bit RSASSA-PSS with SHA2_256' digital signature using preloaded certificate '@west.example'",
-    }
-}
-
 fn check_ferroswan_initiates_childless(case: Case) {
-    let expected = pluto_authenticated_west(&case.auth);
     let p = Peers::new(case);
+    let expected = &p.pluto_authenticated_west;
     let conn = p.conn;
     p.engine
         .run(move |e, now| e.initiate(now, conn))
@@ -340,7 +400,7 @@ fn check_ferroswan_initiates_childless(case: Case) {
         .expect("initiate");
     let info = p.ike_up();
     assert!(info.initiator);
-    assert_eq!(info.remote_id, Identity::Fqdn("east.example".into()));
+    assert_eq!(info.remote_id, p.east_id);
     assert_eq!(info.remote.port(), 500, "no NAT: stays on port 500");
     p.pluto_ike_up();
     p.print_status("ferroswan initiated");
@@ -364,9 +424,9 @@ fn check_ferroswan_initiates_childless(case: Case) {
 }
 
 fn check_libreswan_initiates_childless(mut case: Case) {
-    let expected = pluto_authenticated_west(&case.auth);
     case.pluto_args = PLUTO_CHILDLESS;
     let p = Peers::new(case);
+    let expected = &p.pluto_authenticated_west;
     let up = p.pluto.up(CONN).expect("ipsec auto --up");
     println!("$ ipsec auto --up {CONN}\n{}", up.text());
     assert!(up.success(), "{}\n{}", up.text(), p.logs());
@@ -385,7 +445,7 @@ fn check_libreswan_initiates_childless(mut case: Case) {
     );
     let info = p.ike_up();
     assert!(!info.initiator);
-    assert_eq!(info.remote_id, Identity::Fqdn("east.example".into()));
+    assert_eq!(info.remote_id, p.east_id);
     p.pluto_ike_up();
     p.print_status("Libreswan initiated");
     p.no_child_events();
@@ -684,4 +744,44 @@ fn child_sa_from_libreswan_accepted_by_ferroswan() {
     p.print_status("Libreswan initiated with a Child SA");
     let down = p.pluto.down(CONN).expect("ipsec auto --down");
     assert!(down.success(), "{}", down.text());
+}
+
+#[test]
+fn user_fqdn_ids_ferroswan_initiator() {
+    if skip("user_fqdn_ids_ferroswan_initiator") {
+        return;
+    }
+    let mut case = Case::new(Auth::Psk, true);
+    case.ids = Ids::UserFqdn;
+    check_ferroswan_initiates_childless(case);
+}
+
+#[test]
+fn user_fqdn_ids_ferroswan_responder() {
+    if skip("user_fqdn_ids_ferroswan_responder") {
+        return;
+    }
+    let mut case = Case::new(Auth::Psk, true);
+    case.ids = Ids::UserFqdn;
+    check_libreswan_initiates_childless(case);
+}
+
+#[test]
+fn address_ids_ferroswan_initiator() {
+    if skip("address_ids_ferroswan_initiator") {
+        return;
+    }
+    let mut case = Case::new(Auth::Psk, true);
+    case.ids = Ids::Address;
+    check_ferroswan_initiates_childless(case);
+}
+
+#[test]
+fn address_ids_ferroswan_responder() {
+    if skip("address_ids_ferroswan_responder") {
+        return;
+    }
+    let mut case = Case::new(Auth::Psk, true);
+    case.ids = Ids::Address;
+    check_libreswan_initiates_childless(case);
 }
