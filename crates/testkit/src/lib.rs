@@ -1,16 +1,18 @@
 //! Test support for ferroswan's root-level tests: network namespaces joined
-//! by veth pairs, strongSwan's charon running inside a namespace, temporary
-//! directories, and bounded waits for a condition.
+//! by veth pairs, strongSwan's charon and Libreswan's pluto running inside a
+//! namespace, temporary directories, and bounded waits for a condition.
 //!
 //! Everything created here is removed again when its owner is dropped, also
 //! when a test fails, so tests can run in parallel and leave nothing behind.
 
 pub mod charon;
+pub mod libreswan;
 pub mod netns;
 pub mod tempdir;
 pub mod wait;
 
 pub use charon::{Charon, CharonConn};
+pub use libreswan::{Libreswan, LibreswanConn, LswOutput};
 pub use netns::{NetPair, Netns};
 pub use tempdir::TempDir;
 pub use wait::wait_until;
