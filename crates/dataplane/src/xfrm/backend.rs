@@ -330,17 +330,19 @@ impl XfrmKernel {
         if !self.config.routes || policy.remote.prefix() == 0 {
             return None;
         }
-        let target = match policy.action {
+        let (target, peer) = match policy.action {
             PolicyAction::Protect(sa) => {
                 let p = self.pairs.get(&sa)?;
                 if policy.remote.contains(p.remote) {
                     return None;
                 }
-                p.remote
+                (p.remote, Some(p.remote))
             }
-            _ => policy.remote.addr(),
+            _ => (policy.remote.addr(), None),
         };
         let (via, dev) = routes::lookup(self.config.netns.as_deref(), target)?;
+        // An on-link peer is its own next hop (Libreswan's %direct).
+        let via = via.or(peer);
         Some(Route {
             dst: policy.remote,
             via,
