@@ -270,3 +270,48 @@ fn protect_needs_its_pair_and_sa_install_reports_missing_esp() {
     drop(k);
     assert!(l.ip(&["xfrm", "state"]).trim().is_empty());
 }
+
+#[test]
+fn prepared_ike_sockets_bypass_a_drop_shunt_that_blocks_others() {
+    use std::net::UdpSocket;
+    let (l, r) = pair_of_namespaces("kbyp");
+    let mut k = kernel_in(&l);
+    k.install_policy(Policy {
+        id: PolicyId(1),
+        local: net("192.0.2.0/24"),
+        remote: net("192.0.2.0/24"),
+        action: PolicyAction::Drop,
+        route_source: None,
+    })
+    .expect("drop shunt");
+    let bind = |ns: &Netns, port: u16| {
+        dataplane::xfrm::in_netns(&ns.path(), || {
+            UdpSocket::bind(("0.0.0.0", port)).map_err(|source| dataplane::xfrm::XfrmError::Io {
+                op: "bind".into(),
+                source,
+            })
+        })
+        .expect("bind in namespace")
+    };
+    let peer = bind(&r, 500);
+    peer.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let plain = bind(&l, 0);
+    let err = plain
+        .send_to(b"ike", "192.0.2.2:500")
+        .expect_err("the drop shunt must block an ordinary socket");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+
+    let ike = bind(&l, 500);
+    let natt = bind(&l, 4500);
+    XfrmKernel::prepare_ike_socket(&ike, false).expect("prepare 500");
+    XfrmKernel::prepare_ike_socket(&natt, true).expect("prepare 4500");
+    ike.send_to(b"ike", "192.0.2.2:500")
+        .expect("the bypass socket sends through the drop shunt");
+    let mut buf = [0u8; 16];
+    let (n, from) = peer.recv_from(&mut buf).expect("the peer receives it");
+    assert_eq!(&buf[..n], b"ike");
+    assert_eq!(from, "192.0.2.1:500".parse().expect("addr"));
+    natt.send_to(b"\0\0\0\0ike", "192.0.2.2:500")
+        .expect("the NAT-T socket sends too");
+}

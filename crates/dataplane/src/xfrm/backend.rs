@@ -203,6 +203,24 @@ impl XfrmKernel {
         })
     }
 
+    /// Prepares one of pluto's IKE sockets for the XFRM data plane:
+    /// exempts it from IPsec policies (so IKE to a peer inside a protected
+    /// subnet stays in the clear) and, with `nat_t` (the port-4500 socket),
+    /// enables `UDP_ENCAP_ESPINUDP` so the kernel takes the ESP-in-UDP
+    /// packets arriving on it. Call it on every 500 and 4500 socket, IPv4
+    /// and IPv6, right after binding. On a `nat_t` socket the kernel then
+    /// delivers only IKE (with its 4-byte non-ESP marker still in front, to
+    /// be stripped by pluto) and consumes ESP and NAT keepalives itself.
+    pub fn prepare_ike_socket(socket: &impl AsRawFd, nat_t: bool) -> Result<()> {
+        super::bypass_ipsec_policy(socket)
+            .map_err(|e| xerr("exempting an IKE socket from IPsec policies", e))?;
+        if nat_t {
+            super::enable_espinudp(socket)
+                .map_err(|e| xerr("enabling ESP-in-UDP on the NAT-T socket", e))?;
+        }
+        Ok(())
+    }
+
     /// Whether this namespace's kernel can install ESP SAs (the start-up
     /// probe: pluto falls back to userspace when it cannot).
     pub fn supports_esp(&self) -> super::EspSupport {

@@ -51,7 +51,7 @@ pub use monitor::{Acquire, Expire, PolicyExpire, XfrmEvent, XfrmMonitor};
 pub use policy::{Direction, Policy, PolicyAction, PolicyId, PolicyInfo, Template};
 pub use probe::{kernel_supports_esp, EspSupport, EspUnsupportedReason};
 pub use sa::{Encap, Replay, SaConfig, SaCounters, SaId, SaInfo, SpiRequest};
-pub use socket::{enable_espinudp, in_netns};
+pub use socket::{bypass_ipsec_policy, enable_espinudp, in_netns};
 pub use types::{IpsecProto, Lifetimes, Mark, Mode, Selector, Subnet};
 
 use socket::NlSocket;
