@@ -69,6 +69,7 @@ kstep tunnel aes-gcm
 kstep tunnel aes-cbc-sha256
 kstep tunnel chacha20-poly1305
 kstep tunnel aes-gcm --encap
+kstep tunnel aes-cbc-sha256 --transport
 kstep ondemand
 
 # The host's netlink and XfrmKernel integration tests, when packed, on

@@ -9,7 +9,7 @@
 //! whose routes carry `leftsourceip`, counters, ACQUIRE events.
 //!
 //! ```text
-//! xfrm_kernel tunnel aes-gcm|aes-cbc-sha256|chacha20-poly1305 [--encap]
+//! xfrm_kernel tunnel aes-gcm|aes-cbc-sha256|chacha20-poly1305 [--encap] [--transport]
 //! xfrm_kernel ondemand
 //! ```
 //! Exit status 0 when every check passed; each check prints `PASS ...`.
@@ -24,7 +24,7 @@ use dataplane::{
     Encapsulation, IpNet, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair,
     XfrmKernel, XfrmKernelConfig,
 };
-use esp::{AesKeySize, Integrity, Lifetime, SaKeys, SaParams, Transform};
+use esp::{AesKeySize, Expiry, Integrity, Lifetime, Limits, SaKeys, SaParams, Transform};
 
 type Res<T> = std::result::Result<T, String>;
 
@@ -77,9 +77,13 @@ fn ip(args: &[&str]) -> Res<String> {
 }
 
 fn ping(count: u32) -> bool {
+    ping_to(count, "10.2.0.1")
+}
+
+fn ping_to(count: u32, dst: &str) -> bool {
     let count = count.to_string();
     let args = [
-        "netns", "exec", "left", "ping", "-c", &count, "-i", "0.2", "-W", "2", "10.2.0.1",
+        "netns", "exec", "left", "ping", "-c", &count, "-i", "0.2", "-W", "2", dst,
     ];
     match Command::new("ip").args(args).output() {
         Ok(o) => {
@@ -130,7 +134,14 @@ fn params(alg: &str, spi: u32, seed: u8) -> Res<SaParams> {
         keys,
         esn: alg == "chacha20-poly1305",
         replay_window: 64,
-        lifetime: Lifetime::default(),
+        // A soft limit only reports (rekey now); the SA carries on.
+        lifetime: Lifetime {
+            soft: Limits {
+                bytes: None,
+                packets: Some(2),
+            },
+            hard: Limits::default(),
+        },
     })
 }
 
@@ -139,6 +150,7 @@ struct Side {
     local: IpAddr,
     net: IpNet,
     source: IpAddr,
+    mode: Mode,
 }
 
 /// Installs mirrored SA pairs (id `id`) and Protect policies (id 1) on
@@ -167,7 +179,7 @@ fn bring_up(l: &mut Side, r: &mut Side, alg: &str, encap: bool, id: u64) -> Res<
             id: SaId(id),
             outbound: params(alg, peer_spi, out_seed)?,
             inbound: params(alg, my_spi, in_seed)?,
-            mode: Mode::Tunnel,
+            mode: me.mode,
             local: me.local,
             remote: peer.0,
             encapsulation,
@@ -187,21 +199,51 @@ fn bring_up(l: &mut Side, r: &mut Side, alg: &str, encap: bool, id: u64) -> Res<
     Ok((spi_l, spi_r))
 }
 
-fn sides() -> Res<(Side, Side)> {
+/// The two ends: tunnel mode between 10.1.0.0/24 and 10.2.0.0/24, or
+/// transport mode between the hosts themselves.
+fn sides(transport: bool) -> Res<(Side, Side)> {
+    let (mode, ln, rn) = if transport {
+        (
+            Mode::Transport,
+            net("192.0.2.1", 32)?,
+            net("192.0.2.2", 32)?,
+        )
+    } else {
+        (Mode::Tunnel, net("10.1.0.0", 24)?, net("10.2.0.0", 24)?)
+    };
     Ok((
         Side {
             k: open("left")?,
             local: addr("192.0.2.1"),
-            net: net("10.1.0.0", 24)?,
+            net: ln,
             source: addr("10.1.0.1"),
+            mode,
         },
         Side {
             k: open("right")?,
             local: addr("192.0.2.2"),
-            net: net("10.2.0.0", 24)?,
+            net: rn,
             source: addr("10.2.0.1"),
+            mode,
         },
     ))
+}
+
+/// Waits for the soft EXPIRE of `sa`'s outbound SA through the trait.
+fn soft_expire(k: &mut XfrmKernel, sa: SaId) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match k.poll_event() {
+            Some(KernelEvent::Expire {
+                sa: s,
+                inbound: false,
+                expiry: Expiry::Soft,
+            }) if s == sa => return true,
+            Some(other) => println!("event {other:?}"),
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    false
 }
 
 /// A UDP socket on port 4500 with ESP-in-UDP decapsulation in `ns`, as
@@ -223,7 +265,19 @@ fn encap_socket(ns: &str, a: IpAddr) -> Res<UdpSocket> {
 fn tunnel(args: &[String]) -> Res<()> {
     let alg = args.first().map(String::as_str).unwrap_or("aes-gcm");
     let encap = args.iter().any(|a| a == "--encap");
-    let name = format!("{alg}{}", if encap { " ESP-in-UDP" } else { "" });
+    let transport = args.iter().any(|a| a == "--transport");
+    let name = format!(
+        "{alg}{}{}",
+        if encap { " ESP-in-UDP" } else { "" },
+        if transport { " transport" } else { "" }
+    );
+    // In transport mode the hosts themselves talk; in tunnel mode their clients.
+    let (target, remote_route) = if transport {
+        ("192.0.2.2", "192.0.2.2/32")
+    } else {
+        ("10.2.0.1", "10.2.0.0/24")
+    };
+    let ping = |n| ping_to(n, target);
     let _sockets = if encap {
         Some((
             encap_socket("left", addr("192.0.2.1"))?,
@@ -232,20 +286,27 @@ fn tunnel(args: &[String]) -> Res<()> {
     } else {
         None
     };
-    let (mut l, mut r) = sides()?;
+    let (mut l, mut r) = sides(transport)?;
     check(
-        !ping(1),
-        format!("{name}: no route to 10.2.0.1 before the tunnel"),
+        ping(1) == transport,
+        format!("{name}: before the SAs, {target} is reachable only in transport mode (in clear)"),
     )?;
     let first = bring_up(&mut l, &mut r, alg, encap, 5)?;
-    let route = ip(&["-n", "left", "route", "show", "10.2.0.0/24"])?;
-    check(
-        route.contains("via 192.0.2.2") && route.contains("src 10.1.0.1"),
-        format!(
-            "{name}: route to the remote subnet with leftsourceip: {}",
-            route.trim()
-        ),
-    )?;
+    let route = ip(&["-n", "left", "route", "show", remote_route])?;
+    if transport {
+        check(
+            route.trim().is_empty(),
+            format!("{name}: no route for a host-to-host policy"),
+        )?;
+    } else {
+        check(
+            route.contains("via 192.0.2.2") && route.contains("src 10.1.0.1"),
+            format!(
+                "{name}: route to the remote subnet with leftsourceip: {}",
+                route.trim()
+            ),
+        )?;
+    }
     let state = ip(&["-n", "left", "xfrm", "state"])?;
     if encap {
         check(
@@ -260,7 +321,11 @@ fn tunnel(args: &[String]) -> Res<()> {
     )?;
     check(
         ping(3),
-        format!("{name}: ping 10.1.0.1 -> 10.2.0.1 through kernel ESP"),
+        format!("{name}: ping -> {target} through kernel ESP"),
+    )?;
+    check(
+        soft_expire(&mut l.k, SaId(5)),
+        format!("{name}: soft EXPIRE (2 packets) of the outbound SA through poll_event"),
     )?;
     let cl = l.k.counters(SaId(5)).map_err(|e| e.to_string())?;
     let cr = r.k.counters(SaId(5)).map_err(|e| e.to_string())?;
@@ -318,7 +383,7 @@ fn tunnel(args: &[String]) -> Res<()> {
         !policies.contains(" dir "),
         format!("{name}: flush removed left's policies ({report:?})"),
     )?;
-    let route = ip(&["-n", "left", "route", "show", "10.2.0.0/24"])?;
+    let route = ip(&["-n", "left", "route", "show", remote_route])?;
     check(
         route.trim().is_empty(),
         format!("{name}: flush removed the route"),
@@ -348,7 +413,7 @@ fn ondemand() -> Res<()> {
 }
 
 fn ondemand_steps() -> Res<()> {
-    let (mut l, mut r) = sides()?;
+    let (mut l, mut r) = sides(false)?;
     let trap = Policy {
         id: PolicyId(1),
         local: l.net,

@@ -33,6 +33,7 @@ const STEPS: &[&str] = &[
     "kernel tunnel aes-cbc-sha256",
     "kernel tunnel chacha20-poly1305",
     "kernel tunnel aes-gcm --encap",
+    "kernel tunnel aes-cbc-sha256 --transport",
     "kernel ondemand",
     "xfrm_netlink tests",
     "xfrm_kernel tests",
