@@ -258,7 +258,13 @@ fn protect_needs_its_pair_and_sa_install_reports_missing_esp() {
         k.remove_sa_pair(SaId(9)).expect("remove pair");
     } else {
         let e = result.expect_err("no ESP in this kernel");
-        let text = e.to_string();
+        let text = format!(
+            "{e}: {}",
+            std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        );
+        eprintln!("install_sa_pair without kernel ESP: {text}");
         assert!(
             text.contains("the kernel has no ESP") && text.contains("protostack=userspace"),
             "unclear error: {text}"
@@ -314,4 +320,28 @@ fn prepared_ike_sockets_bypass_a_drop_shunt_that_blocks_others() {
     assert_eq!(from, "192.0.2.1:500".parse().expect("addr"));
     natt.send_to(b"\0\0\0\0ike", "192.0.2.2:500")
         .expect("the NAT-T socket sends too");
+}
+
+#[test]
+fn a_sourceip_that_is_not_ours_is_reported_and_the_policy_still_removable() {
+    let (l, _r) = pair_of_namespaces("ksrc");
+    l.ip(&["route", "add", "default", "via", "192.0.2.2"]);
+    let mut k = kernel_in(&l);
+    let e = k
+        .install_policy(Policy {
+            id: PolicyId(4),
+            local: net("10.1.0.0/24"),
+            remote: net("10.2.0.0/24"),
+            action: PolicyAction::Trap { hold: true },
+            route_source: Some(addr("10.9.9.9")),
+        })
+        .expect_err("10.9.9.9 is no address of this namespace");
+    let text = e.to_string();
+    assert!(
+        text.contains("ip -n") && text.contains("src 10.9.9.9"),
+        "the error names the failing command: {text}"
+    );
+    assert!(l.ip(&["xfrm", "policy"]).contains("dir out"));
+    k.remove_policy(PolicyId(4)).expect("remove");
+    assert!(l.ip(&["xfrm", "policy"]).trim().is_empty());
 }

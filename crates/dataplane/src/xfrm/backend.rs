@@ -280,14 +280,21 @@ impl XfrmKernel {
             self.xfrm.add_sa(sa)
         };
         r.map_err(|e| {
-            let what = if e.is_unsupported_by_kernel() {
+            let what = if !e.is_unsupported_by_kernel() {
+                format!("installing SA pair {}", pair.0)
+            } else if self.xfrm.probe_esp().is_supported() {
+                // ESP works with the probe's AES-CBC + HMAC-SHA2-256.
+                format!(
+                    "installing SA pair {}: the kernel has ESP but not this SA's algorithm \
+                     (check /proc/crypto; choose another esp= proposal)",
+                    pair.0
+                )
+            } else {
                 format!(
                     "installing SA pair {}: the kernel has no ESP (protostack=xfrm needs the \
                      esp4/esp6 modules or CONFIG_INET_ESP; use protostack=userspace)",
                     pair.0
                 )
-            } else {
-                format!("installing SA pair {}", pair.0)
             };
             xerr(what, e)
         })
@@ -436,7 +443,16 @@ impl Kernel for XfrmKernel {
             }
             let _ = self.xfrm.delete_sa(&id);
         }
-        Err(DataplaneError::SpiInUse(0))
+        Err(DataplaneError::Io {
+            what: "allocating an SPI".into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!(
+                    "the kernel kept offering SPIs already in use; widen the range 0x{:x}..=0x{:x}",
+                    self.config.spi_min, self.config.spi_max
+                ),
+            ),
+        })
     }
 
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
@@ -540,12 +556,15 @@ impl Kernel for XfrmKernel {
             installed.push(k.id());
         }
         let ns = self.config.netns.clone();
+        let mut route_err = None;
         if let Some(o) = &old {
             for id in o.kernel.iter().filter(|id| !installed.contains(id)) {
                 let _ = self.xfrm.delete_policy(id);
             }
             if let Some(r) = &o.route {
-                routes::remove(ns.as_deref(), r)?;
+                if let Err(e) = routes::remove(ns.as_deref(), r) {
+                    route_err = Some(e);
+                }
             }
             if let Some(r) = o.trap_reqid {
                 self.traps.remove(&r);
@@ -558,8 +577,16 @@ impl Kernel for XfrmKernel {
                 p.kernel.retain(|k| !installed.contains(k));
             }
         }
+        // The policies are in; a route that cannot be set is reported, and
+        // the policy stays recorded so that remove_policy/flush clean up.
         let route = match self.route_for(&policy) {
-            Some(r) => routes::add(ns.as_deref(), &r)?.then_some(r),
+            Some(r) => match routes::add(ns.as_deref(), &r) {
+                Ok(ours) => ours.then_some(r),
+                Err(e) => {
+                    route_err.get_or_insert(e);
+                    None
+                }
+            },
             None => None,
         };
         if let Some(r) = trap {
@@ -573,7 +600,10 @@ impl Kernel for XfrmKernel {
                 route,
             },
         );
-        Ok(())
+        match route_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn remove_policy(&mut self, id: PolicyId) -> Result<()> {
