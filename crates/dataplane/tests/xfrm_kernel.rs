@@ -258,12 +258,7 @@ fn protect_needs_its_pair_and_sa_install_reports_missing_esp() {
         k.remove_sa_pair(SaId(9)).expect("remove pair");
     } else {
         let e = result.expect_err("no ESP in this kernel");
-        let text = format!(
-            "{e}: {}",
-            std::error::Error::source(&e)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        );
+        let text = e.to_string();
         eprintln!("install_sa_pair without kernel ESP: {text}");
         assert!(
             text.contains("the kernel has no ESP") && text.contains("protostack=userspace"),
