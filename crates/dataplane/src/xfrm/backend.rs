@@ -22,6 +22,34 @@
 //! - `poll_event`: ACQUIRE → [`KernelEvent::Acquire`] (matched by reqid);
 //!   EXPIRE → [`KernelEvent::Expire`] (matched by destination and SPI).
 //!
+//! How pluto uses it:
+//!
+//! ```no_run
+//! use dataplane::{Kernel, KernelEvent, XfrmKernel, XfrmKernelConfig};
+//! use dataplane::xfrm::kernel_supports_esp;
+//!
+//! // At start-up: protostack=xfrm only when the kernel has ESP.
+//! let esp = kernel_supports_esp();
+//! if !esp.is_supported() {
+//!     eprintln!("protostack=xfrm unavailable: {esp}; using userspace");
+//! }
+//! let mut kernel = XfrmKernel::open(XfrmKernelConfig::default())?;
+//! // Every IKE socket, right after bind: 500 without, 4500 with ESP-in-UDP.
+//! let ike = std::net::UdpSocket::bind("0.0.0.0:500").expect("bind");
+//! let natt = std::net::UdpSocket::bind("0.0.0.0:4500").expect("bind");
+//! XfrmKernel::prepare_ike_socket(&ike, false)?;
+//! XfrmKernel::prepare_ike_socket(&natt, true)?;
+//! // The event loop watches kernel.event_fd() and then drains:
+//! while let Some(ev) = kernel.poll_event() {
+//!     match ev {
+//!         KernelEvent::Acquire { policy, .. } => { /* initiate the trap's connection */ }
+//!         KernelEvent::Expire { sa, expiry, .. } => { /* rekey (soft) or replace (hard) */ }
+//!         _ => {}
+//!     }
+//! }
+//! # Ok::<(), dataplane::DataplaneError>(())
+//! ```
+//!
 //! Held packets: whether the kernel queues packets of a trap while IKE
 //! negotiates depends on the namespace's `net.core.xfrm_larval_drop`
 //! sysctl (1, the default: drop), not on the policy; `Trap { hold }` does
