@@ -28,6 +28,7 @@ pub use kernel::{
 pub use net::IpNet;
 pub use stats::DataplaneStats;
 pub use userspace::{UdpSource, Userspace, UserspaceConfig};
+pub use xfrm::{XfrmKernel, XfrmKernelConfig};
 
 /// Moves the calling thread into the named network namespace
 /// (`/run/netns/NAME`, as `ip netns add` creates). A [`Userspace`] created

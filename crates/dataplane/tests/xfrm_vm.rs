@@ -4,8 +4,13 @@
 //! HMAC-SHA2, ChaCha20-Poly1305 with ESN, IPv6, NAT-T encapsulation and
 //! transport mode, installed through `dataplane::xfrm`, with pings through
 //! them and the SA counters read back; a trap policy's ACQUIRE answered
-//! with SAs; soft and hard EXPIREs. The netlink tests of xfrm_netlink.rs
-//! run in the guest too, on Debian's kernel.
+//! with SAs; soft and hard EXPIREs. Then the `xfrm_kernel` example does
+//! it through the `Kernel` trait (`XfrmKernel`, one per namespace):
+//! mirrored SA pairs with AES-GCM, AES-CBC + HMAC-SHA2-256,
+//! ChaCha20-Poly1305 + ESN and ESP-in-UDP, pings, counters, routes with
+//! leftsourceip, remove_sa_pair stopping traffic, and a trap's ACQUIRE.
+//! The netlink tests of xfrm_netlink.rs and xfrm_kernel.rs run in the guest
+//! too, on Debian's kernel. One boot for all of it.
 //!
 //! Skipped, with a message, only when qemu cannot be installed on the host
 //! (run-vm.sh exits 77).
@@ -24,7 +29,14 @@ const STEPS: &[&str] = &[
     "tunnel aes-gcm --transport",
     "ondemand",
     "lifetimes",
+    "kernel tunnel aes-gcm",
+    "kernel tunnel aes-cbc-sha256",
+    "kernel tunnel chacha20-poly1305",
+    "kernel tunnel aes-gcm --encap",
+    "kernel tunnel aes-cbc-sha256 --transport",
+    "kernel ondemand",
     "xfrm_netlink tests",
+    "xfrm_kernel tests",
 ];
 
 /// target/<profile>/ of this test binary (target/<profile>/deps/xfrm_vm-HASH).
@@ -79,16 +91,27 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
 
     // The guest program, built in the profile of this test.
     let mut build = Command::new(&cargo);
-    build.args(["build", "-p", "dataplane", "--example", "xfrm_probe"]);
+    build.args([
+        "build",
+        "-p",
+        "dataplane",
+        "--example",
+        "xfrm_probe",
+        "--example",
+        "xfrm_kernel",
+    ]);
     if profile_dir().file_name().is_some_and(|p| p == "release") {
         build.arg("--release");
     }
     let st = build.current_dir(&repo).status().expect("run cargo build");
-    assert!(st.success(), "cargo build --example xfrm_probe failed");
+    assert!(st.success(), "cargo build of the guest examples failed");
     let probe = profile_dir().join("examples/xfrm_probe");
     assert!(probe.is_file(), "{} missing", probe.display());
+    let kernel = profile_dir().join("examples/xfrm_kernel");
+    assert!(kernel.is_file(), "{} missing", kernel.display());
 
     let netlink_tests = test_binary(&cargo, &repo, "xfrm_netlink");
+    let kernel_tests = test_binary(&cargo, &repo, "xfrm_kernel");
 
     let console =
         std::env::temp_dir().join(format!("ferroswan-xfrm-vm-{}.log", std::process::id()));
@@ -100,7 +123,11 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         .arg("--bin")
         .arg(&probe)
         .arg("--bin")
+        .arg(&kernel)
+        .arg("--bin")
         .arg(&netlink_tests)
+        .arg("--bin")
+        .arg(&kernel_tests)
         .arg("--log")
         .arg(&console)
         .arg(repo.join("tests/kernelvm/guest-xfrm.sh"))

@@ -7,6 +7,9 @@
 //! zeroizing allocation and gives ferroswan the extended-ack text of each
 //! rejection.
 //!
+//! [`XfrmKernel`] is the [`crate::Kernel`] trait over all of this, the
+//! backend of `protostack=xfrm`.
+//!
 //! Use [`Xfrm`] for requests (one socket, safe to share between threads),
 //! [`XfrmMonitor`] for kernel events, and [`kernel_supports_esp`] at start-up
 //! to decide between the XFRM and userspace data planes.
@@ -24,12 +27,15 @@
 //! ```
 
 mod algo;
+mod backend;
 mod error;
 mod monitor;
 mod policy;
 mod probe;
+mod routes;
 mod sa;
 mod socket;
+mod translate;
 mod types;
 mod wire;
 
@@ -39,12 +45,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub use algo::{AeadAlgorithm, CipherAlgorithm, IntegrityAlgorithm, SaCrypto, SecretKey};
+pub use backend::{XfrmKernel, XfrmKernelConfig};
 pub use error::{Result, XfrmError};
 pub use monitor::{Acquire, Expire, PolicyExpire, XfrmEvent, XfrmMonitor};
 pub use policy::{Direction, Policy, PolicyAction, PolicyId, PolicyInfo, Template};
 pub use probe::{kernel_supports_esp, EspSupport, EspUnsupportedReason};
 pub use sa::{Encap, Replay, SaConfig, SaCounters, SaId, SaInfo, SpiRequest};
-pub use socket::{enable_espinudp, in_netns};
+pub use socket::{bypass_ipsec_policy, enable_espinudp, in_netns};
 pub use types::{IpsecProto, Lifetimes, Mark, Mode, Selector, Subnet};
 
 use socket::NlSocket;

@@ -214,3 +214,65 @@ pub fn enable_espinudp(socket: &impl AsRawFd) -> Result<()> {
         source,
     })
 }
+
+/// Exempts a socket from every IPsec policy, in and out (a per-socket
+/// `XFRM_POLICY_ALLOW` without templates, as Libreswan gives its IKE
+/// sockets): IKE and NAT-T keepalives to a peer whose address lies inside
+/// a protected or trapped subnet (host-to-host, `rightsubnet=0.0.0.0/0`)
+/// then never go into the tunnel they negotiate.
+pub fn bypass_ipsec_policy(socket: &impl AsRawFd) -> Result<()> {
+    let fd = socket.as_raw_fd();
+    let io_err = |op: &str, source| XfrmError::Io {
+        op: op.into(),
+        source,
+    };
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `domain` and `len` are valid for writes of their sizes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io_err("getsockopt(SO_DOMAIN)", io::Error::last_os_error()));
+    }
+    let (level, opt) = match domain {
+        libc::AF_INET => (libc::IPPROTO_IP, libc::IP_XFRM_POLICY),
+        libc::AF_INET6 => (libc::IPPROTO_IPV6, libc::IPV6_XFRM_POLICY),
+        other => {
+            return Err(XfrmError::Invalid {
+                what: "socket",
+                detail: format!("address family {other} is neither IPv4 nor IPv6"),
+            })
+        }
+    };
+    // struct xfrm_userpolicy_info: selector (family at 40), lifetimes,
+    // priority, index, dir at 160, action at 161 (0 = allow).
+    let mut info = [0u8; super::wire::USERPOLICY_INFO_LEN];
+    super::wire::put_u16(&mut info, 40, domain as u16);
+    for dir in [0u8, 1u8] {
+        super::wire::put_u8(&mut info, 160, dir);
+        // SAFETY: `info` is a valid xfrm_userpolicy_info buffer of its length.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                info.as_ptr().cast(),
+                info.len() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io_err(
+                "setsockopt(IP_XFRM_POLICY) for an IPsec bypass",
+                io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
