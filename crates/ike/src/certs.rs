@@ -14,8 +14,8 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use pki::{
-    CertStore, Certificate, DistinguishedName, Hash, Id, KeyType, PeerCertError, UnixTime,
-    ValidationOptions,
+    CertId, CertStore, Certificate, DistinguishedName, Hash, Id, KeyType, OcspCache,
+    OcspCertStatus, PeerCertError, UnixTime, ValidationOptions,
 };
 
 use crate::crypto::sign::{decode_digital_signature, encode_digital_signature};
@@ -148,6 +148,7 @@ pub struct PkiCertAuth {
     chain_der: Vec<Vec<u8>>,
     settings: CertAuthSettings,
     clock: Clock,
+    ocsp: Option<(Arc<RwLock<OcspCache>>, bool)>,
 }
 
 impl fmt::Debug for PkiCertAuth {
@@ -289,6 +290,7 @@ impl PkiCertAuth {
             chain_der,
             settings,
             clock: Arc::new(UnixTime::now),
+            ocsp: None,
         })
     }
 
@@ -296,6 +298,16 @@ impl PkiCertAuth {
     /// system clock by default).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// `ocsp-enable=yes`: consults `cache` (filled by the daemon's
+    /// [`pki::fetch::Fetcher`]) for the peer's certificate; a cached
+    /// `revoked` answer refuses the peer, and with `strict`
+    /// (`ocsp-strict=yes`) so does the lack of a cached `good` answer.
+    /// Verifying never waits for the network.
+    pub fn with_ocsp_cache(mut self, cache: Arc<RwLock<OcspCache>>, strict: bool) -> Self {
+        self.ocsp = Some((cache, strict));
         self
     }
 
@@ -388,7 +400,42 @@ impl PkiCertAuth {
                 }
             }
         }
+        if let (Some((cache, strict)), [end, issuer, ..]) = (&self.ocsp, &peer.chain.certs[..]) {
+            self.check_ocsp(cache, *strict, end, issuer, opts.time)?;
+        }
         Ok(peer.public_key)
+    }
+
+    /// The OCSP check of `ocsp-enable`/`ocsp-strict` against the cache.
+    fn check_ocsp(
+        &self,
+        cache: &RwLock<OcspCache>,
+        strict: bool,
+        end: &Certificate,
+        issuer: &Certificate,
+        now: UnixTime,
+    ) -> Result<(), CertAuthError> {
+        let id = CertId::new(end, issuer).map_err(|e| rejected(format!("OCSP: {e}")))?;
+        let cache = cache
+            .read()
+            .map_err(|_| rejected("the OCSP cache is unusable"))?;
+        match cache.get(&id, now).map(|s| &s.status) {
+            Some(OcspCertStatus::Revoked { time, .. }) => Err(rejected(format!(
+                "X509: certificate \"{}\" (serial {}) was revoked at {time} (OCSP)",
+                end.subject(),
+                end.serial_hex()
+            ))),
+            Some(OcspCertStatus::Good) => Ok(()),
+            Some(OcspCertStatus::Unknown) if strict => Err(rejected(format!(
+                "X509: the OCSP responder does not know certificate \"{}\" (ocsp-strict)",
+                end.subject()
+            ))),
+            None if strict => Err(rejected(format!(
+                "X509: no OCSP answer for certificate \"{}\" yet (ocsp-strict)",
+                end.subject()
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -465,9 +512,10 @@ impl CertAuth for PkiCertAuth {
             11 if key_type == KeyType::Ecdsa(pki::Curve::P521) => {
                 (pki::SignatureScheme::EcdsaFixed(Hash::Sha512), auth_data)
             }
-            m => return Err(rejected(format!(
-                "the peer used AUTH method {m}, which does not fit its {key_type} certificate key"
-            ))),
+            m => {
+                let why = format!("the peer used AUTH method {m}, which does not fit");
+                return Err(rejected(format!("{why} its {key_type} certificate key")));
+            }
         };
         key.verify(scheme, octets, sig)
             .map_err(|e| rejected(format!("signature does not verify: {e}")))

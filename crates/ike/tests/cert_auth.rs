@@ -394,3 +394,115 @@ fn setup_errors_are_clear() {
         .to_string()
         .contains("cannot sign with RSA Digital Signature"));
 }
+
+/// East with an OCSP cache (`ocsp-enable=yes`) holding `status` for west's
+/// certificate, if any.
+fn with_ocsp(name: &str, status: Option<pki::OcspCertStatus>, strict: bool) -> Pair {
+    let p = pki_dir();
+    let read = |n: &str| {
+        pki::Certificate::from_pem_or_der(&std::fs::read(p.join(format!("{n}.crt"))).unwrap())
+            .unwrap()
+            .remove(0)
+    };
+    let mut cache = pki::OcspCache::default();
+    let now = pki::UnixTime::now();
+    if let Some(status) = status {
+        let id = pki::CertId::new(&read("west"), &read("ca")).unwrap();
+        let answer = pki::OcspStatus {
+            status,
+            this_update: now,
+            next_update: Some(now.add_secs(3600)),
+            produced_at: now,
+        };
+        cache.insert(id, answer, now);
+    }
+    let w = end(
+        ipsec_d(&format!("{name}-w"), "west", false, &[]),
+        "west",
+        settings(),
+    );
+    let (ea, eid) = end(
+        ipsec_d(&format!("{name}-e"), "east", false, &[]),
+        "east",
+        settings(),
+    );
+    let ea = Arc::try_unwrap(ea)
+        .unwrap()
+        .with_ocsp_cache(Arc::new(RwLock::new(cache)), strict);
+    pair_with(w, (Arc::new(ea), eid)).0
+}
+
+#[test]
+fn ocsp_answers_in_the_cache_are_honoured() {
+    let revoked = pki::OcspCertStatus::Revoked {
+        time: pki::UnixTime::now(),
+        reason: None,
+    };
+    let pair = with_ocsp("ocsp-revoked", Some(revoked), false);
+    assert_eq!(Pair::ike_up(&pair.east_events), 0);
+    let logs = Pair::logs(&pair.east_events);
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("CN=west.testing.libreswan.org\" (serial 0x")
+                && l.contains("(OCSP)")
+                && l.contains("AUTHENTICATION_FAILED")),
+        "{logs:#?}"
+    );
+
+    let pair = with_ocsp("ocsp-strict", None, true);
+    assert_eq!(Pair::ike_up(&pair.east_events), 0);
+    let logs = Pair::logs(&pair.east_events);
+    assert!(
+        logs.iter().any(|l| l.contains("(ocsp-strict)")),
+        "{logs:#?}"
+    );
+
+    with_ocsp("ocsp-good", Some(pki::OcspCertStatus::Good), true).assert_established();
+    with_ocsp("ocsp-none", None, false).assert_established();
+}
+
+#[test]
+fn verify_checks_the_signature_over_the_octets() {
+    use ike::wire::AuthMethod;
+    let (wa, wid) = end(ipsec_d("sig-w", "ec256", false, &[]), "ec256", settings());
+    let (ea, _) = end(ipsec_d("sig-e", "east", false, &[]), "east", settings());
+    let id = wid.to_payload();
+    let certs = wa.local_certificates();
+    let octets = b"the InitiatorSignedOctets".to_vec();
+    let sig = wa.sign(&octets).unwrap();
+    ea.verify(&id, &certs, AuthMethod::DigitalSignature, &octets, &sig)
+        .unwrap();
+    let err = ea
+        .verify(
+            &id,
+            &certs,
+            AuthMethod::DigitalSignature,
+            b"other octets",
+            &sig,
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("signature does not verify"),
+        "{err}"
+    );
+    // ECDSA method 9 (r || s) from an older peer.
+    let key =
+        pki::PrivateKey::from_pem_or_der(&std::fs::read(pki_dir().join("ec256.key")).unwrap())
+            .unwrap();
+    let legacy = key
+        .sign(pki::SignatureScheme::EcdsaFixed(pki::Hash::Sha256), &octets)
+        .unwrap();
+    assert_eq!(legacy.len(), 64);
+    ea.verify(&id, &certs, AuthMethod::from_u8(9), &octets, &legacy)
+        .unwrap();
+    // The method must fit the key: RSA (1) with an ECDSA certificate.
+    let err = ea
+        .verify(&id, &certs, AuthMethod::from_u8(1), &octets, &legacy)
+        .unwrap_err();
+    assert!(err.to_string().contains("does not fit"), "{err}");
+    // No CERT payload and no trusted peer certificate.
+    let err = ea
+        .verify(&id, &[], AuthMethod::DigitalSignature, &octets, &sig)
+        .unwrap_err();
+    assert!(err.to_string().contains("sent no certificate"), "{err}");
+}
