@@ -439,6 +439,25 @@ pub fn fetch_ocsp(
     verify_response(&response, &request, issuer, trusted_responder, now).map_err(invalid)
 }
 
+/// The jobs of `--fetchcrls` (and each `crlcheckinterval`): one
+/// [`FetchJob::CrlOf`] per distinct list of distribution points among the
+/// store's certificates, in store order.
+pub fn crl_jobs(store: &CertStore) -> Vec<FetchJob> {
+    let mut seen: Vec<&[String]> = Vec::new();
+    let mut jobs = Vec::new();
+    for s in store.certs() {
+        let points = s.cert.crl_distribution_points();
+        if points.is_empty() || seen.contains(&points) {
+            continue;
+        }
+        seen.push(points);
+        jobs.push(FetchJob::CrlOf {
+            cert: Box::new(s.cert.clone()),
+        });
+    }
+    jobs
+}
+
 fn run_job(job: FetchJob, config: &FetchConfig) -> FetchOutcome {
     match job {
         FetchJob::CrlOf { cert } => FetchOutcome::Crl {

@@ -13,8 +13,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pki::fetch::{
-    fetch_crl_url, fetch_crls, fetch_ocsp, ocsp_responder, FetchConfig, FetchError, FetchJob,
-    FetchOutcome, Fetcher, OcspMethod,
+    crl_jobs, fetch_crl_url, fetch_crls, fetch_ocsp, ocsp_responder, FetchConfig, FetchError,
+    FetchJob, FetchOutcome, Fetcher, OcspMethod,
 };
 use pki::{
     CertId, CertStore, Certificate, OcspCache, OcspCertStatus, RevocationStatus, Trust, UnixTime,
@@ -413,4 +413,25 @@ fn fetcher_thread_never_blocks_and_fills_the_stores() {
         Some(OcspCertStatus::Revoked { .. })
     ));
     fetcher.shutdown();
+}
+
+#[test]
+fn fetchcrls_asks_once_per_distribution_point_list() {
+    let p = pki();
+    let mut store = store_with_ca();
+    for n in ["east", "west", "revoked"] {
+        store.add_cert(n, p.cert(n), Trust::default());
+    }
+    let other = cert_with_cdp("cdp-jobs", "URI:http://127.0.0.1:9/other.crl");
+    store.add_cert("other", other.clone(), Trust::default());
+    let jobs = crl_jobs(&store);
+    let certs: Vec<&Certificate> = jobs
+        .iter()
+        .map(|j| match j {
+            FetchJob::CrlOf { cert } => &**cert,
+            other => panic!("unexpected job {other:?}"),
+        })
+        .collect();
+    // The CA has no distribution point; east, west and revoked share one.
+    assert_eq!(certs, [&p.cert("east"), &other]);
 }
