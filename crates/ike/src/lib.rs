@@ -4,6 +4,7 @@
 //! - [`crypto`]: algorithms, key schedule, SK protection.
 //! - [`engine`]: IKE SA and Child SA state machines behind a sans-IO API.
 
+pub mod certs;
 pub mod crypto;
 pub mod engine;
 pub mod wire;

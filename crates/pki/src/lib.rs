@@ -29,6 +29,7 @@ pub mod crl;
 mod der;
 pub mod dn;
 pub mod error;
+pub mod fetch;
 pub mod id;
 pub mod key;
 pub mod list;
