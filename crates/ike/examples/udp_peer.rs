@@ -68,6 +68,7 @@ fn run() -> Result<(), String> {
     let auth = match arg(&args, "--auth").as_deref() {
         None | Some("psk") => Authentication::Psk(Secret::from_slice(psk.as_bytes())),
         Some("null") => Authentication::Null,
+        Some("childless-psk") => Authentication::Psk(Secret::from_slice(psk.as_bytes())),
         Some(other) => return Err(format!("unknown --auth {other}")),
     };
     let initiate = args.iter().any(|a| a == "--initiate");
@@ -79,6 +80,9 @@ fn run() -> Result<(), String> {
         .unwrap_or(0);
     let suite = arg(&args, "--suite").unwrap_or_else(|| "gcm".into());
     let rekey = args.iter().any(|a| a == "--rekey");
+    // Succeed once the IKE SA is up (for peers that cannot install a
+    // Child SA, such as Libreswan on a kernel without ESP).
+    let ike_only = args.iter().any(|a| a == "--ike-only");
     let mut conn = Connection::new(
         "interop",
         SocketAddr::new(local, 500),
@@ -220,7 +224,7 @@ fn run() -> Result<(), String> {
                 other => println!("EVENT {other:?}"),
             }
         }
-        if ike_up && child_up && phase == 0 {
+        if ike_up && (child_up || ike_only) && phase == 0 {
             println!("ESTABLISHED");
             if rekey {
                 phase = 1;

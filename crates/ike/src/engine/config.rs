@@ -72,7 +72,7 @@ impl Identity {
             Identity::Rfc822(s) => format!("ID_USER_FQDN '{s}'"),
             Identity::DerAsn1Dn(d) => format!("ID_DER_ASN1_DN ({} octets)", d.len()),
             Identity::KeyId(d) => format!("ID_KEY_ID '@#0x{}'", hex::encode(d)),
-            Identity::Null => "ID_NULL".to_string(),
+            Identity::Null => "ID_NULL 'ID_NULL'".to_string(),
         }
     }
 }
