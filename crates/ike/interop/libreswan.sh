@@ -3,8 +3,9 @@
 # (extracted to /opt/ph-libreswan, see ../shared/reference/peers), each in
 # its own network namespace. This kernel has no ESP, so pluto cannot
 # install a Child SA: the check is that the IKE SA is established on both
-# ends (pluto's log and ferroswan's event), for PSK and for authby=null,
-# with ferroswan as initiator and as responder.
+# ends (pluto's log and ferroswan's event), for PSK, authby=null and raw
+# RSA keys (leftrsasigkey=, RFC 7427 signatures), with ferroswan as
+# initiator and as responder.
 #
 # usage: libreswan.sh   (needs root and the peers harness packages)
 set -euo pipefail
@@ -34,6 +35,12 @@ conf() {
         ids="	leftid=east@ph
 	rightid=west@ph
 	authby=secret"
+    elif [ "$auth" = rsa ]; then
+        ids="	authby=rsasig
+	leftid=@east
+	rightid=@west
+	leftrsasigkey=$EAST_KEY
+	rightrsasigkey=$WEST_KEY"
     else
         ids="	authby=null
 	leftid=%null
@@ -58,22 +65,33 @@ EOC
 }
 
 fail=0
-for auth in psk null; do
+for auth in psk null rsa; do
   for role in initiator responder; do
     mkdir -p "$ED"
     ph_ns_up
-    conf "$auth"
     ph_lsw_prepare "$PH_E" "$ED"
+    if [ "$auth" = rsa ]; then
+        # pluto's RSA key in its NSS database, ours in a PEM file.
+        ckaid=$(ph_lsw_ipsec "$PH_E" "$ED" newhostkey --nssdir "$ED/nss" 2>&1 |
+            sed -n 's/.*CKAID \([0-9a-f]*\).*/\1/p' | head -1)
+        EAST_KEY=$(ph_lsw_ipsec "$PH_E" "$ED" showhostkey --nssdir "$ED/nss" --left --ckaid "$ckaid" |
+            sed -n 's/.*leftrsasigkey=//p')
+        rm -f "$PH_STATE/west.pem"
+        "$BIN" --local "$PH_W_OUT" --remote "$PH_E_OUT" --auth rsa --key "$PH_STATE/west.pem"
+        WEST_KEY=$(cat "$PH_STATE/west.pem.pub")
+    fi
+    conf "$auth"
     ph_lsw_start "$PH_E" "$ED"
     ph_lsw_ipsec "$PH_E" "$ED" auto --add ph-net >/dev/null
     out=$PH_STATE/ferroswan-$auth-$role.log
     args=(--local "$PH_W_OUT" --remote "$PH_E_OUT" --local-ts "$PH_W_NET" --remote-ts "$PH_E_NET"
           --suite gcm --ike-only)
-    if [ "$auth" = psk ]; then
-        args+=(--psk "$PH_PSK" --local-id west@ph --remote-id east@ph)
-    else
-        args+=(--auth null)
-    fi
+    case $auth in
+    psk) args+=(--psk "$PH_PSK" --local-id west@ph --remote-id east@ph) ;;
+    rsa) args+=(--auth rsa --key "$PH_STATE/west.pem" --peer-key "$EAST_KEY"
+                --local-id @west --remote-id @east) ;;
+    *) args+=(--auth null) ;;
+    esac
     if [ "$role" = initiator ]; then
         ip netns exec "$PH_W" "$BIN" "${args[@]}" --initiate --seconds 20 --linger 1 >"$out" 2>&1 || true
     else

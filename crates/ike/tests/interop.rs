@@ -82,7 +82,7 @@ fn strongswan_interop() {
 }
 
 /// Libreswan 4.10 (IKE SA only: this kernel has no ESP for its Child SA),
-/// PSK and authby=null, both roles.
+/// PSK, authby=null and raw RSA keys (RFC 7427 RSASSA-PSS), both roles.
 #[test]
 fn libreswan_interop() {
     run_script(
@@ -90,6 +90,6 @@ fn libreswan_interop() {
         &["/opt/ph-libreswan/usr/libexec/ipsec/pluto"],
         "interop/libreswan.sh",
         &[],
-        4,
+        6,
     );
 }
