@@ -36,6 +36,15 @@ pub(crate) fn signed_octets(
     v
 }
 
+/// "RSASSA-PSS SHA2_256" -> "RSASSA-PSS with SHA2_256", as Libreswan
+/// words a signature scheme.
+fn scheme_words(name: &str) -> String {
+    match name.rsplit_once(' ') {
+        Some((alg, hash)) => format!("{alg} with {hash}"),
+        None => name.to_string(),
+    }
+}
+
 fn ts_of(p: &[Payload], initiator: bool) -> Option<Vec<TrafficSelector>> {
     p.iter().find_map(|x| match (x, initiator) {
         (Payload::TsI(t), true) | (Payload::TsR(t), false) => Some(t.selectors.clone()),
@@ -117,7 +126,7 @@ impl Engine {
         auth: &AuthPayload,
         peer_id: &IdPayload,
         certs: &[Vec<u8>],
-    ) -> Result<(), AuthFail> {
+    ) -> Result<Option<String>, AuthFail> {
         match &conn.auth {
             Authentication::Psk(secret) => {
                 if auth.method != AuthMethod::Psk {
@@ -127,7 +136,7 @@ impl Engine {
                     )));
                 }
                 if verify_psk_auth(prf, secret, octets, &auth.data) {
-                    Ok(())
+                    Ok(None)
                 } else {
                     Err(AuthFail::Failed("PSK AUTH payload does not verify".into()))
                 }
@@ -139,22 +148,32 @@ impl Engine {
                     ));
                 }
                 if null_auth(prf, sk_p, octets).ct_eq(&auth.data) {
-                    Ok(())
+                    Ok(None)
                 } else {
                     Err(AuthFail::Failed("NULL AUTH payload does not verify".into()))
                 }
             }
             Authentication::Certificate(c) => c
                 .verify(peer_id, certs, auth.method, octets, &auth.data)
+                .map(|()| None)
                 .map_err(|e| AuthFail::Failed(e.to_string())),
             Authentication::RawKey {
                 peer_public_key, ..
             } => {
-                let result = match auth.method {
-                    AuthMethod::DigitalSignature => decode_digital_signature(&auth.data)
-                        .and_then(|(scheme, sig)| peer_public_key.verify(scheme, octets, sig)),
+                let bits = peer_public_key.bits();
+                let (result, what) = match auth.method {
+                    AuthMethod::DigitalSignature => match decode_digital_signature(&auth.data) {
+                        Ok((scheme, sig)) => (
+                            peer_public_key.verify(scheme, octets, sig),
+                            scheme_words(scheme.name()),
+                        ),
+                        Err(e) => (Err(e), String::new()),
+                    },
                     m => match LegacyAuthMethod::from_auth_method(m.to_u8()) {
-                        Some(legacy) => peer_public_key.verify_legacy(legacy, octets, &auth.data),
+                        Some(legacy) => (
+                            peer_public_key.verify_legacy(legacy, octets, &auth.data),
+                            format!("{legacy:?}"),
+                        ),
                         None => {
                             return Err(AuthFail::Failed(format!(
                                 "peer used AUTH method {m:?}, expected a signature"
@@ -162,7 +181,9 @@ impl Engine {
                         }
                     },
                 };
-                result.map_err(|e| AuthFail::Failed(format!("signature does not verify: {e}")))
+                result
+                    .map(|()| Some(format!("'{bits}-bit {what}' digital signature")))
+                    .map_err(|e| AuthFail::Failed(format!("signature does not verify: {e}")))
             }
         }
     }
@@ -363,16 +384,17 @@ impl Engine {
         let prf = suite.prf;
         let mut octets = signed_octets(&sa.init_request, &sa.nr, prf, &keys.sk_pi, &idi);
         octets.extend_from_slice(&Self::int_auth_suffix(sa, message_id));
-        if let Err(AuthFail::Failed(why)) =
-            self.check_auth(&conn, prf, &keys.sk_pi, &octets, &auth, &idi, &certs)
-        {
-            self.sa_log(
-                sa,
-                &format!("authentication failed: {why}; sending AUTHENTICATION_FAILED"),
-            );
-            self.auth_failed_reply(sa, message_id);
-            return false;
-        }
+        let how = match self.check_auth(&conn, prf, &keys.sk_pi, &octets, &auth, &idi, &certs) {
+            Ok(how) => how,
+            Err(AuthFail::Failed(why)) => {
+                self.sa_log(
+                    sa,
+                    &format!("authentication failed: {why}; sending AUTHENTICATION_FAILED"),
+                );
+                self.auth_failed_reply(sa, message_id);
+                return false;
+            }
+        };
         let idr = conn.local_identity().to_payload();
         let Some(keys) = sa.keys.as_ref() else {
             return false;
@@ -518,7 +540,7 @@ impl Engine {
         {
             self.initial_contact(sa);
         }
-        self.ike_sa_up(now, sa, &conn, remote_identity, "responder");
+        self.ike_sa_up(now, sa, &conn, remote_identity, how, "responder");
         if let Some((suite, inbound_spi, outbound_spi, local_ts, remote_ts, mode)) = child_up {
             let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
             self.install_child(
@@ -568,6 +590,7 @@ impl Engine {
         sa: &mut IkeSa,
         conn: &Connection,
         remote_id: Identity,
+        how: Option<String>,
         role: &str,
     ) {
         sa.rekey_at = Some(super::child::rekey_time(
@@ -579,14 +602,19 @@ impl Engine {
         let Some(suite) = sa.suite.clone() else {
             return;
         };
-        self.sa_log(
-            sa,
-            &format!(
+        // Libreswan's wording for shared-secret/NULL and signature auth.
+        let line = match how {
+            None => format!(
                 "{role} established IKE SA; authenticated peer using authby={} and {}",
                 conn.auth.authby(),
                 remote_id.describe()
             ),
-        );
+            Some(how) => format!(
+                "{role} established IKE SA; authenticated peer {how} using preloaded certificate '{}'",
+                remote_id.text()
+            ),
+        };
+        self.sa_log(sa, &line);
         self.events.push_back(Event::IkeSaUp(Box::new(IkeSaInfo {
             ike_sa: sa.id,
             conn: sa.conn,
@@ -669,19 +697,20 @@ impl Engine {
         let mut octets = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
         let auth_mid = sa.next_message_id.wrapping_sub(1);
         octets.extend_from_slice(&Self::int_auth_suffix(sa, auth_mid));
-        if let Err(AuthFail::Failed(why)) =
-            self.check_auth(&conn, prf, &keys.sk_pr, &octets, &auth, &idr, &certs)
-        {
-            self.fail_auth(
-                sa,
-                &format!("authentication of the responder failed: {why}"),
-            );
-            return false;
-        }
+        let how = match self.check_auth(&conn, prf, &keys.sk_pr, &octets, &auth, &idr, &certs) {
+            Ok(how) => how,
+            Err(AuthFail::Failed(why)) => {
+                self.fail_auth(
+                    sa,
+                    &format!("authentication of the responder failed: {why}"),
+                );
+                return false;
+            }
+        };
         sa.state = IkeState::Established;
         let remote_identity = peer.unwrap_or(Identity::Null);
         sa.remote_id = Some(remote_identity.clone());
-        self.ike_sa_up(now, sa, &conn, remote_identity, "initiator");
+        self.ike_sa_up(now, sa, &conn, remote_identity, how, "initiator");
         let Some(pending) = sa.pending_child.take() else {
             return true;
         };
