@@ -325,3 +325,27 @@ fn ipv6_endpoints_and_selectors() {
         ike::engine::Identity::Address("2001:db8::1".parse().unwrap())
     );
 }
+
+#[test]
+fn road_warrior_responder_accepts_any_address_by_id() {
+    let (w, mut e) = conns(psk());
+    e.remote_addr = None; // right=%any
+    e.remote_ts.clear(); // the peer's own address
+    let mut w = w;
+    w.local_ts.clear();
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    let c = Pair::children(&pair.east_events)[0];
+    assert_eq!(
+        c.remote_ts,
+        vec![ike::wire::TrafficSelector::host(west_addr().ip())]
+    );
+    // East cannot initiate a %any connection.
+    let now = pair.now;
+    assert!(matches!(
+        pair.east.initiate(now, pair.east_conn),
+        Err(ike::EngineError::NoRemoteAddress(_))
+    ));
+}

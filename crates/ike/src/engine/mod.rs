@@ -69,21 +69,22 @@ use ike_sa::{IkeSa, IkeState, Outstanding, RequestKind};
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Above this many half-open IKE SAs the responder demands cookies
-    /// (RFC 7296 2.6).
+    /// (RFC 7296 2.6; Libreswan's `ddos-ike-threshold`, 25000).
     pub cookie_threshold: usize,
     /// A responder's half-open IKE SA is dropped after this long.
     pub half_open_timeout: Duration,
     /// Largest IKE datagram sent unfragmented once fragmentation is
     /// negotiated (RFC 7383).
     pub max_message_size: usize,
-    /// Largest number of half-open SAs kept at all.
+    /// Largest number of half-open SAs kept at all (Libreswan's
+    /// `max-halfopen-ike`, 50000).
     pub max_half_open: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            cookie_threshold: 25,
+            cookie_threshold: 25_000,
             half_open_timeout: Duration::from_secs(30),
             max_message_size: 1280,
             max_half_open: 50_000,
