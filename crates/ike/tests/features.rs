@@ -349,3 +349,24 @@ fn road_warrior_responder_accepts_any_address_by_id() {
         Err(ike::EngineError::NoRemoteAddress(_))
     ));
 }
+
+#[test]
+fn responder_picks_the_connection_whose_subnets_fit() {
+    use ike::wire::TrafficSelector;
+    let (w, e) = conns(psk());
+    // East has two connections to west with the same IDs but different
+    // subnets; west asks for the second one's.
+    let mut e1 = e.clone();
+    e1.name = "westnet-eastnet-a".into();
+    e1.local_ts = vec![TrafficSelector::from_prefix(
+        "10.0.9.0".parse().unwrap(),
+        24,
+    )];
+    let mut pair = Pair::new(w, e1);
+    let second = pair.east.add_connection(e).expect("second connection");
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    let c = Pair::children(&pair.east_events)[0];
+    assert_eq!(c.conn, second);
+}

@@ -12,7 +12,7 @@ use crate::wire::{
 };
 
 use super::child::NewChild;
-use super::config::{Authentication, Connection, Identity, Mode};
+use super::config::{Authentication, ConnId, Connection, Identity, Mode};
 use super::event::{Event, IkeSaInfo};
 use super::ike_sa::{IkeSa, IkeState, PendingChild, RequestKind};
 use super::proposal::{accept_esp, esp_sa_payload, select_esp};
@@ -340,13 +340,15 @@ impl Engine {
         let peer_identity = Identity::from_payload(&idi);
         // Find the connection by the peer's ID among those for its address.
         let candidates = self.candidate_connections(sa.local, sa.remote);
-        let mut chosen = None;
+        let mut matching = Vec::new();
         for c in candidates {
             let Some(conn) = self.connections.get(&c) else {
                 continue;
             };
             let remote_ok = match (&conn.remote_id, &peer_identity) {
-                (None, Some(Identity::Address(a))) => conn.remote_addr.is_none_or(|r| r.ip() == *a),
+                (None, Some(Identity::Address(a))) => {
+                    conn.remote_addr.map_or(true, |r| r.ip() == *a)
+                }
                 (None, Some(_)) => {
                     conn.remote_addr.is_none() || matches!(conn.auth, Authentication::Null)
                 }
@@ -358,10 +360,24 @@ impl Engine {
                 Some(r) => Identity::from_payload(r).as_ref() == Some(&conn.local_identity()),
             };
             if remote_ok && local_ok {
-                chosen = Some(c);
-                break;
+                matching.push(c);
             }
         }
+        // Among connections for this peer, prefer one whose traffic
+        // selectors fit the proposed ones (several subnets to one peer).
+        let (tsi, tsr) = (ts_of(&inner, true), ts_of(&inner, false));
+        let fits = |c: &ConnId| -> bool {
+            let (Some(conn), Some(tsi), Some(tsr)) = (self.connections.get(c), &tsi, &tsr) else {
+                return false;
+            };
+            !narrow(tsi, &conn.remote_selectors(sa.remote.ip())).is_empty()
+                && !narrow(tsr, &conn.local_selectors(sa.local.ip())).is_empty()
+        };
+        let chosen = matching
+            .iter()
+            .copied()
+            .find(|c| fits(c))
+            .or_else(|| matching.first().copied());
         let Some(conn_id) = chosen else {
             let who = peer_identity
                 .as_ref()
