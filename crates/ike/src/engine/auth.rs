@@ -346,9 +346,7 @@ impl Engine {
                 continue;
             };
             let remote_ok = match (&conn.remote_id, &peer_identity) {
-                (None, Some(Identity::Address(a))) => {
-                    conn.remote_addr.map_or(true, |r| r.ip() == *a)
-                }
+                (None, Some(Identity::Address(a))) => conn.remote_addr.is_none_or(|r| r.ip() == *a),
                 (None, Some(_)) => {
                     conn.remote_addr.is_none() || matches!(conn.auth, Authentication::Null)
                 }
