@@ -519,8 +519,8 @@ impl Engine {
                 NotifyType::INVALID_KE_PAYLOAD if pending.ke_retries < 2 => {
                     let g = err
                         .data
-                        .get(..2)
-                        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                        .first_chunk::<2>()
+                        .map(|b| u16::from_be_bytes(*b))
                         .and_then(KeGroup::from_id);
                     unmark(sa, None);
                     if let Some(g) = g {

@@ -268,8 +268,8 @@ impl Engine {
         if let Some(n) = msg.notify(NotifyType::INVALID_KE_PAYLOAD) {
             let wanted = n
                 .data
-                .get(..2)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .first_chunk::<2>()
+                .map(|b| u16::from_be_bytes(*b))
                 .and_then(KeGroup::from_id);
             let offered = self
                 .connections
