@@ -370,3 +370,19 @@ fn responder_picks_the_connection_whose_subnets_fit() {
     let c = Pair::children(&pair.east_events)[0];
     assert_eq!(c.conn, second);
 }
+
+#[test]
+fn initial_contact_only_for_the_first_ike_sa_with_a_peer() {
+    let (w, e) = conns(psk());
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    // A second IKE SA to the same peer must not carry INITIAL_CONTACT,
+    // or the peer would drop the first.
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    assert_eq!(Pair::ike_up(&pair.east_events), 2);
+    assert_eq!(Pair::ike_down(&pair.east_events), 0);
+    assert_eq!(pair.east.ike_sas_of(pair.east_conn).len(), 2);
+}

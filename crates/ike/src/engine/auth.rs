@@ -223,10 +223,14 @@ impl Engine {
                 }));
             }
         }
-        inner.push(Payload::Notify(Notify::new(
-            NotifyType::INITIAL_CONTACT,
-            Vec::new(),
-        )));
+        // RFC 7296 2.4: INITIAL_CONTACT only when we hold no other IKE SA
+        // with this peer (the peer would delete those).
+        if !self.other_sa_with_peer(sa) {
+            inner.push(Payload::Notify(Notify::new(
+                NotifyType::INITIAL_CONTACT,
+                Vec::new(),
+            )));
+        }
         if let Authentication::Certificate(c) = &conn.auth {
             let req = c.certificate_request();
             if !req.is_empty() {

@@ -662,6 +662,21 @@ impl Engine {
         sa.conn = conn;
     }
 
+    /// Whether another established IKE SA with `sa`'s peer address exists
+    /// (over the connections to that address, not all SAs).
+    fn other_sa_with_peer(&self, sa: &IkeSa) -> bool {
+        self.connections_by_remote
+            .get(&sa.remote.ip())
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(&sa.conn))
+            .filter_map(|c| self.by_conn.get(c))
+            .flatten()
+            .filter(|id| **id != sa.id)
+            .filter_map(|id| self.sas.get(id))
+            .any(|o| o.state == IkeState::Established && o.remote.ip() == sa.remote.ip())
+    }
+
     /// Drops other IKE SAs of `sa`'s connection with the same peer
     /// identity (INITIAL_CONTACT, RFC 7296 2.4): the peer restarted.
     fn initial_contact(&mut self, sa: &IkeSa) {
