@@ -386,3 +386,10 @@ fn initial_contact_only_for_the_first_ike_sa_with_a_peer() {
     assert_eq!(Pair::ike_down(&pair.east_events), 0);
     assert_eq!(pair.east.ike_sas_of(pair.east_conn).len(), 2);
 }
+
+#[test]
+fn engine_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<ike::Engine>();
+    assert_send::<ike::Event>();
+}
