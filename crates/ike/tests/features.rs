@@ -393,3 +393,37 @@ fn engine_can_move_between_threads() {
     assert_send::<ike::Engine>();
     assert_send::<ike::Event>();
 }
+
+#[test]
+fn cookie_secrets_rotate() {
+    use std::time::Duration as D;
+    for (wait, accepted) in [
+        (D::from_secs(200), true),
+        (D::from_secs(400), true),
+        (D::from_secs(700), false),
+    ] {
+        let (w, e) = conns(psk());
+        let config = EngineConfig {
+            cookie_threshold: 0,
+            ..EngineConfig::default()
+        };
+        let mut pair = Pair::with_config(w, e, config);
+        pair.initiate();
+        let now = pair.now;
+        let first = pair.west.poll_transmit().expect("IKE_SA_INIT");
+        pair.east
+            .handle_datagram(now, first.remote, first.local, &first.payload);
+        let cookie = pair.east.poll_transmit().expect("cookie");
+        pair.west
+            .handle_datagram(now, cookie.remote, cookie.local, &cookie.payload);
+        let retry = pair.west.poll_transmit().expect("retry with the cookie");
+        // The retry arrives late, after the secret changed (once, or twice).
+        let later = now + wait;
+        pair.east
+            .handle_datagram(later, retry.remote, retry.local, &retry.payload);
+        let answer = pair.east.poll_transmit().expect("an answer");
+        let m = ike::wire::Message::decode(&answer.payload).expect("decodes");
+        let asked_again = m.notify(ike::wire::NotifyType::COOKIE).is_some();
+        assert_eq!(!asked_again, accepted, "after {wait:?}");
+    }
+}

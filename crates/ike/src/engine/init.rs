@@ -16,7 +16,7 @@ use super::config::{Connection, Fragmentation};
 use super::event::{IkeSaId, NatInfo};
 use super::ike_sa::{IkeSa, IkeState, RequestKind};
 use super::proposal::{accept_ike, ike_sa_payload, ke_name, select_ike};
-use super::{ConnId, Engine, EngineError};
+use super::{ConnId, Engine, EngineError, COOKIE_SECRET_LIFETIME};
 
 /// SIGNATURE_HASH_ALGORITHMS we accept (RFC 7427 4): SHA2-256, SHA2-384,
 /// SHA2-512, Identity (RFC 8420).
@@ -456,7 +456,45 @@ impl Engine {
         }
     }
 
-    fn cookie_for(&self, ni: &[u8], remote: SocketAddr, spi_i: &[u8; 8]) -> Vec<u8> {
+    /// Changes the cookie secret every [`COOKIE_SECRET_LIFETIME`]; cookies
+    /// made with the previous secret stay valid for one more period.
+    fn rotate_cookie_secret(&mut self, now: Instant) {
+        let periods = match self.cookie_rotated_at {
+            None => 1,
+            Some(t) => {
+                let elapsed = now.saturating_duration_since(t).as_secs();
+                (elapsed / COOKIE_SECRET_LIFETIME.as_secs().max(1)).min(2)
+            }
+        };
+        for _ in 0..periods {
+            let mut fresh = [0u8; 32];
+            self.rng.fill(&mut fresh);
+            let version = self.cookie_secrets[0].0.wrapping_add(1);
+            self.cookie_secrets[1] = self.cookie_secrets[0];
+            self.cookie_secrets[0] = (version, fresh);
+            self.cookie_rotated_at = Some(now);
+        }
+    }
+
+    /// Whether `cookie` is one we made for this request.
+    fn cookie_valid(&self, cookie: &[u8], ni: &[u8], remote: SocketAddr, spi_i: &[u8; 8]) -> bool {
+        let Some(version) = cookie.first() else {
+            return false;
+        };
+        self.cookie_secrets
+            .iter()
+            .filter(|(v, _)| v == version)
+            .any(|(v, secret)| self.cookie_for(*v, secret, ni, remote, spi_i) == cookie)
+    }
+
+    fn cookie_for(
+        &self,
+        version: u8,
+        secret: &[u8; 32],
+        ni: &[u8],
+        remote: SocketAddr,
+        spi_i: &[u8; 8],
+    ) -> Vec<u8> {
         // RFC 7296 2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(ni);
@@ -465,8 +503,8 @@ impl Engine {
             std::net::IpAddr::V6(a) => ctx.update(&a.octets()),
         }
         ctx.update(spi_i);
-        ctx.update(&self.cookie_secret);
-        let mut v = vec![0u8];
+        ctx.update(secret);
+        let mut v = vec![version];
         v.extend_from_slice(ctx.finish().as_ref());
         v
     }
@@ -559,11 +597,13 @@ impl Engine {
             return;
         }
         if self.half_open >= self.config.cookie_threshold {
-            let expected = self.cookie_for(nonce, remote, &h.spi_i);
+            self.rotate_cookie_secret(now);
             let ok = msg
                 .notify(NotifyType::COOKIE)
-                .is_some_and(|c| c.data == expected);
+                .is_some_and(|c| self.cookie_valid(&c.data, nonce, remote, &h.spi_i));
             if !ok {
+                let (version, secret) = self.cookie_secrets[0];
+                let expected = self.cookie_for(version, &secret, nonce, remote, &h.spi_i);
                 self.init_notify_reply(
                     local,
                     remote,

@@ -92,6 +92,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// How long one cookie secret is used (RFC 7296 2.6: change it often).
+pub(crate) const COOKIE_SECRET_LIFETIME: Duration = Duration::from_secs(300);
+
 /// How long a rekeyed IKE SA waits for the peer's Delete.
 pub(crate) const REKEYED_SA_GRACE: Duration = Duration::from_secs(60);
 
@@ -149,7 +152,9 @@ pub struct Engine {
     half_open_by_peer: HashMap<([u8; 8], SocketAddr), IkeSaId>,
     child_owner: HashMap<ChildSaId, IkeSaId>,
     half_open: usize,
-    cookie_secret: [u8; 32],
+    /// (version, secret): the current one first, then the previous one.
+    cookie_secrets: [(u8, [u8; 32]); 2],
+    cookie_rotated_at: Option<Instant>,
     next_serial: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -173,6 +178,7 @@ impl Engine {
     pub fn new(config: EngineConfig, mut rng: Box<dyn Random + Send>) -> Self {
         let mut cookie_secret = [0u8; 32];
         rng.fill(&mut cookie_secret);
+        let cookie_secrets = [(0u8, cookie_secret), (0u8, cookie_secret)];
         Engine {
             config,
             rng,
@@ -186,7 +192,8 @@ impl Engine {
             half_open_by_peer: HashMap::new(),
             child_owner: HashMap::new(),
             half_open: 0,
-            cookie_secret,
+            cookie_secrets,
+            cookie_rotated_at: None,
             next_serial: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
