@@ -48,8 +48,7 @@ mod intermediate;
 pub mod proposal;
 pub mod ts;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -158,7 +157,9 @@ pub struct Engine {
     next_serial: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
-    timers: BinaryHeap<Reverse<(Instant, IkeSaId)>>,
+    /// (deadline, SA), one entry per SA with a deadline.
+    timers: BTreeSet<(Instant, IkeSaId)>,
+    scheduled: HashMap<IkeSaId, Instant>,
     pending_deletes: Vec<IkeSaId>,
     by_conn: HashMap<ConnId, HashSet<IkeSaId>>,
 }
@@ -197,7 +198,8 @@ impl Engine {
             next_serial: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            timers: BinaryHeap::new(),
+            timers: BTreeSet::new(),
+            scheduled: HashMap::new(),
             pending_deletes: Vec::new(),
             by_conn: HashMap::new(),
         }
@@ -433,34 +435,25 @@ impl Engine {
 
     /// When to call [`Engine::handle_timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            let current = self.deadline_of(id);
-            if current == Some(t) {
-                return Some(t);
-            }
-            self.timers.pop();
-            if let Some(c) = current {
-                if c != t {
-                    self.timers.push(Reverse((c, id)));
-                }
-            }
-        }
-        None
+        self.timers.first().map(|(t, _)| *t)
     }
 
     /// Processes every timer due at `now`: retransmissions, give-ups,
-    /// half-open expiry, liveness checks.
+    /// half-open expiry, liveness checks, rekeys and expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+        // Each SA once per call; what it schedules next waits for the next
+        // call (so a timer that cannot make progress never spins).
+        let mut due = Vec::new();
+        while let Some(&(t, id)) = self.timers.first() {
             if t > now {
                 break;
             }
-            self.timers.pop();
-            match self.deadline_of(id) {
-                Some(d) if d <= now => self.sa_timeout(now, id),
-                Some(d) if d != t => self.timers.push(Reverse((d, id))),
-                _ => {}
-            }
+            self.timers.remove(&(t, id));
+            self.scheduled.remove(&id);
+            due.push(id);
+        }
+        for id in due {
+            self.sa_timeout(now, id);
         }
     }
 
@@ -643,9 +636,24 @@ impl Engine {
         sa.next_deadline(self.config.half_open_timeout, dpd)
     }
 
+    /// Keeps exactly one timer entry per SA, at its current deadline.
     fn schedule(&mut self, id: IkeSaId) {
-        if let Some(t) = self.deadline_of(id) {
-            self.timers.push(Reverse((t, id)));
+        let new = self.deadline_of(id);
+        let old = self.scheduled.get(&id).copied();
+        if old == new {
+            return;
+        }
+        if let Some(o) = old {
+            self.timers.remove(&(o, id));
+        }
+        match new {
+            Some(n) => {
+                self.timers.insert((n, id));
+                self.scheduled.insert(id, n);
+            }
+            None => {
+                self.scheduled.remove(&id);
+            }
         }
     }
 
@@ -714,6 +722,9 @@ impl Engine {
     /// Removes every index entry of an SA that is being dropped.
     fn forget_sa(&mut self, sa: IkeSa) {
         self.by_local_spi.remove(&sa.local_spi());
+        if let Some(t) = self.scheduled.remove(&sa.id) {
+            self.timers.remove(&(t, sa.id));
+        }
         if let Some(set) = self.by_conn.get_mut(&sa.conn) {
             set.remove(&sa.id);
             if set.is_empty() {
