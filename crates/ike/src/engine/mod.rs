@@ -36,6 +36,7 @@
 //! payloads (address pools), MOBIKE, redirects, PPK.
 
 mod auth;
+mod authenticate;
 mod child;
 pub mod config;
 mod create_child;
@@ -45,6 +46,7 @@ mod ike_rekey;
 mod ike_sa;
 mod info;
 mod init;
+mod init_responder;
 mod intermediate;
 pub mod proposal;
 mod timers;
