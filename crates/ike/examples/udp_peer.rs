@@ -5,7 +5,8 @@
 //! udp_peer --local 192.0.2.1 --remote 192.0.2.2 --psk SECRET \
 //!     --local-id west@ph --remote-id east@ph \
 //!     --local-ts 10.201.0.0/16 --remote-ts 10.202.0.0/16 \
-//!     --suite gcm|cbc [--auth psk|null] [--initiate] [--seconds 20]
+//!     --suite gcm|cbc [--auth psk|null|rsa --key PEM --peer-key 0s...]
+//!     [--ike-only] [--initiate] [--seconds 20]
 //! ```
 //!
 //! Prints the engine's log lines and events; exits 0 once an IKE SA and a
@@ -17,7 +18,11 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use ike::crypto::{EncrAlg, IntegAlg, KeGroup, PrfAlg, Secret, SystemRandom};
+use std::sync::Arc;
+
+use ike::crypto::{
+    EncrAlg, IntegAlg, KeGroup, PrfAlg, PrivateKey, PublicKey, Secret, SystemRandom,
+};
 use ike::engine::{Authentication, Connection, EspProposal, Identity, IkeProposal};
 use ike::wire::TrafficSelector;
 use ike::{Engine, EngineConfig, Event};
@@ -68,6 +73,34 @@ fn run() -> Result<(), String> {
     let auth = match arg(&args, "--auth").as_deref() {
         None | Some("psk") => Authentication::Psk(Secret::from_slice(psk.as_bytes())),
         Some("null") => Authentication::Null,
+        Some("rsa") => {
+            // Our key: PKCS#8 PEM in --key (generated when missing, its
+            // public half written to --key.pub as Libreswan's 0s value);
+            // the peer's: --peer-key, a Libreswan 0s/0x value.
+            let path = arg(&args, "--key").ok_or("--key missing")?;
+            let key = match std::fs::read_to_string(&path) {
+                Ok(pem) => PrivateKey::from_pem(&pem).map_err(|e| e.to_string())?,
+                Err(_) => {
+                    let k = PrivateKey::generate_rsa(2048).map_err(|e| e.to_string())?;
+                    let pem = k.to_pkcs8_pem().map_err(|e| e.to_string())?;
+                    std::fs::write(&path, pem.as_bytes()).map_err(|e| e.to_string())?;
+                    k
+                }
+            };
+            let public = key.public_key().map_err(|e| e.to_string())?;
+            std::fs::write(format!("{path}.pub"), public.to_libreswan())
+                .map_err(|e| e.to_string())?;
+            match arg(&args, "--peer-key") {
+                Some(v) => Authentication::RawKey {
+                    private_key: Arc::new(key),
+                    peer_public_key: Arc::new(
+                        PublicKey::from_libreswan(v.trim()).map_err(|e| e.to_string())?,
+                    ),
+                },
+                // Only the key files were asked for.
+                None => return Ok(()),
+            }
+        }
         Some(other) => return Err(format!("unknown --auth {other}")),
     };
     let initiate = args.iter().any(|a| a == "--initiate");
@@ -79,6 +112,9 @@ fn run() -> Result<(), String> {
         .unwrap_or(0);
     let suite = arg(&args, "--suite").unwrap_or_else(|| "gcm".into());
     let rekey = args.iter().any(|a| a == "--rekey");
+    // Succeed once the IKE SA is up (for peers that cannot install a
+    // Child SA, such as Libreswan on a kernel without ESP).
+    let ike_only = args.iter().any(|a| a == "--ike-only");
     let mut conn = Connection::new(
         "interop",
         SocketAddr::new(local, 500),
@@ -220,7 +256,7 @@ fn run() -> Result<(), String> {
                 other => println!("EVENT {other:?}"),
             }
         }
-        if ike_up && child_up && phase == 0 {
+        if ike_up && (child_up || ike_only) && phase == 0 {
             println!("ESTABLISHED");
             if rekey {
                 phase = 1;

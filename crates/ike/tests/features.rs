@@ -325,3 +325,105 @@ fn ipv6_endpoints_and_selectors() {
         ike::engine::Identity::Address("2001:db8::1".parse().unwrap())
     );
 }
+
+#[test]
+fn road_warrior_responder_accepts_any_address_by_id() {
+    let (w, mut e) = conns(psk());
+    e.remote_addr = None; // right=%any
+    e.remote_ts.clear(); // the peer's own address
+    let mut w = w;
+    w.local_ts.clear();
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    let c = Pair::children(&pair.east_events)[0];
+    assert_eq!(
+        c.remote_ts,
+        vec![ike::wire::TrafficSelector::host(west_addr().ip())]
+    );
+    // East cannot initiate a %any connection.
+    let now = pair.now;
+    assert!(matches!(
+        pair.east.initiate(now, pair.east_conn),
+        Err(ike::EngineError::NoRemoteAddress(_))
+    ));
+}
+
+#[test]
+fn responder_picks_the_connection_whose_subnets_fit() {
+    use ike::wire::TrafficSelector;
+    let (w, e) = conns(psk());
+    // East has two connections to west with the same IDs but different
+    // subnets; west asks for the second one's.
+    let mut e1 = e.clone();
+    e1.name = "westnet-eastnet-a".into();
+    e1.local_ts = vec![TrafficSelector::from_prefix(
+        "10.0.9.0".parse().unwrap(),
+        24,
+    )];
+    let mut pair = Pair::new(w, e1);
+    let second = pair.east.add_connection(e).expect("second connection");
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    let c = Pair::children(&pair.east_events)[0];
+    assert_eq!(c.conn, second);
+}
+
+#[test]
+fn initial_contact_only_for_the_first_ike_sa_with_a_peer() {
+    let (w, e) = conns(psk());
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    // A second IKE SA to the same peer must not carry INITIAL_CONTACT,
+    // or the peer would drop the first.
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    assert_eq!(Pair::ike_up(&pair.east_events), 2);
+    assert_eq!(Pair::ike_down(&pair.east_events), 0);
+    assert_eq!(pair.east.ike_sas_of(pair.east_conn).len(), 2);
+}
+
+#[test]
+fn engine_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<ike::Engine>();
+    assert_send::<ike::Event>();
+}
+
+#[test]
+fn cookie_secrets_rotate() {
+    use std::time::Duration as D;
+    for (wait, accepted) in [
+        (D::from_secs(200), true),
+        (D::from_secs(400), true),
+        (D::from_secs(700), false),
+    ] {
+        let (w, e) = conns(psk());
+        let config = EngineConfig {
+            cookie_threshold: 0,
+            ..EngineConfig::default()
+        };
+        let mut pair = Pair::with_config(w, e, config);
+        pair.initiate();
+        let now = pair.now;
+        let first = pair.west.poll_transmit().expect("IKE_SA_INIT");
+        pair.east
+            .handle_datagram(now, first.remote, first.local, &first.payload);
+        let cookie = pair.east.poll_transmit().expect("cookie");
+        pair.west
+            .handle_datagram(now, cookie.remote, cookie.local, &cookie.payload);
+        let retry = pair.west.poll_transmit().expect("retry with the cookie");
+        // The retry arrives late, after the secret changed (once, or twice).
+        let later = now + wait;
+        pair.east
+            .handle_datagram(later, retry.remote, retry.local, &retry.payload);
+        let answer = pair.east.poll_transmit().expect("an answer");
+        let m = ike::wire::Message::decode(&answer.payload).expect("decodes");
+        let asked_again = m.notify(ike::wire::NotifyType::COOKIE).is_some();
+        assert_eq!(!asked_again, accepted, "after {wait:?}");
+    }
+}

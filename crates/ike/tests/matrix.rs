@@ -236,3 +236,28 @@ fn hybrid_refused_by_a_responder_without_mlkem() {
         .iter()
         .any(|l| l.contains("NO_PROPOSAL_CHOSEN")));
 }
+
+#[test]
+fn signature_auth_is_logged_as_libreswan_does() {
+    let (wa, ea) = raw_keys(KeyType::Rsa);
+    let (mut w, mut e) = conns(wa);
+    e.auth = ea;
+    w.ike_proposals = vec![ike(
+        EncrAlg::AesGcm16_256,
+        None,
+        PrfAlg::HmacSha2_256,
+        KeGroup::Curve25519,
+    )];
+    e.ike_proposals = w.ike_proposals.clone();
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    let logs = Pair::logs(&pair.west_events);
+    assert!(
+        logs.iter().any(|l| l.ends_with(
+            "initiator established IKE SA; authenticated peer '2048-bit RSASSA-PSS with SHA2_256' digital signature using preloaded certificate '@east'"
+        )),
+        "{logs:#?}"
+    );
+}

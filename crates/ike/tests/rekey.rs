@@ -242,25 +242,60 @@ fn simultaneous_child_rekey_leaves_one_child_sa() {
 
 #[test]
 fn simultaneous_ike_rekey_resolves_to_one_ike_sa() {
-    let mut pair = up(true);
-    let wsa = only_ike_sa(&pair.west, pair.west_conn);
-    let esa = only_ike_sa(&pair.east, pair.east_conn);
-    let now = pair.now;
-    pair.west
-        .rekey(now, Target::IkeSa(wsa))
-        .expect("west rekey");
-    pair.east
-        .rekey(now, Target::IkeSa(esa))
-        .expect("east rekey");
-    pair.run_for(Duration::from_secs(30));
-    let wsa2 = only_ike_sa(&pair.west, pair.west_conn);
-    let esa2 = only_ike_sa(&pair.east, pair.east_conn);
-    assert_ne!(wsa, wsa2);
-    assert!(pair.west.is_established(wsa2));
-    assert!(pair.east.is_established(esa2));
-    assert_eq!(pair.west.child_sas(wsa2).len(), 1);
-    assert_eq!(pair.east.child_sas(esa2).len(), 1);
-    assert_eq!(Pair::ike_down(&pair.west_events), 0);
+    for east_first in [false, true] {
+        let mut pair = up(true);
+        let wsa = only_ike_sa(&pair.west, pair.west_conn);
+        let esa = only_ike_sa(&pair.east, pair.east_conn);
+        let now = pair.now;
+        if east_first {
+            pair.east
+                .rekey(now, Target::IkeSa(esa))
+                .expect("east rekey");
+            pair.west
+                .rekey(now, Target::IkeSa(wsa))
+                .expect("west rekey");
+        } else {
+            pair.west
+                .rekey(now, Target::IkeSa(wsa))
+                .expect("west rekey");
+            pair.east
+                .rekey(now, Target::IkeSa(esa))
+                .expect("east rekey");
+        }
+        pair.run_for(Duration::from_secs(5));
+        let logs: Vec<String> = Pair::logs(&pair.west_events)
+            .into_iter()
+            .chain(Pair::logs(&pair.east_events))
+            .collect();
+        // Resolved by the nonces (RFC 7296 2.8.2), not by retrying.
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("simultaneous IKE SA rekey: our new IKE SA is redundant")),
+            "{logs:#?}"
+        );
+        assert!(
+            !logs.iter().any(|l| l.contains("TEMPORARY_FAILURE")),
+            "{logs:#?}"
+        );
+        let wsa2 = only_ike_sa(&pair.west, pair.west_conn);
+        let esa2 = only_ike_sa(&pair.east, pair.east_conn);
+        assert_ne!(wsa, wsa2);
+        assert_eq!(ike_rekeyed(&pair.west_events), vec![(wsa, wsa2)]);
+        assert_eq!(ike_rekeyed(&pair.east_events), vec![(esa, esa2)]);
+        assert_eq!(Pair::ike_down(&pair.west_events), 0);
+        assert_eq!(Pair::ike_down(&pair.east_events), 0);
+        assert_eq!(pair.west.child_sas(wsa2).len(), 1);
+        assert_eq!(pair.east.child_sas(esa2).len(), 1);
+        // Both ends kept the same IKE SA: it carries a Child SA rekey.
+        let child = pair.west.child_sas(wsa2)[0].0;
+        let now = pair.now;
+        pair.west
+            .rekey(now, Target::ChildSa(child))
+            .expect("child rekey");
+        pair.run_for(Duration::from_secs(5));
+        assert_eq!(rekeyed(&pair.east_events).len(), 1);
+        assert_eq!(Pair::ike_down(&pair.east_events), 0);
+    }
 }
 
 #[test]

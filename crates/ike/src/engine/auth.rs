@@ -3,38 +3,19 @@
 
 use std::time::Instant;
 
-use crate::crypto::auth::{null_auth, psk_auth, verify_psk_auth};
-use crate::crypto::sign::{decode_digital_signature, encode_digital_signature};
-use crate::crypto::{LegacyAuthMethod, PrfAlg, Secret};
 use crate::wire::{
-    AuthMethod, AuthPayload, CertEncoding, CertPayload, ExchangeType, IdPayload, Notify,
-    NotifyType, Payload, TrafficSelector, TsPayload,
+    CertEncoding, CertPayload, ExchangeType, Notify, NotifyType, Payload, TrafficSelector,
+    TsPayload,
 };
 
+use super::authenticate::{signed_octets, AuthFail};
 use super::child::NewChild;
-use super::config::{Authentication, Connection, Identity, Mode};
+use super::config::{Authentication, ConnId, Connection, Identity, Mode};
 use super::event::{Event, IkeSaInfo};
 use super::ike_sa::{IkeSa, IkeState, PendingChild, RequestKind};
 use super::proposal::{accept_esp, esp_sa_payload, select_esp};
 use super::ts::{all_within, narrow};
 use super::Engine;
-
-/// The octets one end signs or MACs (RFC 7296 2.15): its first message,
-/// the peer's nonce and prf(SK_p, ID').
-pub(crate) fn signed_octets(
-    first_message: &[u8],
-    peer_nonce: &[u8],
-    prf: PrfAlg,
-    sk_p: &Secret,
-    id: &IdPayload,
-) -> Vec<u8> {
-    let mac_id = prf.prf(sk_p.as_bytes(), &id.id_body());
-    let mut v = Vec::with_capacity(first_message.len() + peer_nonce.len() + mac_id.len());
-    v.extend_from_slice(first_message);
-    v.extend_from_slice(peer_nonce);
-    v.extend_from_slice(mac_id.as_bytes());
-    v
-}
 
 fn ts_of(p: &[Payload], initiator: bool) -> Option<Vec<TrafficSelector>> {
     p.iter().find_map(|x| match (x, initiator) {
@@ -43,130 +24,7 @@ fn ts_of(p: &[Payload], initiator: bool) -> Option<Vec<TrafficSelector>> {
     })
 }
 
-/// Why authentication failed.
-enum AuthFail {
-    Failed(String),
-}
-
 impl Engine {
-    /// Builds our AUTH payload for `octets`; `sk_p` is our SK_pi/SK_pr
-    /// (the NULL method MACs with it), `peer_hashes` the peer's
-    /// SIGNATURE_HASH_ALGORITHMS.
-    fn make_auth(
-        &self,
-        conn: &Connection,
-        prf: PrfAlg,
-        sk_p: &Secret,
-        peer_hashes: &[u16],
-        octets: &[u8],
-    ) -> Result<AuthPayload, String> {
-        match &conn.auth {
-            Authentication::Psk(secret) => Ok(AuthPayload {
-                method: AuthMethod::Psk,
-                data: psk_auth(prf, secret, octets).as_bytes().to_vec(),
-            }),
-            Authentication::Null => Ok(AuthPayload {
-                method: AuthMethod::Null,
-                data: null_auth(prf, sk_p, octets).as_bytes().to_vec(),
-            }),
-            Authentication::Certificate(c) => Ok(AuthPayload {
-                method: c.auth_method(),
-                data: c.sign(octets).map_err(|e| e.to_string())?,
-            }),
-            Authentication::RawKey { private_key, .. } => {
-                let key_type = private_key.key_type();
-                // RFC 7427 when the peer announced hashes we can sign with.
-                let scheme = key_type
-                    .schemes()
-                    .iter()
-                    .copied()
-                    .find(|s| peer_hashes.contains(&s.hash().id()));
-                match (scheme, LegacyAuthMethod::for_key(key_type)) {
-                    (Some(scheme), _) => Ok(AuthPayload {
-                        method: AuthMethod::DigitalSignature,
-                        data: encode_digital_signature(
-                            scheme,
-                            &private_key
-                                .sign(scheme, octets)
-                                .map_err(|e| e.to_string())?,
-                        ),
-                    }),
-                    (None, Some(legacy)) => Ok(AuthPayload {
-                        method: AuthMethod::from_u8(legacy.auth_method()),
-                        data: private_key
-                            .sign_legacy(legacy, octets)
-                            .map_err(|e| e.to_string())?,
-                    }),
-                    (None, None) => Err(format!(
-                        "the peer supports no signature hash usable with a {key_type:?} key"
-                    )),
-                }
-            }
-        }
-    }
-
-    /// Checks the peer's AUTH payload over `octets`; `sk_p` is the peer's
-    /// SK_pi/SK_pr.
-    #[allow(clippy::too_many_arguments)]
-    fn check_auth(
-        &self,
-        conn: &Connection,
-        prf: PrfAlg,
-        sk_p: &Secret,
-        octets: &[u8],
-        auth: &AuthPayload,
-        peer_id: &IdPayload,
-        certs: &[Vec<u8>],
-    ) -> Result<(), AuthFail> {
-        match &conn.auth {
-            Authentication::Psk(secret) => {
-                if auth.method != AuthMethod::Psk {
-                    return Err(AuthFail::Failed(format!(
-                        "peer used AUTH method {:?}, expected PSK",
-                        auth.method
-                    )));
-                }
-                if verify_psk_auth(prf, secret, octets, &auth.data) {
-                    Ok(())
-                } else {
-                    Err(AuthFail::Failed("PSK AUTH payload does not verify".into()))
-                }
-            }
-            Authentication::Null => {
-                if auth.method != AuthMethod::Null {
-                    return Err(AuthFail::Failed(
-                        "peer did not use NULL authentication".into(),
-                    ));
-                }
-                if null_auth(prf, sk_p, octets).ct_eq(&auth.data) {
-                    Ok(())
-                } else {
-                    Err(AuthFail::Failed("NULL AUTH payload does not verify".into()))
-                }
-            }
-            Authentication::Certificate(c) => c
-                .verify(peer_id, certs, auth.method, octets, &auth.data)
-                .map_err(|e| AuthFail::Failed(e.to_string())),
-            Authentication::RawKey {
-                peer_public_key, ..
-            } => {
-                let result = match auth.method {
-                    AuthMethod::DigitalSignature => decode_digital_signature(&auth.data)
-                        .and_then(|(scheme, sig)| peer_public_key.verify(scheme, octets, sig)),
-                    m => match LegacyAuthMethod::from_auth_method(m.to_u8()) {
-                        Some(legacy) => peer_public_key.verify_legacy(legacy, octets, &auth.data),
-                        None => {
-                            return Err(AuthFail::Failed(format!(
-                                "peer used AUTH method {m:?}, expected a signature"
-                            )))
-                        }
-                    },
-                };
-                result.map_err(|e| AuthFail::Failed(format!("signature does not verify: {e}")))
-            }
-        }
-    }
-
     /// The initiator sends IKE_AUTH; false ends the SA.
     pub(super) fn send_auth_request(
         &mut self,
@@ -202,10 +60,14 @@ impl Engine {
                 }));
             }
         }
-        inner.push(Payload::Notify(Notify::new(
-            NotifyType::INITIAL_CONTACT,
-            Vec::new(),
-        )));
+        // RFC 7296 2.4: INITIAL_CONTACT only when we hold no other IKE SA
+        // with this peer (the peer would delete those).
+        if !self.other_sa_with_peer(sa) {
+            inner.push(Payload::Notify(Notify::new(
+                NotifyType::INITIAL_CONTACT,
+                Vec::new(),
+            )));
+        }
         if let Authentication::Certificate(c) = &conn.auth {
             let req = c.certificate_request();
             if !req.is_empty() {
@@ -319,7 +181,7 @@ impl Engine {
         let peer_identity = Identity::from_payload(&idi);
         // Find the connection by the peer's ID among those for its address.
         let candidates = self.candidate_connections(sa.local, sa.remote);
-        let mut chosen = None;
+        let mut matching = Vec::new();
         for c in candidates {
             let Some(conn) = self.connections.get(&c) else {
                 continue;
@@ -337,10 +199,24 @@ impl Engine {
                 Some(r) => Identity::from_payload(r).as_ref() == Some(&conn.local_identity()),
             };
             if remote_ok && local_ok {
-                chosen = Some(c);
-                break;
+                matching.push(c);
             }
         }
+        // Among connections for this peer, prefer one whose traffic
+        // selectors fit the proposed ones (several subnets to one peer).
+        let (tsi, tsr) = (ts_of(&inner, true), ts_of(&inner, false));
+        let fits = |c: &ConnId| -> bool {
+            let (Some(conn), Some(tsi), Some(tsr)) = (self.connections.get(c), &tsi, &tsr) else {
+                return false;
+            };
+            !narrow(tsi, &conn.remote_selectors(sa.remote.ip())).is_empty()
+                && !narrow(tsr, &conn.local_selectors(sa.local.ip())).is_empty()
+        };
+        let chosen = matching
+            .iter()
+            .copied()
+            .find(|c| fits(c))
+            .or_else(|| matching.first().copied());
         let Some(conn_id) = chosen else {
             let who = peer_identity
                 .as_ref()
@@ -363,16 +239,17 @@ impl Engine {
         let prf = suite.prf;
         let mut octets = signed_octets(&sa.init_request, &sa.nr, prf, &keys.sk_pi, &idi);
         octets.extend_from_slice(&Self::int_auth_suffix(sa, message_id));
-        if let Err(AuthFail::Failed(why)) =
-            self.check_auth(&conn, prf, &keys.sk_pi, &octets, &auth, &idi, &certs)
-        {
-            self.sa_log(
-                sa,
-                &format!("authentication failed: {why}; sending AUTHENTICATION_FAILED"),
-            );
-            self.auth_failed_reply(sa, message_id);
-            return false;
-        }
+        let how = match self.check_auth(&conn, prf, &keys.sk_pi, &octets, &auth, &idi, &certs) {
+            Ok(how) => how,
+            Err(AuthFail::Failed(why)) => {
+                self.sa_log(
+                    sa,
+                    &format!("authentication failed: {why}; sending AUTHENTICATION_FAILED"),
+                );
+                self.auth_failed_reply(sa, message_id);
+                return false;
+            }
+        };
         let idr = conn.local_identity().to_payload();
         let Some(keys) = sa.keys.as_ref() else {
             return false;
@@ -518,7 +395,7 @@ impl Engine {
         {
             self.initial_contact(sa);
         }
-        self.ike_sa_up(now, sa, &conn, remote_identity, "responder");
+        self.ike_sa_up(now, sa, &conn, remote_identity, how, "responder");
         if let Some((suite, inbound_spi, outbound_spi, local_ts, remote_ts, mode)) = child_up {
             let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
             self.install_child(
@@ -568,6 +445,7 @@ impl Engine {
         sa: &mut IkeSa,
         conn: &Connection,
         remote_id: Identity,
+        how: Option<String>,
         role: &str,
     ) {
         sa.rekey_at = Some(super::child::rekey_time(
@@ -579,14 +457,19 @@ impl Engine {
         let Some(suite) = sa.suite.clone() else {
             return;
         };
-        self.sa_log(
-            sa,
-            &format!(
+        // Libreswan's wording for shared-secret/NULL and signature auth.
+        let line = match how {
+            None => format!(
                 "{role} established IKE SA; authenticated peer using authby={} and {}",
                 conn.auth.authby(),
                 remote_id.describe()
             ),
-        );
+            Some(how) => format!(
+                "{role} established IKE SA; authenticated peer {how} using preloaded certificate '{}'",
+                remote_id.text()
+            ),
+        };
+        self.sa_log(sa, &line);
         self.events.push_back(Event::IkeSaUp(Box::new(IkeSaInfo {
             ike_sa: sa.id,
             conn: sa.conn,
@@ -669,19 +552,20 @@ impl Engine {
         let mut octets = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
         let auth_mid = sa.next_message_id.wrapping_sub(1);
         octets.extend_from_slice(&Self::int_auth_suffix(sa, auth_mid));
-        if let Err(AuthFail::Failed(why)) =
-            self.check_auth(&conn, prf, &keys.sk_pr, &octets, &auth, &idr, &certs)
-        {
-            self.fail_auth(
-                sa,
-                &format!("authentication of the responder failed: {why}"),
-            );
-            return false;
-        }
+        let how = match self.check_auth(&conn, prf, &keys.sk_pr, &octets, &auth, &idr, &certs) {
+            Ok(how) => how,
+            Err(AuthFail::Failed(why)) => {
+                self.fail_auth(
+                    sa,
+                    &format!("authentication of the responder failed: {why}"),
+                );
+                return false;
+            }
+        };
         sa.state = IkeState::Established;
         let remote_identity = peer.unwrap_or(Identity::Null);
         sa.remote_id = Some(remote_identity.clone());
-        self.ike_sa_up(now, sa, &conn, remote_identity, "initiator");
+        self.ike_sa_up(now, sa, &conn, remote_identity, how, "initiator");
         let Some(pending) = sa.pending_child.take() else {
             return true;
         };

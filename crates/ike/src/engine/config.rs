@@ -63,7 +63,20 @@ impl Identity {
         })
     }
 
-    /// Libreswan's wording, e.g. `ID_FQDN 'east.example'`.
+    /// The identity as written in ipsec.conf: `@east`, `user@example`,
+    /// an address, `@#hex` for a key ID.
+    pub fn text(&self) -> String {
+        match self {
+            Identity::Address(a) => a.to_string(),
+            Identity::Fqdn(s) => format!("@{s}"),
+            Identity::Rfc822(s) => s.clone(),
+            Identity::DerAsn1Dn(d) => format!("DER DN ({} octets)", d.len()),
+            Identity::KeyId(d) => format!("@#0x{}", hex::encode(d)),
+            Identity::Null => "ID_NULL".to_string(),
+        }
+    }
+
+    /// Libreswan's wording, e.g. `ID_FQDN '@east.example'`.
     pub fn describe(&self) -> String {
         match self {
             Identity::Address(IpAddr::V4(a)) => format!("ID_IPV4_ADDR '{a}'"),
@@ -72,7 +85,7 @@ impl Identity {
             Identity::Rfc822(s) => format!("ID_USER_FQDN '{s}'"),
             Identity::DerAsn1Dn(d) => format!("ID_DER_ASN1_DN ({} octets)", d.len()),
             Identity::KeyId(d) => format!("ID_KEY_ID '@#0x{}'", hex::encode(d)),
-            Identity::Null => "ID_NULL".to_string(),
+            Identity::Null => "ID_NULL 'ID_NULL'".to_string(),
         }
     }
 }

@@ -472,7 +472,11 @@ impl Engine {
         if let (Some(old), Some(_)) = (rekey_of, created) {
             if let Some(p) = sa.pending_create.as_mut() {
                 if p.kind == CreateKind::RekeyChild(old) {
-                    p.collision = Some(Collision { ni, nr });
+                    p.collision = Some(Collision {
+                        ni,
+                        nr,
+                        created: None,
+                    });
                 }
             }
         }
@@ -509,6 +513,16 @@ impl Engine {
         }) {
             let why = format!("CREATE_CHILD_SA response contained {}", err.kind);
             self.sa_log(sa, &why);
+            // Our IKE SA rekey failed but the peer's, which crossed it,
+            // succeeded: that one is the survivor, and the peer deletes
+            // the old IKE SA.
+            if let (CreateKind::RekeyIke(_), Some(created)) = (
+                pending.kind,
+                pending.collision.as_ref().and_then(|c| c.created),
+            ) {
+                self.settle_ike_rekey(now, sa, created, None, false);
+                return true;
+            }
             if err.kind != NotifyType::TEMPORARY_FAILURE
                 && err.kind != NotifyType::INVALID_KE_PAYLOAD
                 && pending.kind == CreateKind::NewChild
@@ -519,8 +533,8 @@ impl Engine {
                 NotifyType::INVALID_KE_PAYLOAD if pending.ke_retries < 2 => {
                     let g = err
                         .data
-                        .get(..2)
-                        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                        .first_chunk::<2>()
+                        .map(|b| u16::from_be_bytes(*b))
                         .and_then(KeGroup::from_id);
                     unmark(sa, None);
                     if let Some(g) = g {
@@ -609,7 +623,9 @@ impl Engine {
                     }
                 };
                 let nr = nr.clone();
-                self.replace_ike_sa(
+                let collision = pending.collision.clone();
+                let settle = collision.as_ref().and_then(|c| c.created).is_none();
+                let Some(ours) = self.replace_ike_sa(
                     now,
                     sa,
                     &conn,
@@ -619,30 +635,34 @@ impl Engine {
                     their_spi,
                     true,
                     pending.ni.clone(),
-                    nr,
-                );
-                // We initiated the rekey: we delete the old IKE SA.
-                self.sa_log(
-                    sa,
-                    "deleting the rekeyed IKE SA; sending Delete notification",
-                );
-                sa.state = IkeState::Deleting;
-                let inner = vec![Payload::Delete(crate::wire::DeletePayload {
-                    protocol: ProtocolId::Ike,
-                    spi_size: 0,
-                    spis: Vec::new(),
-                })];
-                let mid = sa.next_message_id;
-                if let Ok(p) = sa.protect(
-                    ExchangeType::Informational,
-                    false,
-                    mid,
-                    &inner,
-                    None,
-                    &mut *self.rng,
-                ) {
-                    self.send_request(now, sa, RequestKind::DeleteIke, p);
+                    nr.clone(),
+                    settle,
+                ) else {
+                    return true;
+                };
+                if let Some(c) = collision.as_ref() {
+                    if let Some(theirs) = c.created {
+                        // RFC 7296 2.8.2: the IKE SA from the exchange with
+                        // the lowest nonce is redundant and deleted by the
+                        // node that started that exchange; the node that
+                        // started the surviving one deletes the old SA.
+                        if lowest_is((&pending.ni, &nr), (&c.ni, &c.nr)) {
+                            self.sa_log(
+                                sa,
+                                "simultaneous IKE SA rekey: our new IKE SA is redundant; deleting it",
+                            );
+                            self.settle_ike_rekey(now, sa, theirs, Some((ours, true)), false);
+                        } else {
+                            self.sa_log(
+                                sa,
+                                "simultaneous IKE SA rekey: the peer's new IKE SA is redundant; it deletes it",
+                            );
+                            self.settle_ike_rekey(now, sa, ours, Some((theirs, false)), true);
+                        }
+                        return true;
+                    }
                 }
+                self.delete_old_ike_sa(now, sa);
                 true
             }
             CreateKind::NewChild | CreateKind::RekeyChild(_) => {

@@ -10,7 +10,7 @@ use crate::wire::{ExchangeType, KePayload, Notify, NotifyType, Payload, Protocol
 use super::child::rekey_time;
 use super::config::Connection;
 use super::event::{Event, IkeSaId, IkeSaInfo};
-use super::ike_sa::{IkeSa, IkeState};
+use super::ike_sa::{Collision, CreateKind, IkeSa, IkeState, RequestKind};
 use super::proposal::select_ike;
 use super::Engine;
 
@@ -26,7 +26,12 @@ impl Engine {
         ni: Vec<u8>,
         ke: Option<KePayload>,
     ) -> bool {
-        let busy = sa.pending_create.is_some() || sa.children.iter().any(|c| c.replaced);
+        let colliding = sa
+            .pending_create
+            .as_ref()
+            .is_some_and(|p| matches!(p.kind, CreateKind::RekeyIke(_)));
+        let busy =
+            (sa.pending_create.is_some() && !colliding) || sa.children.iter().any(|c| c.replaced);
         if busy {
             // RFC 7296 2.25: a rekey of ours is in flight; the peer retries.
             self.sa_log(sa, "IKE SA rekey request while an exchange of ours is in flight; sending TEMPORARY_FAILURE");
@@ -133,10 +138,109 @@ impl Engine {
             }
         };
         self.send_response(sa, mid, packets);
-        self.replace_ike_sa(
-            now, sa, conn, keys, suite, their_spi, our_spi, false, ni, nr,
+        // In a collision with our own IKE SA rekey (RFC 7296 2.8.2) the
+        // Child SAs stay until both exchanges are done and the survivor is
+        // known.
+        let created = self.replace_ike_sa(
+            now,
+            sa,
+            conn,
+            keys,
+            suite,
+            their_spi,
+            our_spi,
+            false,
+            ni.clone(),
+            nr.clone(),
+            !colliding,
         );
+        if colliding {
+            if let Some(p) = sa.pending_create.as_mut() {
+                p.collision = Some(Collision { ni, nr, created });
+            }
+        }
         true
+    }
+
+    /// Ends an IKE SA rekey: the Child SAs move to `survivor`, the old SA
+    /// is marked rekeyed (and deleted by us when `delete_old`), a
+    /// redundant new SA from a collision is marked too and deleted by us
+    /// when its flag says so.
+    pub(super) fn settle_ike_rekey(
+        &mut self,
+        now: Instant,
+        old: &mut IkeSa,
+        survivor: IkeSaId,
+        redundant: Option<(IkeSaId, bool)>,
+        delete_old: bool,
+    ) {
+        let children = std::mem::take(&mut old.children);
+        for c in &children {
+            self.child_owner.insert(c.id, survivor);
+        }
+        let Some(conn) = self.connections.get(&old.conn).cloned() else {
+            return;
+        };
+        if let Some(new) = self.sas.get_mut(&survivor) {
+            new.children.extend(children);
+        }
+        old.rekeyed_to = Some(survivor);
+        if let Some(new) = self.sas.get(&survivor) {
+            if let Some(suite) = new.suite.clone() {
+                self.events.push_back(Event::IkeSaRekeyed {
+                    old: old.id,
+                    new: Box::new(IkeSaInfo {
+                        ike_sa: survivor,
+                        conn: new.conn,
+                        initiator: new.initiator,
+                        local: new.local,
+                        remote: new.remote,
+                        local_id: conn.local_identity(),
+                        remote_id: new.remote_id.clone().unwrap_or(super::Identity::Null),
+                        suite,
+                        nat: new.nat,
+                    }),
+                });
+            }
+        }
+        self.schedule(survivor);
+        if let Some((r, we_delete)) = redundant {
+            if let Some(red) = self.sas.get_mut(&r) {
+                red.rekeyed_to = Some(survivor);
+            }
+            if we_delete {
+                self.pending_deletes.push(r);
+            }
+        }
+        if delete_old {
+            self.delete_old_ike_sa(now, old);
+        }
+    }
+
+    /// We initiated the surviving rekey: delete the old IKE SA.
+    pub(super) fn delete_old_ike_sa(&mut self, now: Instant, sa: &mut IkeSa) {
+        self.sa_log(
+            sa,
+            "deleting the rekeyed IKE SA; sending Delete notification",
+        );
+        sa.state = IkeState::Deleting;
+        let inner = vec![Payload::Delete(crate::wire::DeletePayload {
+            protocol: ProtocolId::Ike,
+            spi_size: 0,
+            spis: Vec::new(),
+        })];
+        sa.outstanding = None;
+        let mid = sa.next_message_id;
+        if let Ok(p) = sa.protect(
+            ExchangeType::Informational,
+            false,
+            mid,
+            &inner,
+            None,
+            &mut *self.rng,
+        ) {
+            self.send_request(now, sa, RequestKind::DeleteIke, p);
+        }
     }
 
     /// Creates the IKE SA that replaces `old` after a rekey and moves the
@@ -154,6 +258,7 @@ impl Engine {
         initiator: bool,
         ni: Vec<u8>,
         nr: Vec<u8>,
+        settle: bool,
     ) -> Option<IkeSaId> {
         let (out, inc) = if initiator {
             (keys.initiator_cipher().ok()?, keys.responder_cipher().ok()?)
@@ -161,7 +266,11 @@ impl Engine {
             (keys.responder_cipher().ok()?, keys.initiator_cipher().ok()?)
         };
         let id = IkeSaId(self.serial());
-        let children = std::mem::take(&mut old.children);
+        let children = if settle {
+            std::mem::take(&mut old.children)
+        } else {
+            Vec::new()
+        };
         for c in &children {
             self.child_owner.insert(c.id, id);
         }
@@ -212,7 +321,6 @@ impl Engine {
             rekey_at: Some(rekey_time(now, conn.ike_lifetime, initiator)),
             expire_at: Some(now + conn.ike_lifetime),
         };
-        old.rekeyed_to = Some(id);
         let line = format!(
             "\"{}\" #{}: {} rekeyed IKE SA #{} {desc}",
             conn.name,
@@ -221,20 +329,23 @@ impl Engine {
             old.id.0
         );
         self.log(line);
-        self.events.push_back(Event::IkeSaRekeyed {
-            old: old.id,
-            new: Box::new(IkeSaInfo {
-                ike_sa: id,
-                conn: old.conn,
-                initiator,
-                local: old.local,
-                remote: old.remote,
-                local_id: conn.local_identity(),
-                remote_id: old.remote_id.clone().unwrap_or(super::Identity::Null),
-                suite,
-                nat: old.nat,
-            }),
-        });
+        if settle {
+            old.rekeyed_to = Some(id);
+            self.events.push_back(Event::IkeSaRekeyed {
+                old: old.id,
+                new: Box::new(IkeSaInfo {
+                    ike_sa: id,
+                    conn: old.conn,
+                    initiator,
+                    local: old.local,
+                    remote: old.remote,
+                    local_id: conn.local_identity(),
+                    remote_id: old.remote_id.clone().unwrap_or(super::Identity::Null),
+                    suite,
+                    nat: old.nat,
+                }),
+            });
+        }
         self.insert_sa(new);
         Some(id)
     }

@@ -83,6 +83,8 @@ pub(crate) enum CreateKind {
 pub(crate) struct Collision {
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
+    /// The IKE SA the peer's rekey created (IKE SA rekey collisions).
+    pub created: Option<IkeSaId>,
 }
 
 /// Our CREATE_CHILD_SA request in flight.

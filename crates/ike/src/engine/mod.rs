@@ -36,25 +36,28 @@
 //! payloads (address pools), MOBIKE, redirects, PPK.
 
 mod auth;
+mod authenticate;
 mod child;
 pub mod config;
 mod create_child;
+mod dispatch;
 pub mod event;
 mod ike_rekey;
 mod ike_sa;
 mod info;
 mod init;
+mod init_responder;
 mod intermediate;
 pub mod proposal;
+mod timers;
 pub mod ts;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::crypto::Random;
-use crate::wire::{ExchangeType, Header, Message, Notify, NotifyType, Payload, WireError};
+use crate::wire::{ExchangeType, Header, Message, Notify, NotifyType, WireError};
 
 pub use config::{
     default_esp_proposals, default_ike_proposals, Authentication, CertAuth, CertAuthError, ConnId,
@@ -69,27 +72,31 @@ use ike_sa::{IkeSa, IkeState, Outstanding, RequestKind};
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Above this many half-open IKE SAs the responder demands cookies
-    /// (RFC 7296 2.6).
+    /// (RFC 7296 2.6; Libreswan's `ddos-ike-threshold`, 25000).
     pub cookie_threshold: usize,
     /// A responder's half-open IKE SA is dropped after this long.
     pub half_open_timeout: Duration,
     /// Largest IKE datagram sent unfragmented once fragmentation is
     /// negotiated (RFC 7383).
     pub max_message_size: usize,
-    /// Largest number of half-open SAs kept at all.
+    /// Largest number of half-open SAs kept at all (Libreswan's
+    /// `max-halfopen-ike`, 50000).
     pub max_half_open: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            cookie_threshold: 25,
+            cookie_threshold: 25_000,
             half_open_timeout: Duration::from_secs(30),
             max_message_size: 1280,
             max_half_open: 50_000,
         }
     }
 }
+
+/// How long one cookie secret is used (RFC 7296 2.6: change it often).
+pub(crate) const COOKIE_SECRET_LIFETIME: Duration = Duration::from_secs(300);
 
 /// How long a rekeyed IKE SA waits for the peer's Delete.
 pub(crate) const REKEYED_SA_GRACE: Duration = Duration::from_secs(60);
@@ -148,11 +155,15 @@ pub struct Engine {
     half_open_by_peer: HashMap<([u8; 8], SocketAddr), IkeSaId>,
     child_owner: HashMap<ChildSaId, IkeSaId>,
     half_open: usize,
-    cookie_secret: [u8; 32],
+    /// (version, secret): the current one first, then the previous one.
+    cookie_secrets: [(u8, [u8; 32]); 2],
+    cookie_rotated_at: Option<Instant>,
     next_serial: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
-    timers: BinaryHeap<Reverse<(Instant, IkeSaId)>>,
+    /// (deadline, SA), one entry per SA with a deadline.
+    timers: BTreeSet<(Instant, IkeSaId)>,
+    scheduled: HashMap<IkeSaId, Instant>,
     pending_deletes: Vec<IkeSaId>,
     by_conn: HashMap<ConnId, HashSet<IkeSaId>>,
 }
@@ -172,6 +183,7 @@ impl Engine {
     pub fn new(config: EngineConfig, mut rng: Box<dyn Random + Send>) -> Self {
         let mut cookie_secret = [0u8; 32];
         rng.fill(&mut cookie_secret);
+        let cookie_secrets = [(0u8, cookie_secret), (0u8, cookie_secret)];
         Engine {
             config,
             rng,
@@ -185,11 +197,13 @@ impl Engine {
             half_open_by_peer: HashMap::new(),
             child_owner: HashMap::new(),
             half_open: 0,
-            cookie_secret,
+            cookie_secrets,
+            cookie_rotated_at: None,
             next_serial: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            timers: BinaryHeap::new(),
+            timers: BTreeSet::new(),
+            scheduled: HashMap::new(),
             pending_deletes: Vec::new(),
             by_conn: HashMap::new(),
         }
@@ -425,34 +439,25 @@ impl Engine {
 
     /// When to call [`Engine::handle_timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            let current = self.deadline_of(id);
-            if current == Some(t) {
-                return Some(t);
-            }
-            self.timers.pop();
-            if let Some(c) = current {
-                if c != t {
-                    self.timers.push(Reverse((c, id)));
-                }
-            }
-        }
-        None
+        self.timers.first().map(|(t, _)| *t)
     }
 
     /// Processes every timer due at `now`: retransmissions, give-ups,
-    /// half-open expiry, liveness checks.
+    /// half-open expiry, liveness checks, rekeys and expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+        // Each SA once per call; what it schedules next waits for the next
+        // call (so a timer that cannot make progress never spins).
+        let mut due = Vec::new();
+        while let Some(&(t, id)) = self.timers.first() {
             if t > now {
                 break;
             }
-            self.timers.pop();
-            match self.deadline_of(id) {
-                Some(d) if d <= now => self.sa_timeout(now, id),
-                Some(d) if d != t => self.timers.push(Reverse((d, id))),
-                _ => {}
-            }
+            self.timers.remove(&(t, id));
+            self.scheduled.remove(&id);
+            due.push(id);
+        }
+        for id in due {
+            self.sa_timeout(now, id);
         }
     }
 
@@ -635,9 +640,24 @@ impl Engine {
         sa.next_deadline(self.config.half_open_timeout, dpd)
     }
 
+    /// Keeps exactly one timer entry per SA, at its current deadline.
     fn schedule(&mut self, id: IkeSaId) {
-        if let Some(t) = self.deadline_of(id) {
-            self.timers.push(Reverse((t, id)));
+        let new = self.deadline_of(id);
+        let old = self.scheduled.get(&id).copied();
+        if old == new {
+            return;
+        }
+        if let Some(o) = old {
+            self.timers.remove(&(o, id));
+        }
+        match new {
+            Some(n) => {
+                self.timers.insert((n, id));
+                self.scheduled.insert(id, n);
+            }
+            None => {
+                self.scheduled.remove(&id);
+            }
         }
     }
 
@@ -659,6 +679,21 @@ impl Engine {
         }
         self.by_conn.entry(conn).or_default().insert(sa.id);
         sa.conn = conn;
+    }
+
+    /// Whether another established IKE SA with `sa`'s peer address exists
+    /// (over the connections to that address, not all SAs).
+    fn other_sa_with_peer(&self, sa: &IkeSa) -> bool {
+        self.connections_by_remote
+            .get(&sa.remote.ip())
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(&sa.conn))
+            .filter_map(|c| self.by_conn.get(c))
+            .flatten()
+            .filter(|id| **id != sa.id)
+            .filter_map(|id| self.sas.get(id))
+            .any(|o| o.state == IkeState::Established && o.remote.ip() == sa.remote.ip())
     }
 
     /// Drops other IKE SAs of `sa`'s connection with the same peer
@@ -691,6 +726,9 @@ impl Engine {
     /// Removes every index entry of an SA that is being dropped.
     fn forget_sa(&mut self, sa: IkeSa) {
         self.by_local_spi.remove(&sa.local_spi());
+        if let Some(t) = self.scheduled.remove(&sa.id) {
+            self.timers.remove(&(t, sa.id));
+        }
         if let Some(set) = self.by_conn.get_mut(&sa.conn) {
             set.remove(&sa.id);
             if set.is_empty() {
@@ -740,291 +778,6 @@ impl Engine {
                 conn: sa.conn,
                 reason: format!("negotiation failed: {reason}"),
             });
-        }
-    }
-
-    fn sa_timeout(&mut self, now: Instant, id: IkeSaId) {
-        let Some(mut sa) = self.sas.remove(&id) else {
-            return;
-        };
-        let keep = self.sa_timeout_inner(now, &mut sa);
-        if keep {
-            self.sas.insert(id, sa);
-            self.schedule(id);
-        } else {
-            self.forget_sa(sa);
-        }
-    }
-
-    fn sa_timeout_inner(&mut self, now: Instant, sa: &mut IkeSa) -> bool {
-        if sa.state == IkeState::InitAnswered && now >= sa.created + self.config.half_open_timeout {
-            self.sa_log(sa, "deleting half-open IKE SA: no IKE_AUTH request arrived");
-            return false;
-        }
-        if sa.rekeyed_to.is_some()
-            && sa.outstanding.is_none()
-            && now >= sa.last_received + REKEYED_SA_GRACE
-        {
-            self.sa_log(sa, "the peer never deleted the rekeyed IKE SA; dropping it");
-            return false;
-        }
-        if let Some(o) = sa.outstanding.as_mut() {
-            if now >= o.next_retransmit {
-                if now >= o.give_up_at {
-                    let kind = o.kind;
-                    let what = match kind {
-                        RequestKind::IkeSaInit => "IKE_SA_INIT",
-                        RequestKind::IkeAuth => "IKE_AUTH",
-                        RequestKind::Intermediate => "IKE_INTERMEDIATE",
-                        RequestKind::Liveness => "liveness check",
-                        _ => "INFORMATIONAL",
-                    };
-                    let line = format!(
-                        "{what} request timed out after {} retransmits; giving up",
-                        o.retransmits
-                    );
-                    self.sa_log(sa, &line);
-                    if sa.state != IkeState::Deleting {
-                        self.report_down(sa, &line);
-                    }
-                    return false;
-                }
-                o.retransmits += 1;
-                o.interval = o.interval.saturating_mul(2);
-                o.next_retransmit = now + o.interval;
-                let packets = o.packets.clone();
-                let n = o.retransmits;
-                self.send(sa, &packets);
-                self.sa_log(sa, &format!("retransmitting request (attempt {n})"));
-            }
-            return true;
-        }
-        if sa.state == IkeState::Established && sa.rekeyed_to.is_none() {
-            if sa.expire_at.is_some_and(|t| now >= t) {
-                self.sa_log(sa, "IKE SA lifetime expired without a rekey");
-                self.begin_delete_ike(now, sa, "lifetime expired");
-                return true;
-            }
-            let expired = sa
-                .children
-                .iter()
-                .find(|c| c.expire_at.is_some_and(|t| now >= t))
-                .map(|c| c.id);
-            if let Some(child) = expired {
-                self.sa_log(sa, &format!("Child SA #{} lifetime expired", child.0));
-                self.delete_child_on(now, sa, child);
-                return true;
-            }
-            if sa.rekey_at.is_some_and(|t| now >= t) {
-                sa.rekey_at = None;
-                let spi = self.random_spi();
-                if let Err(e) = self.start_create(now, sa, ike_sa::CreateKind::RekeyIke(spi), None)
-                {
-                    self.sa_log(sa, &format!("cannot rekey the IKE SA: {e}"));
-                }
-                return true;
-            }
-            let due = sa
-                .children
-                .iter()
-                .find(|c| !c.replaced && c.rekey_at.is_some_and(|t| now >= t))
-                .map(|c| c.id);
-            if let Some(child) = due {
-                if let Err(e) =
-                    self.start_create(now, sa, ike_sa::CreateKind::RekeyChild(child), None)
-                {
-                    self.sa_log(sa, &format!("cannot rekey Child SA #{}: {e}", child.0));
-                    if let Some(c) = sa.children.iter_mut().find(|c| c.id == child) {
-                        c.rekey_at = None;
-                    }
-                }
-                return true;
-            }
-            let dpd = self.connections.get(&sa.conn).and_then(|c| c.dpd_delay);
-            if let Some(d) = dpd {
-                if now >= sa.last_received + d {
-                    self.send_liveness(now, sa);
-                }
-            }
-        }
-        true
-    }
-
-    /// Handles a message for an existing SA; false when the SA is gone.
-    fn sa_message(
-        &mut self,
-        now: Instant,
-        sa: &mut IkeSa,
-        local: SocketAddr,
-        remote: SocketAddr,
-        raw: &[u8],
-        msg: Message,
-    ) -> bool {
-        let h = msg.header.clone();
-        if h.response {
-            let Some((o_mid, kind)) = sa.outstanding.as_ref().map(|o| (o.message_id, o.kind))
-            else {
-                return true;
-            };
-            if o_mid != h.message_id {
-                return true;
-            }
-            if h.exchange == ExchangeType::IkeSaInit {
-                return self.initiator_init_response(now, sa, local, remote, raw, msg);
-            }
-            let Some(inner) = self.decrypt(sa, raw, &h, &msg) else {
-                return true;
-            };
-            self.update_endpoints(sa, local, remote);
-            sa.last_received = now;
-            sa.outstanding = None;
-            let keep = match (h.exchange, kind) {
-                (ExchangeType::IkeAuth, RequestKind::IkeAuth) => {
-                    self.initiator_auth_response(now, sa, inner)
-                }
-                (ExchangeType::IkeIntermediate, RequestKind::Intermediate) => {
-                    self.initiator_intermediate_response(now, sa, h.message_id, inner)
-                }
-                (ExchangeType::CreateChildSa, RequestKind::CreateChild) => {
-                    self.create_child_response(now, sa, inner)
-                }
-                (ExchangeType::Informational, k) => self.informational_response(now, sa, k, inner),
-                _ => true,
-            };
-            if keep {
-                self.send_queued(now, sa);
-            }
-            return keep;
-        }
-        // A request.
-        if let Some((mid, packets)) = &sa.last_response {
-            if *mid == h.message_id {
-                let packets = packets.clone();
-                // Only answer once the retransmission really authenticates.
-                if self.decrypt_check(sa, raw, &h, &msg) {
-                    self.update_endpoints(sa, local, remote);
-                    self.send(sa, &packets);
-                }
-                return true;
-            }
-        }
-        if h.message_id != sa.expected_request_id {
-            return true;
-        }
-        let Some(inner) = self.decrypt(sa, raw, &h, &msg) else {
-            return true;
-        };
-        self.update_endpoints(sa, local, remote);
-        sa.last_received = now;
-        match h.exchange {
-            ExchangeType::IkeIntermediate
-                if !sa.initiator && sa.state == IkeState::InitAnswered =>
-            {
-                self.responder_intermediate(sa, h.message_id, inner)
-            }
-            ExchangeType::IkeAuth
-                if !sa.initiator
-                    && sa.state == IkeState::InitAnswered
-                    && sa.addke_pending.is_empty() =>
-            {
-                self.responder_auth(now, sa, h.message_id, inner)
-            }
-            ExchangeType::Informational if sa.state != IkeState::InitAnswered => {
-                self.informational_request(now, sa, h.message_id, inner)
-            }
-            ExchangeType::CreateChildSa if sa.state != IkeState::InitAnswered => {
-                self.create_child_request(now, sa, h.message_id, inner)
-            }
-            _ => true,
-        }
-    }
-
-    /// Follows the peer to the address and port an authenticated message
-    /// came from (RFC 7296 2.23: after a NAT, or the move to port 4500).
-    fn update_endpoints(&mut self, sa: &mut IkeSa, local: SocketAddr, remote: SocketAddr) {
-        if sa.local != local || sa.remote != remote {
-            let line = format!(
-                "peer moved from {} to {} (local {} -> {})",
-                sa.remote, remote, sa.local, local
-            );
-            sa.local = local;
-            sa.remote = remote;
-            self.sa_log(sa, &line);
-        }
-    }
-
-    /// Decrypts the SK/SKF payload of a message; `None` when it does not
-    /// verify (the message is then ignored, RFC 7296 2.21.2) or when more
-    /// fragments are needed.
-    fn decrypt(
-        &mut self,
-        sa: &mut IkeSa,
-        raw: &[u8],
-        h: &Header,
-        msg: &Message,
-    ) -> Option<Vec<Payload>> {
-        let result = match msg.payloads.last() {
-            Some(Payload::Sk(sk)) => sa
-                .unprotect_sk(raw, h.length as usize, sk.first_inner, sk.data.len())
-                .map(Some),
-            Some(Payload::Skf(skf)) => sa.unprotect_skf(raw, h.length as usize, h.message_id, skf),
-            _ => {
-                self.sa_log(
-                    sa,
-                    &format!("ignoring unprotected {} message", h.exchange.name()),
-                );
-                return None;
-            }
-        };
-        match result {
-            Ok(x) => x,
-            Err(ike_sa::ProtectError::Wire(WireError::UnsupportedCritical(t)))
-                if !h.response && h.message_id == sa.expected_request_id =>
-            {
-                // RFC 7296 2.5: reject a request with a critical payload we
-                // do not understand.
-                self.sa_log(
-                    sa,
-                    &format!(
-                        "{} request has unsupported critical payload {t}; sending UNSUPPORTED_CRITICAL_PAYLOAD",
-                        h.exchange.name()
-                    ),
-                );
-                let reply = vec![Payload::Notify(Notify::new(
-                    NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
-                    vec![t],
-                ))];
-                if let Ok(p) =
-                    sa.protect(h.exchange, true, h.message_id, &reply, None, &mut *self.rng)
-                {
-                    self.send_response(sa, h.message_id, p);
-                }
-                None
-            }
-            Err(e) => {
-                self.sa_log(sa, &format!("dropping {} message: {e}", h.exchange.name()));
-                None
-            }
-        }
-    }
-
-    fn decrypt_check(&mut self, sa: &mut IkeSa, raw: &[u8], h: &Header, msg: &Message) -> bool {
-        match msg.payloads.last() {
-            Some(Payload::Sk(sk)) => sa
-                .unprotect_sk(raw, h.length as usize, sk.first_inner, sk.data.len())
-                .is_ok(),
-            // A retransmitted fragment: answer when it verifies.
-            // A retransmitted fragmented request: answer once per
-            // retransmission, on its first fragment (RFC 7383 2.6.1).
-            Some(Payload::Skf(skf)) => {
-                skf.fragment_number == 1
-                    && sa
-                        .cipher_in
-                        .as_ref()
-                        .zip(raw.get(..(h.length as usize).saturating_sub(skf.data.len())))
-                        .is_some_and(|(c, aad)| c.decrypt(aad, &skf.data).is_ok())
-            }
-            _ => false,
         }
     }
 }

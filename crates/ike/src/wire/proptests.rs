@@ -231,6 +231,24 @@ proptest! {
     }
 
     #[test]
+    fn inner_chain_decoder_never_panics(first in 0u8..=60, data in bytes(600)) {
+        // What runs on decrypted SK/SKF contents.
+        if let Ok(p) = decode_payload_chain(first, &data) {
+            let mut out = Vec::new();
+            encode_payload_chain(&p, &mut out).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(decode_payload_chain(first, &out), Ok(p));
+        }
+    }
+
+    #[test]
+    fn inner_chain_round_trips(payloads in vec(plain_payload(), 1..6)) {
+        let mut out = Vec::new();
+        encode_payload_chain(&payloads, &mut out).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let first = payloads[0].kind().0;
+        prop_assert_eq!(decode_payload_chain(first, &out), Ok(payloads));
+    }
+
+    #[test]
     fn decoder_survives_mutations(h in header(), payloads in vec(plain_payload(), 1..5), at in any::<usize>(), val in any::<u8>()) {
         let m = Message { header: h, payloads };
         let mut bytes = m.encode().map_err(|e| TestCaseError::fail(e.to_string()))?;
