@@ -542,6 +542,24 @@ impl Kernel for XfrmKernel {
         Ok(())
     }
 
+    fn update_sa_endpoints(
+        &mut self,
+        id: SaId,
+        _remote: IpAddr,
+        _encapsulation: crate::Encapsulation,
+    ) -> Result<()> {
+        if !self.pairs.contains_key(&id) {
+            return Err(DataplaneError::UnknownSa(id.0));
+        }
+        // Moving a kernel SA while keeping its sequence numbers and replay
+        // state takes XFRM_MSG_MIGRATE, which this backend does not send yet.
+        Err(DataplaneError::Unsupported {
+            backend: "xfrm",
+            what: "moving an installed SA to a new peer address or port (XFRM_MSG_MIGRATE); \
+                   rekey the Child SA instead",
+        })
+    }
+
     fn remove_sa_pair(&mut self, id: SaId) -> Result<()> {
         let p = self
             .pairs
