@@ -365,7 +365,13 @@ impl Kernel for Userspace {
             id: pair.id,
             outbound,
             out_meta: OutMeta {
-                dest: self.udp_destination(pair.remote_socket()),
+                // Only the (possibly dual-stack) UDP socket wants IPv4 peers
+                // as ::ffff:a.b.c.d; raw ESP goes to the plain address.
+                dest: if udp {
+                    self.udp_destination(pair.remote_socket())
+                } else {
+                    pair.remote_socket()
+                },
                 udp,
                 transport: pair.mode == Mode::Transport,
             },
