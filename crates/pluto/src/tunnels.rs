@@ -347,9 +347,6 @@ impl Pluto {
             .get(&id)
             .is_some_and(|r| r.current.is_some())
         {
-            if let Some(route) = self.wire.routes.get_mut(&id) {
-                route.trap = false;
-            }
             r.fail(
                 Rc::RTBUSY,
                 format!(

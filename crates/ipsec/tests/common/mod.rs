@@ -1,0 +1,148 @@
+//! Shared by the root-level tunnel tests: a ferroswan daemon running
+//! inside a test namespace, driven by the real `ipsec` binary.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use testkit::{wait_until, Netns, TempDir};
+
+/// The binary under test.
+pub const IPSEC: &str = env!("CARGO_BIN_EXE_ipsec");
+
+/// True when the test can run here (root); prints why not otherwise.
+pub fn can_run(test: &str) -> bool {
+    !testkit::skip_unless_root(test)
+}
+
+/// A `ipsec pluto --nofork` in a namespace, killed on drop.
+pub struct Daemon {
+    /// Its state directory: ipsec.conf, ipsec.secrets, run/, pluto.log.
+    pub dir: TempDir,
+    ns: String,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts a daemon in `ns` with this configuration and secrets, and
+    /// waits (bounded) for its control socket.
+    pub fn start(ns: &Netns, conf: &str, secrets: &str) -> Daemon {
+        let dir = TempDir::new("pluto").expect("temporary directory");
+        let d = dir.path().to_path_buf();
+        std::fs::write(d.join("ipsec.conf"), conf).expect("write ipsec.conf");
+        std::fs::write(d.join("ipsec.secrets"), secrets).expect("write ipsec.secrets");
+        std::fs::create_dir_all(d.join("run")).expect("run dir");
+        let child = ns
+            .command(IPSEC)
+            .arg("pluto")
+            .arg("--nofork")
+            .arg("--rundir")
+            .arg(d.join("run"))
+            .arg("--config")
+            .arg(d.join("ipsec.conf"))
+            .arg("--secretsfile")
+            .arg(d.join("ipsec.secrets"))
+            .arg("--ipsecdir")
+            .arg(d.join("ipsec.d"))
+            .arg("--nssdir")
+            .arg(d.join("nss"))
+            .arg("--logfile")
+            .arg(d.join("pluto.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ipsec pluto");
+        let daemon = Daemon {
+            dir,
+            ns: ns.name().to_string(),
+            child: Some(child),
+        };
+        let sock = daemon.socket();
+        if let Err(e) = wait_until(Duration::from_secs(20), "pluto's control socket", || {
+            sock.exists()
+        }) {
+            panic!("{e}\n{}", daemon.log());
+        }
+        daemon
+    }
+
+    /// The control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/pluto.ctl")
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pluto.log")).unwrap_or_default()
+    }
+
+    /// Runs `ipsec ARGS` against this daemon (in its namespace).
+    pub fn ipsec(&self, args: &[&str]) -> Output {
+        let mut c = std::process::Command::new("ip");
+        c.args(["netns", "exec", &self.ns, IPSEC])
+            .args(args)
+            .env("IPSEC_RUNDIR", self.dir.path().join("run"))
+            .env("IPSEC_CONFS", self.dir.path())
+            .stdin(Stdio::null());
+        c.output().expect("run ipsec")
+    }
+
+    /// `ipsec auto ARGS`, asserting the exit status; returns stdout.
+    #[track_caller]
+    pub fn auto(&self, args: &[&str], status: i32) -> String {
+        let mut all = vec!["auto"];
+        all.extend_from_slice(args);
+        let o = self.ipsec(&all);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(
+            o.status.code(),
+            Some(status),
+            "ipsec auto {}:\nstdout:\n{out}\nstderr:\n{}\nlog:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr),
+            self.log()
+        );
+        out
+    }
+
+    /// `ipsec auto --status`.
+    pub fn status(&self) -> String {
+        String::from_utf8_lossy(&self.ipsec(&["auto", "--status"]).stdout).into_owned()
+    }
+
+    /// `ipsec whack --trafficstatus`.
+    pub fn trafficstatus(&self) -> String {
+        String::from_utf8_lossy(&self.ipsec(&["whack", "--trafficstatus"]).stdout).into_owned()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::env::var("FERROSWAN_SHOW_PLUTO_LOG").is_ok() {
+            eprintln!("---- pluto log ({}) ----\n{}", self.ns, self.log());
+        }
+    }
+}
+
+/// Pings `dst` from `src` inside `ns` once (1 s timeout).
+pub fn ping_once(ns: &Netns, src: &str, dst: &str) -> bool {
+    ns.exec(&["ping", "-c1", "-W1", "-I", src, dst])
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Waits (bounded) until a ping from `src` to `dst` inside `ns` passes.
+pub fn wait_ping(ns: &Netns, src: &str, dst: &str) -> Result<Duration, String> {
+    wait_until(
+        Duration::from_secs(20),
+        &format!("ping {src} -> {dst}"),
+        || ping_once(ns, src, dst),
+    )
+}

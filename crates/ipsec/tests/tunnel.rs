@@ -1,0 +1,319 @@
+//! Two ferroswan daemons in two network namespaces (userspace data plane):
+//! `ipsec auto --add` + `--up`, ping and a TCP transfer through the tunnel,
+//! tcpdump on the veth sees only ESP, `--down` on one side removes the SAs
+//! on both, and `--route` + a packet triggers the negotiation.
+//!
+//! Needs root (CI runs as root); skipped with a message elsewhere.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::{can_run, ping_once, wait_ping, Daemon};
+use testkit::{wait_until, NetPair, Netns, TempDir};
+
+const SECRETS: &str = "@west @east : PSK \"tunnel test secret, not for production\"\n";
+
+/// The configuration both sides load (each orients itself).
+fn conf(extra: &str) -> String {
+    format!(
+        "config setup\n\
+         \tprotostack=userspace\n\
+         \tlogtime=no\n\
+         \n\
+         conn tun\n\
+         \tleft=192.0.2.1\n\
+         \tleftid=@west\n\
+         \tleftsubnet=10.1.0.0/16\n\
+         \tright=192.0.2.2\n\
+         \trightid=@east\n\
+         \trightsubnet=10.2.0.0/16\n\
+         \tauthby=secret\n\
+         \tauto=add\n\
+         {extra}"
+    )
+}
+
+fn pair() -> (NetPair, Daemon, Daemon) {
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    (net, west, east)
+}
+
+/// tcpdump on an interface, writing a pcap; stopped on drop.
+struct Capture {
+    child: Option<Child>,
+    file: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl Capture {
+    fn start(ns: &Netns, ifname: &str) -> Capture {
+        let dir = TempDir::new("pcap").expect("temporary directory");
+        let file = dir.path().join("veth.pcap");
+        let mut child = ns
+            .command("tcpdump")
+            .args(["-i", ifname, "-n", "-U", "-s", "0", "-w"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpdump");
+        // tcpdump says "listening on ..." once it captures.
+        let mut err = child.stderr.take().expect("tcpdump stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut seen = String::new();
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])));
+                if seen.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("tcpdump started listening");
+        Capture {
+            child: Some(child),
+            file,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the capture and returns (raw pcap bytes, tcpdump's decode).
+    fn stop(mut self) -> (Vec<u8>, String) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let raw = std::fs::read(&self.file).unwrap_or_default();
+        let text = std::process::Command::new("tcpdump")
+            .args(["-n", "-r"])
+            .arg(&self.file)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        (raw, text)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A TCP transfer from west to east 10.2.0.1:5001 through the tunnel:
+/// `data` goes east, east sends it back; returns what came back. Each end
+/// runs on a thread entered into its namespace.
+fn tcp_echo(net: &NetPair, data: &[u8]) -> Vec<u8> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let server = scope.spawn(|| -> Result<(), String> {
+            net.east.enter_current_thread()?;
+            let l = TcpListener::bind("10.2.0.1:5001").map_err(|e| e.to_string())?;
+            let _ = ready_tx.send(());
+            let (mut s, _) = l.accept().map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))
+                .map_err(|e| e.to_string())?;
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).map_err(|e| e.to_string())?;
+            s.write_all(&got).map_err(|e| e.to_string())?;
+            Ok(())
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("TCP server ready");
+        let client = scope.spawn(|| -> Result<Vec<u8>, String> {
+            net.west.enter_current_thread()?;
+            let mut s = TcpStream::connect_timeout(
+                &SocketAddr::from(([10, 2, 0, 1], 5001)),
+                Duration::from_secs(10),
+            )
+            .map_err(|e| format!("connect: {e}"))?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))
+                .map_err(|e| e.to_string())?;
+            s.write_all(data).map_err(|e| e.to_string())?;
+            s.shutdown(std::net::Shutdown::Write)
+                .map_err(|e| e.to_string())?;
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).map_err(|e| e.to_string())?;
+            Ok(back)
+        });
+        let back = client.join().expect("client thread").expect("client");
+        server.join().expect("server thread").expect("server");
+        back
+    })
+}
+
+#[test]
+fn up_ping_tcp_esp_only_and_down_on_both() {
+    if !can_run("up_ping_tcp_esp_only_and_down_on_both") {
+        return;
+    }
+    let (net, west, east) = pair();
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("181 \"tun\" #1: initiating IKEv2 connection"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sent IKE_SA_INIT request to 192.0.2.2:500"),
+        "{out}"
+    );
+    assert!(
+        out.contains("182 \"tun\" #1: sent IKE_AUTH request {cipher="),
+        "{out}"
+    );
+    assert!(
+        out.contains("004 \"tun\" #2: initiator established Child SA using #1"),
+        "{out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+
+    // TCP through the tunnel while tcpdump watches the veth.
+    let cap = Capture::start(&net.east, &net.east_if);
+    let marker = b"FERROSWAN-CLEARTEXT-MARKER-";
+    let mut data = Vec::new();
+    while data.len() < 512 * 1024 {
+        data.extend_from_slice(marker);
+        data.extend_from_slice(format!("{:08}", data.len()).as_bytes());
+    }
+    let back = tcp_echo(&net, &data);
+    assert_eq!(back.len(), data.len(), "bytes echoed");
+    assert!(back == data, "the echoed bytes differ");
+    let (raw, text) = cap.stop();
+    assert!(text.contains("ESP(spi=0x"), "no ESP on the veth:\n{text}");
+    assert!(
+        !raw.windows(marker.len()).any(|w| w == marker),
+        "the inner cleartext appears on the veth"
+    );
+    assert!(
+        !text.contains("10.1.0.1") && !text.contains("10.2.0.1"),
+        "inner addresses on the veth:\n{text}"
+    );
+
+    // Both sides show the SAs; the responder too.
+    for (side, d) in [("west", &west), ("east", &east)] {
+        let s = d.status();
+        assert!(
+            s.contains("STATE_V2_ESTABLISHED_IKE_SA (established IKE SA)"),
+            "{side}:\n{s}"
+        );
+        assert!(
+            s.contains("STATE_V2_ESTABLISHED_CHILD_SA (established Child SA)"),
+            "{side}:\n{s}"
+        );
+        assert!(
+            s.contains("IPsec SAs: total(1), authenticated(1), anonymous(0)"),
+            "{side}:\n{s}"
+        );
+        assert!(s.contains("erouted"), "{side}:\n{s}");
+        let t = d.trafficstatus();
+        assert!(t.contains("\"tun\", type=ESP"), "{side}:\n{t}");
+        assert!(!t.contains("inBytes=0,"), "{side} counted no traffic:\n{t}");
+    }
+    let e = east.status();
+    assert!(e.contains("[10.2.0.0/16===10.1.0.0/16]"), "{e}");
+
+    // --down on west removes the SAs on both ends.
+    west.auto(&["--down", "tun"], 0);
+    for (side, d) in [("west", &west), ("east", &east)] {
+        wait_until(
+            Duration::from_secs(10),
+            &format!("{side} without SAs"),
+            || {
+                let s = d.status();
+                s.contains("IKE SAs: total(0)") && s.contains("IPsec SAs: total(0)")
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.status()));
+        assert!(d.status().contains("; unrouted;"), "{side}");
+    }
+    assert!(!ping_once(&net.west, "10.1.0.1", "10.2.0.1"));
+}
+
+#[test]
+fn route_then_traffic_triggers_the_negotiation() {
+    if !can_run("route_then_traffic_triggers_the_negotiation") {
+        return;
+    }
+    let (net, west, east) = pair();
+    west.auto(&["--route", "tun"], 0);
+    let s = west.status();
+    assert!(s.contains("; prospective erouted;"), "{s}");
+    assert!(s.contains("IKE SAs: total(0)"), "{s}");
+    // The first packets hit the trap and start IKE; pings pass once the
+    // Child SA is up.
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the acquire");
+    let s = west.status();
+    assert!(s.contains("STATE_V2_ESTABLISHED_CHILD_SA"), "{s}");
+    assert!(s.contains("; erouted;"), "{s}");
+    assert!(east.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
+    // --unroute refuses while the SA protects; --down goes back to the trap.
+    west.auto(&["--unroute", "tun"], 26);
+    west.auto(&["--down", "tun"], 0);
+    wait_until(Duration::from_secs(10), "west back to its trap", || {
+        west.status().contains("; prospective erouted;")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.status()));
+    west.auto(&["--unroute", "tun"], 0);
+    assert!(west.status().contains("; unrouted;"));
+}
+
+#[test]
+fn up_fails_with_a_nonzero_status() {
+    if !can_run("up_fails_with_a_nonzero_status") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let west = Daemon::start(&net.west, &conf(""), SECRETS);
+    // East has another secret: IKE_AUTH fails.
+    let _east = Daemon::start(
+        &net.east,
+        &conf(""),
+        "@west @east : PSK \"a different secret altogether\"\n",
+    );
+    let o = west.ipsec(&["auto", "--up", "tun"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("sent IKE_AUTH request"), "{out}");
+    assert!(west.status().contains("IPsec SAs: total(0)"));
+}
+
+#[test]
+fn asynchronous_up_and_auto_start() {
+    if !can_run("asynchronous_up_and_auto_start") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let east = Daemon::start(&net.east, &conf(""), SECRETS);
+    // West brings the tunnel up by itself at start-up.
+    let west = Daemon::start(
+        &net.west,
+        &conf("").replace("\tauto=add\n", "\tauto=start\n"),
+        SECRETS,
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("auto=start tunnel");
+    west.auto(&["--down", "tun"], 0);
+    wait_until(Duration::from_secs(10), "east without SAs", || {
+        east.status().contains("IPsec SAs: total(0)")
+    })
+    .expect("down");
+    let out = west.auto(&["--asynchronous", "--up", "tun"], 0);
+    assert!(out.contains("initiating IKEv2 connection"), "{out}");
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("asynchronous --up");
+}
