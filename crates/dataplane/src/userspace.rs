@@ -418,10 +418,12 @@ impl Kernel for Userspace {
                 });
             }
         }
+        // Reference the new route before releasing the old one, so that
+        // replacing a policy (rekey) never removes a route still in use.
+        self.route_ref(&policy)?;
         if let Some(old) = self.policies.get(&policy.id).copied() {
             self.route_unref(&old)?;
         }
-        self.route_ref(&policy)?;
         self.policies.insert(policy.id, policy);
         self.send(Command::InstallPolicy(policy))
     }

@@ -317,3 +317,92 @@ fn asynchronous_up_and_auto_start() {
     assert!(out.contains("initiating IKEv2 connection"), "{out}");
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("asynchronous --up");
 }
+
+#[test]
+fn child_sa_rekey_under_traffic_loses_no_ping() {
+    if !can_run("child_sa_rekey_under_traffic_loses_no_ping") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // A 12 s lifetime: the initiator rekeys the Child SA after 9 s.
+    let conf = conf("\tsalifetime=12s\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    let first = newest_ipsec_sa(&west.status());
+    // 60 pings, one every 250 ms, across the rekey.
+    let ping = net
+        .west
+        .command("ping")
+        .args([
+            "-c", "60", "-i", "0.25", "-W", "1", "-I", "10.1.0.1", "10.2.0.1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ping");
+    wait_until(Duration::from_secs(30), "a rekeyed Child SA", || {
+        let n = newest_ipsec_sa(&west.status());
+        n.is_some() && n != first
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    let out = ping.wait_with_output().expect("ping output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(" 0% packet loss"),
+        "pings lost across the rekey:\n{text}\n{}",
+        west.log()
+    );
+    // The old Child SA is gone on both sides; one pair remains.
+    for d in [&west, &east] {
+        wait_until(Duration::from_secs(10), "one Child SA", || {
+            d.status().contains("IPsec SAs: total(1)")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.status()));
+    }
+}
+
+/// The `newest IPsec SA: #N` of the connection.
+fn newest_ipsec_sa(status: &str) -> Option<u64> {
+    let rest = status.split("newest IPsec SA: #").nth(1)?;
+    let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    n.parse().ok().filter(|n| *n != 0)
+}
+
+#[test]
+fn drop_shunt_blocks_until_unrouted() {
+    if !can_run("drop_shunt_blocks_until_unrouted") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf(
+        "\n\
+         conn block\n\
+         \tleft=192.0.2.1\n\
+         \tright=192.0.2.2\n\
+         \ttype=drop\n\
+         \tauthby=never\n\
+         \tauto=route\n",
+    );
+    assert!(ping_once(&net.west, "192.0.2.1", "192.0.2.2"));
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let s = west.status();
+    assert!(
+        s.contains("\"block\": ") && s.contains("prospective erouted"),
+        "{s}"
+    );
+    assert!(!ping_once(&net.west, "192.0.2.1", "192.0.2.2"));
+    // A drop shunt blocks only its own traffic: IKE still reaches the peer.
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    // Both ends drop (east loaded the same auto=route shunt).
+    west.auto(&["--unroute", "block"], 0);
+    assert!(!ping_once(&net.west, "192.0.2.1", "192.0.2.2"));
+    east.auto(&["--unroute", "block"], 0);
+    assert!(west
+        .status()
+        .contains("\"block\": 192.0.2.1...192.0.2.2; unrouted;"));
+    wait_ping(&net.west, "192.0.2.1", "192.0.2.2").expect("ping after --unroute");
+}
