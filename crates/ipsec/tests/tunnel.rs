@@ -228,6 +228,33 @@ fn up_ping_tcp_esp_only_and_down_on_both() {
     }
     let e = east.status();
     assert!(e.contains("[10.2.0.0/16===10.1.0.0/16]"), "{e}");
+    assert!(e.contains("; erouted; eroute owner: #2"), "{e}");
+    // The JSON status lists the same SAs.
+    let o = east.ipsec(&["auto", "--status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status JSON parses");
+    let states = doc["states"].as_array().expect("states array");
+    assert!(
+        states
+            .iter()
+            .any(|s| s["kind"] == "IKE" && s["state"] == "STATE_V2_ESTABLISHED_IKE_SA"),
+        "{doc}"
+    );
+    assert!(
+        states.iter().any(|s| s["kind"] == "CHILD"
+            && s["tunnel"] == "10.2.0.0/16===10.1.0.0/16"
+            && s["in_bytes"].as_u64().is_some_and(|b| b > 0)),
+        "{doc}"
+    );
+    assert_eq!(doc["ipsec_sas"]["total"], 1, "{doc}");
+    let brief =
+        String::from_utf8_lossy(&east.ipsec(&["whack", "--briefstatus"]).stdout).into_owned();
+    assert!(brief.contains("IKE SAs: total(1)"), "{brief}");
+    let states =
+        String::from_utf8_lossy(&east.ipsec(&["whack", "--showstates"]).stdout).into_owned();
+    assert!(
+        states.contains("#2: \"tun\":500 STATE_V2_ESTABLISHED_CHILD_SA"),
+        "{states}"
+    );
 
     // --down on west removes the SAs on both ends.
     west.auto(&["--down", "tun"], 0);
@@ -405,4 +432,90 @@ fn drop_shunt_blocks_until_unrouted() {
         .status()
         .contains("\"block\": 192.0.2.1...192.0.2.2; unrouted;"));
     wait_ping(&net.west, "192.0.2.1", "192.0.2.2").expect("ping after --unroute");
+}
+
+#[test]
+fn remote_host_overrides_the_peer() {
+    if !can_run("remote_host_overrides_the_peer") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // West's configuration names a peer that does not exist.
+    let west_conf = conf("").replace("\tright=192.0.2.2\n", "\tright=198.51.100.99\n");
+    let west = Daemon::start(&net.west, &west_conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf(""), SECRETS);
+    let out = west.auto(&["--up", "tun", "--remote-host", "192.0.2.2"], 0);
+    assert!(
+        out.contains("sent IKE_SA_INIT request to 192.0.2.2:500"),
+        "{out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping");
+}
+
+#[test]
+fn explicit_protostack_xfrm_refuses_to_start() {
+    if !can_run("explicit_protostack_xfrm_refuses_to_start") {
+        return;
+    }
+    let ns = Netns::new("x").expect("namespace");
+    let dir = TempDir::new("xfrm").expect("temporary directory");
+    let conf = conf("").replace("protostack=userspace", "protostack=xfrm");
+    std::fs::write(dir.path().join("ipsec.conf"), conf).expect("conf");
+    std::fs::write(dir.path().join("ipsec.secrets"), SECRETS).expect("secrets");
+    let out = ns
+        .command(common::IPSEC)
+        .arg("pluto")
+        .arg("--nofork")
+        .arg("--stderrlog")
+        .arg("--rundir")
+        .arg(dir.path().join("run"))
+        .arg("--config")
+        .arg(dir.path().join("ipsec.conf"))
+        .arg("--secretsfile")
+        .arg(dir.path().join("ipsec.secrets"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pluto");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("protostack=xfrm: "), "{err}");
+    assert!(err.contains("use protostack=userspace"), "{err}");
+}
+
+#[test]
+fn ipv6_outer_addresses() {
+    if !can_run("ipv6_outer_addresses") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    for (ns, ifname, a) in [
+        (&net.west, &net.west_if, "2001:db8:6::1/64"),
+        (&net.east, &net.east_if, "2001:db8:6::2/64"),
+    ] {
+        ns.exec_ok(&["ip", "addr", "add", a, "dev", ifname, "nodad"])
+            .expect("IPv6 address");
+    }
+    wait_until(
+        Duration::from_secs(10),
+        "IPv6 between the namespaces",
+        || {
+            net.west
+                .exec(&["ping", "-6", "-c1", "-W1", "2001:db8:6::2"])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        },
+    )
+    .expect("IPv6 link");
+    let conf = conf("")
+        .replace("\tleft=192.0.2.1\n", "\tleft=2001:db8:6::1\n")
+        .replace("\tright=192.0.2.2\n", "\tright=2001:db8:6::2\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("sent IKE_SA_INIT request to [2001:db8:6::2]:500"),
+        "{out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("IPv4 in IPv6 tunnel");
+    assert!(east.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
 }

@@ -201,9 +201,14 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
         r.info(&*line);
     };
     emit(format_args!(
-        " {}; {}; eroute owner: #0",
+        " {}; {}; eroute owner: #{}",
         conn_topology(i),
-        c.routing.status_word()
+        c.routing.status_word(),
+        if c.routing == crate::connection::Routing::Routed {
+            c.newest_ipsec_sa
+        } else {
+            0
+        }
     ));
     emit(format_args!(
         "     {}; my_ip={}; their_ip={}; my_updown={};",
