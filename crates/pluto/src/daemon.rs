@@ -140,6 +140,16 @@ impl Pluto {
                 () = &mut stop => break,
             }
         }
+        // Tell the peers (INFORMATIONAL Delete), as Libreswan does on
+        // shutdown.
+        let ids: Vec<_> = self.wire.conn_ids.values().copied().collect();
+        for id in ids {
+            let _ = self
+                .wire
+                .engine
+                .terminate(std::time::Instant::now(), ike::Target::Connection(id));
+        }
+        self.pump();
         for w in self.wire.waiters.drain(..) {
             let mut reply = w.reply;
             reply.fail(Rc::FATAL, "pluto is shutting down");

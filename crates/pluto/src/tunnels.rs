@@ -247,7 +247,8 @@ impl Pluto {
                 if let Some(id) = self.wire.conn_ids.get(name) {
                     *id
                 } else {
-                    let id = ConnId(0x8000 + self.wire.conn_ids.len() as u32);
+                    let id = ConnId(self.wire.next_shunt_id);
+                    self.wire.next_shunt_id = self.wire.next_shunt_id.saturating_sub(1);
                     self.wire.conn_ids.insert(name.to_string(), id);
                     self.wire.conn_names.insert(id, name.to_string());
                     id

@@ -125,6 +125,9 @@ pub struct Wire {
     pub waiters: Vec<Waiter>,
     /// Set by `handle` when the current request's reply must wait.
     pub park: Option<HashSet<IkeSaId>>,
+    /// Next id for a shunt connection (not in the engine; counted down
+    /// from the top so it never meets the engine's ids).
+    pub next_shunt_id: u32,
 }
 
 impl std::fmt::Debug for Wire {
@@ -166,6 +169,7 @@ impl Wire {
             routes: HashMap::new(),
             waiters: Vec::new(),
             park: None,
+            next_shunt_id: u32::MAX,
         }
     }
 
