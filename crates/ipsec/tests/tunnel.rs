@@ -519,3 +519,62 @@ fn ipv6_outer_addresses() {
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("IPv4 in IPv6 tunnel");
     assert!(east.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
 }
+
+#[test]
+fn ike_sa_rekey_keeps_the_tunnel() {
+    if !can_run("ike_sa_rekey_keeps_the_tunnel") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // A 12 s IKE SA lifetime: the initiator rekeys it after 9 s.
+    let conf = conf("\tikelifetime=12s\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    wait_until(Duration::from_secs(30), "a rekeyed IKE SA", || {
+        let s = west.status();
+        s.contains("newest IKE SA: #") && !s.contains("newest IKE SA: #1;")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    for d in [&west, &east] {
+        wait_until(Duration::from_secs(10), "one IKE SA", || {
+            let s = d.status();
+            s.contains("IKE SAs: total(1)") && s.contains("IPsec SAs: total(1)")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.status()));
+    }
+    assert!(ping_once(&net.west, "10.1.0.1", "10.2.0.1"));
+    // The Child SA now belongs to the new IKE SA: --down still deletes it
+    // on both ends.
+    west.auto(&["--down", "tun"], 0);
+    wait_until(Duration::from_secs(10), "east without SAs", || {
+        east.status().contains("IPsec SAs: total(0)")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", east.status()));
+}
+
+#[test]
+fn delete_and_replace_tear_the_tunnel_down_first() {
+    if !can_run("delete_and_replace_tear_the_tunnel_down_first") {
+        return;
+    }
+    let (net, west, east) = pair();
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    west.auto(&["--replace", "tun"], 0);
+    wait_until(Duration::from_secs(10), "east without SAs", || {
+        east.status().contains("IPsec SAs: total(0)")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", east.status()));
+    assert!(west.status().contains("IPsec SAs: total(0)"));
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up again");
+    west.auto(&["--delete", "tun"], 0);
+    wait_until(Duration::from_secs(10), "east without SAs", || {
+        east.status().contains("IPsec SAs: total(0)")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", east.status()));
+    assert!(!ping_once(&net.west, "10.1.0.1", "10.2.0.1"));
+    west.auto(&["--up", "tun"], 21);
+}
