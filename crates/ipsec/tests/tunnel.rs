@@ -578,3 +578,33 @@ fn delete_and_replace_tear_the_tunnel_down_first() {
     assert!(!ping_once(&net.west, "10.1.0.1", "10.2.0.1"));
     west.auto(&["--up", "tun"], 21);
 }
+
+#[test]
+fn dpd_notices_a_dead_peer_and_holds() {
+    if !can_run("dpd_notices_a_dead_peer_and_holds") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // auto=route: Libreswan 5 derives dpdaction=hold from it.
+    let conf =
+        conf("\tdpddelay=1s\n\tretransmit-timeout=3s\n").replace("\tauto=add\n", "\tauto=route\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let mut east = Daemon::start(&net.east, &conf, SECRETS);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(out.contains("DPD=active"), "{out}");
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    // The peer vanishes; its data plane (and so its TUN) goes with it.
+    east.kill();
+    wait_until(
+        Duration::from_secs(20),
+        "west noticing the dead peer",
+        || {
+            let s = west.status();
+            s.contains("IKE SAs: total(0)") && s.contains("IPsec SAs: total(0)")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    let s = west.status();
+    assert!(s.contains("; prospective erouted;"), "dpdaction=hold:\n{s}");
+    assert!(west.log().contains("DPD: the peer is dead; dpdaction=hold"));
+}

@@ -567,6 +567,9 @@ impl Pluto {
                         c.newest_ike_sa = 0;
                     }
                 }
+                if reason.contains("liveness check") {
+                    self.peer_dead(conn, &name);
+                }
             }
             Event::ChildSaUp(info) => self.child_up(&info, None),
             Event::ChildSaRekeyed { old, new } => self.child_up(&new, Some(old)),
@@ -606,6 +609,28 @@ impl Pluto {
                     if c.newest_ipsec_sa == child.0 {
                         c.newest_ipsec_sa = 0;
                     }
+                }
+            }
+        }
+    }
+
+    /// DPD found the peer dead (its IKE SA is gone): `dpdaction=clear`
+    /// leaves the connection down, `hold` puts a trap in place, `restart`
+    /// negotiates again.
+    fn peer_dead(&mut self, conn: ConnId, name: &str) {
+        let Some(action) = self.db.get(name).map(|c| c.spec.dpdaction) else {
+            return;
+        };
+        tracing::warn!("\"{name}\": DPD: the peer is dead; dpdaction={action}");
+        match action {
+            conf::DpdAction::Clear => {}
+            conf::DpdAction::Hold => {
+                let mut r = Replier::detached();
+                self.route(name, &mut r);
+            }
+            conf::DpdAction::Restart => {
+                if let Err(e) = self.wire.engine.initiate(Instant::now(), conn) {
+                    tracing::warn!("\"{name}\": DPD restart: {e}");
                 }
             }
         }

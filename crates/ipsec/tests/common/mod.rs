@@ -69,6 +69,14 @@ impl Daemon {
         daemon
     }
 
+    /// Kills the daemon with SIGKILL (a peer that vanishes).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// The control socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("run/pluto.ctl")
