@@ -608,3 +608,55 @@ fn dpd_notices_a_dead_peer_and_holds() {
     assert!(s.contains("; prospective erouted;"), "dpdaction=hold:\n{s}");
     assert!(west.log().contains("DPD: the peer is dead; dpdaction=hold"));
 }
+
+#[test]
+fn updown_script_runs_with_pluto_environment() {
+    if !can_run("updown_script_runs_with_pluto_environment") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let dir = TempDir::new("updown").expect("temporary directory");
+    let record = dir.path().join("verbs.txt");
+    let script = dir.path().join("updown.sh");
+    // It records its environment and then fails: the failure is logged,
+    // not fatal.
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$PLUTO_VERB $PLUTO_CONNECTION $PLUTO_ME $PLUTO_PEER $PLUTO_MY_CLIENT $PLUTO_PEER_CLIENT $PLUTO_PEER_ID\" >> {}\nexit 3\n",
+            record.display()
+        ),
+    )
+    .expect("script");
+    let west_conf = conf(&format!("\tleftupdown=\"/bin/sh {}\"\n", script.display()));
+    let west = Daemon::start(&net.west, &west_conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf(""), SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up despite the failing script");
+    west.auto(&["--down", "tun"], 0);
+    let read = || std::fs::read_to_string(&record).unwrap_or_default();
+    wait_until(Duration::from_secs(10), "four updown calls", || {
+        read().lines().count() >= 4
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", read(), west.log()));
+    let lines: Vec<String> = read().lines().map(str::to_string).collect();
+    let tail = "tun 192.0.2.1 192.0.2.2 10.1.0.0/16 10.2.0.0/16 @east";
+    assert_eq!(
+        lines,
+        [
+            format!("route-client {tail}"),
+            format!("up-client {tail}"),
+            format!("down-client {tail}"),
+            format!("unroute-client {tail}"),
+        ]
+    );
+    wait_until(Duration::from_secs(5), "the failure in the log", || {
+        west.log().contains("updown script")
+    })
+    .expect("logged");
+    assert!(
+        west.log().contains("up-client failed (exit status: 3)"),
+        "{}",
+        west.log()
+    );
+}

@@ -23,6 +23,7 @@ pub mod server;
 pub mod spec;
 pub mod status;
 pub mod tunnels;
+pub mod updown;
 pub mod wire;
 
 use options::PlutoOptions;

@@ -266,6 +266,14 @@ impl Pluto {
             .find(|a| local.iter().any(|n| n.contains(*a)))
     }
 
+    /// Runs the connection's updown script for `action` (`route`, `up`,
+    /// `down`, `unroute`).
+    fn updown(&self, name: &str, actions: &[&str], sa: &crate::updown::SaDetails) {
+        if let Some(c) = self.db.get(name) {
+            crate::updown::run(&c.spec, c.info.this_is_left, actions, sa);
+        }
+    }
+
     /// `--route NAME`: a trap policy (or the shunt of a passthrough/drop
     /// connection) in the data plane.
     pub fn route(&mut self, name: &str, r: &mut Replier) {
@@ -333,6 +341,7 @@ impl Pluto {
         if let Some(c) = self.db.get_mut(name) {
             c.routing = Routing::Prospective;
         }
+        self.updown(name, &["route"], &Default::default());
         r.verbose(format!("\"{name}\": routed"));
     }
 
@@ -356,9 +365,13 @@ impl Pluto {
             );
             return;
         }
+        let was_routed = self.wire.routes.contains_key(&id);
         self.wire.remove_policies(id);
         if let Some(c) = self.db.get_mut(name) {
             c.routing = Routing::Unrouted;
+        }
+        if was_routed {
+            self.updown(name, &["unroute"], &Default::default());
         }
         r.verbose(format!("\"{name}\": unrouted"));
     }
@@ -592,6 +605,22 @@ impl Pluto {
                 let Some(rec) = self.wire.children.remove(&child) else {
                     return;
                 };
+                let counters = self
+                    .wire
+                    .backend
+                    .as_mut()
+                    .and_then(|b| b.counters(rec.sa))
+                    .unwrap_or_default();
+                let details = crate::updown::SaDetails {
+                    peer: self
+                        .wire
+                        .ike_sas
+                        .get(&rec.ike_sa)
+                        .map(|r| r.info.remote.ip()),
+                    inbound_spi: rec.inbound_spi,
+                    peer_id: rec.peer_id.clone(),
+                    bytes: Some((counters.inbound.bytes, counters.outbound.bytes)),
+                };
                 if let Some(b) = &mut self.wire.backend {
                     if let Err(e) = b.remove_child(rec.sa) {
                         tracing::warn!("\"{}\" #{}: removing the SA: {e}", rec.name, child.0);
@@ -603,7 +632,7 @@ impl Pluto {
                     .get(&conn)
                     .is_some_and(|r| r.current == Some(child));
                 if still_current {
-                    self.unprotect(conn, &rec.name);
+                    self.unprotect(conn, &rec.name, &details);
                 }
                 if let Some(c) = self.db.get_mut(&rec.name) {
                     if c.newest_ipsec_sa == child.0 {
@@ -638,11 +667,16 @@ impl Pluto {
 
     /// The SA protecting a connection is gone: back to its trap, or
     /// unrouted.
-    fn unprotect(&mut self, conn: ConnId, name: &str) {
+    fn unprotect(&mut self, conn: ConnId, name: &str, sa: &crate::updown::SaDetails) {
         let trap = self.wire.routes.get(&conn).is_some_and(|r| r.trap);
         self.wire.remove_policies(conn);
         if let Some(c) = self.db.get_mut(name) {
             c.routing = Routing::Unrouted;
+        }
+        if trap {
+            self.updown(name, &["down"], sa);
+        } else {
+            self.updown(name, &["down", "unroute"], sa);
         }
         if trap {
             let mut r = Replier::detached();
@@ -773,14 +807,32 @@ impl Pluto {
                 peer_id,
             },
         );
+        let was = self.db.get(&name).map(|c| c.routing);
         if let Some(c) = self.db.get_mut(&name) {
             c.routing = Routing::Routed;
             c.newest_ipsec_sa = info.child.0;
         }
+        if old.is_none() {
+            let details = crate::updown::SaDetails {
+                peer: Some(info.remote.ip()),
+                inbound_spi: info.inbound_spi,
+                peer_id: self
+                    .wire
+                    .children
+                    .get(&info.child)
+                    .map(|c| c.peer_id.clone())
+                    .unwrap_or_default(),
+                bytes: None,
+            };
+            if was == Some(Routing::Unrouted) {
+                self.updown(&name, &["route", "up"], &details);
+            } else {
+                self.updown(&name, &["up"], &details);
+            }
+        }
         if let Some(f) = failure {
             tracing::error!("\"{name}\": installing a policy: {f}");
         }
-        let _ = old;
         if let Some(w) = self.wire.waiter_of(info.ike_sa) {
             w.sas.remove(&info.ike_sa);
         }
