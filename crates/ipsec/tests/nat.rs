@@ -16,18 +16,20 @@ const SECRETS: &str = "@west @east : PSK \"nat test secret, not for production\"
 
 /// west 198.51.100.2 --- 198.51.100.1 [nat] 203.0.113.1 --- 203.0.113.2 east
 struct Topology {
+    id: String,
     west: Netns,
     nat: Netns,
     east: Netns,
 }
 
 fn topology() -> Result<Topology, String> {
+    let id = unique_id();
     let t = Topology {
+        id: id.clone(),
         west: Netns::new("w")?,
         nat: Netns::new("n")?,
         east: Netns::new("e")?,
     };
-    let id = unique_id();
     let (wi, nwi, nei, ei) = (
         format!("vw{id}"),
         format!("nw{id}"),
@@ -112,7 +114,7 @@ fn nat_traversal_through_masquerade() {
         return;
     }
     let t = topology().expect("topology");
-    let west_conf = "config setup\n\tprotostack=userspace\n\tlogtime=no\n\n\
+    let west_conf = "config setup\n\tprotostack=userspace\n\tlogtime=no\n\tkeep-alive=1\n\n\
         conn nat\n\tleft=198.51.100.2\n\tleftid=@west\n\tleftsubnet=10.1.0.0/16\n\
         \tright=203.0.113.2\n\trightid=@east\n\trightsubnet=10.2.0.0/16\n\
         \tauthby=secret\n\tauto=add\n";
@@ -144,4 +146,26 @@ fn nat_traversal_through_masquerade() {
         "{ike}"
     );
     assert_eq!(ike["nat"], true, "{ike}");
+    // West, behind the NAT, sends RFC 3948 keepalives (one 0xFF octet,
+    // UDP length 9) to port 4500; keep-alive=1 makes it every second.
+    let nat_if = format!("nw{}", t.id);
+    let o = t
+        .nat
+        .exec(&[
+            "timeout",
+            "10",
+            "tcpdump",
+            "-i",
+            &nat_if,
+            "-n",
+            "-c",
+            "1",
+            "udp dst port 4500 and udp[4:2] = 9 and udp[8] = 0xff",
+        ])
+        .expect("tcpdump");
+    assert!(
+        o.status.success(),
+        "no NAT keepalive seen: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

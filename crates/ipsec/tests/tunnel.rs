@@ -660,3 +660,25 @@ fn updown_script_runs_with_pluto_environment() {
         west.log()
     );
 }
+
+#[test]
+fn auto_start_retries_until_the_peer_answers() {
+    if !can_run("auto_start_retries_until_the_peer_answers") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("\tretransmit-timeout=2s\n");
+    let west = Daemon::start(
+        &net.west,
+        &conf.replace("\tauto=add\n", "\tauto=start\n"),
+        SECRETS,
+    );
+    // No peer yet: the first attempt gives up and is scheduled again.
+    wait_until(Duration::from_secs(20), "a scheduled retry", || {
+        west.log().contains("\"tun\": will try again in")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    assert!(west.log().contains("\"tun\": reviving the connection"));
+}

@@ -107,10 +107,12 @@ impl Pluto {
                     // replaced nor dropped while this loop runs.
                     .and_then(|fd| unsafe { AsyncFd::register(EventFd(fd)) }.ok());
             }
-            let deadline = self
-                .wire
-                .engine
-                .poll_timeout()
+            let engine_next = self.wire.engine.poll_timeout();
+            let next = match (engine_next, self.wire.next_timer()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let deadline = next
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {

@@ -196,6 +196,15 @@ async fn run(opts: PlutoOptions) -> i32 {
         return EXIT_CONFIG;
     }
     pluto.wire.protostack = protostack;
+    if let Some(v) = loaded
+        .as_ref()
+        .and_then(|l| l.config.setup.raw.get("keep-alive"))
+    {
+        match conf::values::parse_duration(v, false) {
+            Ok(d) if !d.is_zero() => pluto.wire.keepalive_interval = d,
+            _ => tracing::warn!("config setup keep-alive={v} is not a duration; using 20s"),
+        }
+    }
     pluto.wire.listen = listen;
     let mut startup = reply::Replier::detached();
     pluto.listen(&mut startup);

@@ -6,7 +6,7 @@ use crate::connection::Routing;
 use crate::daemon::Pluto;
 use crate::ikeconn;
 use crate::reply::Replier;
-use crate::wire::{ChildRec, ConnRoute, IkeRec, Waiter, Wire};
+use crate::wire::{ChildRec, ConnRoute, IkeRec, Timer, Waiter, Wire};
 use control::Rc;
 use dataplane::{IpNet, KernelEvent, PolicyAction};
 use ike::engine::{ConnId, Event, IkeSaId, Target};
@@ -416,10 +416,85 @@ impl Pluto {
         self.pump();
     }
 
-    /// Engine timers.
+    /// Engine and daemon timers.
     pub fn on_timeout(&mut self) {
-        self.wire.engine.handle_timeout(Instant::now());
+        let now = Instant::now();
+        self.wire.engine.handle_timeout(now);
         self.pump();
+        for t in self.wire.due_timers(now) {
+            match t {
+                Timer::Revive(conn) => self.revive(conn),
+                Timer::Keepalive => self.send_keepalives(now),
+            }
+        }
+    }
+
+    /// Initiates a connection again after a failure, unless it is gone,
+    /// or up or negotiating again already.
+    fn revive(&mut self, conn: ConnId) {
+        let Some(name) = self.wire.conn_names.get(&conn).cloned() else {
+            return;
+        };
+        if !self.wire.engine.ike_sas_of(conn).is_empty() {
+            return;
+        }
+        tracing::info!("\"{name}\": reviving the connection");
+        if let Err(e) = self.wire.engine.initiate(Instant::now(), conn) {
+            tracing::warn!("\"{name}\": cannot revive: {e}");
+        }
+        self.pump();
+    }
+
+    /// Schedules the revival of a connection that should stay up
+    /// (`auto=start|up|keep`): 1 s, 2 s, 4 s ... up to 60 s after each
+    /// failure.
+    fn schedule_revival(&mut self, conn: ConnId, name: &str) {
+        let keep_up = self.db.get(name).is_some_and(|c| {
+            matches!(
+                c.spec.auto,
+                conf::Auto::Start | conf::Auto::Up | conf::Auto::Keep
+            )
+        });
+        if !keep_up || !self.wire.conn_ids.contains_key(name) {
+            return;
+        }
+        let n = self.wire.attempts.entry(conn).or_insert(0);
+        let delay = std::time::Duration::from_secs(1u64 << (*n).min(6))
+            .min(std::time::Duration::from_secs(60));
+        *n = n.saturating_add(1);
+        tracing::info!("\"{name}\": will try again in {}s", delay.as_secs());
+        self.wire
+            .schedule(Instant::now() + delay, Timer::Revive(conn));
+    }
+
+    /// RFC 3948 NAT keepalives (one 0xFF octet to port 4500) for the
+    /// established IKE SAs behind a NAT; then the next round.
+    fn send_keepalives(&mut self, now: Instant) {
+        let mut any = false;
+        for rec in self.wire.ike_sas.values() {
+            if !rec.info.nat.local_behind_nat {
+                continue;
+            }
+            let keepalive = match self.db.get(&rec.name) {
+                Some(c) => c.spec.nat_keepalive,
+                None => true,
+            };
+            if !keepalive {
+                continue;
+            }
+            any = true;
+            if let Some(b) = &self.wire.backend {
+                if let Err(e) = b.send_ike_4500(rec.info.remote, &[0xff]) {
+                    tracing::debug!("NAT keepalive to {}: {e}", rec.info.remote);
+                }
+            }
+        }
+        if any {
+            self.wire
+                .schedule(now + self.wire.keepalive_interval, Timer::Keepalive);
+        } else {
+            self.wire.keepalive_scheduled = false;
+        }
     }
 
     /// Drains the data plane's events.
@@ -520,6 +595,14 @@ impl Pluto {
                 if let Some(c) = self.db.get_mut(&name) {
                     c.newest_ike_sa = info.ike_sa.0;
                 }
+                self.wire.attempts.remove(&info.conn);
+                if info.nat.local_behind_nat && !self.wire.keepalive_scheduled {
+                    self.wire.keepalive_scheduled = true;
+                    self.wire.schedule(
+                        Instant::now() + self.wire.keepalive_interval,
+                        Timer::Keepalive,
+                    );
+                }
                 self.wire.ike_sas.insert(
                     info.ike_sa,
                     IkeRec {
@@ -582,6 +665,8 @@ impl Pluto {
                 }
                 if reason.contains("liveness check") {
                     self.peer_dead(conn, &name);
+                } else if reason.starts_with("negotiation failed") {
+                    self.schedule_revival(conn, &name);
                 }
             }
             Event::ChildSaUp(info) => self.child_up(&info, None),

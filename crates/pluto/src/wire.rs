@@ -30,6 +30,19 @@ pub struct Datagram {
     pub bytes: Vec<u8>,
 }
 
+/// What a daemon timer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// Initiate the connection again (auto=start and dpdaction=restart
+    /// connections retry forever, as Libreswan 5's keyingtries=0).
+    Revive(ConnId),
+    /// Send NAT keepalives (RFC 3948 4) for SAs behind a NAT.
+    Keepalive,
+}
+
+/// Interval of NAT keepalives (`keep-alive=`, Libreswan's 20 s).
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// An `--up` reply waiting for its IKE SAs' Child SAs.
 #[derive(Debug)]
 pub struct Waiter {
@@ -125,6 +138,16 @@ pub struct Wire {
     pub waiters: Vec<Waiter>,
     /// Set by `handle` when the current request's reply must wait.
     pub park: Option<HashSet<IkeSaId>>,
+    /// The daemon's own timers (revival of failed connections, NAT
+    /// keepalives), earliest first.
+    pub timers: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, Timer)>>,
+    /// A keepalive round is scheduled.
+    pub keepalive_scheduled: bool,
+    /// `config setup keep-alive=` (20 s).
+    pub keepalive_interval: std::time::Duration,
+    /// Failed attempts per connection since its last established SA
+    /// (for the revival back-off).
+    pub attempts: HashMap<ConnId, u32>,
     /// Next id for a shunt connection (not in the engine; counted down
     /// from the top so it never meets the engine's ids).
     pub next_shunt_id: u32,
@@ -170,6 +193,10 @@ impl Wire {
             waiters: Vec::new(),
             park: None,
             next_shunt_id: u32::MAX,
+            timers: std::collections::BinaryHeap::new(),
+            attempts: HashMap::new(),
+            keepalive_scheduled: false,
+            keepalive_interval: KEEPALIVE_INTERVAL,
         }
     }
 
@@ -301,6 +328,29 @@ impl Wire {
         let s = std::net::UdpSocket::bind(any).ok()?;
         s.connect(SocketAddr::new(remote, IKE_PORT)).ok()?;
         s.local_addr().ok().map(|a| a.ip())
+    }
+
+    /// Schedules a daemon timer.
+    pub fn schedule(&mut self, at: Instant, t: Timer) {
+        self.timers.push(std::cmp::Reverse((at, t)));
+    }
+
+    /// When the next daemon timer fires.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|std::cmp::Reverse((t, _))| *t)
+    }
+
+    /// Removes and returns the timers due at `now`.
+    pub fn due_timers(&mut self, now: Instant) -> Vec<Timer> {
+        let mut out = Vec::new();
+        while let Some(std::cmp::Reverse((t, k))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            out.push(k);
+        }
+        out
     }
 
     /// The waiter that holds IKE SA `sa`.
