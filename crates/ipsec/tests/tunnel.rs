@@ -682,3 +682,84 @@ fn auto_start_retries_until_the_peer_answers() {
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
     assert!(west.log().contains("\"tun\": reviving the connection"));
 }
+
+/// A private key (PEM) and its public key as `0s` base64
+/// SubjectPublicKeyInfo, made by openssl.
+fn keypair(dir: &std::path::Path, name: &str, algorithm: &[&str]) -> (Vec<u8>, String) {
+    let pem = dir.join(format!("{name}.pem"));
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(algorithm);
+    let pem_s = pem.to_string_lossy().into_owned();
+    args.extend_from_slice(&["-out", &pem_s]);
+    let o = std::process::Command::new("openssl")
+        .args(&args)
+        .output()
+        .expect("openssl genpkey");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("openssl pkey -in \"$1\" -pubout -outform DER | openssl base64 -A")
+        .arg("sh")
+        .arg(&pem)
+        .output()
+        .expect("openssl pkey");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b64 = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (std::fs::read(&pem).expect("pem"), format!("0s{b64}"))
+}
+
+fn raw_key_tunnel(authby: &str, algorithm: &[&str]) {
+    let dir = TempDir::new("keys").expect("temporary directory");
+    let (west_key, west_pub) = keypair(dir.path(), "west", algorithm);
+    let (east_key, east_pub) = keypair(dir.path(), "east", algorithm);
+    let conf = conf("")
+        .replace("\tauthby=secret\n", &format!("\tauthby={authby}\n"))
+        .replace(
+            "\tauto=add\n",
+            &format!("\tauto=add\n\tleftpubkey={west_pub}\n\trightpubkey={east_pub}\n"),
+        );
+    let net = NetPair::new().expect("namespaces");
+    let west = Daemon::start_with(
+        &net.west,
+        &conf,
+        "",
+        &[("ipsec.d/private/west.pem", &west_key)],
+    );
+    let east = Daemon::start_with(
+        &net.east,
+        &conf,
+        "",
+        &[("ipsec.d/private/east.pem", &east_key)],
+    );
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains(&format!(
+            "initiator established IKE SA; authenticated peer using authby={authby} and ID_FQDN '@east'"
+        )),
+        "{out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping");
+    assert!(east.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
+}
+
+#[test]
+fn raw_ecdsa_keys() {
+    if !can_run("raw_ecdsa_keys") || !testkit::have_program("openssl") {
+        return;
+    }
+    raw_key_tunnel(
+        "ecdsa",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+}
+
+#[test]
+fn raw_rsa_keys() {
+    if !can_run("raw_rsa_keys") || !testkit::have_program("openssl") {
+        return;
+    }
+    raw_key_tunnel(
+        "rsasig",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    );
+}

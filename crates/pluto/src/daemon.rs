@@ -56,6 +56,8 @@ pub struct Pluto {
     pub pid: u32,
     /// The IKE engine, its sockets and the data plane.
     pub wire: Wire,
+    /// Private keys for raw-key authentication (`IPSECDIR/private/*.pem`).
+    pub private_keys: Vec<std::sync::Arc<ike::crypto::PrivateKey>>,
 }
 
 impl Pluto {
@@ -75,6 +77,7 @@ impl Pluto {
             interfaces: Vec::new(),
             pid: std::process::id(),
             wire: Wire::new(),
+            private_keys: Vec::new(),
         }
     }
 
@@ -409,6 +412,18 @@ impl Pluto {
             }
             Err(e) => r.fail(Rc::FATAL, format!("{e}; keeping the previous secrets")),
         }
+        let (keys, warnings) = crate::ikeconn::load_private_keys(&self.ipsecdir.join("private"));
+        for w in warnings {
+            r.log(format!("warning: private key {w}"));
+        }
+        if !keys.is_empty() {
+            r.log(format!(
+                "loaded {} private key(s) from {}",
+                keys.len(),
+                self.ipsecdir.join("private").display()
+            ));
+        }
+        self.private_keys = keys;
     }
 
     fn uses_certificates(&self) -> bool {

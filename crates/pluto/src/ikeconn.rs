@@ -3,12 +3,13 @@
 
 use conf::proposal::{Encr, Integ, Ke, Prf};
 use conf::{AuthBy, ConnSpec, ConnType, EndSpec, HostAddr, Id, Orientation, PubKeySpec};
-use ike::crypto::{EncrAlg, IntegAlg, KeGroup, PrfAlg, Secret};
+use ike::crypto::{EncrAlg, IntegAlg, KeGroup, PrfAlg, PrivateKey, PublicKey, Secret};
 use ike::engine::{
     Authentication, Connection, EsnPolicy, EspProposal, Fragmentation, Identity, IkeProposal, Mode,
 };
 use ike::wire::TrafficSelector;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Why a connection cannot be handed to the IKE engine.
 #[derive(Debug, thiserror::Error)]
@@ -310,12 +311,42 @@ pub struct Mapped {
     pub remote: Option<IpAddr>,
 }
 
+fn hex_string(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The private keys in `dir` (`IPSECDIR/private/*.pem`, PKCS#8 or
+/// traditional PEM); unreadable files are reported, not fatal.
+pub fn load_private_keys(dir: &std::path::Path) -> (Vec<Arc<PrivateKey>>, Vec<String>) {
+    let mut keys = Vec::new();
+    let mut warnings = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (keys, warnings);
+    };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.extension().and_then(|e| e.to_str()) != Some("pem") {
+            continue;
+        }
+        match std::fs::read_to_string(&p) {
+            Ok(text) => match PrivateKey::from_pem(&text) {
+                Ok(k) => keys.push(Arc::new(k)),
+                Err(e) => warnings.push(format!("{}: {e}", p.display())),
+            },
+            Err(e) => warnings.push(format!("{}: {e}", p.display())),
+        }
+    }
+    (keys, warnings)
+}
+
 /// Maps an oriented connection. `remote_host` overrides the peer
 /// (`--remote-host`).
 pub fn map_connection(
     spec: &ConnSpec,
     local_addrs: &[IpAddr],
     secrets: Option<&conf::Secrets>,
+    keys: &[Arc<PrivateKey>],
     remote_host: Option<IpAddr>,
 ) -> Result<Mapped, MapError> {
     let (this, that) = oriented(spec, local_addrs)?;
@@ -351,14 +382,34 @@ pub fn map_connection(
         }
         Some(AuthBy::Null) => Authentication::Null,
         Some(AuthBy::Rsa(_) | AuthBy::Ecdsa(_) | AuthBy::Eddsa) => {
-            // The local private key is what is missing; say so before
-            // judging the peer's key.
-            let what = if matches!(that.pubkey, Some(PubKeySpec::Raw { .. })) {
-                "raw-key authentication: ferroswan cannot load the local private key yet (ipsec.secrets RSA/ECDSA records and the NSS database are not read)"
-            } else {
-                "signature authentication with certificates"
+            let (
+                Some(PubKeySpec::Raw { key: mine, .. }),
+                Some(PubKeySpec::Raw { key: theirs, .. }),
+            ) = (&this.pubkey, &that.pubkey)
+            else {
+                return Err(MapError::NotImplemented(
+                    "signature authentication needs raw public keys of both ends in ipsec.conf (leftrsasigkey=/leftpubkey= and rightrsasigkey=/rightpubkey=); certificates are not supported yet".into(),
+                ));
             };
-            return Err(MapError::NotImplemented(what.into()));
+            let parse = |k: &[u8], whose: &str| {
+                PublicKey::from_libreswan(&format!("0x{}", hex_string(k)))
+                    .map_err(|e| MapError::Invalid(format!("{whose} public key: {e}")))
+            };
+            let mine = parse(mine, "our")?;
+            let peer = parse(theirs, "the peer's")?;
+            let private_key = keys
+                .iter()
+                .find(|k| k.public_key().is_ok_and(|p| p == mine))
+                .cloned()
+                .ok_or_else(|| {
+                    MapError::NotImplemented(
+                        "raw-key authentication: no private key matching our public key in IPSECDIR/private/*.pem (ferroswan reads neither RSA records in ipsec.secrets nor the NSS database yet)".into(),
+                    )
+                })?;
+            Authentication::RawKey {
+                private_key,
+                peer_public_key: Arc::new(peer),
+            }
         }
         Some(other) => {
             return Err(MapError::NotImplemented(format!("authby={other}")));
@@ -443,7 +494,7 @@ mod tests {
         );
         let sec = secrets("@west @east : PSK \"right\"\n: PSK \"wrong\"\n");
         let local: Vec<IpAddr> = vec!["192.0.2.2".parse().unwrap()];
-        let m = map_connection(&s, &local, Some(&sec), None).unwrap();
+        let m = map_connection(&s, &local, Some(&sec), &[], None).unwrap();
         // Oriented to the right end.
         assert_eq!(m.local, "192.0.2.2".parse::<IpAddr>().unwrap());
         assert_eq!(m.conn.local_id, Some(Identity::Fqdn("east".into())));
@@ -477,15 +528,16 @@ mod tests {
     fn missing_psk_and_unoriented_are_errors() {
         let s = spec("conn t\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n");
         let local: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
-        let e = map_connection(&s, &local, Some(&secrets("")), None).unwrap_err();
+        let e = map_connection(&s, &local, Some(&secrets("")), &[], None).unwrap_err();
         assert!(e.to_string().contains("no pre-shared key"), "{e}");
-        let e = map_connection(&s, &[], None, None).unwrap_err();
+        let e = map_connection(&s, &[], None, &[], None).unwrap_err();
         assert!(matches!(e, MapError::NotOriented(_)), "{e}");
         // Host to host: no selectors (the engine uses the addresses).
         let m = map_connection(
             &s,
             &local,
             Some(&secrets(": PSK \"x\"\n")),
+            &[],
             Some("198.51.100.7".parse().unwrap()),
         )
         .unwrap();

@@ -93,7 +93,13 @@ impl Pluto {
             )));
         }
         let local = self.local_addrs();
-        let mapped = ikeconn::map_connection(&spec, &local, self.secrets.current(), None)?;
+        let mapped = ikeconn::map_connection(
+            &spec,
+            &local,
+            self.secrets.current(),
+            &self.private_keys,
+            None,
+        )?;
         let id = self
             .wire
             .engine
@@ -141,7 +147,13 @@ impl Pluto {
                 return;
             };
             let local = self.local_addrs();
-            match ikeconn::map_connection(&spec, &local, self.secrets.current(), Some(h)) {
+            match ikeconn::map_connection(
+                &spec,
+                &local,
+                self.secrets.current(),
+                &self.private_keys,
+                Some(h),
+            ) {
                 Ok(m) => match self.wire.engine.add_connection(m.conn) {
                     Ok(id) => {
                         self.wire.conn_ids.insert(name.to_string(), id);

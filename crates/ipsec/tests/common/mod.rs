@@ -29,8 +29,21 @@ impl Daemon {
     /// Starts a daemon in `ns` with this configuration and secrets, and
     /// waits (bounded) for its control socket.
     pub fn start(ns: &Netns, conf: &str, secrets: &str) -> Daemon {
+        Daemon::start_with(ns, conf, secrets, &[])
+    }
+
+    /// Like [`Daemon::start`], with extra files (path relative to the
+    /// state directory, e.g. `ipsec.d/private/west.pem`) written first.
+    pub fn start_with(ns: &Netns, conf: &str, secrets: &str, files: &[(&str, &[u8])]) -> Daemon {
         let dir = TempDir::new("pluto").expect("temporary directory");
         let d = dir.path().to_path_buf();
+        for (rel, data) in files {
+            let p = d.join(rel);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).expect("create dir");
+            }
+            std::fs::write(&p, data).expect("write file");
+        }
         std::fs::write(d.join("ipsec.conf"), conf).expect("write ipsec.conf");
         std::fs::write(d.join("ipsec.secrets"), secrets).expect("write ipsec.secrets");
         std::fs::create_dir_all(d.join("run")).expect("run dir");
