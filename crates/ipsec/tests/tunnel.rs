@@ -763,3 +763,38 @@ fn raw_rsa_keys() {
         &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
     );
 }
+
+#[test]
+fn transport_mode_host_to_host_cbc_with_esn() {
+    if !can_run("transport_mode_host_to_host_cbc_with_esn") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = "config setup\n\tprotostack=userspace\n\tlogtime=no\n\n\
+        conn host\n\tleft=192.0.2.1\n\tleftid=@west\n\tright=192.0.2.2\n\trightid=@east\n\
+        \ttype=transport\n\tauthby=secret\n\tesp=aes256-sha2_256\n\tesn=yes\n\tauto=add\n";
+    let west = Daemon::start(&net.west, conf, SECRETS);
+    let east = Daemon::start(&net.east, conf, SECRETS);
+    let out = west.auto(&["--up", "host"], 0);
+    assert!(out.contains("IPsec transport"), "{out}");
+    assert!(out.contains("xfrm=AES_CBC_256-HMAC_SHA2_256_128"), "{out}");
+    wait_ping(&net.west, "192.0.2.1", "192.0.2.2").expect("ping in transport mode");
+    // The pings went through ESP: both sides counted them.
+    for d in [&west, &east] {
+        let t = d.trafficstatus();
+        assert!(t.contains("\"host\", type=ESP"), "{t}");
+        assert!(!t.contains("inBytes=0,"), "{t}");
+    }
+    let o = east.ipsec(&["auto", "--status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let child = doc["states"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["kind"] == "CHILD").cloned())
+        .expect("a Child SA");
+    assert_eq!(child["tunnel"], "192.0.2.2/32===192.0.2.1/32", "{child}");
+    assert_eq!(child["esn"], true, "{child}");
+    assert_eq!(
+        child["encapsulation"], "none",
+        "raw ESP without NAT: {child}"
+    );
+}

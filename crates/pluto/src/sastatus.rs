@@ -163,6 +163,7 @@ impl Pluto {
                 "tunnel": c.tunnel,
                 "algorithms": c.xfrm,
                 "encapsulation": if c.encapsulated { "udp" } else { "none" },
+                "esn": c.esn,
                 "in_bytes": counters.inbound.bytes,
                 "out_bytes": counters.outbound.bytes,
                 "in_packets": counters.inbound.packets,

@@ -899,6 +899,7 @@ impl Pluto {
                 tunnel,
                 xfrm: info.suite.describe(),
                 encapsulated,
+                esn: info.suite.esn,
                 since: Instant::now(),
                 lifetime: info.lifetime,
                 peer_id,

@@ -73,6 +73,8 @@ pub struct ChildRec {
     pub xfrm: String,
     /// ESP-in-UDP.
     pub encapsulated: bool,
+    /// Extended sequence numbers.
+    pub esn: bool,
     /// When it came up.
     pub since: Instant,
     /// Lifetime before rekey.
