@@ -47,6 +47,20 @@ pub fn add_address(dev: &str, addr: &IpNet) -> Result<()> {
 /// ESP to a peer inside a protected subnet never loops into TUN.
 pub fn add_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
     for family in ["-4", "-6"] {
+        // The same rule left behind by a data plane that was killed
+        // (SIGKILL runs no Drop) would make the add fail: remove it first.
+        let _ = ip(&[
+            family,
+            "rule",
+            "del",
+            "not",
+            "fwmark",
+            &format!("{mark:#x}"),
+            "lookup",
+            &table.to_string(),
+            "pref",
+            &pref.to_string(),
+        ]);
         ip(&[
             family,
             "rule",

@@ -798,3 +798,34 @@ fn transport_mode_host_to_host_cbc_with_esn() {
         "raw ESP without NAT: {child}"
     );
 }
+
+#[test]
+fn restarted_peer_replaces_the_old_sas() {
+    if !can_run("restarted_peer_replaces_the_old_sas") {
+        return;
+    }
+    let (net, west, mut east) = pair();
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    // East restarts without telling west, and brings the tunnel up again.
+    east.kill();
+    let east = Daemon::start(&net.east, &conf(""), SECRETS);
+    east.auto(&["--up", "tun"], 0);
+    wait_until(
+        Duration::from_secs(10),
+        "west keeping only the new SAs",
+        || {
+            let s = west.status();
+            s.contains("IKE SAs: total(1)") && s.contains("IPsec SAs: total(1)")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.status()));
+    // INITIAL_CONTACT (or, without it, uniqueids=yes) removed the old SAs.
+    let log = west.log();
+    assert!(
+        log.contains("#1: INITIAL_CONTACT from the peer: deleting this IKE SA")
+            || log.contains("#1: uniqueids: replaced by #3"),
+        "{log}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping over the new SAs");
+}

@@ -411,7 +411,10 @@ impl Pluto {
     pub fn on_datagram(&mut self, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) {
         // A peer starts a negotiation: it may continue on port 4500, which
         // the data plane's socket serves.
-        if self.wire.backend.is_none() && !self.wire.conn_ids.is_empty() {
+        if self.wire.backend.is_none()
+            && self.wire.backend_error.is_none()
+            && !self.wire.conn_ids.is_empty()
+        {
             let _ = self.wire.ensure_backend();
         }
         let local = if local.ip().is_unspecified() {
@@ -608,6 +611,9 @@ impl Pluto {
                     c.newest_ike_sa = info.ike_sa.0;
                 }
                 self.wire.attempts.remove(&info.conn);
+                if self.setup.uniqueids {
+                    self.replace_older_ike_sas(&info);
+                }
                 if info.nat.local_behind_nat && !self.wire.keepalive_scheduled {
                     self.wire.keepalive_scheduled = true;
                     self.wire.schedule(
@@ -737,6 +743,33 @@ impl Pluto {
                     }
                 }
             }
+        }
+    }
+
+    /// `uniqueids=yes`: a new IKE SA of a connection with the same peer
+    /// ID replaces the older ones (the peer restarted).
+    fn replace_older_ike_sas(&mut self, info: &ike::engine::IkeSaInfo) {
+        let older: Vec<IkeSaId> = self
+            .wire
+            .ike_sas
+            .iter()
+            .filter(|(id, r)| {
+                **id != info.ike_sa
+                    && r.info.conn == info.conn
+                    && r.info.remote_id == info.remote_id
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in older {
+            tracing::info!(
+                "#{}: uniqueids: replaced by #{}; deleting it",
+                id.0,
+                info.ike_sa.0
+            );
+            let _ = self
+                .wire
+                .engine
+                .terminate(Instant::now(), Target::IkeSa(id));
         }
     }
 
