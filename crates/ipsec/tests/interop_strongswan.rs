@@ -102,7 +102,7 @@ fn ferroswan_initiates(suite: &Suite) {
     assert!(out.contains(suite.cipher), "{out}");
     assert!(out.contains("established Child SA"), "{out}");
     // strongSwan fakes a NAT (kernel-libipsec): ESP-in-UDP on 4500.
-    assert!(out.contains("{ESPinUDP=>0x"), "{out}");
+    assert!(out.contains("{ESPinUDP"), "{out}");
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1")
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", east.list_sas(), west.log()));
     let sas = east.list_sas();

@@ -126,7 +126,7 @@ fn nat_traversal_through_masquerade() {
     let west = Daemon::start(&t.west, west_conf, SECRETS);
     let east = Daemon::start(&t.east, east_conf, SECRETS);
     let out = west.auto(&["--up", "nat"], 0);
-    assert!(out.contains("{ESPinUDP=>0x"), "{out}");
+    assert!(out.contains("{ESPinUDP"), "{out}");
     wait_ping(&t.west, "10.1.0.1", "10.2.0.1")
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.log(), east.log()));
     // East saw west behind the NAT's address, on port 4500.

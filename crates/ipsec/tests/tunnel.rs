@@ -179,7 +179,7 @@ fn up_ping_tcp_esp_only_and_down_on_both() {
         "{out}"
     );
     assert!(
-        out.contains("004 \"tun\" #2: initiator established Child SA using #1"),
+        out.contains("004 \"tun\" #2: initiator established Child SA using #1; IPsec tunnel [10.1.0.0/16===10.2.0.0/16] {ESP"),
         "{out}"
     );
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");

@@ -572,6 +572,14 @@ impl Pluto {
     fn on_event(&mut self, ev: Event) {
         match ev {
             Event::Log(line) => {
+                // The daemon words the Child SA line itself, as Libreswan
+                // does, once the SA is in the data plane (`child_up`).
+                if line.contains("established Child SA using #")
+                    || line.contains("rekeyed Child SA using #")
+                {
+                    tracing::debug!("{line}");
+                    return;
+                }
                 tracing::info!("{line}");
                 if let Some(n) = serial_of(&line) {
                     let ike = self
@@ -580,18 +588,7 @@ impl Pluto {
                         .get(&ike::engine::ChildSaId(n))
                         .map(|c| c.ike_sa)
                         .unwrap_or(IkeSaId(n));
-                    let rc = progress_rc(&line);
-                    self.say(ike, rc, &line);
-                    // A Child SA's line names the IKE SA after "using #".
-                    if let Some(i) = line
-                        .split_once("using #")
-                        .and_then(|(_, r)| r.split(';').next())
-                        .and_then(|d| d.parse::<u64>().ok())
-                    {
-                        if i != n {
-                            self.say(IkeSaId(i), rc, &line);
-                        }
-                    }
+                    self.say(ike, progress_rc(&line), &line);
                 }
             }
             Event::IkeSaUp(info) => {
@@ -964,9 +961,74 @@ impl Pluto {
         if let Some(f) = failure {
             tracing::error!("\"{name}\": installing a policy: {f}");
         }
+        let line = self.child_line(&name, info, old.is_some(), encapsulated);
+        tracing::info!("{line}");
+        self.say(info.ike_sa, Rc(4), &line);
         if let Some(w) = self.wire.waiter_of(info.ike_sa) {
             w.sas.remove(&info.ike_sa);
         }
+    }
+
+    /// Libreswan's line for an established Child SA:
+    /// `"name" #2: initiator established Child SA using #1; IPsec tunnel
+    /// [10.1.0.0/16===10.2.0.0/16] {ESP=>0x... <0x... xfrm=... DPD=passive}`.
+    fn child_line(
+        &self,
+        name: &str,
+        info: &ike::engine::ChildSaInfo,
+        rekeyed: bool,
+        encapsulated: bool,
+    ) -> String {
+        let role = match self.wire.ike_sas.get(&info.ike_sa) {
+            Some(r) if r.info.initiator => "initiator",
+            Some(_) => "responder",
+            None => "initiator",
+        };
+        let what = if rekeyed {
+            "rekeyed Child SA"
+        } else {
+            "established Child SA"
+        };
+        let kind = match info.mode {
+            ike::engine::Mode::Tunnel => "tunnel",
+            ike::engine::Mode::Transport => "transport",
+        };
+        let nets = |ts: &[ike::wire::TrafficSelector]| {
+            ts.iter()
+                .map(|t| {
+                    let n = ts_net(t);
+                    format!("{}/{}", n.addr(), n.prefix())
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let dpd = self
+            .wire
+            .engine
+            .connection(info.conn)
+            .is_some_and(|c| c.dpd_delay.is_some());
+        format!(
+            "\"{name}\" #{}: {role} {what} using #{}; IPsec {kind} [{}==={}] {{{}{}=>0x{:08x} <0x{:08x} xfrm={}{}{} DPD={}}}",
+            info.child.0,
+            info.ike_sa.0,
+            nets(&info.local_ts),
+            nets(&info.remote_ts),
+            if encapsulated { "ESPinUDP" } else { "ESP" },
+            if info.suite.esn { "/ESN" } else { "" },
+            info.outbound_spi,
+            info.inbound_spi,
+            info.suite.describe(),
+            info.suite
+                .ke
+                .map(|g| format!("-{}", ike::engine::proposal::ke_name(g)))
+                .unwrap_or_default(),
+            if encapsulated {
+                format!(" NATD={}", info.remote)
+            } else {
+                String::new()
+            },
+            if dpd { "active" } else { "passive" },
+        )
     }
 
     /// Moves the current request's reply into the waiters when `handle`
