@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{can_run, wait_ping, Daemon};
+use common::{can_run, tcp_echo, wait_ping, Daemon};
 use testkit::{wait_until, Charon, CharonConn, NetPair};
 
 const PSK: &str = "interop secret 0123456789abcdef";
@@ -109,6 +109,12 @@ fn ferroswan_initiates(suite: &Suite) {
     assert!(
         sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
         "{sas}"
+    );
+    // A TCP transfer (west -> east 10.2.0.1:5001 and back) arrives intact.
+    let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    assert!(
+        tcp_echo(&net.west, &net.east, &data) == data,
+        "TCP bytes differ"
     );
     // ferroswan counted the traffic.
     assert!(!west.trafficstatus().contains("inBytes=0,"));

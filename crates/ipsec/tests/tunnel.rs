@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{can_run, ping_once, wait_ping, Daemon};
+use common::{can_run, ping_once, tcp_echo, wait_ping, Daemon};
 use testkit::{wait_until, NetPair, Netns, TempDir};
 
 const SECRETS: &str = "@west @east : PSK \"tunnel test secret, not for production\"\n";
@@ -116,49 +115,6 @@ impl Drop for Capture {
     }
 }
 
-/// A TCP transfer from west to east 10.2.0.1:5001 through the tunnel:
-/// `data` goes east, east sends it back; returns what came back. Each end
-/// runs on a thread entered into its namespace.
-fn tcp_echo(net: &NetPair, data: &[u8]) -> Vec<u8> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::scope(|scope| {
-        let server = scope.spawn(|| -> Result<(), String> {
-            net.east.enter_current_thread()?;
-            let l = TcpListener::bind("10.2.0.1:5001").map_err(|e| e.to_string())?;
-            let _ = ready_tx.send(());
-            let (mut s, _) = l.accept().map_err(|e| e.to_string())?;
-            s.set_read_timeout(Some(Duration::from_secs(30)))
-                .map_err(|e| e.to_string())?;
-            let mut got = Vec::new();
-            s.read_to_end(&mut got).map_err(|e| e.to_string())?;
-            s.write_all(&got).map_err(|e| e.to_string())?;
-            Ok(())
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("TCP server ready");
-        let client = scope.spawn(|| -> Result<Vec<u8>, String> {
-            net.west.enter_current_thread()?;
-            let mut s = TcpStream::connect_timeout(
-                &SocketAddr::from(([10, 2, 0, 1], 5001)),
-                Duration::from_secs(10),
-            )
-            .map_err(|e| format!("connect: {e}"))?;
-            s.set_read_timeout(Some(Duration::from_secs(30)))
-                .map_err(|e| e.to_string())?;
-            s.write_all(data).map_err(|e| e.to_string())?;
-            s.shutdown(std::net::Shutdown::Write)
-                .map_err(|e| e.to_string())?;
-            let mut back = Vec::new();
-            s.read_to_end(&mut back).map_err(|e| e.to_string())?;
-            Ok(back)
-        });
-        let back = client.join().expect("client thread").expect("client");
-        server.join().expect("server thread").expect("server");
-        back
-    })
-}
-
 #[test]
 fn up_ping_tcp_esp_only_and_down_on_both() {
     if !can_run("up_ping_tcp_esp_only_and_down_on_both") {
@@ -192,7 +148,7 @@ fn up_ping_tcp_esp_only_and_down_on_both() {
         data.extend_from_slice(marker);
         data.extend_from_slice(format!("{:08}", data.len()).as_bytes());
     }
-    let back = tcp_echo(&net, &data);
+    let back = tcp_echo(&net.west, &net.east, &data);
     assert_eq!(back.len(), data.len(), "bytes echoed");
     assert!(back == data, "the echoed bytes differ");
     let (raw, text) = cap.stop();

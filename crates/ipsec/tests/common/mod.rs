@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;
@@ -166,4 +168,47 @@ pub fn wait_ping(ns: &Netns, src: &str, dst: &str) -> Result<Duration, String> {
         &format!("ping {src} -> {dst}"),
         || ping_once(ns, src, dst),
     )
+}
+
+/// A TCP transfer from west to east 10.2.0.1:5001 through the tunnel:
+/// `data` goes east, east sends it back; returns what came back. Each end
+/// runs on a thread entered into its namespace.
+pub fn tcp_echo(west: &Netns, east: &Netns, data: &[u8]) -> Vec<u8> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let server = scope.spawn(|| -> Result<(), String> {
+            east.enter_current_thread()?;
+            let l = TcpListener::bind("10.2.0.1:5001").map_err(|e| e.to_string())?;
+            let _ = ready_tx.send(());
+            let (mut s, _) = l.accept().map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))
+                .map_err(|e| e.to_string())?;
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).map_err(|e| e.to_string())?;
+            s.write_all(&got).map_err(|e| e.to_string())?;
+            Ok(())
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("TCP server ready");
+        let client = scope.spawn(|| -> Result<Vec<u8>, String> {
+            west.enter_current_thread()?;
+            let mut s = TcpStream::connect_timeout(
+                &SocketAddr::from(([10, 2, 0, 1], 5001)),
+                Duration::from_secs(10),
+            )
+            .map_err(|e| format!("connect: {e}"))?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))
+                .map_err(|e| e.to_string())?;
+            s.write_all(data).map_err(|e| e.to_string())?;
+            s.shutdown(std::net::Shutdown::Write)
+                .map_err(|e| e.to_string())?;
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).map_err(|e| e.to_string())?;
+            Ok(back)
+        });
+        let back = client.join().expect("client thread").expect("client");
+        server.join().expect("server thread").expect("server");
+        back
+    })
 }
