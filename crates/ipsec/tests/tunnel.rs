@@ -785,3 +785,69 @@ fn restarted_peer_replaces_the_old_sas() {
     );
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping over the new SAs");
 }
+
+#[test]
+fn ipv6_subnets_inside_an_ipv4_tunnel() {
+    if !can_run("ipv6_subnets_inside_an_ipv4_tunnel") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    for (ns, a) in [
+        (&net.west, "2001:db8:1::1/128"),
+        (&net.east, "2001:db8:2::1/128"),
+    ] {
+        ns.exec_ok(&["ip", "addr", "add", a, "dev", "lo", "nodad"])
+            .expect("inner IPv6 address");
+    }
+    let conf = conf("")
+        .replace(
+            "\tleftsubnet=10.1.0.0/16\n",
+            "\tleftsubnet=2001:db8:1::/64\n",
+        )
+        .replace(
+            "\trightsubnet=10.2.0.0/16\n",
+            "\trightsubnet=2001:db8:2::/64\n",
+        );
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("IPsec tunnel [2001:db8:1::/64===2001:db8:2::/64]"),
+        "{out}"
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "IPv6 ping through the tunnel",
+        || {
+            net.west
+                .exec(&[
+                    "ping",
+                    "-6",
+                    "-c1",
+                    "-W1",
+                    "-I",
+                    "2001:db8:1::1",
+                    "2001:db8:2::1",
+                ])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+}
+
+#[test]
+fn shutdown_deletes_the_sas_on_the_peer() {
+    if !can_run("shutdown_deletes_the_sas_on_the_peer") {
+        return;
+    }
+    let (net, west, east) = pair();
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    let o = west.ipsec(&["whack", "--shutdown"]);
+    assert_eq!(o.status.code(), Some(0));
+    wait_until(Duration::from_secs(10), "east without SAs", || {
+        east.status().contains("IPsec SAs: total(0)")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", east.status()));
+}
