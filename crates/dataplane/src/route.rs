@@ -49,6 +49,20 @@ pub fn add_bypass_rules(mark: u32, table: u32, pref: u32) -> Result<()> {
     // Idempotent: a rule left by a data plane that died is replaced, not doubled.
     let _ = remove_bypass_rules(mark, table, pref);
     for family in ["-4", "-6"] {
+        // The same rule left behind by a data plane that was killed
+        // (SIGKILL runs no Drop) would make the add fail: remove it first.
+        let _ = ip(&[
+            family,
+            "rule",
+            "del",
+            "not",
+            "fwmark",
+            &format!("{mark:#x}"),
+            "lookup",
+            &table.to_string(),
+            "pref",
+            &pref.to_string(),
+        ]);
         ip(&[
             family,
             "rule",

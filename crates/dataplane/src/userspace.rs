@@ -416,7 +416,13 @@ impl Kernel for Userspace {
             id: pair.id,
             outbound,
             out_meta: OutMeta {
-                dest: self.udp_destination(pair.remote_socket()),
+                // Only the (possibly dual-stack) UDP socket wants IPv4 peers
+                // as ::ffff:a.b.c.d; raw ESP goes to the plain address.
+                dest: if udp {
+                    self.udp_destination(pair.remote_socket())
+                } else {
+                    pair.remote_socket()
+                },
                 udp,
                 transport: pair.mode == Mode::Transport,
             },
@@ -499,10 +505,12 @@ impl Kernel for Userspace {
                 });
             }
         }
+        // Reference the new route before releasing the old one, so that
+        // replacing a policy (rekey) never removes a route still in use.
+        self.route_ref(&policy)?;
         if let Some(old) = self.policies.get(&policy.id).copied() {
             self.route_unref(&old)?;
         }
-        self.route_ref(&policy)?;
         self.policies.insert(policy.id, policy);
         self.send(Command::InstallPolicy(policy))
     }

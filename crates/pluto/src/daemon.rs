@@ -11,10 +11,23 @@ use crate::secrets::SecretsStore;
 use crate::server::ControlCommand;
 use crate::spec::{self, LoadedConfig};
 use crate::status::{self, SetupView, StatusView};
+use crate::wire::Wire;
 use control::{AddConns, ListKind, Rc, Request, StatusKind};
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
+
+/// The data plane's event descriptor, for tokio's `AsyncFd`.
+struct EventFd(RawFd);
+
+impl AsRawFd for EventFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
 
 /// What the event loop does after a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,14 +36,6 @@ pub enum Flow {
     Continue,
     /// Shut down.
     Shutdown,
-}
-
-/// The parts of ferroswan an operation may need that are not built yet.
-fn not_implemented(r: &mut Replier, name: &str, what: &str) {
-    r.fail(
-        Rc::NOT_IMPLEMENTED,
-        format!("\"{name}\": not implemented yet: {what}"),
-    );
 }
 
 /// The daemon's state.
@@ -49,6 +54,10 @@ pub struct Pluto {
     pub interfaces: Vec<InterfaceAddr>,
     /// Process id.
     pub pid: u32,
+    /// The IKE engine, its sockets and the data plane.
+    pub wire: Wire,
+    /// Private keys for raw-key authentication (`IPSECDIR/private/*.pem`).
+    pub private_keys: Vec<std::sync::Arc<ike::crypto::PrivateKey>>,
 }
 
 impl Pluto {
@@ -67,6 +76,8 @@ impl Pluto {
             secrets: SecretsStore::new(secrets_path),
             interfaces: Vec::new(),
             pid: std::process::id(),
+            wire: Wire::new(),
+            private_keys: Vec::new(),
         }
     }
 
@@ -75,25 +86,79 @@ impl Pluto {
         self.interfaces.iter().map(|i| i.addr).collect()
     }
 
-    /// Runs the event loop until a shutdown request or `stop` fires.
+    /// Runs the event loop until a shutdown request or `stop` fires: control
+    /// requests, IKE datagrams, the engine's timers and the data plane's
+    /// events.
     pub async fn run(
         &mut self,
         mut commands: mpsc::Receiver<ControlCommand>,
         stop: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(stop);
+        let (_keep_tx, idle_rx) = mpsc::channel(1);
+        let mut udp_rx = self.wire.udp_rx.take().unwrap_or(idle_rx);
+        let mut kernel_fd: Option<AsyncFd<EventFd>> = None;
         loop {
+            if kernel_fd.is_none() {
+                kernel_fd = self
+                    .wire
+                    .backend
+                    .as_ref()
+                    .and_then(|b| b.event_fd())
+                    // SAFETY: the descriptor belongs to the data plane in
+                    // `self.wire.backend`, which once opened is neither
+                    // replaced nor dropped while this loop runs.
+                    .and_then(|fd| unsafe { AsyncFd::register(EventFd(fd)) }.ok());
+            }
+            let engine_next = self.wire.engine.poll_timeout();
+            let next = match (engine_next, self.wire.next_timer()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let deadline = next
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 cmd = commands.recv() => {
                     let Some(ControlCommand { request, mut reply }) = cmd else { break };
                     let flow = self.handle(request, &mut reply);
-                    reply.finish();
+                    self.finish_or_park(reply);
                     if flow == Flow::Shutdown {
                         break;
                     }
                 }
+                Some(d) = udp_rx.recv() => {
+                    self.on_datagram(d.local, d.remote, &d.bytes);
+                }
+                ready = async {
+                    match &kernel_fd {
+                        Some(fd) => fd.readable().await.map(|mut g| g.clear_ready()),
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Err(e) = ready {
+                        tracing::error!("data plane events: {e}");
+                    }
+                    self.on_kernel_events();
+                }
+                () = tokio::time::sleep_until(deadline) => self.on_timeout(),
                 () = &mut stop => break,
             }
+        }
+        // Tell the peers (INFORMATIONAL Delete), as Libreswan does on
+        // shutdown.
+        let ids: Vec<_> = self.wire.conn_ids.values().copied().collect();
+        for id in ids {
+            let _ = self
+                .wire
+                .engine
+                .terminate(std::time::Instant::now(), ike::Target::Connection(id));
+        }
+        self.pump();
+        for w in self.wire.waiters.drain(..) {
+            let mut reply = w.reply;
+            reply.fail(Rc::FATAL, "pluto is shutting down");
+            reply.finish();
         }
     }
 
@@ -104,25 +169,23 @@ impl Pluto {
             Request::Add(add) => self.add(&add, false, r),
             Request::Replace(add) => self.add(&add, true, r),
             Request::Delete { name } => self.delete(&name, r),
-            Request::Initiate { name, .. } => {
-                self.with_conns(&name, r, |_, n, r| {
-                    not_implemented(r, n, "initiating a connection needs the IKE engine")
+            Request::Initiate {
+                name,
+                remote_host,
+                asynchronous,
+            } => {
+                self.with_conns(&name, r, |me, n, r| {
+                    me.initiate(n, remote_host.as_deref(), asynchronous, r)
                 });
             }
             Request::Terminate { name } => {
-                self.with_conns(&name, r, |_, n, r| {
-                    not_implemented(r, n, "terminating a connection needs the IKE engine")
-                });
+                self.with_conns(&name, r, |me, n, r| me.terminate(n, r));
             }
             Request::Route { name } => {
-                self.with_conns(&name, r, |_, n, r| {
-                    not_implemented(r, n, "routing a connection needs the data plane")
-                });
+                self.with_conns(&name, r, |me, n, r| me.route(n, r));
             }
             Request::Unroute { name } => {
-                self.with_conns(&name, r, |_, n, r| {
-                    not_implemented(r, n, "unrouting a connection needs the data plane")
-                });
+                self.with_conns(&name, r, |me, n, r| me.unroute(n, r));
             }
             Request::Listen => {
                 self.listen(r);
@@ -228,15 +291,19 @@ impl Pluto {
             newest_ipsec_sa: 0,
         };
         if replace {
+            self.forget_conn(&name);
             if self.db.replace(conn).is_some() {
+                self.add_to_engine(&name, r);
                 r.verbose(format!("\"{name}\": replaced connection"));
             } else {
+                self.add_to_engine(&name, r);
                 r.verbose(format!("\"{name}\": added IKEv2 connection"));
             }
             return true;
         }
         match self.db.add(conn) {
             Ok(_) => {
+                self.add_to_engine(&name, r);
                 r.verbose(format!("\"{name}\": added IKEv2 connection"));
                 true
             }
@@ -251,10 +318,33 @@ impl Pluto {
         }
     }
 
+    /// Hands a connection to the IKE engine (so it can respond); one that
+    /// cannot be mapped yet (no secret, not oriented) is added on `--up`.
+    fn add_to_engine(&mut self, name: &str, r: &mut Replier) {
+        let shunt = self.db.get(name).is_some_and(|c| {
+            matches!(
+                c.spec.conn_type,
+                conf::ConnType::Passthrough | conf::ConnType::Drop | conf::ConnType::Reject
+            )
+        });
+        if shunt {
+            return;
+        }
+        if let Err(e) = self.engine_conn(name) {
+            r.verbose(format!("\"{name}\": not yet ready to negotiate: {e}"));
+        }
+    }
+
     fn delete(&mut self, name: &str, r: &mut Replier) {
-        self.with_conns(name, r, |me, n, r| match me.db.delete(n) {
-            Ok(_) => r.verbose(format!("\"{n}\": deleted connection")),
-            Err(e) => r.fail(Rc::UNKNOWN_NAME, e.to_string()),
+        self.with_conns(name, r, |me, n, r| {
+            me.forget_conn(n);
+            if let Some(c) = me.db.get_mut(n) {
+                c.routing = Routing::Unrouted;
+            }
+            match me.db.delete(n) {
+                Ok(_) => r.verbose(format!("\"{n}\": deleted connection")),
+                Err(e) => r.fail(Rc::UNKNOWN_NAME, e.to_string()),
+            }
         });
     }
 
@@ -268,9 +358,7 @@ impl Pluto {
                     "recorded {} interface addresses to listen on for IKE messages (UDP 500 and 4500)",
                     self.interfaces.len()
                 ));
-                r.verbose(
-                    "not implemented yet: the IKE sockets open when the IKE engine is wired in",
-                );
+                self.open_sockets(r);
             }
             Err(e) => r.fail(Rc::INTERNAL_ERROR, e.to_string()),
         }
@@ -290,6 +378,24 @@ impl Pluto {
         }
     }
 
+    /// Opens the port-500 sockets on the recorded addresses (`listen=`
+    /// restricts them). Needs the tokio runtime of the event loop.
+    pub fn open_sockets(&mut self, r: &mut Replier) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            r.verbose("no event loop: the IKE sockets are not opened");
+            return;
+        }
+        let listen: Option<IpAddr> = self.setup.listen.as_deref().and_then(|l| l.parse().ok());
+        let addrs: Vec<IpAddr> = self
+            .local_addrs()
+            .into_iter()
+            .filter(|a| listen.is_none() || listen == Some(*a))
+            .collect();
+        for e in self.wire.open_sockets(&addrs) {
+            r.log(format!("warning: {e}"));
+        }
+    }
+
     /// Forgets and re-reads ipsec.secrets; a broken file keeps the old ones.
     pub fn reread_secrets(&mut self, r: &mut Replier) {
         let local = self.local_addrs();
@@ -306,6 +412,18 @@ impl Pluto {
             }
             Err(e) => r.fail(Rc::FATAL, format!("{e}; keeping the previous secrets")),
         }
+        let (keys, warnings) = crate::ikeconn::load_private_keys(&self.ipsecdir.join("private"));
+        for w in warnings {
+            r.log(format!("warning: private key {w}"));
+        }
+        if !keys.is_empty() {
+            r.log(format!(
+                "loaded {} private key(s) from {}",
+                keys.len(),
+                self.ipsecdir.join("private").display()
+            ));
+        }
+        self.private_keys = keys;
     }
 
     fn uses_certificates(&self) -> bool {
@@ -363,11 +481,13 @@ impl Pluto {
     }
 
     fn status(&mut self, kind: StatusKind, json: bool, r: &mut Replier) {
+        let sas = self.sa_view();
         let view = StatusView {
             setup: &self.setup,
             interfaces: &self.interfaces,
             conns: self.db.sorted(),
             pid: self.pid,
+            sas,
         };
         match (kind, json) {
             (StatusKind::Full, true) => match status::render_json(&view) {
@@ -383,10 +503,17 @@ impl Pluto {
                 "--json is only available for the full status",
             ),
             (StatusKind::Full, false) => status::render_text(r, &view),
-            (StatusKind::Brief, false) => {
-                status::render_brief(r, &Default::default(), &Default::default())
+            (StatusKind::Brief, false) => status::render_brief(r, &view.sas.ike, &view.sas.ipsec),
+            (StatusKind::States, false) => {
+                for l in &view.sas.state_lines {
+                    r.info(l);
+                }
             }
-            (StatusKind::States, false) | (StatusKind::Traffic, false) => {}
+            (StatusKind::Traffic, false) => {
+                for l in &view.sas.traffic_lines {
+                    r.info(l);
+                }
+            }
             (StatusKind::Shunts, false) => status::render_shunts(r),
         }
     }
@@ -402,16 +529,8 @@ impl Pluto {
                 continue;
             }
             match auto.as_str() {
-                "route" | "ondemand" => not_implemented(
-                    r,
-                    &name,
-                    "auto=route needs the data plane; the connection is added only",
-                ),
-                "start" | "up" | "keep" => not_implemented(
-                    r,
-                    &name,
-                    "auto=start needs the IKE engine; the connection is added only",
-                ),
+                "route" | "ondemand" => self.route(&name, r),
+                "start" | "up" | "keep" => self.initiate(&name, None, true, r),
                 _ => {}
             }
         }
@@ -487,8 +606,9 @@ mod tests {
                 asynchronous: false,
             },
         );
-        assert_eq!(rc, Some(Rc::NOT_IMPLEMENTED));
-        assert_eq!(text.matches("not implemented yet").count(), 2, "{text}");
+        // Neither end is this host: each connection fails to initiate.
+        assert_eq!(rc, Some(Rc::FATAL));
+        assert_eq!(text.matches("cannot orient").count(), 2, "{text}");
         assert_eq!(
             run(
                 &mut p,

@@ -6,19 +6,25 @@
 //! back. Status rendering ([`status`]) reads the state and never changes it.
 //! The IKE engine and the data plane plug into the same event loop.
 
+pub mod backend;
 pub mod conndb;
 pub mod connection;
 pub mod daemon;
+pub mod ikeconn;
 pub mod interfaces;
 pub mod lists;
 pub mod logging;
 pub mod options;
 pub mod pidfile;
 pub mod reply;
+pub mod sastatus;
 pub mod secrets;
 pub mod server;
 pub mod spec;
 pub mod status;
+pub mod tunnels;
+pub mod updown;
+pub mod wire;
 
 use options::PlutoOptions;
 use std::path::PathBuf;
@@ -175,6 +181,31 @@ async fn run(opts: PlutoOptions) -> i32 {
         settings.secrets.clone(),
         settings.ipsecdir.clone(),
     );
+    let protostack = match loaded.as_ref().map(|l| &l.config.setup) {
+        Some(s) if s.protostack == conf::Protostack::Userspace => backend::Protostack::Userspace,
+        Some(s) => backend::Protostack::Xfrm {
+            explicit: s.raw.contains_key("protostack"),
+        },
+        None => backend::Protostack::Xfrm { explicit: false },
+    };
+    let listen = loaded.as_ref().and_then(|l| l.config.setup.listen);
+    if let Err(e) = backend::Backend::check(protostack) {
+        tracing::error!("{e}");
+        eprintln!("pluto: {e}");
+        let _ = std::fs::remove_file(&socket);
+        return EXIT_CONFIG;
+    }
+    pluto.wire.protostack = protostack;
+    if let Some(v) = loaded
+        .as_ref()
+        .and_then(|l| l.config.setup.raw.get("keep-alive"))
+    {
+        match conf::values::parse_duration(v, false) {
+            Ok(d) if !d.is_zero() => pluto.wire.keepalive_interval = d,
+            _ => tracing::warn!("config setup keep-alive={v} is not a duration; using 20s"),
+        }
+    }
+    pluto.wire.listen = listen;
     let mut startup = reply::Replier::detached();
     pluto.listen(&mut startup);
     pluto.reread_secrets(&mut startup);

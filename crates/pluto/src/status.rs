@@ -52,6 +52,29 @@ pub struct StatusView<'a> {
     pub conns: Vec<&'a Connection>,
     /// Daemon's pid.
     pub pid: u32,
+    /// IKE and IPsec SAs.
+    pub sas: SaView,
+}
+
+/// The SAs, as the daemon renders them for status.
+#[derive(Clone, Debug, Default)]
+pub struct SaView {
+    /// The data plane's name (`userspace`), if one runs.
+    pub kernel: Option<&'static str>,
+    /// Whether the IKE sockets are open.
+    pub sockets_open: bool,
+    /// IKE SA totals.
+    pub ike: IkeSaCounts,
+    /// IPsec SA totals.
+    pub ipsec: IpsecSaCounts,
+    /// `#1: "name":500 STATE_V2_ESTABLISHED_IKE_SA ...` lines, by serial.
+    pub state_lines: Vec<String>,
+    /// `ipsec trafficstatus` lines.
+    pub traffic_lines: Vec<String>,
+    /// The JSON `states` array.
+    pub states_json: Vec<serde_json::Value>,
+    /// Connections with an established Child SA.
+    pub active: usize,
 }
 
 /// IKE SA counters.
@@ -178,9 +201,14 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
         r.info(&*line);
     };
     emit(format_args!(
-        " {}; {}; eroute owner: #0",
+        " {}; {}; eroute owner: #{}",
         conn_topology(i),
-        c.routing.status_word()
+        c.routing.status_word(),
+        if c.routing == crate::connection::Routing::Routed {
+            c.newest_ipsec_sa
+        } else {
+            0
+        }
     ));
     emit(format_args!(
         "     {}; my_ip={}; their_ip={}; my_updown={};",
@@ -275,7 +303,10 @@ pub fn render_shunts(r: &mut Replier) {
 
 /// The full text status, in Libreswan's layout.
 pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
-    r.info("using kernel interface: none (not implemented yet: data plane)");
+    match v.sas.kernel {
+        Some(k) => r.info(format!("using kernel interface: {k}")),
+        None => r.info("using kernel interface: none (the data plane opens with the first tunnel)"),
+    }
     r.info(BLANK);
     for ifa in v.interfaces {
         let a = match ifa.addr {
@@ -285,10 +316,8 @@ pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
         r.info(format!("interface {} UDP {a}:4500", ifa.name));
         r.info(format!("interface {} UDP {a}:500", ifa.name));
     }
-    if !v.interfaces.is_empty() {
-        r.info(
-            "(interfaces recorded; the IKE sockets are not open: not implemented yet: IKE engine)",
-        );
+    if !v.interfaces.is_empty() && !v.sas.sockets_open {
+        r.info("(interfaces recorded; the IKE sockets are not open)");
     }
     r.info(BLANK);
     r.info("fips mode=disabled;");
@@ -335,12 +364,19 @@ pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
         r.info(BLANK);
     }
     r.info(format!(
-        "Total IPsec connections: loaded {}, active 0",
-        v.conns.len()
+        "Total IPsec connections: loaded {}, active {}",
+        v.conns.len(),
+        v.sas.active
     ));
     r.info(BLANK);
-    render_brief(r, &IkeSaCounts::default(), &IpsecSaCounts::default());
+    render_brief(r, &v.sas.ike, &v.sas.ipsec);
     r.info(BLANK);
+    for l in &v.sas.state_lines {
+        r.info(l);
+    }
+    if !v.sas.state_lines.is_empty() {
+        r.info(BLANK);
+    }
     render_shunts(r);
 }
 
@@ -426,7 +462,7 @@ pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
         schema: JSON_SCHEMA,
         version: env!("CARGO_PKG_VERSION"),
         pid: v.pid,
-        kernel_interface: None,
+        kernel_interface: v.sas.kernel,
         interfaces: v
             .interfaces
             .iter()
@@ -482,11 +518,11 @@ pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
             .collect(),
         totals: JsonTotals {
             connections_loaded: v.conns.len(),
-            connections_active: 0,
+            connections_active: v.sas.active,
         },
-        ike_sas: IkeSaCounts::default(),
-        ipsec_sas: IpsecSaCounts::default(),
-        states: Vec::new(),
+        ike_sas: v.sas.ike.clone(),
+        ipsec_sas: v.sas.ipsec.clone(),
+        states: v.sas.states_json.clone(),
         shunts: Vec::new(),
     };
     serde_json::to_string_pretty(&doc)

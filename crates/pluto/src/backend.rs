@@ -1,0 +1,406 @@
+//! The data plane the daemon drives: chosen by `config setup protostack=`,
+//! plus the translation from the IKE engine's Child SAs to `dataplane`
+//! SA pairs and policies.
+//!
+//! `protostack=xfrm` (the default) needs a kernel that can install ESP SAs
+//! and ferroswan's XFRM backend; when the kernel cannot, the daemon says so
+//! and falls back to the userspace data plane, unless `protostack=xfrm` was
+//! written explicitly.
+
+use dataplane::userspace::DEFAULT_BYPASS_MARK;
+use dataplane::{
+    Encapsulation, IpNet, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair,
+    SaPairCounters, UdpSource, Userspace, UserspaceConfig,
+};
+use esp::{AesKeySize, Integrity, Lifetime, SaKeys, SaParams, Transform};
+use ike::crypto::{EncrAlg, EspKeys, IntegAlg};
+use ike::engine::ChildSaInfo;
+use ike::wire::TrafficSelector;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+
+/// The NAT-T port.
+pub const NAT_T_PORT: u16 = 4500;
+
+/// Why no data plane could be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// `protostack=xfrm` was asked for and cannot be served.
+    #[error("protostack=xfrm: {0}")]
+    Xfrm(String),
+    /// The data plane failed to start or to act.
+    #[error("{0}")]
+    Dataplane(#[from] dataplane::DataplaneError),
+    /// A socket could not be opened.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Which data plane `config setup protostack=` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protostack {
+    /// XFRM; `explicit` when the configuration says so (no fallback).
+    Xfrm {
+        /// `protostack=xfrm` was written.
+        explicit: bool,
+    },
+    /// The userspace data plane.
+    Userspace,
+}
+
+/// A running data plane and the daemon's socket for IKE on port 4500.
+pub struct Backend {
+    kernel: Box<dyn Kernel>,
+    /// The daemon's handle on the port-4500 socket (the data plane owns its
+    /// receive side); IKE goes out on it with the non-ESP marker.
+    ike4500: UdpSocket,
+    /// Log lines from start-up (the fallback), for the caller to log.
+    pub notes: Vec<String>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("kernel", &self.kernel.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds the port-4500 socket: `listen` if given, else `[::]:4500`
+/// (dual-stack), else `0.0.0.0:4500` when IPv6 is off.
+fn bind_4500(listen: Option<IpAddr>) -> Result<UdpSocket, BackendError> {
+    let candidates: Vec<SocketAddr> = match listen {
+        Some(a) => vec![SocketAddr::new(a, NAT_T_PORT)],
+        None => vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), NAT_T_PORT),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), NAT_T_PORT),
+        ],
+    };
+    let mut last = None;
+    for a in candidates {
+        match UdpSocket::bind(a) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some((a, e)),
+        }
+    }
+    let (a, e) = last.unwrap_or_else(|| {
+        (
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), NAT_T_PORT),
+            std::io::Error::other("no address"),
+        )
+    });
+    Err(BackendError::Io {
+        what: format!("binding UDP {a}"),
+        source: e,
+    })
+}
+
+impl Backend {
+    /// Checks at start-up that `protostack` can be served at all: an
+    /// explicit `protostack=xfrm` cannot (yet), so the daemon refuses to
+    /// start instead of falling back.
+    pub fn check(protostack: Protostack) -> Result<(), BackendError> {
+        if let Protostack::Xfrm { explicit: true } = protostack {
+            let probe = dataplane::xfrm::kernel_supports_esp();
+            let why = if probe.is_supported() {
+                "the XFRM backend is not available yet in ferroswan".to_string()
+            } else {
+                format!("the kernel cannot install ESP SAs ({probe})")
+            };
+            return Err(BackendError::Xfrm(format!(
+                "{why}; use protostack=userspace"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Opens the data plane `protostack` asks for (see the module docs).
+    pub fn open(protostack: Protostack, listen: Option<IpAddr>) -> Result<Backend, BackendError> {
+        Self::check(protostack)?;
+        let mut notes = Vec::new();
+        if let Protostack::Xfrm { .. } = protostack {
+            let probe = dataplane::xfrm::kernel_supports_esp();
+            let why = if probe.is_supported() {
+                "the XFRM backend is not available yet in ferroswan".to_string()
+            } else {
+                format!("the kernel cannot install ESP SAs ({probe})")
+            };
+            notes.push(format!(
+                "protostack=xfrm: {why}; falling back to the userspace data plane"
+            ));
+        }
+        let sock = bind_4500(listen)?;
+        let ike4500 = sock.try_clone().map_err(|e| BackendError::Io {
+            what: "cloning the port 4500 socket".into(),
+            source: e,
+        })?;
+        let mut cfg = UserspaceConfig::new("ipsec0");
+        cfg.udp = UdpSource::Socket(sock);
+        cfg.raw_esp = true;
+        let user = match Userspace::new(cfg) {
+            Ok(u) => u,
+            Err(e) => {
+                // Raw ESP needs a raw socket; without it ESP-in-UDP only.
+                notes.push(format!(
+                    "userspace data plane with raw ESP failed ({e}); retrying with ESP-in-UDP only"
+                ));
+                let sock = ike4500.try_clone().map_err(|e| BackendError::Io {
+                    what: "cloning the port 4500 socket".into(),
+                    source: e,
+                })?;
+                let mut cfg = UserspaceConfig::new("ipsec0");
+                cfg.udp = UdpSource::Socket(sock);
+                Userspace::new(cfg)?
+            }
+        };
+        notes.push(format!(
+            "using the userspace data plane (TUN device {})",
+            user.tun_name()
+        ));
+        Ok(Backend {
+            kernel: Box::new(user),
+            ike4500,
+            notes,
+        })
+    }
+
+    /// The backend's name (`userspace`, `xfrm`).
+    pub fn name(&self) -> &'static str {
+        self.kernel.name()
+    }
+
+    /// The data plane's event descriptor.
+    pub fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.kernel.event_fd()
+    }
+
+    /// The next data plane event.
+    pub fn poll_event(&mut self) -> Option<KernelEvent> {
+        self.kernel.poll_event()
+    }
+
+    /// Sends an IKE message (which already carries the non-ESP marker) on
+    /// port 4500.
+    pub fn send_ike_4500(&self, to: SocketAddr, datagram: &[u8]) -> std::io::Result<()> {
+        let to = match (self.ike4500.local_addr(), to) {
+            (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => to,
+        };
+        self.ike4500.send_to(datagram, to).map(|_| ())
+    }
+
+    /// Counters of a Child SA's pair.
+    pub fn counters(&mut self, sa: SaId) -> Option<SaPairCounters> {
+        self.kernel.counters(sa).ok()
+    }
+
+    /// Installs a Child SA's SA pair; returns its id.
+    pub fn install_child(
+        &mut self,
+        info: &ChildSaInfo,
+        replay_window: u32,
+        force_encaps: bool,
+        max_bytes: Option<u64>,
+        max_packets: Option<u64>,
+    ) -> Result<SaId, BackendError> {
+        let transform = esp_transform(info)?;
+        let lifetime = Lifetime {
+            soft: Default::default(),
+            hard: esp::lifetime::Limits {
+                bytes: max_bytes,
+                packets: max_packets,
+            },
+        };
+        let params = |spi: u32, keys: &EspKeys, window: u32| SaParams {
+            spi,
+            transform,
+            keys: sa_keys(&transform, keys),
+            esn: info.suite.esn,
+            replay_window: window,
+            lifetime,
+        };
+        let encapsulation = if info.nat.encapsulate()
+            || force_encaps
+            || info.remote.port() == NAT_T_PORT
+            || info.local.port() == NAT_T_PORT
+            || info.remote.is_ipv6()
+        {
+            Encapsulation::Udp {
+                local_port: NAT_T_PORT,
+                remote_port: if info.remote.port() == 500 {
+                    NAT_T_PORT
+                } else {
+                    info.remote.port()
+                },
+            }
+        } else {
+            Encapsulation::None
+        };
+        let id = SaId(info.child.0);
+        let pair = SaPair {
+            id,
+            outbound: params(info.outbound_spi, &info.outbound_keys, 0),
+            inbound: params(info.inbound_spi, &info.inbound_keys, replay_window),
+            mode: match info.mode {
+                ike::engine::Mode::Tunnel => Mode::Tunnel,
+                ike::engine::Mode::Transport => Mode::Transport,
+            },
+            local: info.local.ip(),
+            remote: info.remote.ip(),
+            encapsulation,
+            local_ts: first_net(&info.local_ts, info.local.ip()),
+            remote_ts: first_net(&info.remote_ts, info.remote.ip()),
+        };
+        self.kernel.install_sa_pair(pair)?;
+        Ok(id)
+    }
+
+    /// Removes a Child SA's SA pair.
+    pub fn remove_child(&mut self, sa: SaId) -> Result<(), BackendError> {
+        self.kernel.remove_sa_pair(sa)?;
+        Ok(())
+    }
+
+    /// Installs (or replaces) a policy.
+    pub fn install_policy(&mut self, p: Policy) -> Result<(), BackendError> {
+        self.kernel.install_policy(p)?;
+        Ok(())
+    }
+
+    /// Removes a policy.
+    pub fn remove_policy(&mut self, id: PolicyId) -> Result<(), BackendError> {
+        self.kernel.remove_policy(id)?;
+        Ok(())
+    }
+}
+
+/// The policies of a connection: one per (local, remote) selector pair,
+/// numbered from the connection's id.
+pub fn policies(
+    conn_id: u32,
+    local: &[IpNet],
+    remote: &[IpNet],
+    action: PolicyAction,
+    route_source: Option<IpAddr>,
+) -> Vec<Policy> {
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    for l in local {
+        for r in remote {
+            if l.addr().is_ipv4() != r.addr().is_ipv4() {
+                continue;
+            }
+            out.push(Policy {
+                id: PolicyId(u64::from(conn_id) << 16 | n),
+                local: *l,
+                remote: *r,
+                action,
+                route_source: route_source.filter(|s| s.is_ipv4() == l.addr().is_ipv4()),
+            });
+            n += 1;
+        }
+    }
+    out
+}
+
+fn esp_transform(info: &ChildSaInfo) -> Result<Transform, BackendError> {
+    let unsupported = |what: &'static str| {
+        BackendError::Dataplane(dataplane::DataplaneError::Unsupported {
+            backend: "userspace",
+            what,
+        })
+    };
+    let integ = match info.suite.integ {
+        None => None,
+        Some(IntegAlg::HmacSha1_96) => Some(Integrity::HmacSha1_96),
+        Some(IntegAlg::HmacSha2_256_128) => Some(Integrity::HmacSha2_256_128),
+        Some(IntegAlg::HmacSha2_384_192) => Some(Integrity::HmacSha2_384_192),
+        Some(IntegAlg::HmacSha2_512_256) => Some(Integrity::HmacSha2_512_256),
+    };
+    Ok(match (info.suite.encr, integ) {
+        (EncrAlg::AesGcm16_128, None) => Transform::aes_gcm16(AesKeySize::Aes128),
+        (EncrAlg::AesGcm16_256, None) => Transform::aes_gcm16(AesKeySize::Aes256),
+        (EncrAlg::ChaCha20Poly1305, None) => Transform::chacha20_poly1305(),
+        (EncrAlg::AesCbc128, Some(i)) => Transform::aes_cbc(AesKeySize::Aes128, i),
+        (EncrAlg::AesCbc256, Some(i)) => Transform::aes_cbc(AesKeySize::Aes256, i),
+        _ => return Err(unsupported("this ESP algorithm combination")),
+    })
+}
+
+fn sa_keys(t: &Transform, k: &EspKeys) -> SaKeys {
+    if t.encryption.is_aead() {
+        SaKeys::aead(k.encr_keymat().as_bytes())
+    } else {
+        SaKeys::cipher_integrity(k.encr_key.as_bytes(), k.integ_key.as_bytes())
+    }
+}
+
+/// The smallest prefix that covers a selector's address range.
+pub fn ts_net(ts: &TrafficSelector) -> IpNet {
+    let prefix = match (ts.start_addr, ts.end_addr) {
+        (IpAddr::V4(s), IpAddr::V4(e)) => (u32::from(s) ^ u32::from(e)).leading_zeros() as u8,
+        (IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(s) ^ u128::from(e)).leading_zeros() as u8,
+        _ => 0,
+    };
+    IpNet::new(ts.start_addr, prefix).unwrap_or_else(|_| IpNet::host(ts.start_addr))
+}
+
+fn first_net(ts: &[TrafficSelector], host: IpAddr) -> IpNet {
+    ts.first().map(ts_net).unwrap_or_else(|| IpNet::host(host))
+}
+
+/// Marks a socket so the data plane's routes do not capture its packets
+/// (IKE to a peer whose address is protected).
+pub fn mark_bypass(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    let mark: libc::c_int = DEFAULT_BYPASS_MARK as libc::c_int;
+    // SAFETY: `fd` is an open socket owned by the caller; the option value
+    // points to a live c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&mark as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_to_prefix() {
+        let ts = TrafficSelector::from_prefix("10.2.0.0".parse().unwrap(), 16);
+        assert_eq!(
+            ts_net(&ts),
+            IpNet::new("10.2.0.0".parse().unwrap(), 16).unwrap()
+        );
+        let h = TrafficSelector::host("2001:db8::1".parse().unwrap());
+        assert_eq!(ts_net(&h).prefix(), 128);
+    }
+
+    #[test]
+    fn policies_pair_families() {
+        let l = [
+            IpNet::new("10.1.0.0".parse().unwrap(), 16).unwrap(),
+            IpNet::new("2001:db8:1::".parse().unwrap(), 48).unwrap(),
+        ];
+        let r = [IpNet::new("10.2.0.0".parse().unwrap(), 16).unwrap()];
+        let p = policies(3, &l, &r, PolicyAction::Drop, None);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].id, PolicyId(3 << 16));
+    }
+}

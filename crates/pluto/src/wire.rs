@@ -1,0 +1,397 @@
+//! IKE on the wire: the UDP port-500 sockets (one per listening address),
+//! their reader tasks, and the state the daemon keeps beside the IKE
+//! engine (SAs installed in the data plane, `--up` replies waiting for
+//! their Child SA, routing of connections).
+
+use crate::backend::{self, Backend};
+use crate::reply::Replier;
+use dataplane::{Policy, PolicyId, SaId};
+use ike::engine::{ChildSaId, ConnId, IkeSaId, IkeSaInfo};
+use ike::Engine;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// The IKE port.
+pub const IKE_PORT: u16 = 500;
+
+/// A datagram read from an IKE socket.
+#[derive(Debug)]
+pub struct Datagram {
+    /// The address it arrived on.
+    pub local: SocketAddr,
+    /// The sender.
+    pub remote: SocketAddr,
+    /// The UDP payload.
+    pub bytes: Vec<u8>,
+}
+
+/// What a daemon timer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// Initiate the connection again (auto=start and dpdaction=restart
+    /// connections retry forever, as Libreswan 5's keyingtries=0).
+    Revive(ConnId),
+    /// Send NAT keepalives (RFC 3948 4) for SAs behind a NAT.
+    Keepalive,
+}
+
+/// Interval of NAT keepalives (`keep-alive=`, Libreswan's 20 s).
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// An `--up` reply waiting for its IKE SAs' Child SAs.
+#[derive(Debug)]
+pub struct Waiter {
+    /// The client's reply.
+    pub reply: Replier,
+    /// IKE SAs still negotiating their first Child SA.
+    pub sas: HashSet<IkeSaId>,
+}
+
+/// A Child SA installed in the data plane.
+#[derive(Debug, Clone)]
+pub struct ChildRec {
+    /// Its IKE SA.
+    pub ike_sa: IkeSaId,
+    /// Its connection.
+    pub conn: ConnId,
+    /// The connection's name.
+    pub name: String,
+    /// The data plane's id of its SA pair.
+    pub sa: SaId,
+    /// Inbound SPI.
+    pub inbound_spi: u32,
+    /// Outbound SPI.
+    pub outbound_spi: u32,
+    /// `10.1.0.0/16===10.2.0.0/16`.
+    pub tunnel: String,
+    /// Algorithms, Libreswan's wording.
+    pub xfrm: String,
+    /// ESP-in-UDP.
+    pub encapsulated: bool,
+    /// Extended sequence numbers.
+    pub esn: bool,
+    /// When it came up.
+    pub since: Instant,
+    /// Lifetime before rekey.
+    pub lifetime: std::time::Duration,
+    /// The peer's ID.
+    pub peer_id: String,
+}
+
+/// An established IKE SA.
+#[derive(Debug, Clone)]
+pub struct IkeRec {
+    /// What the engine negotiated.
+    pub info: IkeSaInfo,
+    /// The connection's name.
+    pub name: String,
+    /// When it came up.
+    pub since: Instant,
+    /// IKE SA lifetime.
+    pub lifetime: std::time::Duration,
+}
+
+/// A connection's policies in the data plane.
+#[derive(Debug, Clone, Default)]
+pub struct ConnRoute {
+    /// Installed policies.
+    pub policies: Vec<Policy>,
+    /// The Child SA the policies protect with.
+    pub current: Option<ChildSaId>,
+    /// `--route`/`auto=ondemand`: keep a trap when no SA protects.
+    pub trap: bool,
+}
+
+/// The daemon's IKE and data plane state.
+pub struct Wire {
+    /// The IKE engine.
+    pub engine: Engine,
+    /// The data plane, once opened.
+    pub backend: Option<Backend>,
+    /// Why the data plane could not be opened.
+    pub backend_error: Option<String>,
+    /// `protostack=`: which data plane to open when the first tunnel
+    /// needs one.
+    pub protostack: backend::Protostack,
+    /// `listen=`.
+    pub listen: Option<IpAddr>,
+    /// Port-500 sockets by local address.
+    pub sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
+    /// Reader tasks hand datagrams to the event loop here.
+    pub udp_tx: mpsc::Sender<Datagram>,
+    /// The event loop's end (taken by `run`).
+    pub udp_rx: Option<mpsc::Receiver<Datagram>>,
+    /// Engine connection ids by name.
+    pub conn_ids: HashMap<String, ConnId>,
+    /// Names by engine connection id.
+    pub conn_names: HashMap<ConnId, String>,
+    /// Established IKE SAs.
+    pub ike_sas: HashMap<IkeSaId, IkeRec>,
+    /// Child SAs in the data plane.
+    pub children: HashMap<ChildSaId, ChildRec>,
+    /// Policies per connection.
+    pub routes: HashMap<ConnId, ConnRoute>,
+    /// `--up` replies waiting.
+    pub waiters: Vec<Waiter>,
+    /// Set by `handle` when the current request's reply must wait.
+    pub park: Option<HashSet<IkeSaId>>,
+    /// The daemon's own timers (revival of failed connections, NAT
+    /// keepalives), earliest first.
+    pub timers: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, Timer)>>,
+    /// A keepalive round is scheduled.
+    pub keepalive_scheduled: bool,
+    /// `config setup keep-alive=` (20 s).
+    pub keepalive_interval: std::time::Duration,
+    /// Failed attempts per connection since its last established SA
+    /// (for the revival back-off).
+    pub attempts: HashMap<ConnId, u32>,
+    /// Next id for a shunt connection (not in the engine; counted down
+    /// from the top so it never meets the engine's ids).
+    pub next_shunt_id: u32,
+}
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire")
+            .field("engine", &self.engine)
+            .field("backend", &self.backend)
+            .field("sockets", &self.sockets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Wire {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Wire {
+    /// An engine with no connections, no sockets and no data plane.
+    pub fn new() -> Self {
+        let (udp_tx, udp_rx) = mpsc::channel(1024);
+        Wire {
+            engine: Engine::new(
+                ike::EngineConfig::default(),
+                Box::new(ike::crypto::SystemRandom),
+            ),
+            backend: None,
+            backend_error: None,
+            protostack: backend::Protostack::Xfrm { explicit: false },
+            listen: None,
+            sockets: HashMap::new(),
+            udp_tx,
+            udp_rx: Some(udp_rx),
+            conn_ids: HashMap::new(),
+            conn_names: HashMap::new(),
+            ike_sas: HashMap::new(),
+            children: HashMap::new(),
+            routes: HashMap::new(),
+            waiters: Vec::new(),
+            park: None,
+            next_shunt_id: u32::MAX,
+            timers: std::collections::BinaryHeap::new(),
+            attempts: HashMap::new(),
+            keepalive_scheduled: false,
+            keepalive_interval: KEEPALIVE_INTERVAL,
+        }
+    }
+
+    /// Opens the data plane on first use (the first negotiation, trap or
+    /// IKE message), so a daemon without tunnels touches no TUN device,
+    /// route or rule.
+    pub fn ensure_backend(&mut self) -> Result<(), String> {
+        if self.backend.is_some() {
+            return Ok(());
+        }
+        match Backend::open(self.protostack, self.listen) {
+            Ok(b) => {
+                for n in &b.notes {
+                    tracing::warn!("{n}");
+                }
+                self.backend = Some(b);
+                self.backend_error = None;
+                Ok(())
+            }
+            Err(e) => {
+                let e = e.to_string();
+                tracing::error!("cannot open the data plane: {e}");
+                self.backend_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens port-500 sockets on `addrs` (those not open yet) and starts
+    /// their reader tasks. Needs a tokio runtime. Returns the errors.
+    pub fn open_sockets(&mut self, addrs: &[IpAddr]) -> Vec<String> {
+        let mut errors = Vec::new();
+        for a in addrs {
+            if let IpAddr::V6(v6) = a {
+                // Link-local addresses need a scope; IKE does not use them.
+                if v6.segments()[0] & 0xffc0 == 0xfe80 {
+                    continue;
+                }
+            }
+            let local = SocketAddr::new(*a, IKE_PORT);
+            if self.sockets.contains_key(&local) {
+                continue;
+            }
+            let std_sock = match std::net::UdpSocket::bind(local) {
+                Ok(s) => s,
+                Err(e) => {
+                    errors.push(format!("cannot bind UDP {local}: {e}"));
+                    continue;
+                }
+            };
+            if let Err(e) = backend::mark_bypass(std_sock.as_raw_fd()) {
+                errors.push(format!("cannot mark UDP {local} (SO_MARK): {e}"));
+            }
+            let sock = match std_sock
+                .set_nonblocking(true)
+                .and_then(|()| UdpSocket::from_std(std_sock))
+            {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    errors.push(format!("cannot use UDP {local}: {e}"));
+                    continue;
+                }
+            };
+            let reader = sock.clone();
+            let tx = self.udp_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    match reader.recv_from(&mut buf).await {
+                        Ok((n, remote)) => {
+                            let bytes = buf.get(..n).unwrap_or(&[]).to_vec();
+                            let d = Datagram {
+                                local,
+                                remote,
+                                bytes,
+                            };
+                            if tx.send(d).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!("UDP {local}: {e}");
+                        }
+                    }
+                }
+            });
+            tracing::info!("listening for IKE messages on {local}");
+            self.sockets.insert(local, sock);
+        }
+        errors
+    }
+
+    /// Sends one datagram from the engine: port 4500 through the data
+    /// plane's socket, port 500 from the socket bound to its source.
+    pub fn send(&self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+        if local.port() == backend::NAT_T_PORT || remote.port() == backend::NAT_T_PORT {
+            match &self.backend {
+                Some(b) => {
+                    if let Err(e) = b.send_ike_4500(remote, payload) {
+                        tracing::warn!("sending IKE to {remote} from port 4500: {e}");
+                    }
+                }
+                None => tracing::warn!("cannot send IKE to {remote}: no port 4500 socket"),
+            }
+            return;
+        }
+        let sock = self.sockets.get(&local).or_else(|| {
+            self.sockets
+                .iter()
+                .find(|(a, _)| a.is_ipv4() == remote.is_ipv4())
+                .map(|(_, s)| s)
+        });
+        match sock {
+            Some(s) => {
+                if let Err(e) = s.try_send_to(payload, remote) {
+                    tracing::warn!("sending IKE from {local} to {remote}: {e}");
+                }
+            }
+            None => tracing::warn!("cannot send IKE to {remote}: no socket on {local}"),
+        }
+    }
+
+    /// The source address the host would use toward `remote`.
+    pub fn source_for(remote: IpAddr) -> Option<IpAddr> {
+        let any: SocketAddr = match remote {
+            IpAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+            IpAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+        };
+        let s = std::net::UdpSocket::bind(any).ok()?;
+        s.connect(SocketAddr::new(remote, IKE_PORT)).ok()?;
+        s.local_addr().ok().map(|a| a.ip())
+    }
+
+    /// Schedules a daemon timer.
+    pub fn schedule(&mut self, at: Instant, t: Timer) {
+        self.timers.push(std::cmp::Reverse((at, t)));
+    }
+
+    /// When the next daemon timer fires.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|std::cmp::Reverse((t, _))| *t)
+    }
+
+    /// Removes and returns the timers due at `now`.
+    pub fn due_timers(&mut self, now: Instant) -> Vec<Timer> {
+        let mut out = Vec::new();
+        while let Some(std::cmp::Reverse((t, k))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            out.push(k);
+        }
+        out
+    }
+
+    /// The waiter that holds IKE SA `sa`.
+    pub fn waiter_of(&mut self, sa: IkeSaId) -> Option<&mut Waiter> {
+        self.waiters.iter_mut().find(|w| w.sas.contains(&sa))
+    }
+
+    /// Finishes the waiters with nothing left to wait for.
+    pub fn finish_done_waiters(&mut self) {
+        let mut i = 0;
+        while i < self.waiters.len() {
+            if self.waiters.get(i).is_some_and(|w| w.sas.is_empty()) {
+                let w = self.waiters.remove(i);
+                w.reply.finish();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Removes a connection's policies (and its trap), leaving it unrouted.
+    pub fn remove_policies(&mut self, conn: ConnId) {
+        let Some(route) = self.routes.remove(&conn) else {
+            return;
+        };
+        if let Some(b) = &mut self.backend {
+            for p in route.policies {
+                if let Err(e) = b.remove_policy(p.id) {
+                    tracing::warn!("removing policy {:?}: {e}", p.id);
+                }
+            }
+        }
+    }
+
+    /// The policy ids of a connection.
+    pub fn policy_ids(&self, conn: ConnId) -> Vec<PolicyId> {
+        self.routes
+            .get(&conn)
+            .map(|r| r.policies.iter().map(|p| p.id).collect())
+            .unwrap_or_default()
+    }
+}
