@@ -851,3 +851,36 @@ fn shutdown_deletes_the_sas_on_the_peer() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", east.status()));
 }
+
+#[test]
+fn up_twice_replaces_the_sas() {
+    if !can_run("up_twice_replaces_the_sas") {
+        return;
+    }
+    // East forgets the old IKE SA at once (INITIAL_CONTACT), so west's
+    // Delete goes unanswered: a short retransmit-timeout ends it.
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("\tretransmit-timeout=2s\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("004 \"tun\" #4: initiator established Child SA using #3"),
+        "{out}"
+    );
+    let s = west.status();
+    assert!(
+        s.contains("#1: \"tun\":500 STATE_V2_IKE_SA_DELETE (deleting IKE SA)")
+            || s.contains("IKE SAs: total(1)"),
+        "{s}"
+    );
+    for d in [&west, &east] {
+        wait_until(Duration::from_secs(10), "only the new SAs", || {
+            let s = d.status();
+            s.contains("IKE SAs: total(1)") && s.contains("IPsec SAs: total(1)")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.status()));
+    }
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping over the new SAs");
+}

@@ -30,6 +30,10 @@ impl Pluto {
             }
         }
         ike_ids.sort();
+        // Forget the serials the engine no longer has.
+        let live: std::collections::HashSet<IkeSaId> = ike_ids.iter().map(|(s, _)| *s).collect();
+        self.wire.initiated.retain(|s| live.contains(s));
+        self.wire.was_established.retain(|s| live.contains(s));
         // (serial, line) so IKE and Child SA lines interleave by serial.
         let mut lines: Vec<(u64, u8, String)> = Vec::new();
         for (sa, name) in &ike_ids {
@@ -67,20 +71,25 @@ impl Pluto {
                     }));
                 }
                 None => {
-                    v.ike.half_open += 1;
+                    let (state, words) = if self.wire.was_established.contains(sa) {
+                        ("STATE_V2_IKE_SA_DELETE", "deleting IKE SA")
+                    } else if self.wire.initiated.contains(sa) {
+                        v.ike.half_open += 1;
+                        ("STATE_V2_PARENT_I1", "sent IKE_SA_INIT request")
+                    } else {
+                        v.ike.half_open += 1;
+                        ("STATE_V2_PARENT_R1", "sent IKE_SA_INIT reply")
+                    };
                     lines.push((
                         sa.0,
                         0,
-                        format!(
-                            "#{}: \"{name}\":500 STATE_V2_PARENT_I1 (sent IKE_SA_INIT request); idle;",
-                            sa.0
-                        ),
+                        format!("#{}: \"{name}\":500 {state} ({words}); idle;", sa.0),
                     ));
                     v.states_json.push(serde_json::json!({
                         "serial": sa.0,
                         "connection": name,
                         "kind": "IKE",
-                        "state": "STATE_V2_PARENT_I1",
+                        "state": state,
                     }));
                 }
             }
