@@ -884,3 +884,40 @@ fn up_twice_replaces_the_sas() {
     }
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping over the new SAs");
 }
+
+#[test]
+fn rekey_no_lets_the_child_sa_expire() {
+    if !can_run("rekey_no_lets_the_child_sa_expire") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("\tsalifetime=5s\n\trekey=no\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    // No rekey: after its 5 s lifetime the Child SA is gone, none replaced it.
+    wait_until(Duration::from_secs(20), "the Child SA expired", || {
+        west.status().contains("IPsec SAs: total(0)")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    assert!(!west.log().contains("rekeyed Child SA"), "{}", west.log());
+}
+
+#[test]
+fn rekeymargin_sets_when_the_child_sa_rekeys() {
+    if !can_run("rekeymargin_sets_when_the_child_sa_rekeys") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // An hour's lifetime with a margin of 59 min 57 s: rekey after 3 s.
+    let conf = conf("\tsalifetime=1h\n\trekeymargin=3597s\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    wait_until(Duration::from_secs(20), "a rekeyed Child SA", || {
+        west.log().contains("rekeyed Child SA")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the rekey");
+}

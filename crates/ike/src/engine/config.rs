@@ -339,6 +339,11 @@ pub struct Connection {
     pub childless: bool,
     /// Liveness check interval (`dpddelay=`); none when `None`.
     pub dpd_delay: Option<Duration>,
+    /// Rekey this long before the lifetime ends (`rekeymargin=`); `None`:
+    /// 9 minutes, at most a quarter of the lifetime.
+    pub rekey_margin: Option<Duration>,
+    /// Rekey at all (`rekey=`); with `false` the SAs expire.
+    pub rekey: bool,
 }
 
 impl Connection {
@@ -370,6 +375,8 @@ impl Connection {
             pfs: true,
             childless: false,
             dpd_delay: None,
+            rekey_margin: None,
+            rekey: true,
         }
     }
 
