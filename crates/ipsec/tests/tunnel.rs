@@ -921,3 +921,19 @@ fn rekeymargin_sets_when_the_child_sa_rekeys() {
     .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the rekey");
 }
+
+#[test]
+fn ondemand_adds_routes_and_the_first_packet_brings_it_up() {
+    if !can_run("ondemand_adds_routes_and_the_first_packet_brings_it_up") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("").replace("\tauto=add\n", "\tauto=ignore\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    east.auto(&["--add", "tun"], 0);
+    west.auto(&["--ondemand", "tun"], 0);
+    assert!(west.status().contains("; prospective erouted;"));
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the acquire");
+    assert!(west.status().contains("; erouted; eroute owner: #2"));
+}
