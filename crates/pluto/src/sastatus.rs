@@ -5,12 +5,29 @@ use crate::daemon::Pluto;
 use crate::status::SaView;
 use crate::tunnels::id_text;
 use ike::engine::{Identity, IkeSaId};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn secs_left(since: Instant, lifetime: std::time::Duration, now: Instant) -> u64 {
     lifetime
         .saturating_sub(now.saturating_duration_since(since))
         .as_secs()
+}
+
+/// `REKEY in Ns; ` as the engine schedules it (initiator side), or
+/// nothing with `rekey=no`.
+fn rekey_words(conn: Option<&ike::engine::Connection>, lifetime: Duration, left: u64) -> String {
+    let (rekey, margin) = match conn {
+        Some(c) => (c.rekey, c.rekey_margin),
+        None => (true, None),
+    };
+    if !rekey {
+        return String::new();
+    }
+    let margin = match margin {
+        Some(m) => m.min(lifetime),
+        None => Duration::from_secs(540).min(lifetime / 4),
+    };
+    format!("REKEY in {}s; ", left.saturating_sub(margin.as_secs()))
 }
 
 impl Pluto {
@@ -49,10 +66,10 @@ impl Pluto {
                         sa.0,
                         0,
                         format!(
-                            "#{}: \"{name}\":{} STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); REKEY in {}s; REPLACE in {left}s; newest; idle;",
+                            "#{}: \"{name}\":{} STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); {}REPLACE in {left}s; newest; idle;",
                             sa.0,
                             rec.info.remote.port(),
-                            left.saturating_sub(left / 10),
+                            rekey_words(self.wire.engine.connection(rec.info.conn), rec.lifetime, left),
                         ),
                     ));
                     v.states_json.push(serde_json::json!({
@@ -128,10 +145,10 @@ impl Pluto {
                 id.0,
                 1,
                 format!(
-                    "#{}: \"{}\":{port} STATE_V2_ESTABLISHED_CHILD_SA (established Child SA); REKEY in {}s; REPLACE in {left}s; newest;{} IKE SA #{}; idle;",
+                    "#{}: \"{}\":{port} STATE_V2_ESTABLISHED_CHILD_SA (established Child SA); {}REPLACE in {left}s; newest;{} IKE SA #{}; idle;",
                     id.0,
                     c.name,
-                    left.saturating_sub(left / 10),
+                    rekey_words(self.wire.engine.connection(c.conn), c.lifetime, left),
                     if eroute { " eroute owner;" } else { "" },
                     c.ike_sa.0,
                 ),
