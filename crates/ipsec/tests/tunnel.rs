@@ -851,3 +851,89 @@ fn shutdown_deletes_the_sas_on_the_peer() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", east.status()));
 }
+
+#[test]
+fn up_twice_replaces_the_sas() {
+    if !can_run("up_twice_replaces_the_sas") {
+        return;
+    }
+    // East forgets the old IKE SA at once (INITIAL_CONTACT), so west's
+    // Delete goes unanswered: a short retransmit-timeout ends it.
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("\tretransmit-timeout=2s\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("004 \"tun\" #4: initiator established Child SA using #3"),
+        "{out}"
+    );
+    let s = west.status();
+    assert!(
+        s.contains("#1: \"tun\":500 STATE_V2_IKE_SA_DELETE (deleting IKE SA)")
+            || s.contains("IKE SAs: total(1)"),
+        "{s}"
+    );
+    for d in [&west, &east] {
+        wait_until(Duration::from_secs(10), "only the new SAs", || {
+            let s = d.status();
+            s.contains("IKE SAs: total(1)") && s.contains("IPsec SAs: total(1)")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.status()));
+    }
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping over the new SAs");
+}
+
+#[test]
+fn rekey_no_lets_the_child_sa_expire() {
+    if !can_run("rekey_no_lets_the_child_sa_expire") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("\tsalifetime=5s\n\trekey=no\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    // No rekey: after its 5 s lifetime the Child SA is gone, none replaced it.
+    wait_until(Duration::from_secs(20), "the Child SA expired", || {
+        west.status().contains("IPsec SAs: total(0)")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    assert!(!west.log().contains("rekeyed Child SA"), "{}", west.log());
+}
+
+#[test]
+fn rekeymargin_sets_when_the_child_sa_rekeys() {
+    if !can_run("rekeymargin_sets_when_the_child_sa_rekeys") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // An hour's lifetime with a margin of 59 min 57 s: rekey after 3 s.
+    let conf = conf("\tsalifetime=1h\n\trekeymargin=3597s\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    wait_until(Duration::from_secs(20), "a rekeyed Child SA", || {
+        west.log().contains("rekeyed Child SA")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the rekey");
+}
+
+#[test]
+fn ondemand_adds_routes_and_the_first_packet_brings_it_up() {
+    if !can_run("ondemand_adds_routes_and_the_first_packet_brings_it_up") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("").replace("\tauto=add\n", "\tauto=ignore\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    east.auto(&["--add", "tun"], 0);
+    west.auto(&["--ondemand", "tun"], 0);
+    assert!(west.status().contains("; prospective erouted;"));
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the acquire");
+    assert!(west.status().contains("; erouted; eroute owner: #2"));
+}

@@ -454,6 +454,11 @@ pub fn map_connection(
         .get("childless")
         .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
     conn.dpd_delay = spec.dpddelay.filter(|d| !d.is_zero());
+    conn.rekey = spec.rekey;
+    conn.rekey_margin = spec
+        .raw
+        .contains_key("rekeymargin")
+        .then_some(spec.rekeymargin);
     Ok(Mapped {
         conn,
         local,

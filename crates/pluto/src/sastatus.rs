@@ -5,12 +5,29 @@ use crate::daemon::Pluto;
 use crate::status::SaView;
 use crate::tunnels::id_text;
 use ike::engine::{Identity, IkeSaId};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn secs_left(since: Instant, lifetime: std::time::Duration, now: Instant) -> u64 {
     lifetime
         .saturating_sub(now.saturating_duration_since(since))
         .as_secs()
+}
+
+/// `REKEY in Ns; ` as the engine schedules it (initiator side), or
+/// nothing with `rekey=no`.
+fn rekey_words(conn: Option<&ike::engine::Connection>, lifetime: Duration, left: u64) -> String {
+    let (rekey, margin) = match conn {
+        Some(c) => (c.rekey, c.rekey_margin),
+        None => (true, None),
+    };
+    if !rekey {
+        return String::new();
+    }
+    let margin = match margin {
+        Some(m) => m.min(lifetime),
+        None => Duration::from_secs(540).min(lifetime / 4),
+    };
+    format!("REKEY in {}s; ", left.saturating_sub(margin.as_secs()))
 }
 
 impl Pluto {
@@ -30,6 +47,10 @@ impl Pluto {
             }
         }
         ike_ids.sort();
+        // Forget the serials the engine no longer has.
+        let live: std::collections::HashSet<IkeSaId> = ike_ids.iter().map(|(s, _)| *s).collect();
+        self.wire.initiated.retain(|s| live.contains(s));
+        self.wire.was_established.retain(|s| live.contains(s));
         // (serial, line) so IKE and Child SA lines interleave by serial.
         let mut lines: Vec<(u64, u8, String)> = Vec::new();
         for (sa, name) in &ike_ids {
@@ -45,10 +66,10 @@ impl Pluto {
                         sa.0,
                         0,
                         format!(
-                            "#{}: \"{name}\":{} STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); REKEY in {}s; REPLACE in {left}s; newest; idle;",
+                            "#{}: \"{name}\":{} STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); {}REPLACE in {left}s; newest; idle;",
                             sa.0,
                             rec.info.remote.port(),
-                            left.saturating_sub(left / 10),
+                            rekey_words(self.wire.engine.connection(rec.info.conn), rec.lifetime, left),
                         ),
                     ));
                     v.states_json.push(serde_json::json!({
@@ -67,20 +88,25 @@ impl Pluto {
                     }));
                 }
                 None => {
-                    v.ike.half_open += 1;
+                    let (state, words) = if self.wire.was_established.contains(sa) {
+                        ("STATE_V2_IKE_SA_DELETE", "deleting IKE SA")
+                    } else if self.wire.initiated.contains(sa) {
+                        v.ike.half_open += 1;
+                        ("STATE_V2_PARENT_I1", "sent IKE_SA_INIT request")
+                    } else {
+                        v.ike.half_open += 1;
+                        ("STATE_V2_PARENT_R1", "sent IKE_SA_INIT reply")
+                    };
                     lines.push((
                         sa.0,
                         0,
-                        format!(
-                            "#{}: \"{name}\":500 STATE_V2_PARENT_I1 (sent IKE_SA_INIT request); idle;",
-                            sa.0
-                        ),
+                        format!("#{}: \"{name}\":500 {state} ({words}); idle;", sa.0),
                     ));
                     v.states_json.push(serde_json::json!({
                         "serial": sa.0,
                         "connection": name,
                         "kind": "IKE",
-                        "state": "STATE_V2_PARENT_I1",
+                        "state": state,
                     }));
                 }
             }
@@ -119,10 +145,10 @@ impl Pluto {
                 id.0,
                 1,
                 format!(
-                    "#{}: \"{}\":{port} STATE_V2_ESTABLISHED_CHILD_SA (established Child SA); REKEY in {}s; REPLACE in {left}s; newest;{} IKE SA #{}; idle;",
+                    "#{}: \"{}\":{port} STATE_V2_ESTABLISHED_CHILD_SA (established Child SA); {}REPLACE in {left}s; newest;{} IKE SA #{}; idle;",
                     id.0,
                     c.name,
-                    left.saturating_sub(left / 10),
+                    rekey_words(self.wire.engine.connection(c.conn), c.lifetime, left),
                     if eroute { " eroute owner;" } else { "" },
                     c.ike_sa.0,
                 ),

@@ -186,6 +186,7 @@ impl Pluto {
         }
         match self.wire.engine.initiate(Instant::now(), id) {
             Ok(sa) => {
+                self.wire.initiated.insert(sa);
                 if !asynchronous {
                     self.wire.park.get_or_insert_with(HashSet::new).insert(sa);
                 } else {
@@ -454,8 +455,11 @@ impl Pluto {
             return;
         }
         tracing::info!("\"{name}\": reviving the connection");
-        if let Err(e) = self.wire.engine.initiate(Instant::now(), conn) {
-            tracing::warn!("\"{name}\": cannot revive: {e}");
+        match self.wire.engine.initiate(Instant::now(), conn) {
+            Ok(sa) => {
+                self.wire.initiated.insert(sa);
+            }
+            Err(e) => tracing::warn!("\"{name}\": cannot revive: {e}"),
         }
         self.pump();
     }
@@ -537,8 +541,11 @@ impl Pluto {
                         continue;
                     }
                     tracing::info!("\"{name}\": acquire for {src} -> {dst}: initiating");
-                    if let Err(e) = self.wire.engine.initiate(Instant::now(), conn) {
-                        tracing::warn!("\"{name}\": cannot initiate on acquire: {e}");
+                    match self.wire.engine.initiate(Instant::now(), conn) {
+                        Ok(sa) => {
+                            self.wire.initiated.insert(sa);
+                        }
+                        Err(e) => tracing::warn!("\"{name}\": cannot initiate on acquire: {e}"),
                     }
                     self.pump();
                 }
@@ -608,6 +615,8 @@ impl Pluto {
                     c.newest_ike_sa = info.ike_sa.0;
                 }
                 self.wire.attempts.remove(&info.conn);
+                self.wire.was_established.insert(info.ike_sa);
+                self.prune_serials();
                 if self.setup.uniqueids {
                     self.replace_older_ike_sas(&info);
                 }
@@ -629,6 +638,7 @@ impl Pluto {
                 );
             }
             Event::IkeSaRekeyed { old, new } => {
+                self.wire.was_established.insert(new.ike_sa);
                 let name = self
                     .wire
                     .ike_sas
@@ -743,6 +753,21 @@ impl Pluto {
         }
     }
 
+    /// Keeps the serial sets of status bounded: above twice the SAs
+    /// alive (plus some slack), forget the serials the engine dropped.
+    fn prune_serials(&mut self) {
+        let limit = 2 * self.wire.ike_sas.len() + 64;
+        if self.wire.was_established.len() + self.wire.initiated.len() <= limit {
+            return;
+        }
+        let mut live = HashSet::new();
+        for id in self.wire.conn_ids.values() {
+            live.extend(self.wire.engine.ike_sas_of(*id));
+        }
+        self.wire.initiated.retain(|s| live.contains(s));
+        self.wire.was_established.retain(|s| live.contains(s));
+    }
+
     /// `uniqueids=yes`: a new IKE SA of a connection with the same peer
     /// ID replaces the older ones (the peer restarted).
     fn replace_older_ike_sas(&mut self, info: &ike::engine::IkeSaInfo) {
@@ -784,11 +809,12 @@ impl Pluto {
                 let mut r = Replier::detached();
                 self.route(name, &mut r);
             }
-            conf::DpdAction::Restart => {
-                if let Err(e) = self.wire.engine.initiate(Instant::now(), conn) {
-                    tracing::warn!("\"{name}\": DPD restart: {e}");
+            conf::DpdAction::Restart => match self.wire.engine.initiate(Instant::now(), conn) {
+                Ok(sa) => {
+                    self.wire.initiated.insert(sa);
                 }
-            }
+                Err(e) => tracing::warn!("\"{name}\": DPD restart: {e}"),
+            },
         }
     }
 

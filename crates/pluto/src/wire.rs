@@ -150,6 +150,12 @@ pub struct Wire {
     /// Failed attempts per connection since its last established SA
     /// (for the revival back-off).
     pub attempts: HashMap<ConnId, u32>,
+    /// IKE SAs this end initiated (for the state names of SAs still
+    /// negotiating).
+    pub initiated: HashSet<IkeSaId>,
+    /// IKE SAs that were established (still listed by the engine while
+    /// their Delete is in flight).
+    pub was_established: HashSet<IkeSaId>,
     /// Next id for a shunt connection (not in the engine; counted down
     /// from the top so it never meets the engine's ids).
     pub next_shunt_id: u32,
@@ -195,6 +201,8 @@ impl Wire {
             waiters: Vec::new(),
             park: None,
             next_shunt_id: u32::MAX,
+            initiated: HashSet::new(),
+            was_established: HashSet::new(),
             timers: std::collections::BinaryHeap::new(),
             attempts: HashMap::new(),
             keepalive_scheduled: false,

@@ -38,8 +38,28 @@ pub(crate) fn tunnel_line(local: &[TrafficSelector], remote: &[TrafficSelector])
 /// `rekeymargin` (9 min, at most a quarter of the lifetime); the
 /// responder waits half the margin longer so that the initiator usually
 /// rekeys first.
-pub(crate) fn rekey_time(now: Instant, lifetime: Duration, initiator: bool) -> Instant {
-    let margin = Duration::from_secs(540).min(lifetime / 4);
+/// With `rekeymargin=` set, that margin (at most the lifetime) instead.
+/// `None` when the connection does not rekey (`rekey=no`).
+pub(crate) fn conn_rekey_time(
+    now: Instant,
+    conn: &Connection,
+    lifetime: Duration,
+    initiator: bool,
+) -> Option<Instant> {
+    conn.rekey
+        .then(|| rekey_time_with(now, lifetime, conn.rekey_margin, initiator))
+}
+
+fn rekey_time_with(
+    now: Instant,
+    lifetime: Duration,
+    margin: Option<Duration>,
+    initiator: bool,
+) -> Instant {
+    let margin = match margin {
+        Some(m) => m.min(lifetime),
+        None => Duration::from_secs(540).min(lifetime / 4),
+    };
     let margin = if initiator { margin } else { margin / 2 };
     now + lifetime.saturating_sub(margin)
 }
@@ -92,7 +112,7 @@ impl Engine {
             local_ts: nc.local_ts.clone(),
             remote_ts: nc.remote_ts.clone(),
             mode: nc.mode,
-            rekey_at: Some(rekey_time(now, conn.child_lifetime, sa.initiator)),
+            rekey_at: conn_rekey_time(now, conn, conn.child_lifetime, sa.initiator),
             replaced: false,
             expire_at: Some(now + conn.child_lifetime),
         });

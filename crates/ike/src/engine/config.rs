@@ -352,6 +352,11 @@ pub struct Connection {
     pub childless: bool,
     /// Liveness check interval (`dpddelay=`); none when `None`.
     pub dpd_delay: Option<Duration>,
+    /// Rekey this long before the lifetime ends (`rekeymargin=`); `None`:
+    /// 9 minutes, at most a quarter of the lifetime.
+    pub rekey_margin: Option<Duration>,
+    /// Rekey at all (`rekey=`); with `false` the SAs expire.
+    pub rekey: bool,
 }
 
 impl Connection {
@@ -383,6 +388,8 @@ impl Connection {
             pfs: true,
             childless: false,
             dpd_delay: None,
+            rekey_margin: None,
+            rekey: true,
         }
     }
 
