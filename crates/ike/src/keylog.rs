@@ -6,6 +6,9 @@
 //! These lines hold session keys in clear: they are built only when asked
 //! for, handed out in [`Zeroizing`] strings, and never logged. The
 //! algorithm names are spelled exactly as Wireshark 4.0 spells them.
+//!
+//! Wireshark 4.0's ESP table has no extended-sequence-number field: with
+//! ESN it decrypts ESP but reports the ICV wrong (docs/keylog.md).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
