@@ -58,6 +58,8 @@ pub struct Pluto {
     pub wire: Wire,
     /// Private keys for raw-key authentication (`IPSECDIR/private/*.pem`).
     pub private_keys: Vec<std::sync::Arc<ike::crypto::PrivateKey>>,
+    /// `--keylog-dir`: where SA keys are written for Wireshark, if asked.
+    pub keylog: Option<crate::keylog::KeyLog>,
 }
 
 impl Pluto {
@@ -78,6 +80,7 @@ impl Pluto {
             pid: std::process::id(),
             wire: Wire::new(),
             private_keys: Vec::new(),
+            keylog: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod daemon;
 pub mod ikeconn;
 pub mod interfaces;
+pub mod keylog;
 pub mod lists;
 pub mod logging;
 pub mod options;
@@ -181,6 +182,10 @@ async fn run(opts: PlutoOptions) -> i32 {
         settings.secrets.clone(),
         settings.ipsecdir.clone(),
     );
+    pluto.keylog = opts
+        .keylog_dir
+        .clone()
+        .map(|d| keylog::KeyLog::new(PlutoOptions::absolute(&d)));
     let protostack = match loaded.as_ref().map(|l| &l.config.setup) {
         Some(s) if s.protostack == conf::Protostack::Userspace => backend::Protostack::Userspace,
         Some(s) => backend::Protostack::Xfrm {

@@ -9,6 +9,7 @@ Usage: pluto [--help] [--version]
 \t[--log-no-time] [--log-no-append]
 \t[--rundir <path>] [--ctlsocket <file>]
 \t[--secretsfile <secrets-file>] [--ipsecdir <ipsec-dir>] [--nssdir <path>]
+\t[--keylog-dir <path>]
 ";
 
 /// Where the configuration lives by default.
@@ -63,6 +64,9 @@ pub struct PlutoOptions {
     pub log_no_time: bool,
     /// `--log-no-append`: truncate the log file at start.
     pub log_no_append: bool,
+    /// `--keylog-dir DIR`: append SA keys to Wireshark's decryption
+    /// tables in DIR (debugging only; see [`crate::keylog`]).
+    pub keylog_dir: Option<PathBuf>,
 }
 
 /// Options of Libreswan's pluto that ferroswan accepts and ignores (with a
@@ -118,6 +122,7 @@ impl PlutoOptions {
                 "--rundir" => opts.rundir = Some(value(&flag)?.into()),
                 "--ctlsocket" => opts.ctlsocket = Some(value(&flag)?.into()),
                 "--logfile" => opts.logfile = Some(value(&flag)?.into()),
+                "--keylog-dir" => opts.keylog_dir = Some(value(&flag)?.into()),
                 f if IGNORED_WITH_VALUE.contains(&f) => {
                     value(f)?;
                 }
@@ -186,6 +191,14 @@ mod tests {
         let o = PlutoOptions::parse(["--rundir=/tmp/x", "--ctlsocket", "/tmp/y.ctl"]).unwrap();
         assert_eq!(o.ctlsocket(), PathBuf::from("/tmp/y.ctl"));
         assert_eq!(o.pidfile(), PathBuf::from("/tmp/x/pluto.pid"));
+    }
+
+    #[test]
+    fn keylog_dir() {
+        let o = PlutoOptions::parse(["--keylog-dir", "/tmp/keys"]).unwrap();
+        assert_eq!(o.keylog_dir, Some(PathBuf::from("/tmp/keys")));
+        assert!(PlutoOptions::parse(["--keylog-dir"]).is_err());
+        assert_eq!(PlutoOptions::default().keylog_dir, None);
     }
 
     #[test]

@@ -577,6 +577,9 @@ impl Pluto {
     }
 
     fn on_event(&mut self, ev: Event) {
+        if let Some(k) = &self.keylog {
+            k.record(&self.wire.engine, &ev);
+        }
         match ev {
             Event::Log(line) => {
                 // The daemon words the Child SA line itself, as Libreswan

@@ -296,6 +296,18 @@ impl Engine {
         })
     }
 
+    /// The SPIs and keys of an IKE SA (once IKE_SA_INIT computed them), for a key log an
+    /// independent decoder reads ([`crate::keylog`]). Secret: write them
+    /// only when the user asked for it.
+    pub fn ike_sa_keylog(&self, id: IkeSaId) -> Option<crate::keylog::IkeSaKeylog> {
+        let sa = self.sas.get(&id)?;
+        Some(crate::keylog::IkeSaKeylog {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            keys: sa.keys.clone()?,
+        })
+    }
+
     /// The Child SAs of an IKE SA: (id, inbound SPI, outbound SPI).
     pub fn child_sas(&self, ike_sa: IkeSaId) -> Vec<(ChildSaId, u32, u32)> {
         self.sas
