@@ -222,7 +222,12 @@ pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> 
     let (oriented, this_is_left) = match spec.orient(local) {
         Ok(Orientation::LeftIsLocal) => (true, true),
         Ok(Orientation::RightIsLocal) => (true, false),
-        Err(_) => (false, true),
+        // Neither end is one of this host's addresses: Libreswan still
+        // loads such a connection ("unoriented") and orients it at --ready.
+        Err(conf::ConfError::Unoriented(_)) => (false, true),
+        // Anything else (left= unset, %any on both ends, both ends local,
+        // a missing %interface) is "failed to add connection".
+        Err(e) => return Err(e.to_string()),
     };
     let (this, that) = if this_is_left {
         (&spec.left, &spec.right)
@@ -413,6 +418,28 @@ conn v1\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tkeyexchange=ike
             v.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
             ["a", "v1"]
         );
+    }
+
+    #[test]
+    fn orientation_errors_other_than_unoriented_refuse_the_add() {
+        let text = "conn both-any\n\tleft=%any\n\tright=%any\n\tauthby=secret\n\n\
+                    conn both-local\n\tleft=127.0.0.1\n\tright=127.0.0.1\n\tauthby=secret\n\n\
+                    conn elsewhere\n\tleft=198.51.100.7\n\tright=198.51.100.8\n\tauthby=secret\n";
+        let cfg = conf::Config::parse_str(
+            text,
+            std::path::Path::new("t.conf"),
+            &conf::LoadOptions::default(),
+        )
+        .unwrap();
+        let local: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap()];
+        for name in ["both-any", "both-local"] {
+            let c = cfg.conn(name).unwrap();
+            let err = conn_info(c, &local).expect_err(name);
+            assert!(err.contains("t.conf:"), "{name}: {err}");
+        }
+        // Neither end local: loaded, unoriented, as Libreswan does.
+        let info = conn_info(cfg.conn("elsewhere").unwrap(), &local).unwrap();
+        assert!(!info.oriented);
     }
 
     #[test]
