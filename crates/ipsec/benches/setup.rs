@@ -279,7 +279,8 @@ struct Run {
     est_ini: usize,
     est_resp: usize,
     failed: usize,
-    rcvbuf_drops: u64,
+    /// UDP receive-buffer drops in the (initiator, responder) namespace.
+    rcvbuf_drops: (u64, u64),
     note: String,
 }
 
@@ -302,7 +303,7 @@ impl Run {
         };
         let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
         println!(
-            "{:<10} {:<34} {:8.3} {:9.1} {} {} {:6.2} {:6.2} {:6.2}  {:>4}/{:<4} {:>3} {:>4}  {}",
+            "{:<10} {:<34} {:8.3} {:9.1} {} {} {:6.2} {:6.2} {:6.2}  {:>4}/{:<4} {:>3} {:>9}  {}",
             self.implementation,
             self.mode,
             self.total.as_secs_f64(),
@@ -315,7 +316,7 @@ impl Run {
             self.est_ini,
             self.est_resp,
             self.failed,
-            self.rcvbuf_drops,
+            format!("{}/{}", self.rcvbuf_drops.0, self.rcvbuf_drops.1),
             self.note
         );
     }
@@ -385,7 +386,7 @@ fn ferroswan_run(n: usize, mode: FsMode, timeout: Duration, last: bool) -> Resul
     let west = Pluto::start(&pair.west, &conf, n)?;
     let east = Pluto::start(&pair.east, &conf, n)?;
     let sock = west.socket();
-    let drops0 = udp_rcvbuf_errors(&pair.east) + udp_rcvbuf_errors(&pair.west);
+    let drops0 = (udp_rcvbuf_errors(&pair.west), udp_rcvbuf_errors(&pair.east));
     let (w0, e0) = (west.cpu(), east.cpu());
     let mut run = Run {
         implementation: "ferroswan",
@@ -501,8 +502,10 @@ fn ferroswan_run(n: usize, mode: FsMode, timeout: Duration, last: bool) -> Resul
     }
     run.cpu_ini = west.cpu().saturating_sub(w0);
     run.cpu_resp = east.cpu().saturating_sub(e0);
-    run.rcvbuf_drops =
-        (udp_rcvbuf_errors(&pair.east) + udp_rcvbuf_errors(&pair.west)).saturating_sub(drops0);
+    run.rcvbuf_drops = (
+        udp_rcvbuf_errors(&pair.west).saturating_sub(drops0.0),
+        udp_rcvbuf_errors(&pair.east).saturating_sub(drops0.1),
+    );
     // Counted after the clock stopped; the serial runs wait for each SA.
     let _ = wait_until(Duration::from_secs(10), "all Child SAs on both", || {
         matches!(east.established(), Ok((_, c, _)) if c >= n)
@@ -608,7 +611,7 @@ fn strongswan_run(n: usize, parallel: bool, timeout: Duration) -> Result<Run> {
     let west = Charon::start_with_secrets(&pair.west, &charon_conns(&pair, n, true), &secrets)?;
     let east = Charon::start_with_secrets(&pair.east, &charon_conns(&pair, n, false), &secrets)?;
     let (wp, ep) = (charon_pid(&west), charon_pid(&east));
-    let drops0 = udp_rcvbuf_errors(&pair.east) + udp_rcvbuf_errors(&pair.west);
+    let drops0 = (udp_rcvbuf_errors(&pair.west), udp_rcvbuf_errors(&pair.east));
     let (w0, e0) = (cpu_time(wp), cpu_time(ep));
     let mut run = Run {
         implementation: "strongSwan",
@@ -661,8 +664,10 @@ fn strongswan_run(n: usize, parallel: bool, timeout: Duration) -> Result<Run> {
     }
     run.cpu_ini = cpu_time(wp).saturating_sub(w0);
     run.cpu_resp = cpu_time(ep).saturating_sub(e0);
-    run.rcvbuf_drops =
-        (udp_rcvbuf_errors(&pair.east) + udp_rcvbuf_errors(&pair.west)).saturating_sub(drops0);
+    run.rcvbuf_drops = (
+        udp_rcvbuf_errors(&pair.west).saturating_sub(drops0.0),
+        udp_rcvbuf_errors(&pair.east).saturating_sub(drops0.1),
+    );
     run.est_ini = charon_established(&west).1;
     run.est_resp = charon_established(&east).1;
     Ok(run)
@@ -724,7 +729,7 @@ fn main() {
     );
     let spawn = spawn_cost(30);
     println!(
-        "{:<10} {:<34} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>9} {:>3} {:>4}",
+        "{:<10} {:<34} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6} {:>6}  {:>9} {:>3} {:>9}",
         "impl",
         "mode",
         "total s",
@@ -736,7 +741,7 @@ fn main() {
         "cpu",
         "est I/R",
         "err",
-        "drop"
+        "drops I/R"
     );
     println!(
         "{:<46}(cpu = daemon utime+stime ms per SA: initiator, responder, both)",
