@@ -301,6 +301,25 @@ fn asynchronous_up_and_auto_start() {
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("asynchronous --up");
 }
 
+/// `--asynchronous --up` sends the IKE_SA_INIT at once, not at the first
+/// retransmission: with a 30 s retransmit interval the tunnel must still
+/// come up well before the first retransmission would have gone out.
+#[test]
+fn asynchronous_up_sends_at_once() {
+    if !can_run("asynchronous_up_sends_at_once") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("\tretransmit-interval=30000ms\n");
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    west.auto(&["--asynchronous", "--up", "tun"], 0);
+    wait_until(Duration::from_secs(15), "the asynchronous tunnel", || {
+        ping_once(&net.west, "10.1.0.1", "10.2.0.1")
+    })
+    .expect("--asynchronous --up waited for a retransmission");
+}
+
 #[test]
 fn child_sa_rekey_under_traffic_loses_no_ping() {
     if !can_run("child_sa_rekey_under_traffic_loses_no_ping") {

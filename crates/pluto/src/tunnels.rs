@@ -1068,7 +1068,12 @@ impl Pluto {
                 self.wire.waiters.push(Waiter { reply, sas });
                 self.pump();
             }
-            _ => reply.finish(),
+            _ => {
+                reply.finish();
+                // An --asynchronous --up (or any request that queued
+                // packets) sends them now, not at the next timer.
+                self.pump();
+            }
         }
     }
 }
