@@ -101,19 +101,41 @@ pub enum CertAuthError {
     SignFailed(String),
 }
 
+/// What the peer announced that shapes this end's CERT and AUTH payloads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerAuthHints {
+    /// The hash algorithms of the peer's SIGNATURE_HASH_ALGORITHMS notify
+    /// (RFC 7427 4), in its order; empty when it sent none (then only the
+    /// legacy AUTH methods are safe).
+    pub signature_hashes: Vec<u16>,
+    /// The peer's CERTREQ payloads (X.509 signature encoding): `None` when
+    /// it sent none; else the SHA-1 hashes of the CA public keys it named
+    /// (empty: it asked for a certificate without naming a CA).
+    pub certificate_request: Option<Vec<[u8; 20]>>,
+}
+
+impl PeerAuthHints {
+    /// Whether the peer sent a CERTREQ.
+    pub fn asked_for_certificate(&self) -> bool {
+        self.certificate_request.is_some()
+    }
+}
+
 /// Certificate-based authentication, implemented by the `pki` integration.
 /// The engine hands it the exact octets RFC 7296 2.15 signs; it never sees
 /// a private key itself.
 pub trait CertAuth: Send + Sync {
     /// The local certificate chain to send in CERT payloads (DER, end
-    /// entity first; empty to send none).
-    fn local_certificates(&self) -> Vec<Vec<u8>>;
-    /// The AUTH method this end uses (usually
-    /// [`AuthMethod::DigitalSignature`]).
-    fn auth_method(&self) -> AuthMethod;
-    /// Signs `octets` and returns the AUTH payload's Authentication Data
-    /// (for RFC 7427, including the AlgorithmIdentifier prefix).
-    fn sign(&self, octets: &[u8]) -> Result<Vec<u8>, CertAuthError>;
+    /// entity first; empty to send none), given what the peer asked for.
+    fn local_certificates(&self, peer: &PeerAuthHints) -> Vec<Vec<u8>>;
+    /// Signs `octets` and returns the AUTH method used and the AUTH
+    /// payload's Authentication Data (for RFC 7427, including the
+    /// AlgorithmIdentifier prefix), choosing a hash the peer announced.
+    fn sign(
+        &self,
+        peer: &PeerAuthHints,
+        octets: &[u8],
+    ) -> Result<(AuthMethod, Vec<u8>), CertAuthError>;
     /// Checks the peer: its ID, the certificates it sent, and its AUTH
     /// payload over `octets`.
     fn verify(
