@@ -20,7 +20,7 @@ use pki::{
 
 use crate::crypto::sign::{decode_digital_signature, encode_digital_signature};
 use crate::crypto::SignatureScheme as IkeScheme;
-use crate::engine::{CertAuth, CertAuthError, Identity};
+use crate::engine::{CertAuth, CertAuthError, Identity, PeerAuthHints};
 use crate::wire::{AuthMethod, IdPayload};
 
 /// `sendcert=`: when to send the local certificate in CERT payloads.
@@ -29,9 +29,8 @@ pub enum SendCert {
     /// `sendcert=always` (Libreswan's default).
     #[default]
     Always,
-    /// `sendcert=ifasked`. The engine does not yet tell a [`CertAuth`]
-    /// whether the peer sent a CERTREQ, so this sends the certificate like
-    /// `always` (harmless: RFC 7296 lets an end send certificates unasked).
+    /// `sendcert=ifasked`: only when the peer sent a CERTREQ (whichever
+    /// CAs it named: this end has one certificate chain to offer).
     IfAsked,
     /// `sendcert=never`: the peer must already have the certificate.
     Never,
@@ -207,6 +206,44 @@ fn default_scheme(key: KeyType) -> IkeScheme {
         KeyType::Ecdsa(pki::Curve::P521) => IkeScheme::EcdsaSha512,
         KeyType::Ed25519 => IkeScheme::Ed25519,
     }
+}
+
+/// The RFC 7427 schemes a key of `key` can sign with, best first (the
+/// key type's default, then the others with a stronger hash first).
+fn schemes_for(key: KeyType) -> Vec<IkeScheme> {
+    let first = default_scheme(key);
+    let others: &[IkeScheme] = match key {
+        KeyType::Rsa { .. } => &[
+            IkeScheme::RsaPssSha384,
+            IkeScheme::RsaPssSha512,
+            IkeScheme::RsaPkcs1Sha256,
+            IkeScheme::RsaPkcs1Sha384,
+            IkeScheme::RsaPkcs1Sha512,
+        ],
+        KeyType::Ecdsa(_) => &[
+            IkeScheme::EcdsaSha256,
+            IkeScheme::EcdsaSha384,
+            IkeScheme::EcdsaSha512,
+        ],
+        KeyType::Ed25519 => &[],
+    };
+    let mut all = vec![first];
+    all.extend(others.iter().copied().filter(|s| *s != first));
+    all
+}
+
+/// The legacy AUTH method (RFC 7296 3.8) of a key type, with the pki
+/// scheme it signs with: RSA Digital Signature (1) and ECDSA with SHA-256
+/// on P-256 (9), SHA-384 on P-384 (10), SHA-512 on P-521 (11).
+fn legacy_method(key: KeyType) -> Option<(AuthMethod, pki::SignatureScheme)> {
+    use pki::SignatureScheme as P;
+    Some(match key {
+        KeyType::Rsa { .. } => (AuthMethod::RsaSig, P::RsaPkcs1(Hash::Sha1)),
+        KeyType::Ecdsa(pki::Curve::P256) => (AuthMethod::from_u8(9), P::EcdsaFixed(Hash::Sha256)),
+        KeyType::Ecdsa(pki::Curve::P384) => (AuthMethod::from_u8(10), P::EcdsaFixed(Hash::Sha384)),
+        KeyType::Ecdsa(pki::Curve::P521) => (AuthMethod::from_u8(11), P::EcdsaFixed(Hash::Sha512)),
+        KeyType::Ed25519 => return None,
+    })
 }
 
 /// The engine's [`Identity`] for a `pki` ID; `None` for `%any` and
@@ -440,18 +477,23 @@ impl PkiCertAuth {
 }
 
 impl CertAuth for PkiCertAuth {
-    fn local_certificates(&self) -> Vec<Vec<u8>> {
-        self.chain_der.clone()
-    }
-
-    fn auth_method(&self) -> AuthMethod {
-        match self.settings.sign_method {
-            SignMethod::RsaSha1 => AuthMethod::RsaSig,
-            _ => AuthMethod::DigitalSignature,
+    fn local_certificates(&self, peer: &PeerAuthHints) -> Vec<Vec<u8>> {
+        match self.settings.send_cert {
+            SendCert::Always => self.chain_der.clone(),
+            SendCert::IfAsked if peer.asked_for_certificate() => self.chain_der.clone(),
+            SendCert::IfAsked | SendCert::Never => Vec::new(),
         }
     }
 
-    fn sign(&self, octets: &[u8]) -> Result<Vec<u8>, CertAuthError> {
+    /// RFC 7427 with the configured scheme, or else the best scheme of the
+    /// key whose hash the peer announced; the key type's legacy method
+    /// when the peer announced no usable hash (none at all, or none this
+    /// key can sign with).
+    fn sign(
+        &self,
+        peer: &PeerAuthHints,
+        octets: &[u8],
+    ) -> Result<(AuthMethod, Vec<u8>), CertAuthError> {
         let store = self
             .store
             .read()
@@ -463,17 +505,47 @@ impl CertAuth for PkiCertAuth {
             ))
         })?;
         let fail = |e: pki::PkiError| CertAuthError::SignFailed(e.to_string());
-        match self.settings.sign_method {
-            SignMethod::RsaSha1 => key
-                .sign(pki::SignatureScheme::RsaPkcs1(Hash::Sha1), octets)
-                .map_err(fail),
-            SignMethod::DigitalSignature | SignMethod::DigitalSignatureWith(_) => {
-                let scheme = match self.settings.sign_method {
-                    SignMethod::DigitalSignatureWith(s) => s,
-                    _ => default_scheme(key.key_type()),
-                };
+        let key_type = key.key_type();
+        let peer_accepts = |s: &IkeScheme| peer.signature_hashes.contains(&s.hash().id());
+        let scheme = match self.settings.sign_method {
+            SignMethod::RsaSha1 => None,
+            SignMethod::DigitalSignatureWith(s) => {
+                if !peer.signature_hashes.is_empty() && !peer_accepts(&s) {
+                    return Err(CertAuthError::SignFailed(format!(
+                        "leftcert=\"{}\": the peer does not accept {} (its SIGNATURE_HASH_ALGORITHMS: {:?})",
+                        self.nickname,
+                        s.name(),
+                        peer.signature_hashes
+                    )));
+                }
+                Some(s)
+            }
+            SignMethod::DigitalSignature => {
+                let best = schemes_for(key_type).into_iter().find(peer_accepts);
+                match (best, legacy_method(key_type)) {
+                    (Some(s), _) => Some(s),
+                    (None, Some(_)) => None,
+                    // Ed25519 has no legacy method: RFC 7427 is all it has.
+                    (None, None) => Some(default_scheme(key_type)),
+                }
+            }
+        };
+        match scheme {
+            Some(scheme) => {
                 let sig = key.sign(pki_scheme(scheme), octets).map_err(fail)?;
-                Ok(encode_digital_signature(scheme, &sig))
+                Ok((
+                    AuthMethod::DigitalSignature,
+                    encode_digital_signature(scheme, &sig),
+                ))
+            }
+            None => {
+                let (method, pki_scheme) = legacy_method(key_type).ok_or_else(|| {
+                    CertAuthError::SignFailed(format!(
+                        "leftcert=\"{}\": a {key_type} key has no legacy AUTH method",
+                        self.nickname
+                    ))
+                })?;
+                Ok((method, key.sign(pki_scheme, octets).map_err(fail)?))
             }
         }
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use ike::certs::{CertAuthSettings, PeerCa, PkiCertAuth, SendCa, SendCert, SignMethod};
 use ike::crypto::SignatureScheme;
-use ike::engine::{Authentication, CertAuth, Identity};
+use ike::engine::{Authentication, CertAuth, Identity, PeerAuthHints};
 use pki::{CertStore, Id, NssDb};
 
 fn run(dir: &Path, cmd: &str) {
@@ -101,6 +101,14 @@ fn settings() -> CertAuthSettings {
         peer_ca: Some(PeerCa::Same),
         crl_strict: false,
         ..CertAuthSettings::default()
+    }
+}
+
+/// A peer that announced SHA2-256/384/512 and sent a CERTREQ naming no CA.
+fn asked() -> PeerAuthHints {
+    PeerAuthHints {
+        signature_hashes: vec![2, 3, 4],
+        certificate_request: Some(Vec::new()),
     }
 }
 
@@ -195,7 +203,7 @@ fn certreq_names_the_trusted_ca_and_sendca_sends_chain() {
         ca.public_key().spki_sha1().to_vec()
     );
     assert_eq!(
-        a.local_certificates().len(),
+        a.local_certificates(&asked()).len(),
         1,
         "sendca=issuer omits the root"
     );
@@ -210,7 +218,7 @@ fn certreq_names_the_trusted_ca_and_sendca_sends_chain() {
         all,
     );
     assert_eq!(a.certificate_request().len(), 40, "both trusted CAs");
-    let chain = a.local_certificates();
+    let chain = a.local_certificates(&asked());
     assert_eq!(chain.len(), 2);
     assert_eq!(chain[1], ca.der());
     let never = CertAuthSettings {
@@ -218,7 +226,7 @@ fn certreq_names_the_trusted_ca_and_sendca_sends_chain() {
         ..settings()
     };
     let (a, _) = end(ipsec_d("certreq3", "west", false, &[]), "west", never);
-    assert!(a.local_certificates().is_empty());
+    assert!(a.local_certificates(&asked()).is_empty());
 }
 
 /// West presents `cert`; east refuses it: east logs `why` and answers
@@ -467,9 +475,10 @@ fn verify_checks_the_signature_over_the_octets() {
     let (wa, wid) = end(ipsec_d("sig-w", "ec256", false, &[]), "ec256", settings());
     let (ea, _) = end(ipsec_d("sig-e", "east", false, &[]), "east", settings());
     let id = wid.to_payload();
-    let certs = wa.local_certificates();
+    let certs = wa.local_certificates(&asked());
     let octets = b"the InitiatorSignedOctets".to_vec();
-    let sig = wa.sign(&octets).unwrap();
+    let (method, sig) = wa.sign(&asked(), &octets).unwrap();
+    assert_eq!(method, AuthMethod::DigitalSignature);
     ea.verify(&id, &certs, AuthMethod::DigitalSignature, &octets, &sig)
         .unwrap();
     let err = ea
@@ -505,4 +514,93 @@ fn verify_checks_the_signature_over_the_octets() {
         .verify(&id, &[], AuthMethod::DigitalSignature, &octets, &sig)
         .unwrap_err();
     assert!(err.to_string().contains("sent no certificate"), "{err}");
+}
+
+/// The RFC 7427 hash follows the peer's SIGNATURE_HASH_ALGORITHMS; with
+/// none usable, the key type's legacy AUTH method is used.
+#[test]
+fn sign_negotiates_the_signature_hash() {
+    use ike::wire::AuthMethod;
+    let (rsa, rid) = end(ipsec_d("hash-rsa", "west", false, &[]), "west", settings());
+    let (ec, eid) = end(ipsec_d("hash-ec", "ec256", false, &[]), "ec256", settings());
+    let (east, _) = end(ipsec_d("hash-e", "east", false, &[]), "east", settings());
+    let octets = b"the InitiatorSignedOctets".to_vec();
+    let hints = |hashes: &[u16]| PeerAuthHints {
+        signature_hashes: hashes.to_vec(),
+        certificate_request: None,
+    };
+    let scheme_of = |data: &[u8]| {
+        ike::crypto::sign::decode_digital_signature(data)
+            .map(|(s, _)| s)
+            .unwrap()
+    };
+    // RSA: RSASSA-PSS with the best hash the peer takes.
+    for (hashes, want) in [
+        (&[2u16, 3, 4][..], SignatureScheme::RsaPssSha256),
+        (&[4][..], SignatureScheme::RsaPssSha512),
+        (&[3, 4][..], SignatureScheme::RsaPssSha384),
+    ] {
+        let (method, data) = rsa.sign(&hints(hashes), &octets).unwrap();
+        assert_eq!(method, AuthMethod::DigitalSignature);
+        assert_eq!(scheme_of(&data), want, "peer hashes {hashes:?}");
+        let certs = rsa.local_certificates(&asked());
+        east.verify(&rid.to_payload(), &certs, method, &octets, &data)
+            .unwrap();
+    }
+    // No announcement (or only SHA-1): RSA method 1, ECDSA method 9.
+    for hashes in [&[][..], &[1u16][..]] {
+        let (method, data) = rsa.sign(&hints(hashes), &octets).unwrap();
+        assert_eq!(method, AuthMethod::RsaSig);
+        let certs = rsa.local_certificates(&asked());
+        east.verify(&rid.to_payload(), &certs, method, &octets, &data)
+            .unwrap();
+    }
+    let (method, data) = ec.sign(&hints(&[]), &octets).unwrap();
+    assert_eq!(method, AuthMethod::from_u8(9));
+    assert_eq!(data.len(), 64);
+    let certs = ec.local_certificates(&asked());
+    east.verify(&eid.to_payload(), &certs, method, &octets, &data)
+        .unwrap();
+    let (method, data) = ec.sign(&hints(&[4, 2]), &octets).unwrap();
+    assert_eq!(method, AuthMethod::DigitalSignature);
+    assert_eq!(scheme_of(&data), SignatureScheme::EcdsaSha256);
+    // A configured scheme the peer did not announce is an error.
+    let forced = CertAuthSettings {
+        sign_method: SignMethod::DigitalSignatureWith(SignatureScheme::RsaPkcs1Sha512),
+        ..settings()
+    };
+    let (rsa512, _) = end(ipsec_d("hash-forced", "west", false, &[]), "west", forced);
+    let err = rsa512.sign(&hints(&[2]), &octets).unwrap_err();
+    assert!(err.to_string().contains("does not accept"), "{err}");
+    let (_, data) = rsa512.sign(&hints(&[2, 4]), &octets).unwrap();
+    assert_eq!(scheme_of(&data), SignatureScheme::RsaPkcs1Sha512);
+}
+
+/// `sendcert=ifasked` sends the chain only to a peer that sent a CERTREQ.
+#[test]
+fn sendcert_ifasked_follows_the_peers_certreq() {
+    let ifasked = CertAuthSettings {
+        send_cert: SendCert::IfAsked,
+        ..settings()
+    };
+    let (a, _) = end(
+        ipsec_d("ifasked", "west", false, &[]),
+        "west",
+        ifasked.clone(),
+    );
+    let unasked = PeerAuthHints {
+        signature_hashes: vec![2],
+        certificate_request: None,
+    };
+    assert!(a.local_certificates(&unasked).is_empty());
+    assert_eq!(a.local_certificates(&asked()).len(), 1);
+    let named = PeerAuthHints {
+        signature_hashes: vec![2],
+        certificate_request: Some(vec![[7u8; 20]]),
+    };
+    assert_eq!(a.local_certificates(&named).len(), 1);
+    // In an exchange: both ends send CERTREQ (the responder in its
+    // IKE_SA_INIT response, the initiator in IKE_AUTH), so both send
+    // their certificates and the IKE SA comes up.
+    established("west", "east", ifasked.clone(), ifasked);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use ike::crypto::sign::{decode_digital_signature, encode_digital_signature};
 use ike::crypto::{KeyType, PrivateKey, PublicKey, SignatureScheme};
-use ike::engine::{Authentication, CertAuth, CertAuthError};
+use ike::engine::{Authentication, CertAuth, CertAuthError, PeerAuthHints};
 use ike::wire::{AuthMethod, IdPayload};
 
 struct SpkiCert {
@@ -21,21 +21,29 @@ struct SpkiCert {
 }
 
 impl CertAuth for SpkiCert {
-    fn local_certificates(&self) -> Vec<Vec<u8>> {
+    fn local_certificates(&self, _peer: &PeerAuthHints) -> Vec<Vec<u8>> {
         self.key
             .public_key()
             .map(|p| vec![p.to_spki_der()])
             .unwrap_or_default()
     }
-    fn auth_method(&self) -> AuthMethod {
-        AuthMethod::DigitalSignature
-    }
-    fn sign(&self, octets: &[u8]) -> Result<Vec<u8>, CertAuthError> {
+    fn sign(
+        &self,
+        peer: &PeerAuthHints,
+        octets: &[u8],
+    ) -> Result<(AuthMethod, Vec<u8>), CertAuthError> {
+        // Both engines announce SIGNATURE_HASH_ALGORITHMS with SHA2-256.
+        if !peer.signature_hashes.contains(&2) {
+            return Err(CertAuthError::SignFailed("peer lacks SHA2-256".into()));
+        }
         let sig = self
             .key
             .sign(SignatureScheme::EcdsaSha256, octets)
             .map_err(|e| CertAuthError::SignFailed(e.to_string()))?;
-        Ok(encode_digital_signature(SignatureScheme::EcdsaSha256, &sig))
+        Ok((
+            AuthMethod::DigitalSignature,
+            encode_digital_signature(SignatureScheme::EcdsaSha256, &sig),
+        ))
     }
     fn verify(
         &self,

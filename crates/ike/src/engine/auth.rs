@@ -38,22 +38,17 @@ impl Engine {
         let idi = conn.local_identity().to_payload();
         let mut octets = signed_octets(&sa.init_request, &sa.nr, suite.prf, &keys.sk_pi, &idi);
         octets.extend_from_slice(&Self::int_auth_suffix(sa, sa.next_message_id));
-        let auth = match self.make_auth(
-            conn,
-            suite.prf,
-            &keys.sk_pi,
-            &sa.peer_signature_hashes,
-            &octets,
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                self.fail_auth(sa, &e);
-                return false;
-            }
-        };
+        let auth =
+            match self.make_auth(conn, suite.prf, &keys.sk_pi, &sa.peer_auth_hints(), &octets) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.fail_auth(sa, &e);
+                    return false;
+                }
+            };
         let mut inner = vec![Payload::IdI(idi)];
         if let Authentication::Certificate(c) = &conn.auth {
-            for der in c.local_certificates() {
+            for der in c.local_certificates(&sa.peer_auth_hints()) {
                 inner.push(Payload::Cert(CertPayload {
                     encoding: CertEncoding::X509_SIGNATURE,
                     data: der,
@@ -154,6 +149,9 @@ impl Engine {
         message_id: u32,
         inner: Vec<Payload>,
     ) -> bool {
+        if let Some(cas) = super::init::certificate_requests(&inner) {
+            sa.peer_certreq = Some(cas);
+        }
         let idi = inner.iter().find_map(|p| match p {
             Payload::IdI(i) => Some(i.clone()),
             _ => None,
@@ -256,23 +254,18 @@ impl Engine {
         };
         let mut octets_r = signed_octets(&sa.init_response, &sa.ni, prf, &keys.sk_pr, &idr);
         octets_r.extend_from_slice(&Self::int_auth_suffix(sa, message_id));
-        let my_auth = match self.make_auth(
-            &conn,
-            prf,
-            &keys.sk_pr,
-            &sa.peer_signature_hashes,
-            &octets_r,
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                self.sa_log(sa, &e);
-                self.auth_failed_reply(sa, message_id);
-                return false;
-            }
-        };
+        let my_auth =
+            match self.make_auth(&conn, prf, &keys.sk_pr, &sa.peer_auth_hints(), &octets_r) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.sa_log(sa, &e);
+                    self.auth_failed_reply(sa, message_id);
+                    return false;
+                }
+            };
         let mut reply = vec![Payload::IdR(idr)];
         if let Authentication::Certificate(c) = &conn.auth {
-            for der in c.local_certificates() {
+            for der in c.local_certificates(&sa.peer_auth_hints()) {
                 reply.push(Payload::Cert(CertPayload {
                     encoding: CertEncoding::X509_SIGNATURE,
                     data: der,

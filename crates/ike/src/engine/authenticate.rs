@@ -8,7 +8,7 @@ use crate::crypto::sign::{decode_digital_signature, encode_digital_signature};
 use crate::crypto::{LegacyAuthMethod, PrfAlg, Secret};
 use crate::wire::{AuthMethod, AuthPayload, IdPayload};
 
-use super::config::{Authentication, Connection};
+use super::config::{Authentication, Connection, PeerAuthHints};
 use super::Engine;
 
 /// The octets one end signs or MACs (RFC 7296 2.15): its first message,
@@ -44,16 +44,17 @@ pub(super) enum AuthFail {
 
 impl Engine {
     /// Builds our AUTH payload for `octets`; `sk_p` is our SK_pi/SK_pr
-    /// (the NULL method MACs with it), `peer_hashes` the peer's
-    /// SIGNATURE_HASH_ALGORITHMS.
+    /// (the NULL method MACs with it), `peer` what the peer announced
+    /// (SIGNATURE_HASH_ALGORITHMS, CERTREQ).
     pub(super) fn make_auth(
         &self,
         conn: &Connection,
         prf: PrfAlg,
         sk_p: &Secret,
-        peer_hashes: &[u16],
+        peer: &PeerAuthHints,
         octets: &[u8],
     ) -> Result<AuthPayload, String> {
+        let peer_hashes = &peer.signature_hashes;
         match &conn.auth {
             Authentication::Psk(secret) => Ok(AuthPayload {
                 method: AuthMethod::Psk,
@@ -63,10 +64,10 @@ impl Engine {
                 method: AuthMethod::Null,
                 data: null_auth(prf, sk_p, octets).as_bytes().to_vec(),
             }),
-            Authentication::Certificate(c) => Ok(AuthPayload {
-                method: c.auth_method(),
-                data: c.sign(octets).map_err(|e| e.to_string())?,
-            }),
+            Authentication::Certificate(c) => {
+                let (method, data) = c.sign(peer, octets).map_err(|e| e.to_string())?;
+                Ok(AuthPayload { method, data })
+            }
             Authentication::RawKey { private_key, .. } => {
                 let key_type = private_key.key_type();
                 // RFC 7427 when the peer announced hashes we can sign with.

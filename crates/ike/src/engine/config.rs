@@ -101,19 +101,41 @@ pub enum CertAuthError {
     SignFailed(String),
 }
 
+/// What the peer announced that shapes this end's CERT and AUTH payloads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerAuthHints {
+    /// The hash algorithms of the peer's SIGNATURE_HASH_ALGORITHMS notify
+    /// (RFC 7427 4), in its order; empty when it sent none (then only the
+    /// legacy AUTH methods are safe).
+    pub signature_hashes: Vec<u16>,
+    /// The peer's CERTREQ payloads (X.509 signature encoding): `None` when
+    /// it sent none; else the SHA-1 hashes of the CA public keys it named
+    /// (empty: it asked for a certificate without naming a CA).
+    pub certificate_request: Option<Vec<[u8; 20]>>,
+}
+
+impl PeerAuthHints {
+    /// Whether the peer sent a CERTREQ.
+    pub fn asked_for_certificate(&self) -> bool {
+        self.certificate_request.is_some()
+    }
+}
+
 /// Certificate-based authentication, implemented by the `pki` integration.
 /// The engine hands it the exact octets RFC 7296 2.15 signs; it never sees
 /// a private key itself.
 pub trait CertAuth: Send + Sync {
     /// The local certificate chain to send in CERT payloads (DER, end
-    /// entity first; empty to send none).
-    fn local_certificates(&self) -> Vec<Vec<u8>>;
-    /// The AUTH method this end uses (usually
-    /// [`AuthMethod::DigitalSignature`]).
-    fn auth_method(&self) -> AuthMethod;
-    /// Signs `octets` and returns the AUTH payload's Authentication Data
-    /// (for RFC 7427, including the AlgorithmIdentifier prefix).
-    fn sign(&self, octets: &[u8]) -> Result<Vec<u8>, CertAuthError>;
+    /// entity first; empty to send none), given what the peer asked for.
+    fn local_certificates(&self, peer: &PeerAuthHints) -> Vec<Vec<u8>>;
+    /// Signs `octets` and returns the AUTH method used and the AUTH
+    /// payload's Authentication Data (for RFC 7427, including the
+    /// AlgorithmIdentifier prefix), choosing a hash the peer announced.
+    fn sign(
+        &self,
+        peer: &PeerAuthHints,
+        octets: &[u8],
+    ) -> Result<(AuthMethod, Vec<u8>), CertAuthError>;
     /// Checks the peer: its ID, the certificates it sent, and its AUTH
     /// payload over `octets`.
     fn verify(
@@ -208,73 +230,61 @@ pub struct EspProposal {
     pub ke: Vec<KeGroup>,
 }
 
-/// Libreswan's default IKE proposals (`ike=` unset).
+/// Libreswan 5's default key exchange groups for IKEv2, in its order
+/// (`default_ikev2_groups` in Libreswan's lib/libswan/ike_info.c), without
+/// MODP8192, which ferroswan does not implement. The first one is the
+/// group of the KE payload in IKE_SA_INIT. See docs/design.md, "Default
+/// proposals".
+pub const DEFAULT_IKE_GROUPS: [KeGroup; 7] = [
+    KeGroup::Ecp256,
+    KeGroup::Ecp384,
+    KeGroup::Ecp521,
+    KeGroup::Curve25519,
+    KeGroup::Modp4096,
+    KeGroup::Modp3072,
+    KeGroup::Modp2048,
+];
+
+/// Libreswan 5's default IKE proposals (`ike=` unset): one proposal per
+/// cipher (AES-GCM-16-256, AES-GCM-16-128, ChaCha20-Poly1305, AES-CBC-256,
+/// AES-CBC-128), each with PRF HMAC-SHA2-512 and -256 (and the matching
+/// integrity algorithms for CBC) and [`DEFAULT_IKE_GROUPS`].
 pub fn default_ike_proposals() -> Vec<IkeProposal> {
-    let groups = vec![
-        KeGroup::Ecp256,
-        KeGroup::Ecp384,
-        KeGroup::Ecp521,
-        KeGroup::Curve25519,
-        KeGroup::Modp2048,
-        KeGroup::Modp3072,
-        KeGroup::Modp4096,
-    ];
     let prf = vec![PrfAlg::HmacSha2_512, PrfAlg::HmacSha2_256];
+    let proposal = |encr: EncrAlg, integ: Vec<IntegAlg>| IkeProposal {
+        encr: vec![encr],
+        prf: prf.clone(),
+        integ,
+        ke: DEFAULT_IKE_GROUPS.to_vec(),
+        addke: vec![],
+    };
+    let cbc_integ = || vec![IntegAlg::HmacSha2_512_256, IntegAlg::HmacSha2_256_128];
     vec![
-        IkeProposal {
-            encr: vec![EncrAlg::AesGcm16_256],
-            prf: prf.clone(),
-            integ: vec![],
-            ke: groups.clone(),
-            addke: vec![],
-        },
-        IkeProposal {
-            encr: vec![EncrAlg::AesGcm16_128],
-            prf: prf.clone(),
-            integ: vec![],
-            ke: groups.clone(),
-            addke: vec![],
-        },
-        IkeProposal {
-            encr: vec![EncrAlg::AesCbc256],
-            prf: prf.clone(),
-            integ: vec![IntegAlg::HmacSha2_512_256, IntegAlg::HmacSha2_256_128],
-            ke: groups.clone(),
-            addke: vec![],
-        },
-        IkeProposal {
-            encr: vec![EncrAlg::AesCbc128],
-            prf,
-            integ: vec![IntegAlg::HmacSha2_512_256, IntegAlg::HmacSha2_256_128],
-            ke: groups,
-            addke: vec![],
-        },
+        proposal(EncrAlg::AesGcm16_256, vec![]),
+        proposal(EncrAlg::AesGcm16_128, vec![]),
+        proposal(EncrAlg::ChaCha20Poly1305, vec![]),
+        proposal(EncrAlg::AesCbc256, cbc_integ()),
+        proposal(EncrAlg::AesCbc128, cbc_integ()),
     ]
 }
 
-/// Libreswan's default ESP proposals (`esp=` unset).
+/// Libreswan 5's default ESP proposals (`esp=` unset): AES-GCM-16-256,
+/// AES-GCM-16-128, ChaCha20-Poly1305, AES-CBC-256 and AES-CBC-128 with
+/// HMAC-SHA2-512-256 or -256-128. No KE transform: with `pfs=yes` a
+/// CREATE_CHILD_SA proposes the IKE SA's group.
 pub fn default_esp_proposals() -> Vec<EspProposal> {
+    let proposal = |encr: EncrAlg, integ: Vec<IntegAlg>| EspProposal {
+        encr: vec![encr],
+        integ,
+        ke: vec![],
+    };
+    let cbc_integ = || vec![IntegAlg::HmacSha2_512_256, IntegAlg::HmacSha2_256_128];
     vec![
-        EspProposal {
-            encr: vec![EncrAlg::AesGcm16_256],
-            integ: vec![],
-            ke: vec![],
-        },
-        EspProposal {
-            encr: vec![EncrAlg::AesGcm16_128],
-            integ: vec![],
-            ke: vec![],
-        },
-        EspProposal {
-            encr: vec![EncrAlg::AesCbc256],
-            integ: vec![IntegAlg::HmacSha2_512_256, IntegAlg::HmacSha2_256_128],
-            ke: vec![],
-        },
-        EspProposal {
-            encr: vec![EncrAlg::AesCbc128],
-            integ: vec![IntegAlg::HmacSha2_512_256, IntegAlg::HmacSha2_256_128],
-            ke: vec![],
-        },
+        proposal(EncrAlg::AesGcm16_256, vec![]),
+        proposal(EncrAlg::AesGcm16_128, vec![]),
+        proposal(EncrAlg::ChaCha20Poly1305, vec![]),
+        proposal(EncrAlg::AesCbc256, cbc_integ()),
+        proposal(EncrAlg::AesCbc128, cbc_integ()),
     ]
 }
 

@@ -305,6 +305,7 @@ impl Engine {
             addke_pending: Vec::new(),
             int_auth: None,
             peer_signature_hashes: old.peer_signature_hashes.clone(),
+            peer_certreq: old.peer_certreq.clone(),
             nat: old.nat,
             remote_id: old.remote_id.clone(),
             next_message_id: 0,

@@ -168,6 +168,8 @@ pub(crate) struct IkeSa {
     pub int_auth: Option<(crate::crypto::Secret, crate::crypto::Secret)>,
     /// Hash algorithms of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427).
     pub peer_signature_hashes: Vec<u16>,
+    /// CA key hashes of the peer's CERTREQ payloads (`None`: it sent none).
+    pub peer_certreq: Option<Vec<[u8; 20]>>,
     pub nat: NatInfo,
     pub remote_id: Option<Identity>,
 
@@ -193,6 +195,14 @@ pub(crate) struct IkeSa {
 }
 
 impl IkeSa {
+    /// What the peer announced for our CERT and AUTH payloads.
+    pub fn peer_auth_hints(&self) -> super::PeerAuthHints {
+        super::PeerAuthHints {
+            signature_hashes: self.peer_signature_hashes.clone(),
+            certificate_request: self.peer_certreq.clone(),
+        }
+    }
+
     /// Our own SPI (the key of the SPI map).
     pub fn local_spi(&self) -> [u8; 8] {
         if self.initiator {

@@ -9,7 +9,8 @@ use aws_lc_rs::digest;
 
 use crate::crypto::{IkeSaKeys, KeGroup, KeyExchange};
 use crate::wire::{
-    ExchangeType, Header, KePayload, Message, Notify, NotifyType, Payload, IKEV2_VERSION,
+    CertEncoding, ExchangeType, Header, KePayload, Message, Notify, NotifyType, Payload,
+    IKEV2_VERSION,
 };
 
 use super::config::Fragmentation;
@@ -35,6 +36,29 @@ pub(super) fn signature_hashes(msg: &Message) -> Vec<u16> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The CA key hashes of the X.509 CERTREQ payloads among `payloads`
+/// (RFC 7296 3.7: concatenated 20-octet SHA-1 hashes; a trailing partial
+/// hash is ignored); `None` when there is no such CERTREQ.
+pub(super) fn certificate_requests(payloads: &[Payload]) -> Option<Vec<[u8; 20]>> {
+    let mut found = None;
+    for p in payloads {
+        if let Payload::CertReq(req) = p {
+            if req.encoding != CertEncoding::X509_SIGNATURE {
+                continue;
+            }
+            let cas: &mut Vec<[u8; 20]> = found.get_or_insert_with(Vec::new);
+            for chunk in req.data.chunks_exact(20) {
+                if let Ok(hash) = <[u8; 20]>::try_from(chunk) {
+                    if !cas.contains(&hash) {
+                        cas.push(hash);
+                    }
+                }
+            }
+        }
+    }
+    found
 }
 
 /// NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port).
@@ -136,6 +160,7 @@ impl Engine {
             addke_pending: Vec::new(),
             int_auth: None,
             peer_signature_hashes: Vec::new(),
+            peer_certreq: None,
             nat: NatInfo::default(),
             remote_id: None,
             next_message_id: 0,
@@ -395,6 +420,7 @@ impl Engine {
                 .is_some();
         sa.peer_childless = msg.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some();
         sa.peer_signature_hashes = signature_hashes(&msg);
+        sa.peer_certreq = certificate_requests(&msg.payloads);
         sa.init_response = raw.to_vec();
         sa.outstanding = None;
         sa.last_received = now;

@@ -312,6 +312,7 @@ impl Engine {
             addke_pending: suite.addke.clone(),
             int_auth: None,
             peer_signature_hashes: signature_hashes(&msg),
+            peer_certreq: None,
             nat,
             remote_id: None,
             next_message_id: 0,
@@ -372,6 +373,17 @@ impl Engine {
                     .flat_map(|x| x.to_be_bytes())
                     .collect(),
             )));
+        }
+        // RFC 7296 1.2: a responder that authenticates with certificates
+        // names the CAs it trusts in its IKE_SA_INIT response.
+        if let crate::engine::Authentication::Certificate(c) = &conn.auth {
+            let req = c.certificate_request();
+            if !req.is_empty() {
+                payloads.push(Payload::CertReq(crate::wire::CertPayload {
+                    encoding: crate::wire::CertEncoding::X509_SIGNATURE,
+                    data: req,
+                }));
+            }
         }
         if msg
             .notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED)

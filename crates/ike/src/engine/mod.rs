@@ -61,7 +61,8 @@ use crate::wire::{ExchangeType, Header, Message, Notify, NotifyType, WireError};
 
 pub use config::{
     default_esp_proposals, default_ike_proposals, Authentication, CertAuth, CertAuthError, ConnId,
-    Connection, EsnPolicy, EspProposal, Fragmentation, Identity, IkeProposal, Mode,
+    Connection, EsnPolicy, EspProposal, Fragmentation, Identity, IkeProposal, Mode, PeerAuthHints,
+    DEFAULT_IKE_GROUPS,
 };
 pub use event::{ChildSaId, ChildSaInfo, Event, IkeSaId, IkeSaInfo, NatInfo, Transmit};
 pub use proposal::{ChildSuite, IkeSuite};
