@@ -56,7 +56,11 @@ fn pki_dir() -> &'static Path {
 /// optionally the CA's CRL and more trusted CAs.
 fn ipsec_d(name: &str, cert: &str, crl: bool, extra_cas: &[&str]) -> Arc<RwLock<CertStore>> {
     let p = pki_dir();
-    let d = fresh_dir(&format!("ike-cert-auth-{name}"));
+    // Tests run in parallel and several build a folder for the same
+    // certificate: each call gets its own directory.
+    static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = fresh_dir(&format!("ike-cert-auth-{name}-{n}"));
     for sub in ["cacerts", "certs", "private", "crls"] {
         std::fs::create_dir_all(d.join(sub)).unwrap();
     }
