@@ -107,6 +107,17 @@ conn tun
 	rightsubnet=10.12.0.0/16
 	authby=secret
 	auto=add
+
+conn udp
+	left=192.0.2.1
+	leftid=@west
+	leftsubnet=10.21.0.0/16
+	right=192.0.2.2
+	rightid=@east
+	rightsubnet=10.22.0.0/16
+	authby=secret
+	encapsulation=yes
+	auto=add
 CONF
   echo '@west @east : PSK "xfrm vm test secret, not for production"' > $d/ipsec.secrets
   ip netns exec $ns $ipsec pluto --nofork --rundir $d/run --config $d/ipsec.conf \
@@ -167,6 +178,19 @@ pluto_route() {
   grep -q "acquire for" /tmp/pluto-left/pluto.log || { echo "no acquire in the log"; return 1; }
   [ "$(ip -n left xfrm state | grep -c 'proto esp')" -ge 2 ] || { echo "no ESP states after the ACQUIRE"; return 1; }
 }
+# encapsulation=yes: kernel ESP-in-UDP on port 4500, received through the
+# daemon's port-4500 socket (UDP_ENCAP_ESPINUDP).
+pluto_udp() {
+  ipsec_in left auto --up udp || { echo "--up udp failed"; return 1; }
+  ip -n right xfrm state | grep -q "encap type espinudp sport 4500 dport 4500" \
+    || { echo "no ESP-in-UDP states"; return 1; }
+  local i ok=1
+  for i in $(seq 20); do
+    ip netns exec left ping -c 1 -W 1 -I 10.21.0.1 10.22.0.1 >/dev/null 2>&1 && { ok=0; break; }
+  done
+  [ $ok = 0 ] || { echo "no ping through ESP-in-UDP"; return 1; }
+  ip netns exec left ping -c 5 -i 0.2 -W 1 -I 10.21.0.1 10.22.0.1 >/dev/null || { echo "pings lost"; return 1; }
+}
 pluto_step() { # LABEL FUNCTION
   echo "=== pluto $1"
   if $2; then
@@ -182,6 +206,8 @@ pluto_step() { # LABEL FUNCTION
 if [ -x "$ipsec" ]; then
   ip -n left addr add 10.11.0.1/32 dev lo
   ip -n right addr add 10.12.0.1/32 dev lo
+  ip -n left addr add 10.21.0.1/32 dev lo
+  ip -n right addr add 10.22.0.1/32 dev lo
   # Each side's gateway is the other, as on a host with a default route:
   # a trap's remote subnet is routed the way the kernel reaches it, and
   # without any route the first packet fails before the XFRM lookup.
@@ -189,6 +215,7 @@ if [ -x "$ipsec" ]; then
   ip -n right route add default via 192.0.2.1
   pluto_step "tunnel" pluto_tunnel
   pluto_step "route" pluto_route
+  pluto_step "encapsulation=yes" pluto_udp
   for p in "${pluto_pids[@]}"; do kill "$p" 2>/dev/null; done
   wait
 fi

@@ -14,7 +14,8 @@
 //! `protostack=xfrm`) bring a tunnel up with `ipsec auto --up`, pings pass
 //! through kernel ESP (the XFRM state counters rise), `--down` clears both
 //! ends, and `--route` plus a packet brings it up through the kernel's
-//! ACQUIRE. One boot for all of it.
+//! ACQUIRE, and an `encapsulation=yes` connection carries ESP-in-UDP
+//! through the daemon's port-4500 socket. One boot for all of it.
 //!
 //! Skipped, with a message, only when qemu cannot be installed on the host
 //! (run-vm.sh exits 77).
@@ -43,6 +44,7 @@ const STEPS: &[&str] = &[
     "xfrm_kernel tests",
     "pluto tunnel",
     "pluto route",
+    "pluto encapsulation=yes",
 ];
 
 /// target/<profile>/ of this test binary (target/<profile>/deps/xfrm_vm-HASH).
