@@ -459,6 +459,25 @@ mod tests {
     }
 
     #[test]
+    fn explicit_xfrm_needs_a_kernel_with_esp() {
+        let probe = dataplane::xfrm::kernel_supports_esp();
+        let explicit = Backend::check(Protostack::Xfrm { explicit: true });
+        if probe.is_supported() {
+            assert!(explicit.is_ok(), "{explicit:?}");
+        } else {
+            let e = explicit.expect_err("refused without ESP").to_string();
+            assert!(
+                e.starts_with("protostack=xfrm: the kernel cannot install ESP SAs ("),
+                "{e}"
+            );
+            assert!(e.ends_with("use protostack=userspace"), "{e}");
+        }
+        // The default and userspace never refuse: the default falls back.
+        assert!(Backend::check(Protostack::Xfrm { explicit: false }).is_ok());
+        assert!(Backend::check(Protostack::Userspace).is_ok());
+    }
+
+    #[test]
     fn policies_pair_families() {
         let l = [
             IpNet::new("10.1.0.0".parse().unwrap(), 16).unwrap(),
