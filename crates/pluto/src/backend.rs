@@ -275,7 +275,7 @@ impl Backend {
         max_bytes: Option<u64>,
         max_packets: Option<u64>,
     ) -> Result<SaId, BackendError> {
-        let transform = esp_transform(info)?;
+        let transform = esp_transform(info, self.kernel.name())?;
         let lifetime = Lifetime {
             soft: Default::default(),
             hard: esp::lifetime::Limits {
@@ -375,12 +375,9 @@ pub fn policies(
     out
 }
 
-fn esp_transform(info: &ChildSaInfo) -> Result<Transform, BackendError> {
+fn esp_transform(info: &ChildSaInfo, backend: &'static str) -> Result<Transform, BackendError> {
     let unsupported = |what: &'static str| {
-        BackendError::Dataplane(dataplane::DataplaneError::Unsupported {
-            backend: "userspace",
-            what,
-        })
+        BackendError::Dataplane(dataplane::DataplaneError::Unsupported { backend, what })
     };
     let integ = match info.suite.integ {
         None => None,
