@@ -146,7 +146,9 @@ ln -s ../bin/busybox "$root/sbin/modprobe"
 add_binary() {
   local src=$1 dest=$2 lib
   mkdir -p "$root$(dirname "$dest")"
-  cp -L "$src" "$root$dest"
+  # Without debug info: a debug build of ipsec is >100 MB, and the
+  # initramfs lives in the guest's RAM.
+  strip -o "$root$dest" "$src" 2>/dev/null || cp -L "$src" "$root$dest"
   for lib in $(ldd "$src" 2>/dev/null | awk '/=> \// {print $3} /^[[:space:]]*\// {print $1}') \
              /lib/x86_64-linux-gnu/libgcc_s.so.1; do
     [ -e "$lib" ] && [ ! -e "$root$lib" ] || continue

@@ -10,7 +10,12 @@
 //! ChaCha20-Poly1305 + ESN and ESP-in-UDP, pings, counters, routes with
 //! leftsourceip, remove_sa_pair stopping traffic, and a trap's ACQUIRE.
 //! The netlink tests of xfrm_netlink.rs and xfrm_kernel.rs run in the guest
-//! too, on Debian's kernel. One boot for all of it.
+//! too, on Debian's kernel. Last, two ferroswan daemons (`ipsec pluto`,
+//! `protostack=xfrm`) bring a tunnel up with `ipsec auto --up`, pings pass
+//! through kernel ESP (the XFRM state counters rise), `--down` clears both
+//! ends, and `--route` plus a packet brings it up through the kernel's
+//! ACQUIRE, and an `encapsulation=yes` connection carries ESP-in-UDP
+//! through the daemon's port-4500 socket. One boot for all of it.
 //!
 //! Skipped, with a message, only when qemu cannot be installed on the host
 //! (run-vm.sh exits 77).
@@ -37,6 +42,9 @@ const STEPS: &[&str] = &[
     "kernel ondemand",
     "xfrm_netlink tests",
     "xfrm_kernel tests",
+    "pluto tunnel",
+    "pluto route",
+    "pluto encapsulation=yes",
 ];
 
 /// target/<profile>/ of this test binary (target/<profile>/deps/xfrm_vm-HASH).
@@ -110,6 +118,17 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
     let kernel = profile_dir().join("examples/xfrm_kernel");
     assert!(kernel.is_file(), "{} missing", kernel.display());
 
+    // The daemon: the `ipsec` binary of the ipsec crate.
+    let mut build = Command::new(&cargo);
+    build.args(["build", "-p", "ipsec", "--bin", "ipsec"]);
+    if profile_dir().file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let st = build.current_dir(&repo).status().expect("run cargo build");
+    assert!(st.success(), "cargo build of the ipsec binary failed");
+    let ipsec = profile_dir().join("ipsec");
+    assert!(ipsec.is_file(), "{} missing", ipsec.display());
+
     let netlink_tests = test_binary(&cargo, &repo, "xfrm_netlink");
     let kernel_tests = test_binary(&cargo, &repo, "xfrm_kernel");
 
@@ -119,7 +138,7 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
     let out = Command::new("bash")
         .arg(repo.join("tests/kernelvm/run-vm.sh"))
         .arg("--timeout")
-        .arg("300")
+        .arg("480")
         .arg("--bin")
         .arg(&probe)
         .arg("--bin")
@@ -128,6 +147,8 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         .arg(&netlink_tests)
         .arg("--bin")
         .arg(&kernel_tests)
+        .arg("--bin")
+        .arg(&ipsec)
         .arg("--log")
         .arg(&console)
         .arg(repo.join("tests/kernelvm/guest-xfrm.sh"))
@@ -159,6 +180,9 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
     let summary = format!("XFRM VM: {} passed, 0 failed", STEPS.len());
     assert!(stdout.contains(&summary), "{}", dump());
     eprintln!("{summary}; VM test wall time {:.1} s", wall.as_secs_f64());
+    for line in stdout.lines().filter(|l| l.starts_with("ESP packets")) {
+        eprintln!("pluto tunnel: {line}");
+    }
     for line in stderr.lines().filter(|l| l.starts_with("run-vm:")) {
         eprintln!("{line}");
     }

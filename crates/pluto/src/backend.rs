@@ -10,7 +10,7 @@
 use dataplane::userspace::DEFAULT_BYPASS_MARK;
 use dataplane::{
     Encapsulation, IpNet, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair,
-    SaPairCounters, UdpSource, Userspace, UserspaceConfig,
+    SaPairCounters, UdpSource, Userspace, UserspaceConfig, XfrmKernel, XfrmKernelConfig,
 };
 use esp::{AesKeySize, Integrity, Lifetime, SaKeys, SaParams, Transform};
 use ike::crypto::{EncrAlg, EspKeys, IntegAlg};
@@ -55,9 +55,16 @@ pub enum Protostack {
 /// A running data plane and the daemon's socket for IKE on port 4500.
 pub struct Backend {
     kernel: Box<dyn Kernel>,
-    /// The daemon's handle on the port-4500 socket (the data plane owns its
-    /// receive side); IKE goes out on it with the non-ESP marker.
+    /// The daemon's handle on the port-4500 socket; IKE goes out on it with
+    /// the non-ESP marker. With userspace the data plane owns its receive
+    /// side; with XFRM the kernel takes ESP and the daemon reads IKE.
     ike4500: UdpSocket,
+    /// With XFRM: the port-4500 socket for the daemon to read IKE from
+    /// (taken once by [`Backend::take_ike_reader`]).
+    ike_reader: Option<UdpSocket>,
+    /// The kernel does ESP (XFRM): IKE sockets need
+    /// [`Backend::prepare_ike_socket`].
+    xfrm: bool,
     /// Log lines from start-up (the fallback), for the caller to log.
     pub notes: Vec<String>,
 }
@@ -101,19 +108,16 @@ fn bind_4500(listen: Option<IpAddr>) -> Result<UdpSocket, BackendError> {
 
 impl Backend {
     /// Checks at start-up that `protostack` can be served at all: an
-    /// explicit `protostack=xfrm` cannot (yet), so the daemon refuses to
-    /// start instead of falling back.
+    /// explicit `protostack=xfrm` on a kernel that cannot install ESP SAs
+    /// makes the daemon refuse to start instead of falling back.
     pub fn check(protostack: Protostack) -> Result<(), BackendError> {
         if let Protostack::Xfrm { explicit: true } = protostack {
             let probe = dataplane::xfrm::kernel_supports_esp();
-            let why = if probe.is_supported() {
-                "the XFRM backend is not available yet in ferroswan".to_string()
-            } else {
-                format!("the kernel cannot install ESP SAs ({probe})")
-            };
-            return Err(BackendError::Xfrm(format!(
-                "{why}; use protostack=userspace"
-            )));
+            if !probe.is_supported() {
+                return Err(BackendError::Xfrm(format!(
+                    "the kernel cannot install ESP SAs ({probe}); use protostack=userspace"
+                )));
+            }
         }
         Ok(())
     }
@@ -122,17 +126,57 @@ impl Backend {
     pub fn open(protostack: Protostack, listen: Option<IpAddr>) -> Result<Backend, BackendError> {
         Self::check(protostack)?;
         let mut notes = Vec::new();
-        if let Protostack::Xfrm { .. } = protostack {
+        if let Protostack::Xfrm { explicit } = protostack {
             let probe = dataplane::xfrm::kernel_supports_esp();
-            let why = if probe.is_supported() {
-                "the XFRM backend is not available yet in ferroswan".to_string()
+            if probe.is_supported() {
+                match Self::open_xfrm(listen) {
+                    Ok(mut b) => {
+                        b.notes
+                            .push("using the XFRM data plane (kernel ESP)".into());
+                        return Ok(b);
+                    }
+                    Err(e) if explicit => return Err(BackendError::Xfrm(e.to_string())),
+                    Err(e) => notes.push(format!(
+                        "protostack=xfrm: cannot open the XFRM data plane ({e}); \
+                         falling back to the userspace data plane"
+                    )),
+                }
             } else {
-                format!("the kernel cannot install ESP SAs ({probe})")
-            };
-            notes.push(format!(
-                "protostack=xfrm: {why}; falling back to the userspace data plane"
-            ));
+                notes.push(format!(
+                    "protostack=xfrm: the kernel cannot install ESP SAs ({probe}); \
+                     falling back to the userspace data plane"
+                ));
+            }
         }
+        let mut b = Self::open_userspace(listen)?;
+        notes.append(&mut b.notes);
+        b.notes = notes;
+        Ok(b)
+    }
+
+    /// The XFRM data plane: the kernel does ESP; the daemon reads IKE from
+    /// its own port-4500 socket (with `UDP_ENCAP_ESPINUDP` set on it).
+    fn open_xfrm(listen: Option<IpAddr>) -> Result<Backend, BackendError> {
+        let kernel = XfrmKernel::open(XfrmKernelConfig::default())?;
+        let sock = bind_4500(listen)?;
+        XfrmKernel::prepare_ike_socket(&sock, true)?;
+        let reader = sock.try_clone().map_err(|e| BackendError::Io {
+            what: "cloning the port 4500 socket".into(),
+            source: e,
+        })?;
+        Ok(Backend {
+            kernel: Box::new(kernel),
+            ike4500: sock,
+            ike_reader: Some(reader),
+            xfrm: true,
+            notes: Vec::new(),
+        })
+    }
+
+    /// The userspace data plane: a TUN device; it owns the port-4500
+    /// socket's receive side and hands IKE on as events.
+    fn open_userspace(listen: Option<IpAddr>) -> Result<Backend, BackendError> {
+        let mut notes = Vec::new();
         let sock = bind_4500(listen)?;
         let ike4500 = sock.try_clone().map_err(|e| BackendError::Io {
             what: "cloning the port 4500 socket".into(),
@@ -164,8 +208,30 @@ impl Backend {
         Ok(Backend {
             kernel: Box::new(user),
             ike4500,
+            ike_reader: None,
+            xfrm: false,
             notes,
         })
+    }
+
+    /// Prepares a port-500 IKE socket for this data plane: with XFRM it is
+    /// exempted from IPsec policies (nothing to do for userspace, whose
+    /// routes skip the sockets' bypass mark).
+    pub fn prepare_ike_socket(
+        &self,
+        socket: &impl std::os::fd::AsRawFd,
+    ) -> Result<(), BackendError> {
+        if self.xfrm {
+            XfrmKernel::prepare_ike_socket(socket, false)?;
+        }
+        Ok(())
+    }
+
+    /// With XFRM, the port-4500 socket the daemon reads IKE from (each
+    /// datagram still starts with the 4-byte non-ESP marker); `None` with
+    /// userspace (IKE arrives as [`KernelEvent::IkeDatagram`]) or once taken.
+    pub fn take_ike_reader(&mut self) -> Option<UdpSocket> {
+        self.ike_reader.take()
     }
 
     /// The backend's name (`userspace`, `xfrm`).
@@ -209,7 +275,7 @@ impl Backend {
         max_bytes: Option<u64>,
         max_packets: Option<u64>,
     ) -> Result<SaId, BackendError> {
-        let transform = esp_transform(info)?;
+        let transform = esp_transform(info, self.kernel.name())?;
         let lifetime = Lifetime {
             soft: Default::default(),
             hard: esp::lifetime::Limits {
@@ -309,12 +375,9 @@ pub fn policies(
     out
 }
 
-fn esp_transform(info: &ChildSaInfo) -> Result<Transform, BackendError> {
+fn esp_transform(info: &ChildSaInfo, backend: &'static str) -> Result<Transform, BackendError> {
     let unsupported = |what: &'static str| {
-        BackendError::Dataplane(dataplane::DataplaneError::Unsupported {
-            backend: "userspace",
-            what,
-        })
+        BackendError::Dataplane(dataplane::DataplaneError::Unsupported { backend, what })
     };
     let integ = match info.suite.integ {
         None => None,
@@ -390,6 +453,25 @@ mod tests {
         );
         let h = TrafficSelector::host("2001:db8::1".parse().unwrap());
         assert_eq!(ts_net(&h).prefix(), 128);
+    }
+
+    #[test]
+    fn explicit_xfrm_needs_a_kernel_with_esp() {
+        let probe = dataplane::xfrm::kernel_supports_esp();
+        let explicit = Backend::check(Protostack::Xfrm { explicit: true });
+        if probe.is_supported() {
+            assert!(explicit.is_ok(), "{explicit:?}");
+        } else {
+            let e = explicit.expect_err("refused without ESP").to_string();
+            assert!(
+                e.starts_with("protostack=xfrm: the kernel cannot install ESP SAs ("),
+                "{e}"
+            );
+            assert!(e.ends_with("use protostack=userspace"), "{e}");
+        }
+        // The default and userspace never refuse: the default falls back.
+        assert!(Backend::check(Protostack::Xfrm { explicit: false }).is_ok());
+        assert!(Backend::check(Protostack::Userspace).is_ok());
     }
 
     #[test]

@@ -218,9 +218,17 @@ impl Wire {
             return Ok(());
         }
         match Backend::open(self.protostack, self.listen) {
-            Ok(b) => {
+            Ok(mut b) => {
                 for n in &b.notes {
                     tracing::warn!("{n}");
+                }
+                for (local, sock) in &self.sockets {
+                    if let Err(e) = b.prepare_ike_socket(sock.as_ref()) {
+                        tracing::warn!("IKE socket {local}: {e}");
+                    }
+                }
+                if let Some(reader) = b.take_ike_reader() {
+                    self.spawn_nat_t_reader(reader);
                 }
                 self.backend = Some(b);
                 self.backend_error = None;
@@ -233,6 +241,65 @@ impl Wire {
                 Err(e)
             }
         }
+    }
+
+    /// Reads IKE from the port-4500 socket when the kernel does ESP (XFRM):
+    /// the kernel consumes ESP and keepalives, so what arrives is IKE with
+    /// its non-ESP marker, which the engine expects on port 4500.
+    fn spawn_nat_t_reader(&self, std_sock: std::net::UdpSocket) {
+        let local = match std_sock.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("the port 4500 socket: {e}");
+                return;
+            }
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            tracing::error!("cannot read IKE on {local}: no event loop");
+            return;
+        }
+        let sock = match std_sock
+            .set_nonblocking(true)
+            .and_then(|()| UdpSocket::from_std(std_sock))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot use UDP {local}: {e}");
+                return;
+            }
+        };
+        let tx = self.udp_tx.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    Ok((n, remote)) => {
+                        // IPv4 peers on a dual-stack socket appear as ::ffff:a.b.c.d.
+                        let remote = match remote {
+                            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                                Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+                                None => remote,
+                            },
+                            v4 => v4,
+                        };
+                        let bytes = buf.get(..n).unwrap_or(&[]).to_vec();
+                        if tx
+                            .send(Datagram {
+                                local,
+                                remote,
+                                bytes,
+                            })
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::debug!("UDP {local}: {e}"),
+                }
+            }
+        });
+        tracing::info!("listening for IKE messages on {local} (kernel ESP-in-UDP)");
     }
 
     /// Opens port-500 sockets on `addrs` (those not open yet) and starts
@@ -259,6 +326,11 @@ impl Wire {
             };
             if let Err(e) = backend::mark_bypass(std_sock.as_raw_fd()) {
                 errors.push(format!("cannot mark UDP {local} (SO_MARK): {e}"));
+            }
+            if let Some(b) = &self.backend {
+                if let Err(e) = b.prepare_ike_socket(&std_sock) {
+                    errors.push(format!("UDP {local}: {e}"));
+                }
             }
             let sock = match std_sock
                 .set_nonblocking(true)
