@@ -37,26 +37,25 @@ fn esp_for_create(conn: &Connection, ike_group: KeGroup) -> Vec<EspProposal> {
         .collect()
 }
 
-fn find<T>(p: &[Payload], f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
-    p.iter().find_map(f)
-}
-
-fn nonce_of(p: &[Payload]) -> Option<&Vec<u8>> {
-    find(p, |x| match x {
+/// The first Nonce payload.
+pub(super) fn nonce_of(p: &[Payload]) -> Option<&Vec<u8>> {
+    super::init::first(p, |x| match x {
         Payload::Nonce(n) => Some(n),
         _ => None,
     })
 }
 
-fn ke_of(p: &[Payload]) -> Option<&KePayload> {
-    find(p, |x| match x {
+/// The first KE payload.
+pub(super) fn ke_of(p: &[Payload]) -> Option<&KePayload> {
+    super::init::first(p, |x| match x {
         Payload::Ke(k) => Some(k),
         _ => None,
     })
 }
 
-fn sa_of(p: &[Payload]) -> Option<&SaPayload> {
-    find(p, |x| match x {
+/// The first SA payload.
+pub(super) fn sa_of(p: &[Payload]) -> Option<&SaPayload> {
+    super::init::first(p, |x| match x {
         Payload::Sa(s) => Some(s),
         _ => None,
     })

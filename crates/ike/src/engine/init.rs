@@ -14,6 +14,7 @@ use crate::wire::{
 };
 
 use super::config::Fragmentation;
+use super::create_child::{ke_of, nonce_of, sa_of};
 use super::event::{IkeSaId, NatInfo};
 use super::ike_sa::{IkeSa, IkeState, RequestKind};
 use super::proposal::{accept_ike, ike_sa_payload, ke_name};
@@ -335,18 +336,9 @@ impl Engine {
             Some(c) => c.clone(),
             None => return false,
         };
-        let sa_payload = first(p, |x| match x {
-            Payload::Sa(s) => Some(s),
-            _ => None,
-        });
-        let ke_payload = first(p, |x| match x {
-            Payload::Ke(k) => Some(k),
-            _ => None,
-        });
-        let nonce = first(p, |x| match x {
-            Payload::Nonce(n) => Some(n),
-            _ => None,
-        });
+        let sa_payload = sa_of(p);
+        let ke_payload = ke_of(p);
+        let nonce = nonce_of(p);
         let (Some(sa_payload), Some(ke_payload), Some(nonce)) = (sa_payload, ke_payload, nonce)
         else {
             self.fail(sa, "IKE_SA_INIT response lacks SA, KE or Nonce");

@@ -12,9 +12,10 @@ use crate::crypto::{IkeSaKeys, KeyExchange};
 use crate::wire::{ExchangeType, KePayload, Message, Notify, NotifyType, Payload};
 
 use super::config::{Connection, Fragmentation};
+use super::create_child::{ke_of, nonce_of, sa_of};
 use super::event::IkeSaId;
 use super::ike_sa::{IkeSa, IkeState};
-use super::init::{detect_nat, first, nat_hash, signature_hashes, SIGNATURE_HASHES};
+use super::init::{detect_nat, nat_hash, signature_hashes, SIGNATURE_HASHES};
 use super::proposal::{ke_name, select_ike};
 use super::{ConnId, Engine, COOKIE_SECRET_LIFETIME};
 
@@ -126,18 +127,9 @@ impl Engine {
             return;
         };
         let p = &msg.payloads;
-        let nonce = first(p, |x| match x {
-            Payload::Nonce(n) => Some(n),
-            _ => None,
-        });
-        let sa_payload = first(p, |x| match x {
-            Payload::Sa(s) => Some(s),
-            _ => None,
-        });
-        let ke_payload = first(p, |x| match x {
-            Payload::Ke(k) => Some(k),
-            _ => None,
-        });
+        let nonce = nonce_of(p);
+        let sa_payload = sa_of(p);
+        let ke_payload = ke_of(p);
         let (Some(nonce), Some(sa_payload), Some(ke_payload)) = (nonce, sa_payload, ke_payload)
         else {
             self.init_notify_reply(
