@@ -8,10 +8,12 @@
 //! [`FetchOutcome`]s, and applies each to its [`CertStore`] and
 //! [`OcspCache`] with [`FetchOutcome::apply`].
 //!
-//! HTTP (`http://`) is supported; `ldap://` distribution points are
-//! reported as [`FetchError::LdapNotSupported`], and `https://` as
-//! [`FetchError::UnsupportedScheme`] (CRLs and OCSP are signed, so
-//! Libreswan's peers publish them over plain HTTP).
+//! CRLs come over HTTP (`http://`) and LDAP (`ldap://`, RFC 4516 URLs,
+//! fetched with the small client of [`crate::ldap`]); OCSP over HTTP.
+//! `https://` is reported as [`FetchError::UnsupportedScheme`] and
+//! `ldaps://` as an [`FetchError::Ldap`] error saying so (CRLs and OCSP
+//! answers are signed, so they are published over plain transports). `crl-timeout` bounds a
+//! whole CRL fetch, LDAP bind and search included.
 
 use std::io::Read;
 use std::sync::mpsc;
@@ -105,14 +107,17 @@ pub enum FetchError {
         /// The limit.
         limit: usize,
     },
-    /// An LDAP URL: not supported yet.
-    #[error("fetching {url}: LDAP is not supported yet (publish the CRL over http://)")]
-    LdapNotSupported {
+    /// An LDAP fetch failed (bad URL, bind refused, search failed,
+    /// malformed reply, ...).
+    #[error("fetching {url} failed: {source}")]
+    Ldap {
         /// The URL.
         url: String,
+        /// What went wrong.
+        source: crate::ldap::LdapError,
     },
     /// A URL scheme ferroswan does not fetch from.
-    #[error("fetching {url}: unsupported URL scheme (only http:// is supported)")]
+    #[error("fetching {url}: unsupported URL scheme (CRLs come from http:// and ldap://, OCSP answers from http://)")]
     UnsupportedScheme {
         /// The URL.
         url: String,
@@ -239,14 +244,17 @@ impl FetchOutcome {
     }
 }
 
+/// `ldap://` and `ldaps://` (the latter refused by [`crate::ldap::LdapUrl`]
+/// with its reason).
+fn is_ldap(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    lower.starts_with("ldap://") || lower.starts_with("ldaps://")
+}
+
 fn check_scheme(url: &str) -> Result<(), FetchError> {
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("http://") {
         Ok(())
-    } else if lower.starts_with("ldap://") || lower.starts_with("ldaps://") {
-        Err(FetchError::LdapNotSupported {
-            url: url.to_string(),
-        })
     } else {
         Err(FetchError::UnsupportedScheme {
             url: url.to_string(),
@@ -347,13 +355,42 @@ pub fn http_post(
     read_body(url, started, timeout, limit, result)
 }
 
-/// Fetches the CRLs (PEM or DER) published at `url` within `crl-timeout`.
+/// Fetches the values of an `ldap://` URL within `timeout`, at most
+/// `limit` bytes in all (see [`crate::ldap`]).
+pub fn ldap_get(url: &str, timeout: Duration, limit: usize) -> Result<Vec<Vec<u8>>, FetchError> {
+    use crate::ldap::LdapError;
+    crate::ldap::fetch_url(url, timeout, limit).map_err(|e| match e {
+        LdapError::Timeout => FetchError::Timeout {
+            url: url.to_string(),
+            after: timeout,
+        },
+        LdapError::TooLarge { limit } => FetchError::TooLarge {
+            url: url.to_string(),
+            limit,
+        },
+        source => FetchError::Ldap {
+            url: url.to_string(),
+            source,
+        },
+    })
+}
+
+/// Fetches the CRLs (PEM or DER) published at `url` (`http://` or
+/// `ldap://`) within `crl-timeout`.
 pub fn fetch_crl_url(url: &str, config: &FetchConfig) -> Result<Vec<Crl>, FetchError> {
-    let data = http_get(url, config.crl_timeout, config.max_response_size)?;
-    Crl::from_pem_or_der(&data).map_err(|source| FetchError::Invalid {
+    let invalid = |source| FetchError::Invalid {
         url: url.to_string(),
         source,
-    })
+    };
+    if is_ldap(url) {
+        let mut crls = Vec::new();
+        for value in ldap_get(url, config.crl_timeout, config.max_response_size)? {
+            crls.extend(Crl::from_pem_or_der(&value).map_err(invalid)?);
+        }
+        return Ok(crls);
+    }
+    let data = http_get(url, config.crl_timeout, config.max_response_size)?;
+    Crl::from_pem_or_der(&data).map_err(invalid)
 }
 
 /// Fetches the CRL of `cert`'s issuer from the certificate's distribution

@@ -19,7 +19,8 @@
 //!   `rightca=`, ID) gives the [`PublicKey`] to [`PublicKey::verify`] the AUTH
 //!   payload with a [`SignatureScheme`];
 //! - revocation: [`CrlStore`], [`OcspRequest`] / [`verify_response`] /
-//!   [`OcspCache`];
+//!   [`OcspCache`]; fetching CRLs (http:// and ldap://) and OCSP answers
+//!   off the IKE thread: [`fetch::Fetcher`] (LDAP client in [`ldap`]);
 //! - `ipsec auto --list*`: the [`list`] module.
 
 pub mod auth;
@@ -32,6 +33,7 @@ pub mod error;
 pub mod fetch;
 pub mod id;
 pub mod key;
+pub mod ldap;
 pub mod list;
 pub mod nss;
 pub mod ocsp;

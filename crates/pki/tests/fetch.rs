@@ -286,14 +286,32 @@ fn crl_timeout_is_honoured() {
 }
 
 #[test]
-fn ldap_and_other_schemes_say_so() {
+fn unusable_ldap_urls_and_other_schemes_say_so() {
+    // ldap:// is fetched: nobody listens on this port, so it is a
+    // connection error naming the server.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cert = cert_with_cdp(
         "cdp-ldap",
-        "URI:ldap://192.0.2.254/cn=ca?certificateRevocationList",
+        &format!("URI:ldap://127.0.0.1:{port}/cn=ca?certificateRevocationList"),
     );
     let err = fetch_crls(&cert, &FetchConfig::default()).unwrap_err();
-    assert!(matches!(err, FetchError::LdapNotSupported { .. }), "{err}");
-    assert!(err.to_string().contains("LDAP is not supported yet"));
+    assert!(matches!(err, FetchError::Ldap { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "cannot connect to the LDAP server 127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    let err = fetch_crl_url("ldaps://192.0.2.254/cn=ca", &FetchConfig::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ldaps:// (LDAP over TLS) is not supported"),
+        "{err}"
+    );
     let err = fetch_crl_url("https://192.0.2.254/ca.crl", &FetchConfig::default()).unwrap_err();
     assert!(matches!(err, FetchError::UnsupportedScheme { .. }), "{err}");
     let err = fetch_crls(&pki().cert("ca"), &FetchConfig::default()).unwrap_err();
@@ -301,6 +319,23 @@ fn ldap_and_other_schemes_say_so() {
         matches!(err, FetchError::NoDistributionPoint { .. }),
         "{err}"
     );
+}
+
+#[test]
+fn ldap_crl_timeout_is_honoured() {
+    // Accepts the connection, never answers the bind.
+    let server = HttpServer::start(Vec::new(), true);
+    let config = FetchConfig {
+        crl_timeout: Duration::from_millis(400),
+        ..FetchConfig::default()
+    };
+    let started = Instant::now();
+    let err =
+        fetch_crl_url(&format!("ldap://127.0.0.1:{}/cn=ca", server.port), &config).unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, FetchError::Timeout { .. }), "{err}");
+    assert!(took >= Duration::from_millis(350), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
 }
 
 #[test]

@@ -21,6 +21,26 @@ proptest! {
     }
 
     #[test]
+    fn random_ldap_replies_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = pki::ldap::message::parse_message(&data);
+        let mut r = &data[..];
+        while pki::ldap::message::read_message(&mut r, 300).is_ok() {}
+        // Behind a valid LDAPMessage header.
+        let mut framed = vec![0x30, 0x82];
+        framed.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+        framed.extend_from_slice(&data);
+        let _ = pki::ldap::message::parse_message(&framed);
+    }
+
+    #[test]
+    fn random_ldap_urls_and_filters_never_panic(s in "\\PC{0,80}") {
+        let _ = pki::ldap::LdapUrl::parse(&s);
+        let _ = pki::ldap::LdapUrl::parse(&format!("ldap://{s}"));
+        let _ = pki::ldap::Filter::parse(&s);
+        let _ = pki::ldap::Filter::parse(&format!("(&(cn={s})"));
+    }
+
+    #[test]
     fn random_text_never_panics(s in "\\PC{0,80}") {
         let _ = Id::parse(&s);
         let _ = DistinguishedName::parse(&s);
