@@ -163,16 +163,19 @@ impl Id {
         }
     }
 
-    /// Libreswan's ID type name as printed by `--listpubkeys` (e.g. `FQDN`, `DER_ASN1_DN`).
+    /// Libreswan's ID type name (its `ike_idtype_names`) as `--listpubkeys`
+    /// prints it: `ID_FQDN`, `ID_DER_ASN1_DN`, ...; `%none` and `%fromcert`
+    /// for the IDs private to pluto.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Id::Any | Id::FromCert => "ID_NONE",
-            Id::Ip(IpAddr::V4(_)) => "IPV4_ADDR",
-            Id::Ip(IpAddr::V6(_)) => "IPV6_ADDR",
-            Id::Fqdn(_) => "FQDN",
-            Id::Email(_) => "USER_FQDN",
-            Id::Dn(_) => "DER_ASN1_DN",
-            Id::KeyId(_) => "KEY_ID",
+            Id::Any => "%none",
+            Id::FromCert => "%fromcert",
+            Id::Ip(IpAddr::V4(_)) => "ID_IPV4_ADDR",
+            Id::Ip(IpAddr::V6(_)) => "ID_IPV6_ADDR",
+            Id::Fqdn(_) => "ID_FQDN",
+            Id::Email(_) => "ID_USER_FQDN",
+            Id::Dn(_) => "ID_DER_ASN1_DN",
+            Id::KeyId(_) => "ID_KEY_ID",
         }
     }
 }

@@ -2,7 +2,15 @@
 //! `--listcrls`, `--checkpubkeys`) rendered from a [`CertStore`].
 //!
 //! Each function returns the lines without whack's `000 ` prefix; a blank
-//! line is a single space, as pluto prints it.
+//! line is a single space, as pluto prints it. Like pluto's separators,
+//! blank lines never come two in a row: a section ends with the blank line
+//! it has pending, and [`join_sections`] merges the blank lines where
+//! sections meet (`--listall`, `--rereadall`).
+//!
+//! The formats are Libreswan 4's: certificate and CRL times in GMT as
+//! `%a %b %d %H:%M:%S %Y` whatever `--utc` says, public key times as
+//! `Mon DD HH:MM:SS [UTC ]YYYY` (local time unless `--utc`), ID types by
+//! their `ID_` names.
 
 use crate::cert::Certificate;
 use crate::crl::Crl;
@@ -16,6 +24,29 @@ use crate::time::{TimeZone, UnixTime};
 pub const PUBKEY_WARNING_INTERVAL_SECS: i64 = 14 * 24 * 3600;
 
 const BLANK: &str = " ";
+
+/// Removes every blank line that follows another, as pluto's separators do.
+fn collapse_blanks(lines: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    for l in lines {
+        if l == BLANK && out.last().is_some_and(|p| p == BLANK) {
+            continue;
+        }
+        out.push(l);
+    }
+    out
+}
+
+/// Concatenates list sections (each as returned by this module's
+/// functions, or other whack lines such as the pre-shared secrets list)
+/// into one output, with a single blank line where two meet: what
+/// `--listall` prints.
+pub fn join_sections<I>(sections: I) -> Vec<String>
+where
+    I: IntoIterator<Item = Vec<String>>,
+{
+    collapse_blanks(sections.into_iter().flatten().collect())
+}
 
 /// A public key as pluto lists it: raw keys from `leftrsasigkey=` and keys
 /// taken from certificates.
@@ -47,6 +78,17 @@ impl PubkeyEntry {
             has_private_key,
         }
     }
+}
+
+/// The public keys of the store's end certificates, as pluto lists them
+/// once connections use them (`installed` is when they were loaded): with
+/// [`list_pubkeys`] and [`check_pubkeys`], what `--listpubkeys` and
+/// `--checkpubkeys` show of certificates.
+pub fn cert_pubkeys(store: &CertStore, installed: UnixTime) -> Vec<PubkeyEntry> {
+    store
+        .end_certs()
+        .map(|s| PubkeyEntry::from_cert(&s.cert, installed, store.has_private_key(&s.cert)))
+        .collect()
 }
 
 /// Libreswan's `check_expiry`: `ok (expires never)`, `fatal (expired)`,
@@ -85,8 +127,16 @@ pub fn check_expiry(
     ))
 }
 
+/// The size `--listpubkeys` prints: Libreswan 4 prints 8 times the size of
+/// the key's public value, which for ECDSA is the uncompressed point
+/// (`04 || X || Y`): 520 for P-256, 776 for P-384, 1064 for P-521.
+/// (`--listcerts` prints NSS's strength instead: 256 for P-256.)
 fn key_bits(kt: KeyType) -> usize {
-    kt.bits()
+    match kt {
+        KeyType::Rsa { bits } => bits.div_ceil(8) * 8,
+        KeyType::Ecdsa(c) => 8 * (1 + 2 * c.bits().div_ceil(8)),
+        KeyType::Ed25519 => 256,
+    }
 }
 
 fn pubkey_lines(out: &mut Vec<String>, e: &PubkeyEntry, zone: TimeZone, expiry: Option<&str>) {
@@ -121,7 +171,8 @@ pub fn list_pubkeys(keys: &[PubkeyEntry], now: UnixTime, zone: TimeZone) -> Vec<
 }
 
 /// `--checkpubkeys`: only the keys that expire within `warning_interval`
-/// seconds or have expired (no header, as pluto prints it).
+/// seconds or have expired (no header, as pluto prints it); keys that never
+/// expire are not listed.
 pub fn check_pubkeys(
     keys: &[PubkeyEntry],
     now: UnixTime,
@@ -140,7 +191,9 @@ pub fn check_pubkeys(
 }
 
 /// Certificates of a store that expire within `warning_interval` seconds or
-/// have expired, with Libreswan's expiry message.
+/// have expired, with Libreswan's expiry message (`warning (expires in 3
+/// days)`, `fatal (expired)`), by nickname, in store order: for logging
+/// at `--checkpubkeys` and at start-up.
 pub fn expiring_certs(
     store: &CertStore,
     now: UnixTime,
@@ -239,7 +292,7 @@ pub fn list_crls(store: &CertStore) -> Vec<String> {
     for crl in store.crls().iter() {
         crl_detail(&mut out, crl);
     }
-    out
+    collapse_blanks(out)
 }
 
 #[cfg(test)]
@@ -268,5 +321,25 @@ mod tests {
             check_expiry(Some(now.add_secs(1)), now, w).unwrap(),
             "warning (expires in 1 second)"
         );
+    }
+
+    #[test]
+    fn listed_key_sizes() {
+        use crate::pubkey::Curve;
+        assert_eq!(key_bits(KeyType::Rsa { bits: 2048 }), 2048);
+        assert_eq!(key_bits(KeyType::Rsa { bits: 3071 }), 3072);
+        assert_eq!(key_bits(KeyType::Ecdsa(Curve::P256)), 520);
+        assert_eq!(key_bits(KeyType::Ecdsa(Curve::P384)), 776);
+        assert_eq!(key_bits(KeyType::Ecdsa(Curve::P521)), 1064);
+    }
+
+    #[test]
+    fn blank_lines_never_repeat() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            join_sections([v(&[" ", "a", " "]), v(&[" ", "b", " ", " "]), v(&["c"])]),
+            v(&[" ", "a", " ", "b", " ", "c"])
+        );
+        assert_eq!(join_sections([v(&[]), v(&[" "])]), v(&[" "]));
     }
 }

@@ -63,17 +63,45 @@ fn listcerts_and_cacerts() {
     ];
     assert_eq!(list::list_certs(&s), expected);
 
-    let ca = list::list_cacerts(&s);
-    assert_eq!(ca[1], "List of X.509 CA Certificates:");
-    assert!(
-        ca[3].starts_with("Root CA certificate \"ca\" - SN: 0x"),
-        "{}",
-        ca[3]
+    let ca_nb = gmt(p, "openssl x509 -in ca.crt -noout -startdate");
+    let ca_na = gmt(p, "openssl x509 -in ca.crt -noout -enddate");
+    let ca_serial = common::run(&p.dir, "openssl x509 -in ca.crt -noout -serial");
+    let ca_serial = ca_serial
+        .trim()
+        .trim_start_matches("serial=")
+        .to_lowercase();
+    assert_eq!(
+        list::list_cacerts(&s),
+        vec![
+            " ".to_string(),
+            "List of X.509 CA Certificates:".into(),
+            " ".into(),
+            format!("Root CA certificate \"ca\" - SN: 0x{ca_serial}"),
+            format!("  subject: {issuer}"),
+            format!("  issuer: {issuer}"),
+            format!("  not before: {ca_nb}"),
+            format!("  not after: {ca_na}"),
+            "  2048 bit RSA".into(),
+            " ".into(),
+        ]
     );
-    assert_eq!(ca[4], format!("  subject: {issuer}"));
-    assert_eq!(ca[5], format!("  issuer: {issuer}"));
-    assert_eq!(ca[8], "  2048 bit RSA");
-    assert_eq!(ca.len(), 10);
+    // Certificate times are GMT whatever the local zone: nothing in these
+    // lists depends on it (no zone parameter), and every time line has
+    // Libreswan's "%a %b %d %H:%M:%S %Y" shape.
+    for l in list::list_certs(&s)
+        .iter()
+        .filter(|l| l.starts_with("  not "))
+    {
+        let t = l.split_once(": ").unwrap().1;
+        let parts: Vec<&str> = t.split(' ').collect();
+        assert_eq!(parts.len(), 5, "{l}");
+        assert_eq!(
+            (parts[0].len(), parts[1].len(), parts[2].len()),
+            (3, 3, 2),
+            "{l}"
+        );
+        assert_eq!(parts[3].len(), 8, "{l}");
+    }
 }
 
 #[test]
@@ -82,21 +110,110 @@ fn listcrls() {
     let s = store(p);
     let this = gmt(p, "openssl crl -in ca.crl.pem -noout -lastupdate");
     let next = gmt(p, "openssl crl -in ca.crl.pem -noout -nextupdate");
-    assert_eq!(
-        list::list_crls(&s),
-        vec![
-            " ".to_string(),
-            "List of CRLs:".into(),
-            " ".into(),
-            " ".into(),
-            "issuer: C=CA, ST=Ontario, O=Libreswan, CN=Libreswan test CA".into(),
-            "revoked certs: 1".into(),
-            format!("updates: this {this}"),
-            format!("         next {next}"),
-        ]
-    );
+    let ca_crl = vec![
+        "issuer: C=CA, ST=Ontario, O=Libreswan, CN=Libreswan test CA".to_string(),
+        "revoked certs: 1".into(),
+        format!("updates: this {this}"),
+        format!("         next {next}"),
+    ];
+    let mut expected = vec![" ".to_string(), "List of CRLs:".into(), " ".into()];
+    expected.extend(ca_crl.clone());
+    assert_eq!(list::list_crls(&s), expected);
     let empty = CertStore::new();
     assert_eq!(list::list_crls(&empty), [" ", "List of CRLs:", " "]);
+
+    // Two CRLs: one blank line between them, none after the last.
+    common::run(
+        &p.dir,
+        "CANAME=otherca openssl ca -batch -config ca.cnf -gencrl -crldays 7 -out otherca.crl.pem 2>/dev/null",
+    );
+    let o_this = gmt(p, "openssl crl -in otherca.crl.pem -noout -lastupdate");
+    let o_next = gmt(p, "openssl crl -in otherca.crl.pem -noout -nextupdate");
+    let other_crl = vec![
+        "issuer: C=CA, ST=Ontario, O=Libreswan, CN=Other test CA".to_string(),
+        "revoked certs: 0".into(),
+        format!("updates: this {o_this}"),
+        format!("         next {o_next}"),
+    ];
+    let mut s2 = store(p);
+    s2.add_cert(
+        "otherca",
+        p.cert("otherca"),
+        pki::Trust {
+            trusted_ca: true,
+            ..pki::Trust::default()
+        },
+    );
+    s2.add_crl(p.crl("otherca.crl.pem")).unwrap();
+    let lines = list::list_crls(&s2);
+    let first_is_ca = lines[3].ends_with("CN=Libreswan test CA");
+    let (a, b) = if first_is_ca {
+        (&ca_crl, &other_crl)
+    } else {
+        (&other_crl, &ca_crl)
+    };
+    let mut expected = vec![" ".to_string(), "List of CRLs:".into(), " ".into()];
+    expected.extend(a.iter().cloned());
+    expected.push(" ".into());
+    expected.extend(b.iter().cloned());
+    assert_eq!(lines, expected);
+}
+
+/// `ipsec auto --listall` of an empty Libreswan 4.10 pluto, from
+/// ../shared/reference/peers/captures/libreswan-cli.txt (without the `000 `
+/// prefixes); the pre-shared secrets section is pluto's own.
+#[test]
+fn listall_of_nothing_matches_libreswan() {
+    let empty = CertStore::new();
+    let now = UnixTime(1_767_225_600);
+    let psks = vec![
+        "List of Pre-shared secrets (from /tmp/ph-peers/lsw/east/ipsec.secrets)".to_string(),
+        " ".into(),
+        "    1: PSK (none) (none)".into(),
+        " ".into(),
+    ];
+    let all = list::join_sections([
+        list::list_pubkeys(&[], now, TimeZone::Utc),
+        psks,
+        list::list_certs(&empty),
+        list::list_cacerts(&empty),
+        list::list_crls(&empty),
+    ]);
+    assert_eq!(
+        all,
+        [
+            " ",
+            "List of Public Keys:",
+            " ",
+            "List of Pre-shared secrets (from /tmp/ph-peers/lsw/east/ipsec.secrets)",
+            " ",
+            "    1: PSK (none) (none)",
+            " ",
+            "List of X.509 End Certificates:",
+            " ",
+            "List of X.509 CA Certificates:",
+            " ",
+            "List of CRLs:",
+            " ",
+        ]
+    );
+}
+
+/// --listall with certificates: the sections meet with one blank line and
+/// keep every line of their own.
+#[test]
+fn listall_joins_sections() {
+    let p = common::pki("list");
+    let s = store(p);
+    let certs = list::list_certs(&s);
+    let cas = list::list_cacerts(&s);
+    let crls = list::list_crls(&s);
+    let all = list::join_sections([certs.clone(), cas.clone(), crls.clone()]);
+    let mut expected = certs.clone();
+    expected.extend(cas[1..].iter().cloned());
+    expected.extend(crls[1..].iter().cloned());
+    assert_eq!(all, expected);
+    assert!(all.windows(2).all(|w| !(w[0] == " " && w[1] == " ")));
 }
 
 #[test]
@@ -133,17 +250,21 @@ fn listpubkeys_and_checkpubkeys() {
             na.realtime(TimeZone::Utc)
         )
     );
-    assert_eq!(lines[4], format!("       DER_ASN1_DN '{}'", east.subject()));
+    assert_eq!(
+        lines[4],
+        format!("       ID_DER_ASN1_DN '{}'", east.subject())
+    );
     assert_eq!(lines[5], format!("       Issuer '{}'", east.issuer()));
-    assert!(
-        lines[6].starts_with("Jan 01 00:00:00 UTC 2026,  256 ECDSA Key "),
-        "{}",
-        lines[6]
+    // A raw key (leftrsasigkey=/leftpubkey=): no issuer, never expires;
+    // Libreswan 4 sizes an ECDSA key by its public point (65 bytes).
+    assert_eq!(
+        lines[6],
+        format!(
+            "Jan 01 00:00:00 UTC 2026,  520 ECDSA Key {} (no private key), until --- -- --:--:-- UTC ---- ok (expires never)",
+            raw.key.keyid()
+        )
     );
-    assert!(
-        lines[6].ends_with("(no private key), until --- -- --:--:-- UTC ---- ok (expires never)")
-    );
-    assert_eq!(lines[7], "       FQDN '@road.testing.libreswan.org'");
+    assert_eq!(lines[7], "       ID_FQDN '@road.testing.libreswan.org'");
     assert_eq!(lines.len(), 8);
     // Local time one hour east of UTC.
     let local = list::list_pubkeys(
@@ -170,6 +291,18 @@ fn listpubkeys_and_checkpubkeys() {
     );
     let late = list::check_pubkeys(&[entry], na.add_secs(1), TimeZone::Utc, w);
     assert!(late[0].ends_with(" fatal (expired)"));
+
+    // The store's certificates as public keys: east (with its private key)
+    // and ec256, issued together; near their expiry both are reported (3
+    // lines each), long before it neither.
+    let from_store = list::cert_pubkeys(&s, installed);
+    assert_eq!(from_store.len(), 2);
+    assert_eq!(from_store.iter().filter(|e| e.has_private_key).count(), 1);
+    assert!(list::check_pubkeys(&from_store, now, TimeZone::Utc, w).is_empty());
+    let warn = list::check_pubkeys(&from_store, soon, TimeZone::Utc, w);
+    assert_eq!(warn.len(), 6, "{warn:?}");
+    assert!(warn.contains(&format!("       ID_DER_ASN1_DN '{}'", east.subject())));
+    assert!(warn[0].contains(" warning (expires in "), "{warn:?}");
 
     let exp = list::expiring_certs(&s, soon, w);
     let names: Vec<&str> = exp.iter().map(|(n, _)| n.as_str()).collect();
