@@ -539,6 +539,36 @@ mod tests {
             "{took:?}"
         );
         drop(listener);
+        // A server that trickles a valid-looking reply one byte at a time
+        // cannot stretch the exchange past the deadline.
+        let trickle = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tport = trickle.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::Write as _;
+            let (mut c, _) = trickle.accept().unwrap();
+            let reply = [0x30u8, 0x7f]
+                .iter()
+                .chain([0u8; 127].iter())
+                .copied()
+                .collect::<Vec<_>>();
+            for b in reply {
+                if c.write_all(&[b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let started = Instant::now();
+        let e = fetch_url(
+            &format!("ldap://127.0.0.1:{tport}/cn=ca"),
+            Duration::from_millis(500),
+            1000,
+        )
+        .unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(e, LdapError::Timeout), "{e}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        let _ = server.join();
         // Nobody listening any more: connection refused.
         let e = fetch_url(&url, Duration::from_secs(2), 1000).unwrap_err();
         assert!(matches!(e, LdapError::Connect { .. }), "{e}");
