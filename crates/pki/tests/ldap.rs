@@ -54,8 +54,10 @@ struct Slapd {
 }
 
 impl Slapd {
-    fn start(crl_der: &[u8]) -> Slapd {
-        let dir = common::fresh_dir("slapd");
+    /// A slapd in its own directory `name`, with `extra` lines at the end
+    /// of its global configuration.
+    fn start(crl_der: &[u8], name: &str, extra: &str) -> Slapd {
+        let dir = common::fresh_dir(name);
         std::fs::create_dir_all(dir.join("db")).unwrap();
         let conf = dir.join("slapd.conf");
         std::fs::write(
@@ -64,6 +66,7 @@ impl Slapd {
                 "include /etc/ldap/schema/core.schema\n\
                  modulepath /usr/lib/ldap\n\
                  moduleload back_mdb\n\
+                 {extra}\n\
                  pidfile {d}/slapd.pid\n\
                  argsfile {d}/slapd.args\n\
                  database mdb\n\
@@ -201,7 +204,7 @@ fn crl_over_ldap_from_slapd() {
     }
     let p = pki();
     let crl_der = std::fs::read(p.path("ca.crl.der")).unwrap();
-    let slapd = Slapd::start(&crl_der);
+    let slapd = Slapd::start(&crl_der, "slapd", "");
     let config = FetchConfig::default();
     let revoked = p.cert("revoked");
 
@@ -305,4 +308,27 @@ fn crl_over_ldap_from_slapd() {
     )
     .unwrap_err();
     assert!(matches!(err, FetchError::Invalid { .. }), "{err}");
+}
+
+#[test]
+fn a_server_refusing_anonymous_binds_says_so() {
+    if !slapd_available() {
+        return;
+    }
+    let crl_der = std::fs::read(pki().path("ca.crl.der")).unwrap();
+    let slapd = Slapd::start(&crl_der, "slapd-noanon", "disallow bind_anon");
+    let url = slapd.url(&format!("cn=Libreswan%20test%20CA,{SUFFIX}"));
+    let err = fetch_crl_url(&url, &FetchConfig::default()).unwrap_err();
+    match &err {
+        FetchError::Ldap {
+            source: LdapError::BindRefused(result),
+            ..
+        } => assert_eq!(result.code, 48, "{result}"),
+        other => panic!("{other}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("the LDAP server refused the anonymous bind"),
+        "{err}"
+    );
 }
