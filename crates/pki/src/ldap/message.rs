@@ -181,6 +181,21 @@ pub enum ProtocolOp {
     Other(u8),
 }
 
+impl ProtocolOp {
+    /// The operation's name, for messages (`SearchResultEntry`, ...).
+    pub fn name(&self) -> String {
+        match self {
+            ProtocolOp::BindResponse(_) => "a BindResponse".into(),
+            ProtocolOp::SearchResultEntry { .. } => "a SearchResultEntry".into(),
+            ProtocolOp::SearchResultReference => "a SearchResultReference".into(),
+            ProtocolOp::SearchResultDone(_) => "a SearchResultDone".into(),
+            ProtocolOp::ExtendedResponse(_) => "an ExtendedResponse".into(),
+            ProtocolOp::IntermediateResponse => "an IntermediateResponse".into(),
+            ProtocolOp::Other(t) => format!("an operation with tag {t:#04x}"),
+        }
+    }
+}
+
 /// A received LDAPMessage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapMessage {

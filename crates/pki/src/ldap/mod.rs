@@ -265,7 +265,8 @@ fn exchange(
             ProtocolOp::BindResponse(r) => return Err(LdapError::BindRefused(r)),
             other => {
                 return Err(LdapError::Unexpected(format!(
-                    "{other:?} instead of the BindResponse"
+                    "{} instead of the BindResponse",
+                    other.name()
                 )))
             }
         }
@@ -321,7 +322,8 @@ fn exchange(
             }
             other => {
                 return Err(LdapError::Unexpected(format!(
-                    "{other:?} among the search results"
+                    "{} among the search results",
+                    other.name()
                 )))
             }
         }
@@ -491,12 +493,13 @@ mod tests {
                 "notice of disconnection: 52 (unavailable): shutting down",
             ),
             (vec![reply(7, 0x61, &result(0, ""))], "message ID 7 while waiting for the BindResponse"),
-            (vec![reply(1, 0x65, &result(0, ""))], "instead of the BindResponse"),
+            (vec![reply(1, 0x65, &result(0, ""))], "a SearchResultDone instead of the BindResponse"),
             (
                 vec![bind_ok.clone(), reply(3, 0x65, &result(0, ""))],
                 "message ID 3 while waiting for search results",
             ),
-            (vec![bind_ok.clone(), reply(2, 0x61, &result(0, ""))], "among the search results"),
+            (vec![bind_ok.clone(), reply(2, 0x61, &result(0, ""))], "a BindResponse among the search results"),
+            (vec![bind_ok.clone(), reply(2, 0x66, b"")], "an operation with tag 0x66 among the search results"),
             (vec![bind_ok.clone()], "closed the connection"),
             (vec![], "closed the connection"),
             (vec![vec![0x30, 0x03, 0x02, 0x01]], "in the middle of a message"),
