@@ -225,8 +225,22 @@ fn small(v: &[u8], what: &str) -> Result<u32, LdapError> {
     Ok(v.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)))
 }
 
+/// The longest server-supplied text (DN, diagnostic message) kept.
+const MAX_TEXT: usize = 256;
+
+/// Server-supplied text made safe for logs: control characters replaced,
+/// at most [`MAX_TEXT`] characters.
 fn text(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).into_owned()
+    let s = String::from_utf8_lossy(v);
+    let mut out: String = s
+        .chars()
+        .take(MAX_TEXT)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(MAX_TEXT).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 fn ldap_result(r: &mut Reader<'_>) -> Result<LdapResult, LdapError> {
@@ -456,6 +470,14 @@ mod tests {
             panic!("{d:?}")
         };
         assert_eq!(r.to_string(), "32 (noSuchObject): no such entry");
+        // Server text is made safe for logs.
+        let long = format!("bad\n{}", "x".repeat(400));
+        let d = parse_message(&done(2, 80, &long)).unwrap();
+        let ProtocolOp::SearchResultDone(r) = d.op else {
+            panic!("{d:?}")
+        };
+        assert!(r.message.starts_with("bad?xxx"), "{}", r.message);
+        assert_eq!(r.message.chars().count(), 256 + 3);
         // A BindResponse with a referral and controls after it.
         let mut b = [tlv(tag::ENUMERATED, &[0]), octets(b""), octets(b"")].concat();
         b.extend(tlv(0xa3, &octets(b"ldap://elsewhere/")));
