@@ -1,0 +1,256 @@
+//! The flows every matrix row runs: bring the tunnel up from one side,
+//! send traffic both ways, and then delete it, rekey it or let the peer
+//! vanish.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::setup::{newest, Scenario, Setup, CONN};
+
+/// Who acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// ferroswan's daemon (`ipsec auto`).
+    Ferroswan,
+    /// strongSwan's charon (`swanctl`).
+    Strongswan,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Ferroswan => "ferroswan",
+            Side::Strongswan => "strongSwan",
+        })
+    }
+}
+
+fn no_sas(status: &str) -> bool {
+    status.contains("IKE SAs: total(0)") && status.contains("IPsec SAs: total(0)")
+}
+
+fn one_sa_each(status: &str) -> bool {
+    status.contains("IKE SAs: total(1)") && status.contains("IPsec SAs: total(1)")
+}
+
+/// Brings the tunnel up: `ipsec auto --up` when ferroswan initiates,
+/// `swanctl --initiate` otherwise (or waits for `auto=start`); both ends
+/// must name the scenario's algorithms.
+pub fn establish(s: &Setup, sc: &Scenario) {
+    if sc.ferroswan_initiates && sc.auto == "start" {
+        s.wait_fs("ferroswan's auto=start Child SA", |st| {
+            st.contains("STATE_V2_ESTABLISHED_CHILD_SA")
+        });
+    } else if sc.ferroswan_initiates {
+        let out = s.fs.auto(&["--up", CONN], 0);
+        for want in [sc.suite.cipher, sc.suite.group, "established Child SA"] {
+            assert!(out.contains(want), "no {want:?} in:\n{out}\n{}", s.diag());
+        }
+        // strongSwan fakes a NAT (kernel-libipsec): ESP-in-UDP on 4500.
+        assert!(out.contains("{ESPinUDP"), "{out}");
+    } else {
+        s.swanctl(&["--initiate", "--child", CONN, "--timeout", "20"]);
+        s.wait_fs("ferroswan's Child SA", |st| {
+            st.contains("STATE_V2_ESTABLISHED_CHILD_SA")
+        });
+    }
+    s.wait_sw("strongSwan's IKE and Child SA", |l| {
+        l.contains("ESTABLISHED") && l.contains("INSTALLED")
+    });
+    let sas = s.sw().list_sas();
+    assert!(
+        sas.contains(sc.suite.sw_ike_sa),
+        "strongSwan does not name {}:\n{sas}",
+        sc.suite.sw_ike_sa
+    );
+}
+
+/// Deletes the IKE SA from `side` and waits until neither end has SAs.
+pub fn delete(s: &Setup, side: Side) {
+    match side {
+        Side::Ferroswan => {
+            s.fs.auto(&["--down", CONN], 0);
+        }
+        Side::Strongswan => {
+            s.swanctl(&["--terminate", "--ike", CONN, "--timeout", "10"]);
+        }
+    }
+    s.wait_fs("ferroswan without SAs", no_sas);
+    s.wait_sw("strongSwan without SAs", |l| !l.contains("ESTABLISHED"));
+}
+
+/// Up, ping both ways, a TCP transfer, the scenario's own checks, delete.
+pub fn traffic_and_delete(sc: Scenario, deleter: Side) {
+    let s = Setup::start(&sc);
+    establish(&s, &sc);
+    s.ping_both_ways();
+    s.tcp_transfer();
+    if sc.narrow {
+        // Both ends installed the responder's /24s, not the /16s the
+        // initiator proposed.
+        let sas = s.sw().list_sas();
+        for want in [
+            format!("local  {}", narrowed(&s.sw_end.inner)),
+            format!("remote {}", narrowed(&s.fs_end.inner)),
+        ] {
+            assert!(sas.contains(&want), "no {want:?} in:\n{sas}");
+        }
+        let st = s.fs.status();
+        let want = format!(
+            "{}==={}",
+            narrowed(&s.fs_end.inner),
+            narrowed(&s.sw_end.inner)
+        );
+        assert!(st.contains(&want), "no {want:?} in:\n{st}");
+    }
+    if sc.nat {
+        // ferroswan detected the NAT; the end in front of it saw the
+        // initiator's translated address.
+        let ike = s.fs_ike_state();
+        assert_eq!(ike["nat"], true, "{ike}");
+        if sc.ferroswan_initiates {
+            let sas = s.sw().list_sas();
+            assert!(
+                sas.contains(&format!("{}[4500]", crate::common::nat::NAT_PUBLIC)),
+                "strongSwan does not see ferroswan behind the NAT:\n{sas}"
+            );
+        } else {
+            let remote = ike["remote"].as_str().unwrap_or_default();
+            assert!(
+                remote.starts_with(&format!("{}:", crate::common::nat::NAT_PUBLIC)),
+                "ferroswan does not see strongSwan behind the NAT: {ike}"
+            );
+        }
+    }
+    delete(&s, deleter);
+}
+
+fn narrowed(inner: &str) -> String {
+    let base = inner.rsplit_once('.').map_or(inner, |(a, _)| a);
+    format!("{base}.0/24")
+}
+
+/// A ping from ferroswan's side every 200 ms in the background.
+struct BackgroundPing(Option<std::process::Child>);
+
+impl BackgroundPing {
+    fn start(s: &Setup, count: u32) -> BackgroundPing {
+        let deadline = (count / 5 + 10).to_string();
+        let count = count.to_string();
+        let child = s
+            .fs_ns()
+            .command("ping")
+            .args(["-c", &count, "-i", "0.2", "-W", "1", "-w", &deadline])
+            .args(["-I", &s.fs_end.inner, &s.sw_end.inner])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ping");
+        BackgroundPing(Some(child))
+    }
+
+    /// Waits for ping to finish (its -w deadline bounds it); its summary.
+    fn finish(mut self) -> String {
+        let child = self.0.take().expect("ping running");
+        let out = child.wait_with_output().expect("ping output");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for BackgroundPing {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Child SA and then IKE SA rekeyed by `rekeyer` while a ping runs
+/// (with PFS: ferroswan's default `pfs=yes` proposes a key exchange that
+/// strongSwan only accepts when its ESP proposals name one);
+/// no ping may be lost, and afterwards each end has one IKE SA and one
+/// Child SA that still carry traffic and delete cleanly.
+pub fn rekeys(ferroswan_initiates: bool, rekeyer: Side) {
+    let mut sc = Scenario::new(ferroswan_initiates);
+    sc.pfs = true;
+    let count = match rekeyer {
+        Side::Ferroswan => {
+            // Child SA rekey after 6 s, IKE SA rekey after 9 s, the Child
+            // SA again (on the new IKE SA) after 12 s.
+            sc.ferroswan_extra =
+                "\tsalifetime=9s\n\tikelifetime=12s\n\trekeymargin=3s\n\trekeyfuzz=0%\n".into();
+            75
+        }
+        Side::Strongswan => 25,
+    };
+    let s = Setup::start(&sc);
+    establish(&s, &sc);
+    s.ping_both_ways();
+    let st = s.fs.status();
+    let (ike0, child0) = (newest(&st, "IKE"), newest(&st, "IPsec"));
+    let ping = BackgroundPing::start(&s, count);
+    if rekeyer == Side::Strongswan {
+        s.swanctl(&["--rekey", "--child", CONN]);
+    }
+    s.wait_fs("a rekeyed Child SA", |st| {
+        newest(st, "IPsec").is_some() && newest(st, "IPsec") != child0
+    });
+    if rekeyer == Side::Strongswan {
+        s.swanctl(&["--rekey", "--ike", CONN]);
+    }
+    s.wait_fs("a rekeyed IKE SA", |st| {
+        newest(st, "IKE").is_some() && newest(st, "IKE") != ike0
+    });
+    let text = ping.finish();
+    assert!(
+        text.contains(" 0% packet loss"),
+        "pings lost across the rekeys:\n{text}\n{}",
+        s.diag()
+    );
+    s.wait_fs("one IKE SA and one Child SA", one_sa_each);
+    s.wait_sw("one IKE SA and one Child SA on strongSwan", |l| {
+        l.matches("ESTABLISHED").count() == 1 && l.matches("INSTALLED").count() == 1
+    });
+    s.tcp_transfer();
+    delete(&s, rekeyer);
+}
+
+/// DPD (`dpddelay=1s`) with a peer that vanishes (charon killed with
+/// SIGKILL): ferroswan's SAs go away; with `auto=start` (dpdaction=restart)
+/// the tunnel comes back when charon returns.
+pub fn dpd(ferroswan_initiates: bool, restart: bool) {
+    let mut sc = Scenario::new(ferroswan_initiates);
+    sc.ferroswan_extra = "\tdpddelay=1s\n\tretransmit-timeout=3s\n".into();
+    if restart {
+        sc.auto = "start";
+    }
+    let mut s = Setup::start(&sc);
+    establish(&s, &sc);
+    s.ping_both_ways();
+    s.kill_charon();
+    let action = if restart { "restart" } else { "clear" };
+    let line = format!("DPD: the peer is dead; dpdaction={action}");
+    if let Err(e) = testkit::wait_until(Duration::from_secs(30), &line, || {
+        s.fs.log().contains(&line)
+    }) {
+        panic!("{e}\n{}", s.diag());
+    }
+    if restart {
+        // ferroswan is already trying again: no established SA is left.
+        s.wait_fs("ferroswan without established SAs", |st| {
+            !st.contains("STATE_V2_ESTABLISHED")
+        });
+    } else {
+        s.wait_fs("ferroswan without SAs", no_sas);
+    }
+    if restart {
+        s.restart_charon();
+        s.wait_fs("the restarted Child SA", |st| {
+            st.contains("STATE_V2_ESTABLISHED_CHILD_SA")
+        });
+        s.ping_both_ways();
+        s.tcp_transfer();
+    }
+}
