@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::setup::{newest, Scenario, Setup, CONN};
+use crate::setup::{newest, Auth, Ids, Scenario, Setup, CONN};
 
 /// Who acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,54 @@ pub fn establish(s: &Setup, sc: &Scenario) {
         sas.contains(sc.suite.sw_ike_sa),
         "strongSwan does not name {}:\n{sas}",
         sc.suite.sw_ike_sa
+    );
+    check_authentication(s, sc);
+}
+
+/// Each end logged how it authenticated the other: the method (and, for
+/// PSK, the peer's ID type) the scenario configures.
+fn check_authentication(s: &Setup, sc: &Scenario) {
+    let sw_id = match sc.ids {
+        Ids::Ip => format!("ID_IPV4_ADDR '{}'", s.sw_end.addr),
+        Ids::Fqdn => format!("ID_FQDN '{}'", s.fs_end.peer_id),
+        Ids::UserFqdn => format!("ID_USER_FQDN '{}'", s.fs_end.peer_id),
+    };
+    let fs_id = match sc.ids {
+        Ids::Ip => s.fs_end.addr.clone(),
+        _ => s.sw_end.peer_id.clone(),
+    };
+    let (fs_says, sw_says) = match sc.auth {
+        Auth::Psk => (
+            format!("authenticated peer using authby=secret and {sw_id}"),
+            format!("authentication of '{fs_id}' with pre-shared key successful"),
+        ),
+        // strongSwan signs with PKCS#1 v1.5 (its default), ferroswan with
+        // RSASSA-PSS (Libreswan's default for authby=rsasig).
+        Auth::RawRsa => (
+            "authenticated peer '2048-bit RSASSA-PKCS1-v1_5 with SHA2_256' digital signature"
+                .to_string(),
+            format!("authentication of '{fs_id}' with RSA_EMSA_PSS_SHA2_256_SALT_32 successful"),
+        ),
+        Auth::RawEcdsa => (
+            "authenticated peer '256-bit ECDSA with SHA2_256' digital signature".to_string(),
+            format!("authentication of '{fs_id}' with ECDSA_WITH_SHA256_DER successful"),
+        ),
+    };
+    let log = s.fs.log();
+    assert!(log.contains(&fs_says), "no {fs_says:?} in:\n{log}");
+    if !sc.ferroswan_initiates {
+        let reply = log
+            .lines()
+            .find(|l| l.contains("sent IKE_SA_INIT reply {"))
+            .unwrap_or_default();
+        for want in [sc.suite.cipher, sc.suite.group] {
+            assert!(reply.contains(want), "no {want:?} in:\n{log}");
+        }
+    }
+    let log = s.sw().log();
+    assert!(
+        log.contains(&sw_says),
+        "no {sw_says:?} in charon's log:\n{log}"
     );
 }
 
@@ -172,15 +220,18 @@ impl Drop for BackgroundPing {
 /// strongSwan only accepts when its ESP proposals name one);
 /// no ping may be lost, and afterwards each end has one IKE SA and one
 /// Child SA that still carry traffic and delete cleanly.
-pub fn rekeys(ferroswan_initiates: bool, rekeyer: Side) {
+pub fn rekeys(ferroswan_initiates: bool, rekeyer: Side, pfs: bool) {
     let mut sc = Scenario::new(ferroswan_initiates);
-    sc.pfs = true;
+    sc.pfs = pfs;
+    if !pfs {
+        sc.ferroswan_extra.push_str("\tpfs=no\n");
+    }
     let count = match rekeyer {
         Side::Ferroswan => {
             // Child SA rekey after 6 s, IKE SA rekey after 9 s, the Child
             // SA again (on the new IKE SA) after 12 s.
-            sc.ferroswan_extra =
-                "\tsalifetime=9s\n\tikelifetime=12s\n\trekeymargin=3s\n\trekeyfuzz=0%\n".into();
+            sc.ferroswan_extra
+                .push_str("\tsalifetime=9s\n\tikelifetime=12s\n\trekeymargin=3s\n\trekeyfuzz=0%\n");
             75
         }
         Side::Strongswan => 25,

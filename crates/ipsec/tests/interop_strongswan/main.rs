@@ -33,6 +33,8 @@ struct Row {
     ferroswan_initiates: bool,
     case: String,
     needs_nft: bool,
+    /// Runs for a while (lifetimes, DPD): started first.
+    slow: bool,
     run: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -100,6 +102,7 @@ fn basic_rows(rows: &mut Vec<Row>) {
                 ferroswan_initiates,
                 case: format!("{name}{suite}; ping + TCP; deleted by {deleter}"),
                 needs_nft: probe.nat,
+                slow: false,
                 run: Box::new(move || {
                     let mut sc = Scenario::new(ferroswan_initiates);
                     tweak(&mut sc);
@@ -113,21 +116,33 @@ fn basic_rows(rows: &mut Vec<Row>) {
 fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
     basic_rows(&mut rows);
-    for ferroswan_initiates in [true, false] {
-        for rekeyer in [Side::Ferroswan, Side::Strongswan] {
-            let how = match rekeyer {
-                Side::Ferroswan => "short lifetimes",
-                Side::Strongswan => "swanctl --rekey",
-            };
-            rows.push(Row {
-                ferroswan_initiates,
-                case: format!(
-                    "Child SA then IKE SA rekeyed by {rekeyer} ({how}), ping without loss; TCP"
-                ),
-                needs_nft: false,
-                run: Box::new(move || cases::rekeys(ferroswan_initiates, rekeyer)),
-            });
-        }
+    let rekey_rows = [
+        (true, Side::Ferroswan, true),
+        (true, Side::Strongswan, true),
+        (false, Side::Ferroswan, true),
+        (false, Side::Strongswan, true),
+        (true, Side::Ferroswan, false),
+        (true, Side::Strongswan, false),
+    ];
+    for (ferroswan_initiates, rekeyer, pfs) in rekey_rows {
+        let how = match rekeyer {
+            Side::Ferroswan => "short lifetimes",
+            Side::Strongswan => "swanctl --rekey",
+        };
+        let pfs_text = if pfs {
+            "PFS (strongSwan ESP proposals name the group)"
+        } else {
+            "pfs=no, no group in strongSwan's ESP proposals"
+        };
+        rows.push(Row {
+            ferroswan_initiates,
+            case: format!(
+                "Child SA then IKE SA rekeyed by {rekeyer} ({how}), {pfs_text}; ping without loss, TCP"
+            ),
+            needs_nft: false,
+            slow: rekeyer == Side::Ferroswan,
+            run: Box::new(move || cases::rekeys(ferroswan_initiates, rekeyer, pfs)),
+        });
     }
     for (ferroswan_initiates, restart) in [(true, false), (false, false), (true, true)] {
         let what = if restart {
@@ -139,6 +154,7 @@ fn rows() -> Vec<Row> {
             ferroswan_initiates,
             case: format!("DPD, peer killed (SIGKILL); {what}"),
             needs_nft: false,
+            slow: true,
             run: Box::new(move || cases::dpd(ferroswan_initiates, restart)),
         });
     }
@@ -222,6 +238,9 @@ fn main() {
     let have_nft = testkit::have_program("nft");
     let results: Mutex<Vec<Option<(String, Duration)>>> =
         Mutex::new((0..rows.len()).map(|_| None).collect());
+    // The slow rows first, so they overlap with the rest.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows.get(i).map_or(true, |r| !r.slow));
     let next = AtomicUsize::new(0);
     println!(
         "running {} strongSwan interop rows, {} at a time",
@@ -232,7 +251,9 @@ fn main() {
     std::thread::scope(|scope| {
         for _ in 0..args.jobs.min(rows.len()) {
             scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
                 let Some(row) = rows.get(i) else { break };
                 let label = format!("{} {}", direction(row.ferroswan_initiates), row.case);
                 let t0 = Instant::now();
