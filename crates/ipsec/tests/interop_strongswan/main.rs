@@ -23,7 +23,7 @@ mod setup;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cases::Side;
 use setup::{Auth, Ids, Scenario, CBC_MODP2048, CHACHA_ECP256, GCM128_ECP384};
@@ -212,6 +212,40 @@ fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panicked".to_string())
 }
 
+/// Runs one row on its own thread (named after it, so a panic message
+/// says which row failed); its result for the matrix.
+fn run_row(row: &Row, have_nft: bool) -> String {
+    let label = format!("{} {}", direction(row.ferroswan_initiates), row.case);
+    let t0 = Instant::now();
+    let result = if row.needs_nft && !have_nft {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            "fail (nft is not installed)".to_string()
+        } else {
+            "skipped (nft is not installed)".to_string()
+        }
+    } else {
+        let outcome = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name(label.clone())
+                .spawn_scoped(scope, || (row.run)())
+                .map(|h| h.join())
+        });
+        match outcome {
+            Ok(Ok(())) => "pass".to_string(),
+            Ok(Err(e)) => {
+                eprintln!("---- {label} FAILED:\n{}", panic_text(e.as_ref()));
+                "FAIL".to_string()
+            }
+            Err(e) => format!("FAIL (thread: {e})"),
+        }
+    };
+    println!(
+        "row {label} ... {result} ({:.1} s)",
+        t0.elapsed().as_secs_f64()
+    );
+    result
+}
+
 fn main() {
     let args = args();
     let rows: Vec<Row> = rows()
@@ -236,11 +270,10 @@ fn main() {
         return;
     }
     let have_nft = testkit::have_program("nft");
-    let results: Mutex<Vec<Option<(String, Duration)>>> =
-        Mutex::new((0..rows.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<String>>> = Mutex::new((0..rows.len()).map(|_| None).collect());
     // The slow rows first, so they overlap with the rest.
     let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by_key(|&i| rows.get(i).map_or(true, |r| !r.slow));
+    order.sort_by_key(|&i| rows.get(i).is_none_or(|r| !r.slow));
     let next = AtomicUsize::new(0);
     println!(
         "running {} strongSwan interop rows, {} at a time",
@@ -250,40 +283,14 @@ fn main() {
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..args.jobs.min(rows.len()) {
-            scope.spawn(|| loop {
-                let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                let Some(row) = rows.get(i) else { break };
-                let label = format!("{} {}", direction(row.ferroswan_initiates), row.case);
-                let t0 = Instant::now();
-                let result = if row.needs_nft && !have_nft {
-                    if std::env::var("CI").as_deref() == Ok("true") {
-                        "fail (nft is not installed)".to_string()
-                    } else {
-                        "skipped (nft is not installed)".to_string()
-                    }
-                } else {
-                    match std::thread::Builder::new()
-                        .name(label.clone())
-                        .spawn_scoped(scope, || (row.run)())
-                        .map(|h| h.join())
-                    {
-                        Ok(Ok(())) => "pass".to_string(),
-                        Ok(Err(e)) => {
-                            eprintln!("---- {label} FAILED:\n{}", panic_text(e.as_ref()));
-                            "FAIL".to_string()
+            scope.spawn(|| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let Some(row) = rows.get(i) else { break };
+                    let result = run_row(row, have_nft);
+                    if let Ok(mut r) = results.lock() {
+                        if let Some(slot) = r.get_mut(i) {
+                            *slot = Some(result);
                         }
-                        Err(e) => format!("FAIL (thread: {e})"),
-                    }
-                };
-                println!(
-                    "row {label} ... {result} ({:.1} s)",
-                    t0.elapsed().as_secs_f64()
-                );
-                if let Ok(mut r) = results.lock() {
-                    if let Some(slot) = r.get_mut(i) {
-                        *slot = Some((result, t0.elapsed()));
                     }
                 }
             });
@@ -297,9 +304,7 @@ fn main() {
     println!("|---|---|---|---|");
     let mut failed = 0;
     for (row, result) in rows.iter().zip(&results) {
-        let (text, _) = result
-            .clone()
-            .unwrap_or(("not run".to_string(), Duration::ZERO));
+        let text = result.clone().unwrap_or_else(|| "not run".to_string());
         if !(text == "pass" || text.starts_with("skipped")) {
             failed += 1;
         }
