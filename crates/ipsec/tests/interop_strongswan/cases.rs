@@ -305,3 +305,56 @@ pub fn dpd(ferroswan_initiates: bool, restart: bool) {
         s.tcp_transfer();
     }
 }
+
+/// The first packet, caught by ferroswan's trap (`auto=route`), brings
+/// the tunnel up; ferroswan proposes its /16s (after the packet's own
+/// addresses, RFC 7296 2.9), strongSwan narrows to its /24s.
+///
+/// The mirror case (strongSwan `start_action = trap`) cannot run here:
+/// kernel-libipsec drops the packet ("could not find an outbound IPsec SA
+/// for reqid") without raising an acquire.
+pub fn on_demand() {
+    let mut sc = Scenario::new(true);
+    sc.narrow = true;
+    sc.auto = "route";
+    let s = Setup::start(&sc);
+    if let Err(e) = crate::common::wait_ping(s.fs_ns(), &s.fs_end.inner, &s.sw_end.inner) {
+        panic!("{e}\n{}", s.diag());
+    }
+    s.wait_fs("ferroswan's Child SA", |st| {
+        st.contains("STATE_V2_ESTABLISHED_CHILD_SA")
+    });
+    s.wait_sw("strongSwan's Child SA", |l| l.contains("INSTALLED"));
+    s.ping_both_ways();
+    s.tcp_transfer();
+    let sas = s.sw().list_sas();
+    for want in [
+        format!("local  {}", narrowed(&s.sw_end.inner)),
+        format!("remote {}", narrowed(&s.fs_end.inner)),
+    ] {
+        assert!(sas.contains(&want), "no {want:?} in:\n{sas}");
+    }
+    delete(&s, Side::Strongswan);
+}
+
+/// strongSwan reauthenticates (`swanctl --rekey --ike --reauth`: a new IKE
+/// SA with new Child SAs, then the old one is deleted); ferroswan ends with
+/// one IKE SA and one Child SA that carry traffic.
+pub fn reauth(ferroswan_initiates: bool) {
+    let sc = Scenario::new(ferroswan_initiates);
+    let s = Setup::start(&sc);
+    establish(&s, &sc);
+    s.ping_both_ways();
+    let ike0 = newest(&s.fs.status(), "IKE");
+    s.swanctl(&["--rekey", "--ike", CONN, "--reauth"]);
+    s.wait_fs("a new IKE SA", |st| {
+        newest(st, "IKE").is_some() && newest(st, "IKE") != ike0
+    });
+    s.wait_fs("one IKE SA and one Child SA", one_sa_each);
+    s.wait_sw("one IKE SA and one Child SA on strongSwan", |l| {
+        l.matches("ESTABLISHED").count() == 1 && l.matches("INSTALLED").count() == 1
+    });
+    s.ping_both_ways();
+    s.tcp_transfer();
+    delete(&s, Side::Ferroswan);
+}

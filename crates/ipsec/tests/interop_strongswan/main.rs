@@ -144,6 +144,22 @@ fn rows() -> Vec<Row> {
             run: Box::new(move || cases::rekeys(ferroswan_initiates, rekeyer, pfs)),
         });
     }
+    rows.push(Row {
+        ferroswan_initiates: true,
+        case: "on demand (auto=route): the first packet brings it up, strongSwan narrows /16 to /24; ping + TCP; deleted by strongSwan".into(),
+        needs_nft: false,
+        slow: false,
+        run: Box::new(cases::on_demand),
+    });
+    for ferroswan_initiates in [true, false] {
+        rows.push(Row {
+            ferroswan_initiates,
+            case: "strongSwan reauthenticates (swanctl --rekey --ike --reauth); ping + TCP; deleted by ferroswan".into(),
+            needs_nft: false,
+            slow: false,
+            run: Box::new(move || cases::reauth(ferroswan_initiates)),
+        });
+    }
     for (ferroswan_initiates, restart) in [(true, false), (false, false), (true, true)] {
         let what = if restart {
             "auto=start: dpdaction=restart, back up when charon returns"
