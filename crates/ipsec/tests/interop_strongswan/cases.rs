@@ -358,3 +358,54 @@ pub fn reauth(ferroswan_initiates: bool) {
     s.tcp_transfer();
     delete(&s, Side::Ferroswan);
 }
+
+/// strongSwan deletes only the Child SA (`swanctl --terminate --child`):
+/// ferroswan removes it and keeps the IKE SA, which still answers (a new
+/// Child SA from the initiator's side carries traffic again).
+pub fn child_only_delete(ferroswan_initiates: bool) {
+    let sc = Scenario::new(ferroswan_initiates);
+    let s = Setup::start(&sc);
+    establish(&s, &sc);
+    s.ping_both_ways();
+    s.swanctl(&["--terminate", "--child", CONN, "--timeout", "10"]);
+    s.wait_fs("ferroswan without the Child SA", |st| {
+        st.contains("IKE SAs: total(1)") && st.contains("IPsec SAs: total(0)")
+    });
+    if ferroswan_initiates {
+        s.fs.auto(&["--up", CONN], 0);
+    } else {
+        s.swanctl(&["--initiate", "--child", CONN, "--timeout", "20"]);
+    }
+    s.wait_fs("a new Child SA on the same IKE SA", one_sa_each);
+    s.ping_both_ways();
+    s.tcp_transfer();
+    delete(&s, Side::Ferroswan);
+}
+
+/// strongSwan's DPD (`dpd_delay = 1s`): ferroswan answers the liveness
+/// checks (the SAs stay up across several of them); then ferroswan is
+/// killed with SIGKILL and strongSwan clears its SAs.
+pub fn strongswan_dpd(ferroswan_initiates: bool) {
+    let mut sc = Scenario::new(ferroswan_initiates);
+    sc.sw_extra = "        dpd_delay = 1s\n".into();
+    let mut s = Setup::start(&sc);
+    establish(&s, &sc);
+    s.ping_both_ways();
+    // Three liveness exchanges answered; strongSwan only sends them when
+    // nothing came in for dpd_delay, so no traffic now.
+    if let Err(e) = testkit::wait_until(Duration::from_secs(20), "3 answered DPDs", || {
+        s.sw()
+            .log()
+            .matches("parsed INFORMATIONAL response")
+            .count()
+            >= 3
+    }) {
+        panic!("{e}\n{}", s.diag());
+    }
+    assert!(one_sa_each(&s.fs.status()), "{}", s.diag());
+    s.ping_both_ways();
+    s.kill_ferroswan();
+    s.wait_sw("strongSwan clearing the dead peer's SAs", |l| {
+        !l.contains("ESTABLISHED")
+    });
+}

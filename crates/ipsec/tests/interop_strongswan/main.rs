@@ -7,7 +7,7 @@
 //! from one side under a running ping, or lets the peer vanish (DPD).
 //!
 //! A custom harness (`harness = false`): the rows run in parallel
-//! (`--test-threads N`, default 4), and a matrix (peer, direction, case,
+//! (`--test-threads N`, default 6), and a matrix (peer, direction, case,
 //! result) is printed at the end; docs/interop.md keeps a copy. Arguments
 //! that are not options filter the rows by substring; `--list` lists them.
 //!
@@ -160,6 +160,22 @@ fn rows() -> Vec<Row> {
             run: Box::new(move || cases::reauth(ferroswan_initiates)),
         });
     }
+    for ferroswan_initiates in [true, false] {
+        rows.push(Row {
+            ferroswan_initiates,
+            case: "strongSwan deletes only the Child SA: IKE SA kept, a new Child SA carries traffic; deleted by ferroswan".into(),
+            needs_nft: false,
+            slow: false,
+            run: Box::new(move || cases::child_only_delete(ferroswan_initiates)),
+        });
+        rows.push(Row {
+            ferroswan_initiates,
+            case: "strongSwan's DPD (dpd_delay=1s) answered; ferroswan killed (SIGKILL): strongSwan clears".into(),
+            needs_nft: false,
+            slow: true,
+            run: Box::new(move || cases::strongswan_dpd(ferroswan_initiates)),
+        });
+    }
     for (ferroswan_initiates, restart) in [(true, false), (false, false), (true, true)] {
         let what = if restart {
             "auto=start: dpdaction=restart, back up when charon returns"
@@ -187,7 +203,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         filters: Vec::new(),
-        jobs: 4,
+        jobs: 6,
         list: false,
     };
     let mut it = std::env::args().skip(1);

@@ -135,6 +135,9 @@ pub struct Scenario {
     pub ferroswan_extra: String,
     /// ferroswan's `auto=`.
     pub auto: &'static str,
+    /// Extra lines for strongSwan's connection section (after its
+    /// defaults, which they override).
+    pub sw_extra: String,
 }
 
 impl Scenario {
@@ -150,6 +153,7 @@ impl Scenario {
             pfs: false,
             ferroswan_extra: String::new(),
             auto: "add",
+            sw_extra: String::new(),
         }
     }
 }
@@ -314,6 +318,7 @@ impl Setup {
         } else {
             sc.suite.sw_esp.to_string()
         };
+        c.extra = sc.sw_extra.clone();
         c.local_ts = subnet(&sw_end.inner, sw_end.len);
         c.remote_ts = subnet(&fs_end.inner, sw_end.len);
         let sw_secrets = match &keys {
@@ -417,6 +422,11 @@ impl Setup {
             self.sw_key.as_deref(),
         );
         self.sw = Some(sw);
+    }
+
+    /// Kills ferroswan's daemon with SIGKILL: the peer vanishes.
+    pub fn kill_ferroswan(&mut self) {
+        self.fs.kill();
     }
 
     /// Both daemons' state, for failure messages.
