@@ -232,6 +232,37 @@ fn childless_ike_sa() {
     pair.assert_established();
 }
 
+/// RFC 6023: the responder announces CHILDLESS_IKEV2_SUPPORTED in its
+/// IKE_SA_INIT response even when the request did not (strongSwan's
+/// `childless = force` sends none and gives up without the answer).
+#[test]
+fn responder_announces_childless_support_unasked() {
+    let (w, e) = conns(psk());
+    assert!(!w.childless && !e.childless);
+    let mut pair = Pair::new(w, e);
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let record = seen.clone();
+    pair.network = Box::new(move |side, _, t| {
+        if let Ok(m) = ike::wire::Message::decode(&t.payload) {
+            if m.header.exchange == ike::wire::ExchangeType::IkeSaInit {
+                let childless = m
+                    .notify(ike::wire::NotifyType::CHILDLESS_IKEV2_SUPPORTED)
+                    .is_some();
+                record.borrow_mut().push((side, childless));
+            }
+        }
+        Fate::Deliver
+    });
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    assert_eq!(
+        *seen.borrow(),
+        [(Side::West, false), (Side::East, true)],
+        "IKE_SA_INIT request without, response with CHILDLESS_IKEV2_SUPPORTED"
+    );
+}
+
 #[test]
 fn initial_contact_replaces_the_old_ike_sa_after_a_peer_restart() {
     let (w, e) = conns(psk());

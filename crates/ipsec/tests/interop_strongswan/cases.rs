@@ -409,3 +409,45 @@ pub fn strongswan_dpd(ferroswan_initiates: bool) {
         !l.contains("ESTABLISHED")
     });
 }
+
+/// strongSwan with `childless = force` (RFC 6023): IKE_AUTH carries no
+/// Child SA, the Child SA follows in a CREATE_CHILD_SA exchange, which
+/// ferroswan answers as the responder.
+pub fn childless_strongswan() {
+    let mut sc = Scenario::new(false);
+    sc.sw_extra = "        childless = force\n".into();
+    let s = Setup::start(&sc);
+    establish(&s, &sc);
+    let log = s.sw().log();
+    assert!(
+        log.contains("CREATE_CHILD_SA request"),
+        "the Child SA did not come in CREATE_CHILD_SA:\n{}",
+        s.diag()
+    );
+    s.ping_both_ways();
+    s.tcp_transfer();
+    delete(&s, Side::Strongswan);
+}
+
+/// An 8 MiB TCP transfer there and back (16 MiB through the tunnel); the
+/// rate goes to the row's output.
+pub fn bulk(ferroswan_initiates: bool) {
+    let sc = Scenario::new(ferroswan_initiates);
+    let s = Setup::start(&sc);
+    establish(&s, &sc);
+    s.ping_both_ways();
+    let len = 8 * 1024 * 1024;
+    let took = s.tcp_transfer_of(len);
+    println!(
+        "bulk TCP, ferroswan {}: {} MiB each way in {:.2} s ({:.0} Mbit/s there and back)",
+        if ferroswan_initiates {
+            "initiator"
+        } else {
+            "responder"
+        },
+        len >> 20,
+        took.as_secs_f64(),
+        f64::from(len) * 2.0 * 8.0 / took.as_secs_f64() / 1e6
+    );
+    delete(&s, Side::Ferroswan);
+}

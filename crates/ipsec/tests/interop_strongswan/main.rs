@@ -176,6 +176,22 @@ fn rows() -> Vec<Row> {
             run: Box::new(move || cases::strongswan_dpd(ferroswan_initiates)),
         });
     }
+    rows.push(Row {
+        ferroswan_initiates: false,
+        case: "strongSwan childless = force: Child SA in CREATE_CHILD_SA after IKE_AUTH; ping + TCP; deleted by strongSwan".into(),
+        needs_nft: false,
+        slow: false,
+        run: Box::new(cases::childless_strongswan),
+    });
+    for ferroswan_initiates in [true, false] {
+        rows.push(Row {
+            ferroswan_initiates,
+            case: "bulk: 8 MiB TCP there and back, intact; deleted by ferroswan".into(),
+            needs_nft: false,
+            slow: true,
+            run: Box::new(move || cases::bulk(ferroswan_initiates)),
+        });
+    }
     for (ferroswan_initiates, restart) in [(true, false), (false, false), (true, true)] {
         let what = if restart {
             "auto=start: dpdaction=restart, back up when charon returns"

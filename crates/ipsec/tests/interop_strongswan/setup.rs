@@ -457,11 +457,19 @@ impl Setup {
     /// A 256 KiB TCP transfer from ferroswan's side to a server on
     /// strongSwan's inner address and back; the bytes must arrive intact.
     pub fn tcp_transfer(&self) {
-        let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+        self.tcp_transfer_of(256 * 1024);
+    }
+
+    /// A TCP transfer of `len` bytes there and back; the bytes must arrive
+    /// intact. Returns how long it took.
+    pub fn tcp_transfer_of(&self, len: u32) -> Duration {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let server: SocketAddr = format!("{}:5001", self.sw_end.inner)
             .parse()
             .expect("address");
+        let t0 = std::time::Instant::now();
         let back = tcp_echo_to(self.fs_ns(), self.sw_ns(), server, &data);
+        let took = t0.elapsed();
         assert!(
             back == data,
             "TCP bytes differ ({} of {} came back)\n{}",
@@ -469,6 +477,7 @@ impl Setup {
             data.len(),
             self.diag()
         );
+        took
     }
 
     /// ferroswan's IKE SA from `ipsec auto --status --json`.
