@@ -451,3 +451,54 @@ pub fn bulk(ferroswan_initiates: bool) {
     );
     delete(&s, Side::Ferroswan);
 }
+
+/// Two subnet pairs to the same peer: ferroswan has connections `sw` and
+/// `sw2`, strongSwan two children in one connection. strongSwan asks for
+/// the second Child SA with CREATE_CHILD_SA on the IKE SA of the first
+/// (ferroswan as responder); ferroswan's `--up sw2` negotiates its own
+/// IKE SA (as initiator). Traffic flows through both.
+pub fn two_subnet_pairs(ferroswan_initiates: bool) {
+    let mut sc = Scenario::new(ferroswan_initiates);
+    sc.second_child = true;
+    let s = Setup::start(&sc);
+    establish(&s, &sc);
+    if ferroswan_initiates {
+        s.fs.auto(&["--up", &format!("{CONN}2")], 0);
+    } else {
+        s.swanctl(&[
+            "--initiate",
+            "--child",
+            &format!("{CONN}2"),
+            "--timeout",
+            "20",
+        ]);
+        s.wait_fs("one IKE SA with two Child SAs", |st| {
+            st.contains("IKE SAs: total(1)") && st.contains("IPsec SAs: total(2)")
+        });
+        let log = s.fs.log();
+        assert!(
+            log.lines().any(|l| l.contains(&format!("\"{CONN}2\" #"))
+                && l.contains("responder established Child SA")),
+            "the second Child SA is not sw2's:\n{log}"
+        );
+    }
+    s.ping_both_ways();
+    for (ns, src, dst) in [
+        (s.fs_ns(), "10.3.0.1", "10.4.0.1"),
+        (s.sw_ns(), "10.4.0.1", "10.3.0.1"),
+    ] {
+        if let Err(e) = crate::common::wait_ping(ns, src, dst) {
+            panic!("{e}\n{}", s.diag());
+        }
+    }
+    s.tcp_transfer();
+    if ferroswan_initiates {
+        for name in [CONN.to_string(), format!("{CONN}2")] {
+            s.fs.auto(&["--down", &name], 0);
+        }
+        s.wait_fs("ferroswan without SAs", no_sas);
+        s.wait_sw("strongSwan without SAs", |l| !l.contains("ESTABLISHED"));
+    } else {
+        delete(&s, Side::Strongswan);
+    }
+}

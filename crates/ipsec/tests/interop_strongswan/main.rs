@@ -176,6 +176,20 @@ fn rows() -> Vec<Row> {
             run: Box::new(move || cases::strongswan_dpd(ferroswan_initiates)),
         });
     }
+    for ferroswan_initiates in [true, false] {
+        let how = if ferroswan_initiates {
+            "ferroswan conns sw + sw2 (--up each)"
+        } else {
+            "strongSwan's second child via CREATE_CHILD_SA on the same IKE SA"
+        };
+        rows.push(Row {
+            ferroswan_initiates,
+            case: format!("two subnet pairs to one peer: {how}; ping both pairs + TCP"),
+            needs_nft: false,
+            slow: false,
+            run: Box::new(move || cases::two_subnet_pairs(ferroswan_initiates)),
+        });
+    }
     rows.push(Row {
         ferroswan_initiates: false,
         case: "strongSwan childless = force: Child SA in CREATE_CHILD_SA after IKE_AUTH; ping + TCP; deleted by strongSwan".into(),

@@ -15,6 +15,10 @@ use crate::common::{keypair, tcp_echo_to, wait_ping, Daemon};
 pub const PSK: &str = "interop secret 0123456789abcdef";
 /// The connection name on both sides.
 pub const CONN: &str = "sw";
+/// ferroswan's second subnet (`Scenario::second_child`), with 10.3.0.1 on lo.
+pub const SECOND_FS_NET: &str = "10.3.0.0/24";
+/// strongSwan's second subnet, with 10.4.0.1 on lo.
+pub const SECOND_SW_NET: &str = "10.4.0.0/24";
 
 /// One proposal set in both spellings.
 #[derive(Debug)]
@@ -138,6 +142,10 @@ pub struct Scenario {
     /// Extra lines for strongSwan's connection section (after its
     /// defaults, which they override).
     pub sw_extra: String,
+    /// A second subnet pair (10.3.0.0/24 on ferroswan's side, 10.4.0.0/24
+    /// on strongSwan's): ferroswan connection `sw2`, strongSwan child
+    /// `sw2` in the same swanctl connection.
+    pub second_child: bool,
 }
 
 impl Scenario {
@@ -154,6 +162,7 @@ impl Scenario {
             ferroswan_extra: String::new(),
             auto: "add",
             sw_extra: String::new(),
+            second_child: false,
         }
     }
 }
@@ -319,6 +328,15 @@ impl Setup {
             sc.suite.sw_esp.to_string()
         };
         c.extra = sc.sw_extra.clone();
+        if sc.second_child {
+            // CharonConn has one child: close it and open a second one,
+            // which its renderer then closes.
+            c.child_extra = format!(
+                "            }}\n            {CONN}2 {{\n                local_ts = {}\n                \
+                 remote_ts = {}\n                esp_proposals = {}\n",
+                SECOND_SW_NET, SECOND_FS_NET, sc.suite.sw_esp
+            );
+        }
         c.local_ts = subnet(&sw_end.inner, sw_end.len);
         c.remote_ts = subnet(&fs_end.inner, sw_end.len);
         let sw_secrets = match &keys {
@@ -373,8 +391,30 @@ impl Setup {
             }
         };
         conf.push_str(&sc.ferroswan_extra);
+        if sc.second_child {
+            // The same peer and IDs, another subnet pair.
+            let first = conf
+                .split_once(&format!("conn {CONN}\n"))
+                .map_or("", |(_, c)| c);
+            let second = first
+                .replace(
+                    &format!("\tleftsubnet={}\n", subnet(&fs_end.inner, fs_end.len)),
+                    &format!("\tleftsubnet={SECOND_FS_NET}\n"),
+                )
+                .replace(
+                    &format!("\trightsubnet={}\n", subnet(&sw_end.inner, fs_end.len)),
+                    &format!("\trightsubnet={SECOND_SW_NET}\n"),
+                );
+            conf.push_str(&format!("\nconn {CONN}2\n{second}"));
+        }
 
         let (fs_ns, sw_ns) = namespaces(&net, fs_is_west);
+        if sc.second_child {
+            for (ns, addr) in [(fs_ns, "10.3.0.1/32"), (sw_ns, "10.4.0.1/32")] {
+                ns.exec_ok(&["ip", "addr", "add", addr, "dev", "lo"])
+                    .expect("second inner address");
+            }
+        }
         let sw_key = keys.as_ref().map(|(_, _, _, sw)| sw.private_pem.clone());
         let sw = start_charon(sw_ns, &c, &sw_secrets, sw_key.as_deref());
         let fs = Daemon::start_with(fs_ns, &conf, &secrets, &files);
