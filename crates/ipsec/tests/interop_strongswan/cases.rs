@@ -456,7 +456,8 @@ pub fn bulk(ferroswan_initiates: bool) {
 /// `sw2`, strongSwan two children in one connection. strongSwan asks for
 /// the second Child SA with CREATE_CHILD_SA on the IKE SA of the first
 /// (ferroswan as responder); ferroswan's `--up sw2` negotiates its own
-/// IKE SA (as initiator). Traffic flows through both.
+/// IKE SA (as initiator). Traffic flows through both; as responder,
+/// `ipsec auto --down sw2` then deletes just that Child SA.
 pub fn two_subnet_pairs(ferroswan_initiates: bool) {
     let mut sc = Scenario::new(ferroswan_initiates);
     sc.second_child = true;
@@ -492,6 +493,17 @@ pub fn two_subnet_pairs(ferroswan_initiates: bool) {
         }
     }
     s.tcp_transfer();
+    if !ferroswan_initiates {
+        // `--down sw2` deletes just sw2's Child SA; the IKE SA (sw's)
+        // and sw's Child SA stay and carry traffic.
+        let out = s.fs.auto(&["--down", &format!("{CONN}2")], 0);
+        assert!(out.contains("deleting Child SA"), "{out}");
+        s.wait_fs("one IKE SA with one Child SA", one_sa_each);
+        s.wait_sw("strongSwan with one Child SA", |l| {
+            l.matches("ESTABLISHED").count() == 1 && l.matches("INSTALLED").count() == 1
+        });
+        s.ping_both_ways();
+    }
     if ferroswan_initiates {
         for name in [CONN.to_string(), format!("{CONN}2")] {
             s.fs.auto(&["--down", &name], 0);

@@ -180,7 +180,7 @@ fn rows() -> Vec<Row> {
         let how = if ferroswan_initiates {
             "ferroswan conns sw + sw2 (--up each)"
         } else {
-            "strongSwan's second child via CREATE_CHILD_SA on the same IKE SA"
+            "strongSwan's second child via CREATE_CHILD_SA on the same IKE SA, then --down sw2 deletes only it"
         };
         rows.push(Row {
             ferroswan_initiates,
