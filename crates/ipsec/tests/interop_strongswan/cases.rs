@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::setup::{newest, Auth, Ids, Scenario, Setup, CONN};
+use crate::setup::{newest, sw_one_sa_each, Auth, Ids, Scenario, Setup, CONN};
 
 /// Who acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,9 +261,7 @@ pub fn rekeys(ferroswan_initiates: bool, rekeyer: Side, pfs: bool) {
         s.diag()
     );
     s.wait_fs("one IKE SA and one Child SA", one_sa_each);
-    s.wait_sw("one IKE SA and one Child SA on strongSwan", |l| {
-        l.matches("ESTABLISHED").count() == 1 && l.matches("INSTALLED").count() == 1
-    });
+    s.wait_sw("one IKE SA and one Child SA on strongSwan", sw_one_sa_each);
     s.tcp_transfer();
     delete(&s, rekeyer);
 }
@@ -283,11 +281,9 @@ pub fn dpd(ferroswan_initiates: bool, restart: bool) {
     s.kill_charon();
     let action = if restart { "restart" } else { "clear" };
     let line = format!("DPD: the peer is dead; dpdaction={action}");
-    if let Err(e) = testkit::wait_until(Duration::from_secs(30), &line, || {
+    s.wait(Duration::from_secs(30), &line, || {
         s.fs.log().contains(&line)
-    }) {
-        panic!("{e}\n{}", s.diag());
-    }
+    });
     if restart {
         // ferroswan is already trying again: no established SA is left.
         s.wait_fs("ferroswan without established SAs", |st| {
@@ -318,9 +314,7 @@ pub fn on_demand() {
     sc.narrow = true;
     sc.auto = "route";
     let s = Setup::start(&sc);
-    if let Err(e) = crate::common::wait_ping(s.fs_ns(), &s.fs_end.inner, &s.sw_end.inner) {
-        panic!("{e}\n{}", s.diag());
-    }
+    s.ping(true, &s.fs_end.inner, &s.sw_end.inner);
     s.wait_fs("ferroswan's Child SA", |st| {
         st.contains("STATE_V2_ESTABLISHED_CHILD_SA")
     });
@@ -351,9 +345,7 @@ pub fn reauth(ferroswan_initiates: bool) {
         newest(st, "IKE").is_some() && newest(st, "IKE") != ike0
     });
     s.wait_fs("one IKE SA and one Child SA", one_sa_each);
-    s.wait_sw("one IKE SA and one Child SA on strongSwan", |l| {
-        l.matches("ESTABLISHED").count() == 1 && l.matches("INSTALLED").count() == 1
-    });
+    s.wait_sw("one IKE SA and one Child SA on strongSwan", sw_one_sa_each);
     s.ping_both_ways();
     s.tcp_transfer();
     delete(&s, Side::Ferroswan);
@@ -393,15 +385,13 @@ pub fn strongswan_dpd(ferroswan_initiates: bool) {
     s.ping_both_ways();
     // Three liveness exchanges answered; strongSwan only sends them when
     // nothing came in for dpd_delay, so no traffic now.
-    if let Err(e) = testkit::wait_until(Duration::from_secs(20), "3 answered DPDs", || {
+    s.wait(Duration::from_secs(20), "3 answered DPDs", || {
         s.sw()
             .log()
             .matches("parsed INFORMATIONAL response")
             .count()
             >= 3
-    }) {
-        panic!("{e}\n{}", s.diag());
-    }
+    });
     assert!(one_sa_each(&s.fs.status()), "{}", s.diag());
     s.ping_both_ways();
     s.kill_ferroswan();
@@ -484,14 +474,8 @@ pub fn two_subnet_pairs(ferroswan_initiates: bool) {
         );
     }
     s.ping_both_ways();
-    for (ns, src, dst) in [
-        (s.fs_ns(), "10.3.0.1", "10.4.0.1"),
-        (s.sw_ns(), "10.4.0.1", "10.3.0.1"),
-    ] {
-        if let Err(e) = crate::common::wait_ping(ns, src, dst) {
-            panic!("{e}\n{}", s.diag());
-        }
-    }
+    s.ping(true, "10.3.0.1", "10.4.0.1");
+    s.ping(false, "10.4.0.1", "10.3.0.1");
     s.tcp_transfer();
     if !ferroswan_initiates {
         // `--down sw2` deletes just sw2's Child SA; the IKE SA (sw's)
@@ -499,9 +483,7 @@ pub fn two_subnet_pairs(ferroswan_initiates: bool) {
         let out = s.fs.auto(&["--down", &format!("{CONN}2")], 0);
         assert!(out.contains("deleting Child SA"), "{out}");
         s.wait_fs("one IKE SA with one Child SA", one_sa_each);
-        s.wait_sw("strongSwan with one Child SA", |l| {
-            l.matches("ESTABLISHED").count() == 1 && l.matches("INSTALLED").count() == 1
-        });
+        s.wait_sw("strongSwan with one Child SA", sw_one_sa_each);
         s.ping_both_ways();
     }
     if ferroswan_initiates {

@@ -484,13 +484,29 @@ impl Setup {
 
     /// Pings both ways through the tunnel (bounded waits).
     pub fn ping_both_ways(&self) {
-        for (ns, src, dst) in [
-            (self.fs_ns(), &self.fs_end.inner, &self.sw_end.inner),
-            (self.sw_ns(), &self.sw_end.inner, &self.fs_end.inner),
-        ] {
-            if let Err(e) = wait_ping(ns, src, dst) {
-                panic!("{e}\n{}", self.diag());
-            }
+        self.ping(true, &self.fs_end.inner, &self.sw_end.inner);
+        self.ping(false, &self.sw_end.inner, &self.fs_end.inner);
+    }
+
+    /// Waits (bounded) for a ping from `src` to `dst` to pass, from
+    /// ferroswan's namespace or strongSwan's.
+    #[track_caller]
+    pub fn ping(&self, from_ferroswan: bool, src: &str, dst: &str) {
+        let ns = if from_ferroswan {
+            self.fs_ns()
+        } else {
+            self.sw_ns()
+        };
+        if let Err(e) = wait_ping(ns, src, dst) {
+            panic!("{e}\n{}", self.diag());
+        }
+    }
+
+    /// Waits (bounded) for `cond`; panics with both daemons' state.
+    #[track_caller]
+    pub fn wait(&self, timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
+        if let Err(e) = wait_until(timeout, what, cond) {
+            panic!("{e}\n{}", self.diag());
         }
     }
 
@@ -533,19 +549,15 @@ impl Setup {
     /// Waits (bounded) for `cond` on ferroswan's `ipsec auto --status`.
     #[track_caller]
     pub fn wait_fs(&self, what: &str, cond: impl Fn(&str) -> bool) {
-        if let Err(e) = wait_until(Duration::from_secs(30), what, || cond(&self.fs.status())) {
-            panic!("{e}\n{}", self.diag());
-        }
+        self.wait(Duration::from_secs(30), what, || cond(&self.fs.status()));
     }
 
     /// Waits (bounded) for `cond` on `swanctl --list-sas`.
     #[track_caller]
     pub fn wait_sw(&self, what: &str, cond: impl Fn(&str) -> bool) {
-        if let Err(e) = wait_until(Duration::from_secs(30), what, || {
+        self.wait(Duration::from_secs(30), what, || {
             cond(&self.sw().list_sas())
-        }) {
-            panic!("{e}\n{}", self.diag());
-        }
+        });
     }
 
     /// `swanctl ARGS` on charon; panics with both logs on failure.
@@ -588,6 +600,11 @@ fn namespaces(net: &Net, fs_is_west: bool) -> (&Netns, &Netns) {
     } else {
         (e, w)
     }
+}
+
+/// `swanctl --list-sas` shows exactly one IKE SA and one Child SA.
+pub fn sw_one_sa_each(list: &str) -> bool {
+    list.matches("ESTABLISHED").count() == 1 && list.matches("INSTALLED").count() == 1
 }
 
 /// The number of a `newest IKE SA: #N` / `newest IPsec SA: #N` field.
