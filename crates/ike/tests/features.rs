@@ -232,6 +232,111 @@ fn childless_ike_sa() {
     pair.assert_established();
 }
 
+/// RFC 6023: the responder announces CHILDLESS_IKEV2_SUPPORTED in its
+/// IKE_SA_INIT response even when the request did not (strongSwan's
+/// `childless = force` sends none and gives up without the answer).
+#[test]
+fn responder_announces_childless_support_unasked() {
+    let (w, e) = conns(psk());
+    assert!(!w.childless && !e.childless);
+    let mut pair = Pair::new(w, e);
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let record = seen.clone();
+    pair.network = Box::new(move |side, _, t| {
+        if let Ok(m) = ike::wire::Message::decode(&t.payload) {
+            if m.header.exchange == ike::wire::ExchangeType::IkeSaInit {
+                let childless = m
+                    .notify(ike::wire::NotifyType::CHILDLESS_IKEV2_SUPPORTED)
+                    .is_some();
+                record.borrow_mut().push((side, childless));
+            }
+        }
+        Fate::Deliver
+    });
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    assert_eq!(
+        *seen.borrow(),
+        [(Side::West, false), (Side::East, true)],
+        "IKE_SA_INIT request without, response with CHILDLESS_IKEV2_SUPPORTED"
+    );
+}
+
+fn prefix(addr: &str, len: u8) -> ike::wire::TrafficSelector {
+    ike::wire::TrafficSelector::from_prefix(addr.parse().expect("address"), len)
+}
+
+/// A new Child SA the peer asks for on an existing IKE SA belongs to the
+/// connection whose selectors fit (another subnet pair to the same peer
+/// with the same IDs), not only to the IKE SA's own connection: strongSwan
+/// asks so for the second child of a connection, and got TS_UNACCEPTABLE.
+#[test]
+fn create_child_sa_for_another_connection_to_the_same_peer() {
+    let (mut w, e) = conns(psk());
+    // West: a childless IKE SA, then one Child SA for the second pair.
+    w.childless = true;
+    w.local_ts = vec![prefix("10.0.3.0", 24)];
+    w.remote_ts = vec![prefix("10.0.4.0", 24)];
+    let mut second = e.clone();
+    second.name = "second".into();
+    second.local_ts = vec![prefix("10.0.4.0", 24)];
+    second.remote_ts = vec![prefix("10.0.3.0", 24)];
+    let mut pair = Pair::new(w, e);
+    let second = pair.east.add_connection(second).expect("second connection");
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    // East put the childless IKE SA on its first connection.
+    let ike_conn = pair.east_events.iter().find_map(|e| match e {
+        Event::IkeSaUp(i) => Some(i.conn),
+        _ => None,
+    });
+    assert_eq!(ike_conn, Some(pair.east_conn));
+    let sa = pair.west.ike_sas_of(pair.west_conn)[0];
+    let now = pair.now;
+    pair.west.create_child_sa(now, sa).expect("create child");
+    pair.run_for(Duration::from_secs(1));
+    let east_children = Pair::children(&pair.east_events);
+    assert_eq!(
+        east_children.len(),
+        1,
+        "{:?}",
+        Pair::logs(&pair.east_events)
+    );
+    assert_eq!(east_children[0].conn, second);
+    assert_eq!(east_children[0].local_ts, [prefix("10.0.4.0", 24)]);
+    assert_eq!(Pair::children(&pair.west_events).len(), 1);
+    // Its rekey stays on that connection, and so does its end.
+    let child = east_children[0].child;
+    let now = pair.now;
+    pair.east
+        .rekey(now, Target::ChildSa(child))
+        .expect("rekey the Child SA");
+    pair.run_for(Duration::from_secs(1));
+    let rekeyed = pair.east_events.iter().find_map(|e| match e {
+        Event::ChildSaRekeyed { new, .. } => Some((new.conn, new.child)),
+        _ => None,
+    });
+    let Some((conn, new_child)) = rekeyed else {
+        panic!("no rekey: {:?}", Pair::logs(&pair.east_events));
+    };
+    assert_eq!(conn, second);
+    let now = pair.now;
+    pair.east
+        .terminate(now, Target::ChildSa(new_child))
+        .expect("delete the Child SA");
+    pair.run_for(Duration::from_secs(1));
+    let down: Vec<_> = pair
+        .east_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildSaDown { conn, child, .. } if *child == new_child => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(down, [second]);
+}
+
 #[test]
 fn initial_contact_replaces_the_old_ike_sa_after_a_peer_restart() {
     let (w, e) = conns(psk());

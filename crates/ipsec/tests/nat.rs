@@ -6,114 +6,20 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::nat::{have_nft, NatTopology};
 use common::{can_run, wait_ping, Daemon};
-use testkit::netns::{ip, unique_id};
-use testkit::{wait_until, Netns};
 
 const SECRETS: &str = "@west @east : PSK \"nat test secret, not for production\"\n";
-
-/// west 198.51.100.2 --- 198.51.100.1 [nat] 203.0.113.1 --- 203.0.113.2 east
-struct Topology {
-    id: String,
-    west: Netns,
-    nat: Netns,
-    east: Netns,
-}
-
-fn topology() -> Result<Topology, String> {
-    let id = unique_id();
-    let t = Topology {
-        id: id.clone(),
-        west: Netns::new("w")?,
-        nat: Netns::new("n")?,
-        east: Netns::new("e")?,
-    };
-    let (wi, nwi, nei, ei) = (
-        format!("vw{id}"),
-        format!("nw{id}"),
-        format!("ne{id}"),
-        format!("ve{id}"),
-    );
-    ip(&[
-        "link",
-        "add",
-        &wi,
-        "netns",
-        t.west.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &nwi,
-        "netns",
-        t.nat.name(),
-    ])?;
-    ip(&[
-        "link",
-        "add",
-        &ei,
-        "netns",
-        t.east.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &nei,
-        "netns",
-        t.nat.name(),
-    ])?;
-    for (ns, ifname, addr) in [
-        (&t.west, &wi, "198.51.100.2/24"),
-        (&t.nat, &nwi, "198.51.100.1/24"),
-        (&t.nat, &nei, "203.0.113.1/24"),
-        (&t.east, &ei, "203.0.113.2/24"),
-    ] {
-        ns.exec_ok(&["ip", "addr", "add", addr, "dev", ifname])?;
-        ns.exec_ok(&["ip", "link", "set", ifname, "up"])?;
-    }
-    t.west
-        .exec_ok(&["ip", "route", "add", "default", "via", "198.51.100.1"])?;
-    t.west
-        .exec_ok(&["ip", "addr", "add", "10.1.0.1/32", "dev", "lo"])?;
-    t.east
-        .exec_ok(&["ip", "addr", "add", "10.2.0.1/32", "dev", "lo"])?;
-    t.nat.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
-    let rules = format!(
-        "table ip nat {{\n chain post {{\n  type nat hook postrouting priority 100;\n  oifname \"{nei}\" masquerade\n }}\n}}\n"
-    );
-    let file = std::env::temp_dir().join(format!("ferroswan-nat-{id}.nft"));
-    std::fs::write(&file, rules).map_err(|e| e.to_string())?;
-    let r = t.nat.exec_ok(&["nft", "-f", &file.to_string_lossy()]);
-    let _ = std::fs::remove_file(&file);
-    r?;
-    wait_until(
-        Duration::from_secs(10),
-        "west reaching east through the NAT",
-        || {
-            t.west
-                .exec(&["ping", "-c1", "-W1", "203.0.113.2"])
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        },
-    )?;
-    Ok(t)
-}
 
 #[test]
 fn nat_traversal_through_masquerade() {
     if !can_run("nat_traversal_through_masquerade") {
         return;
     }
-    if !testkit::have_program("nft") {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("nft is not installed");
-        }
-        eprintln!("SKIPPED nat_traversal_through_masquerade: nft is not installed");
+    if !have_nft("nat_traversal_through_masquerade") {
         return;
     }
-    let t = topology().expect("topology");
+    let t = NatTopology::new().expect("topology");
     let west_conf = "config setup\n\tprotostack=userspace\n\tlogtime=no\n\tkeep-alive=1\n\n\
         conn nat\n\tleft=198.51.100.2\n\tleftid=@west\n\tleftsubnet=10.1.0.0/16\n\
         \tright=203.0.113.2\n\trightid=@east\n\trightsubnet=10.2.0.0/16\n\
@@ -148,7 +54,7 @@ fn nat_traversal_through_masquerade() {
     assert_eq!(ike["nat"], true, "{ike}");
     // West, behind the NAT, sends RFC 3948 keepalives (one 0xFF octet,
     // UDP length 9) to port 4500; keep-alive=1 makes it every second.
-    let nat_if = format!("nw{}", t.id);
+    let nat_if = t.nat_west_if();
     let o = t
         .nat
         .exec(&[

@@ -11,7 +11,7 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{can_run, ping_once, tcp_echo, wait_ping, Daemon};
+use common::{can_run, keypair, ping_once, tcp_echo, wait_ping, Daemon};
 use testkit::{wait_until, NetPair, Netns, TempDir};
 
 const SECRETS: &str = "@west @east : PSK \"tunnel test secret, not for production\"\n";
@@ -658,35 +658,11 @@ fn auto_start_retries_until_the_peer_answers() {
     assert!(west.log().contains("\"tun\": reviving the connection"));
 }
 
-/// A private key (PEM) and its public key as `0s` base64
-/// SubjectPublicKeyInfo, made by openssl.
-fn keypair(dir: &std::path::Path, name: &str, algorithm: &[&str]) -> (Vec<u8>, String) {
-    let pem = dir.join(format!("{name}.pem"));
-    let mut args = vec!["genpkey"];
-    args.extend_from_slice(algorithm);
-    let pem_s = pem.to_string_lossy().into_owned();
-    args.extend_from_slice(&["-out", &pem_s]);
-    let o = std::process::Command::new("openssl")
-        .args(&args)
-        .output()
-        .expect("openssl genpkey");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("openssl pkey -in \"$1\" -pubout -outform DER | openssl base64 -A")
-        .arg("sh")
-        .arg(&pem)
-        .output()
-        .expect("openssl pkey");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let b64 = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    (std::fs::read(&pem).expect("pem"), format!("0s{b64}"))
-}
-
 fn raw_key_tunnel(authby: &str, algorithm: &[&str]) {
     let dir = TempDir::new("keys").expect("temporary directory");
-    let (west_key, west_pub) = keypair(dir.path(), "west", algorithm);
-    let (east_key, east_pub) = keypair(dir.path(), "east", algorithm);
+    let west_keys = keypair(dir.path(), "west", algorithm);
+    let east_keys = keypair(dir.path(), "east", algorithm);
+    let (west_pub, east_pub) = (&west_keys.public_0s, &east_keys.public_0s);
     let conf = conf("")
         .replace("\tauthby=secret\n", &format!("\tauthby={authby}\n"))
         .replace(
@@ -698,13 +674,13 @@ fn raw_key_tunnel(authby: &str, algorithm: &[&str]) {
         &net.west,
         &conf,
         "",
-        &[("ipsec.d/private/west.pem", &west_key)],
+        &[("ipsec.d/private/west.pem", &west_keys.private_pem)],
     );
     let east = Daemon::start_with(
         &net.east,
         &conf,
         "",
-        &[("ipsec.d/private/east.pem", &east_key)],
+        &[("ipsec.d/private/east.pem", &east_keys.private_pem)],
     );
     let out = west.auto(&["--up", "tun"], 0);
     // Libreswan's wording for signature authentication with a raw key:

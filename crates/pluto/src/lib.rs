@@ -152,21 +152,21 @@ async fn run(opts: PlutoOptions) -> i32 {
             config_path.display()
         );
     }
+    // The control socket appears only once the daemon is ready (IKE
+    // sockets bound, connections loaded): whoever waits for it can count
+    // on a peer's first IKE_SA_INIT being answered. Another daemon on it
+    // is refused now, before anything else is touched.
     let socket = opts.ctlsocket();
-    let listener = match server::bind(&socket) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("pluto: {e}");
-            return EXIT_SOCKET;
-        }
-    };
+    if let Err(e) = server::check_free(&socket) {
+        tracing::error!("{e}");
+        eprintln!("pluto: {e}");
+        return EXIT_SOCKET;
+    }
     let pidfile = opts.pidfile();
     let pid_guard = match pidfile::PidFile::create(&pidfile) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("pluto: {e}");
-            let _ = std::fs::remove_file(&socket);
             return EXIT_SOCKET;
         }
     };
@@ -197,7 +197,6 @@ async fn run(opts: PlutoOptions) -> i32 {
     if let Err(e) = backend::Backend::check(protostack) {
         tracing::error!("{e}");
         eprintln!("pluto: {e}");
-        let _ = std::fs::remove_file(&socket);
         return EXIT_CONFIG;
     }
     pluto.wire.protostack = protostack;
@@ -227,6 +226,14 @@ async fn run(opts: PlutoOptions) -> i32 {
             }
         }
     }
+    let listener = match server::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("pluto: {e}");
+            return EXIT_SOCKET;
+        }
+    };
     let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(64);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let own_uid = own_uid();

@@ -9,7 +9,7 @@ use crate::reply::Replier;
 use crate::wire::{ChildRec, ConnRoute, IkeRec, Timer, Waiter, Wire};
 use control::Rc;
 use dataplane::{IpNet, KernelEvent, PolicyAction};
-use ike::engine::{ConnId, Event, IkeSaId, Target};
+use ike::engine::{ChildSaId, ConnId, Event, IkeSaId, Target};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -209,7 +209,31 @@ impl Pluto {
         };
         let sas = self.wire.engine.ike_sas_of(id);
         if sas.is_empty() {
-            r.log(format!("\"{name}\": no IKE SA to delete"));
+            // Its Child SAs may ride another connection's IKE SA (the peer
+            // asked for them there): delete just those.
+            let mut children: Vec<ChildSaId> = self
+                .wire
+                .children
+                .iter()
+                .filter(|(_, c)| c.conn == id)
+                .map(|(child, _)| *child)
+                .collect();
+            if children.is_empty() {
+                r.log(format!("\"{name}\": no IKE SA to delete"));
+                return;
+            }
+            children.sort();
+            for child in children {
+                r.log(format!("\"{name}\" #{}: deleting Child SA", child.0));
+                if let Err(e) = self
+                    .wire
+                    .engine
+                    .terminate(Instant::now(), Target::ChildSa(child))
+                {
+                    r.fail(Rc::FATAL, format!("\"{name}\": {e}"));
+                }
+            }
+            self.pump();
             return;
         }
         for sa in &sas {

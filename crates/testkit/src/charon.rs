@@ -190,8 +190,10 @@ impl Charon {
             ns_name: ns.name().to_string(),
         };
         let vici = d.join("charon.vici");
+        // The socket file appears at bind(), before charon listens: wait
+        // until a connection is accepted, or swanctl may be refused.
         if let Err(e) = wait_until(Duration::from_secs(20), "charon's vici socket", || {
-            vici.exists()
+            std::os::unix::net::UnixStream::connect(&vici).is_ok()
         }) {
             return Err(format!("{e}\n{}", charon.log()));
         }

@@ -100,6 +100,7 @@ impl Engine {
                 selectors: remote_ts.clone(),
             }));
             sa.pending_child = Some(PendingChild {
+                conn: sa.conn,
                 inbound_spi: spi,
                 local_ts,
                 remote_ts,
@@ -396,6 +397,7 @@ impl Engine {
                 sa,
                 &conn,
                 NewChild {
+                    conn: sa.conn,
                     suite,
                     inbound_spi,
                     outbound_spi,
@@ -613,6 +615,7 @@ impl Engine {
             sa,
             &conn,
             NewChild {
+                conn: sa.conn,
                 suite: child_suite,
                 inbound_spi: pending.inbound_spi,
                 outbound_spi: peer_spi,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::crypto::{ChildKeys, Secret};
 use crate::wire::TrafficSelector;
 
+use super::config::ConnId;
 use super::config::{Connection, Mode};
 use super::event::{ChildSaId, ChildSaInfo, Event};
 use super::ike_sa::{ChildSa, IkeSa};
@@ -13,6 +14,8 @@ use super::ts::describe;
 use super::Engine;
 /// A Child SA ready to be installed.
 pub(crate) struct NewChild {
+    /// The connection it belongs to.
+    pub conn: ConnId,
     pub suite: ChildSuite,
     pub inbound_spi: u32,
     pub outbound_spi: u32,
@@ -106,6 +109,7 @@ impl Engine {
         self.child_owner.insert(id, sa.id);
         sa.children.push(ChildSa {
             id,
+            conn: nc.conn,
             inbound_spi: nc.inbound_spi,
             outbound_spi: nc.outbound_spi,
             suite: nc.suite.clone(),
@@ -146,7 +150,7 @@ impl Engine {
         self.log(line);
         let info = Box::new(ChildSaInfo {
             ike_sa: sa.id,
-            conn: sa.conn,
+            conn: nc.conn,
             child: id,
             inbound_spi: nc.inbound_spi,
             outbound_spi: nc.outbound_spi,

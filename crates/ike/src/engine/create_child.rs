@@ -11,7 +11,7 @@ use crate::wire::{
 };
 
 use super::child::NewChild;
-use super::config::{Connection, EspProposal, Mode};
+use super::config::{ConnId, Connection, EspProposal, Mode};
 use super::ike_sa::{
     Collision, CreateKind, IkeSa, IkeState, PendingChild, PendingCreate, RequestKind,
 };
@@ -102,11 +102,20 @@ impl Engine {
                 sa.id.0
             )));
         }
+        // A Child SA rekey follows the rekeyed SA's connection.
+        let conn_id = match kind {
+            CreateKind::RekeyChild(old) => sa
+                .children
+                .iter()
+                .find(|c| c.id == old)
+                .map_or(sa.conn, |c| c.conn),
+            _ => sa.conn,
+        };
         let conn = self
             .connections
-            .get(&sa.conn)
+            .get(&conn_id)
             .cloned()
-            .ok_or(EngineError::UnknownConnection(sa.conn))?;
+            .ok_or(EngineError::UnknownConnection(conn_id))?;
         let ike_group = sa
             .suite
             .as_ref()
@@ -180,6 +189,7 @@ impl Engine {
                     selectors: remote_ts.clone(),
                 }));
                 pending_child = Some(PendingChild {
+                    conn: conn_id,
                     inbound_spi: spi,
                     local_ts,
                     remote_ts,
@@ -230,6 +240,37 @@ impl Engine {
             Ok(p) => self.send_response(sa, mid, p),
             Err(e) => self.sa_log(sa, &format!("cannot build CREATE_CHILD_SA response: {e}")),
         }
+    }
+
+    /// The connection a new Child SA the peer asks for belongs to: the IKE
+    /// SA's when the selectors fit it, else another connection to the same
+    /// peer with the same IDs whose selectors fit (several subnets to one
+    /// peer over one IKE SA, as Libreswan and strongSwan do). The IKE SA's
+    /// when none fits (its narrowing then answers TS_UNACCEPTABLE).
+    fn child_connection(
+        &self,
+        sa: &IkeSa,
+        ike_conn: &Connection,
+        tsi: &[TrafficSelector],
+        tsr: &[TrafficSelector],
+    ) -> ConnId {
+        let fits = |c: &Connection| {
+            !narrow(tsi, &c.remote_selectors(sa.remote.ip())).is_empty()
+                && !narrow(tsr, &c.local_selectors(sa.local.ip())).is_empty()
+        };
+        if fits(ike_conn) {
+            return sa.conn;
+        }
+        self.candidate_connections(sa.local, sa.remote)
+            .into_iter()
+            .find(|id| {
+                self.connections.get(id).is_some_and(|c| {
+                    c.remote_id == ike_conn.remote_id
+                        && c.local_identity() == ike_conn.local_identity()
+                        && fits(c)
+                })
+            })
+            .unwrap_or(sa.conn)
     }
 
     /// A CREATE_CHILD_SA request from the peer; false ends the SA.
@@ -315,6 +356,14 @@ impl Engine {
         let (Some(tsi), Some(tsr)) = (ts_of(&inner, true), ts_of(&inner, false)) else {
             self.create_error_reply(sa, mid, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
             return true;
+        };
+        let conn_id = match rekey_of.and_then(|old| sa.children.iter().find(|c| c.id == old)) {
+            Some(c) => c.conn,
+            None => self.child_connection(sa, &conn, &tsi, &tsr),
+        };
+        let conn = match self.connections.get(&conn_id) {
+            Some(c) if conn_id != sa.conn => c.clone(),
+            _ => conn,
         };
         let our_spi = self.random_child_spi();
         let props = esp_for_create(&conn, ike_group);
@@ -450,6 +499,7 @@ impl Engine {
             sa,
             &conn,
             NewChild {
+                conn: conn_id,
                 suite,
                 inbound_spi: our_spi,
                 outbound_spi: peer_spi,
@@ -668,6 +718,10 @@ impl Engine {
                 let Some(pc) = pending.child.clone() else {
                     return true;
                 };
+                let conn = match self.connections.get(&pc.conn) {
+                    Some(c) if pc.conn != sa.conn => c.clone(),
+                    _ => conn,
+                };
                 let Some(ike_group) = sa.suite.as_ref().map(|s| s.ke) else {
                     return true;
                 };
@@ -708,6 +762,7 @@ impl Engine {
                     sa,
                     &conn,
                     NewChild {
+                        conn: pc.conn,
                         suite,
                         inbound_spi: pc.inbound_spi,
                         outbound_spi: peer_spi,

@@ -36,6 +36,10 @@ pub(crate) enum IkeState {
 #[derive(Debug, Clone)]
 pub(crate) struct ChildSa {
     pub id: ChildSaId,
+    /// The connection it belongs to: the IKE SA's, or another connection
+    /// with the same peer and IDs whose selectors the peer's
+    /// CREATE_CHILD_SA asked for.
+    pub conn: ConnId,
     pub inbound_spi: u32,
     pub outbound_spi: u32,
     #[allow(dead_code)]
@@ -112,6 +116,8 @@ pub(crate) struct Outstanding {
 /// The initiator's Child SA proposal in flight.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingChild {
+    /// The connection the Child SA is for.
+    pub conn: ConnId,
     pub inbound_spi: u32,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,

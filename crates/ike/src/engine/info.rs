@@ -65,7 +65,7 @@ impl Engine {
             self.child_owner.remove(&c.id);
             self.events.push_back(Event::ChildSaDown {
                 ike_sa: sa.id,
-                conn: sa.conn,
+                conn: c.conn,
                 child: c.id,
                 inbound_spi: c.inbound_spi,
                 outbound_spi: c.outbound_spi,
@@ -185,7 +185,7 @@ impl Engine {
                                 );
                                 self.events.push_back(Event::ChildSaDown {
                                     ike_sa: sa.id,
-                                    conn: sa.conn,
+                                    conn: c.conn,
                                     child: c.id,
                                     inbound_spi: c.inbound_spi,
                                     outbound_spi: c.outbound_spi,

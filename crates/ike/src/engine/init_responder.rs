@@ -386,12 +386,13 @@ impl Engine {
                 Vec::new(),
             )));
         }
-        if conn.childless || sa.peer_childless {
-            payloads.push(Payload::Notify(Notify::new(
-                NotifyType::CHILDLESS_IKEV2_SUPPORTED,
-                Vec::new(),
-            )));
-        }
+        // RFC 6023: a responder that can set up an IKE SA without a Child
+        // SA says so, whether or not the initiator announced it (strongSwan's
+        // `childless = force` never does, and gives up without this).
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::CHILDLESS_IKEV2_SUPPORTED,
+            Vec::new(),
+        )));
         let reply = Message {
             header: sa.header(ExchangeType::IkeSaInit, true, 0),
             payloads,

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod nat;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -174,11 +176,23 @@ pub fn wait_ping(ns: &Netns, src: &str, dst: &str) -> Result<Duration, String> {
 /// `data` goes east, east sends it back; returns what came back. Each end
 /// runs on a thread entered into its namespace.
 pub fn tcp_echo(west: &Netns, east: &Netns, data: &[u8]) -> Vec<u8> {
+    tcp_echo_to(west, east, SocketAddr::from(([10, 2, 0, 1], 5001)), data)
+}
+
+/// A TCP transfer from `client` to a server listening on `server_addr` in
+/// `server`: `data` goes there and comes back; returns what came back.
+pub fn tcp_echo_to(
+    client: &Netns,
+    server: &Netns,
+    server_addr: SocketAddr,
+    data: &[u8],
+) -> Vec<u8> {
+    let (west, east) = (client, server);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         let server = scope.spawn(|| -> Result<(), String> {
             east.enter_current_thread()?;
-            let l = TcpListener::bind("10.2.0.1:5001").map_err(|e| e.to_string())?;
+            let l = TcpListener::bind(server_addr).map_err(|e| e.to_string())?;
             let _ = ready_tx.send(());
             let (mut s, _) = l.accept().map_err(|e| e.to_string())?;
             s.set_read_timeout(Some(Duration::from_secs(30)))
@@ -193,11 +207,8 @@ pub fn tcp_echo(west: &Netns, east: &Netns, data: &[u8]) -> Vec<u8> {
             .expect("TCP server ready");
         let client = scope.spawn(|| -> Result<Vec<u8>, String> {
             west.enter_current_thread()?;
-            let mut s = TcpStream::connect_timeout(
-                &SocketAddr::from(([10, 2, 0, 1], 5001)),
-                Duration::from_secs(10),
-            )
-            .map_err(|e| format!("connect: {e}"))?;
+            let mut s = TcpStream::connect_timeout(&server_addr, Duration::from_secs(10))
+                .map_err(|e| format!("connect: {e}"))?;
             s.set_read_timeout(Some(Duration::from_secs(30)))
                 .map_err(|e| e.to_string())?;
             s.write_all(data).map_err(|e| e.to_string())?;
@@ -211,4 +222,49 @@ pub fn tcp_echo(west: &Netns, east: &Netns, data: &[u8]) -> Vec<u8> {
         server.join().expect("server thread").expect("server");
         back
     })
+}
+
+/// A key pair made by openssl: the private key (PEM, PKCS#8) and the
+/// public key as `0s` base64 SubjectPublicKeyInfo (ipsec.conf) and as PEM.
+pub struct KeyPair {
+    /// `openssl genpkey` output.
+    pub private_pem: Vec<u8>,
+    /// `0s` + base64 DER SubjectPublicKeyInfo, for `leftpubkey=`.
+    pub public_0s: String,
+    /// The same public key as a PEM `PUBLIC KEY` block.
+    pub public_pem: String,
+}
+
+/// Makes a key pair with `openssl genpkey ALGORITHM` in `dir`.
+pub fn keypair(dir: &std::path::Path, name: &str, algorithm: &[&str]) -> KeyPair {
+    let pem = dir.join(format!("{name}.pem"));
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(algorithm);
+    let pem_s = pem.to_string_lossy().into_owned();
+    args.extend_from_slice(&["-out", &pem_s]);
+    let o = std::process::Command::new("openssl")
+        .args(&args)
+        .output()
+        .expect("openssl genpkey");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("openssl pkey -in \"$1\" -pubout -outform DER | openssl base64 -A")
+        .arg("sh")
+        .arg(&pem)
+        .output()
+        .expect("openssl pkey");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b64 = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let mut public_pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        public_pem.push_str(&String::from_utf8_lossy(line));
+        public_pem.push('\n');
+    }
+    public_pem.push_str("-----END PUBLIC KEY-----\n");
+    KeyPair {
+        private_pem: std::fs::read(&pem).expect("pem"),
+        public_0s: format!("0s{b64}"),
+        public_pem,
+    }
 }
