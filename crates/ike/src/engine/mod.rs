@@ -694,40 +694,44 @@ impl Engine {
         sa.conn = conn;
     }
 
-    /// Whether another established IKE SA with `sa`'s peer address exists
-    /// (over the connections to that address, not all SAs).
-    fn other_sa_with_peer(&self, sa: &IkeSa) -> bool {
-        self.connections_by_remote
+    /// The other IKE SAs with `sa`'s peer address, of any connection to
+    /// that address or of `sa`'s own (the index, not a scan of all SAs).
+    fn other_sas_with_peer<'a>(&'a self, sa: &'a IkeSa) -> impl Iterator<Item = &'a IkeSa> + 'a {
+        let mut conns: Vec<ConnId> = self
+            .connections_by_remote
             .get(&sa.remote.ip())
+            .cloned()
+            .unwrap_or_default();
+        if !conns.contains(&sa.conn) {
+            conns.push(sa.conn);
+        }
+        conns
             .into_iter()
+            .filter_map(|c| self.by_conn.get(&c))
             .flatten()
-            .chain(std::iter::once(&sa.conn))
-            .filter_map(|c| self.by_conn.get(c))
-            .flatten()
-            .filter(|id| **id != sa.id)
+            .filter(move |id| **id != sa.id)
             .filter_map(|id| self.sas.get(id))
-            .any(|o| o.state == IkeState::Established && o.remote.ip() == sa.remote.ip())
+            .filter(move |o| o.remote.ip() == sa.remote.ip())
     }
 
-    /// Drops other IKE SAs of `sa`'s connection with the same peer
-    /// identity (INITIAL_CONTACT, RFC 7296 2.4): the peer restarted.
+    /// Whether another IKE SA with `sa`'s peer exists, in any state: one
+    /// still being negotiated may already be established on the peer, and
+    /// one being deleted still waits for the peer's answer. INITIAL_CONTACT
+    /// would make the peer drop them (RFC 7296 2.4).
+    fn other_sa_with_peer(&self, sa: &IkeSa) -> bool {
+        self.other_sas_with_peer(sa).next().is_some()
+    }
+
+    /// Drops the other IKE SAs with the same peer address and identity, of
+    /// any connection (INITIAL_CONTACT, RFC 7296 2.4: the peer restarted,
+    /// and this IKE SA is the only one it holds with us).
     fn initial_contact(&mut self, sa: &IkeSa) {
         let others: Vec<IkeSaId> = self
-            .by_conn
-            .get(&sa.conn)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|id| *id != sa.id)
+            .other_sas_with_peer(sa)
+            .filter(|o| o.remote_id == sa.remote_id)
+            .map(|o| o.id)
             .collect();
         for id in others {
-            let same_peer = self
-                .sas
-                .get(&id)
-                .is_some_and(|o| o.remote_id == sa.remote_id && o.remote.ip() == sa.remote.ip());
-            if !same_peer {
-                continue;
-            }
             if let Some(mut old) = self.sas.remove(&id) {
                 self.sa_log(&old, "INITIAL_CONTACT from the peer: deleting this IKE SA");
                 self.report_down(&mut old, "replaced after INITIAL_CONTACT from the peer");
