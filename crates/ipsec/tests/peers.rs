@@ -1,5 +1,6 @@
-//! Two ferroswan daemons in two network namespaces: several connections
-//! to the same peer, and peers named by `%defaultroute` or a DNS name.
+//! ferroswan daemons in network namespaces: several connections to the
+//! same peer, the IKE sockets' buffers, and peers named by `%defaultroute`
+//! or a DNS name.
 //!
 //! Needs root (CI runs as root); skipped with a message elsewhere.
 
@@ -116,5 +117,61 @@ fn two_connections_to_the_same_peer_both_stay_up() {
     for d in [&west, &east] {
         assert_eq!(totals(d), ("2".into(), "2".into()), "{}", d.log());
         assert!(!d.log().contains("INITIAL_CONTACT"), "{}", d.log());
+    }
+}
+
+/// `ss -u -a -m -n` in a namespace: the socket's `skmem:(...)` line after
+/// the one that names `local`.
+fn skmem_of(ns: &testkit::Netns, local: &str) -> String {
+    let o = ns
+        .exec_ok(&["ss", "-u", "-a", "-m", "-n"])
+        .expect("ss in the namespace");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if l.split_whitespace().any(|w| w == local) {
+            return lines.next().unwrap_or_default().trim().to_string();
+        }
+    }
+    panic!("no UDP socket {local}:\n{text}")
+}
+
+#[test]
+fn ike_sockets_get_large_buffers() {
+    if !can_run("ike_sockets_get_large_buffers") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // The default (4 MiB) on west, ike-socket-bufsize= on east.
+    let plain = format!(
+        "{}{}",
+        setup(),
+        conn(
+            "one",
+            "192.0.2.1",
+            "192.0.2.2",
+            "10.1.0.0/16",
+            "10.2.0.0/16"
+        )
+    );
+    let sized = plain.replace(
+        "\tlogtime=no\n",
+        "\tlogtime=no\n\tike-socket-bufsize=3145728\n",
+    );
+    let west = Daemon::start(&net.west, &plain, SECRETS);
+    let east = Daemon::start(&net.east, &sized, SECRETS);
+    // Linux reports twice the size asked for (its bookkeeping included).
+    for (d, ns, addr, size) in [
+        (&west, &net.west, "192.0.2.1:500", 8 << 20),
+        (&east, &net.east, "192.0.2.2:500", 6 << 20),
+    ] {
+        let line = format!(
+            "listening for IKE messages on {addr}, receive buffer {size} bytes, send buffer {size} bytes"
+        );
+        wait_until(Duration::from_secs(10), &line, || d.log().contains(&line))
+            .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+        let mem = skmem_of(ns, addr);
+        assert!(mem.contains(&format!(",rb{size},")), "{addr}: {mem}");
+        assert!(mem.contains(&format!(",tb{size},")), "{addr}: {mem}");
     }
 }
