@@ -459,6 +459,7 @@ pub fn map_connection(
         .raw
         .contains_key("rekeymargin")
         .then_some(spec.rekeymargin);
+    conn.rekey_fuzz = spec.rekeyfuzz_percent;
     Ok(Mapped {
         conn,
         local,
