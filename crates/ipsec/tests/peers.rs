@@ -175,3 +175,120 @@ fn ike_sockets_get_large_buffers() {
         assert!(mem.contains(&format!(",tb{size},")), "{addr}: {mem}");
     }
 }
+
+/// `/etc/netns/NAME/hosts`, which `ip netns exec` (and so every daemon and
+/// `ipsec` command of the namespace) sees as `/etc/hosts`; removed on drop.
+struct NetnsHosts {
+    dir: std::path::PathBuf,
+}
+
+impl NetnsHosts {
+    fn new(ns: &testkit::Netns) -> NetnsHosts {
+        let dir = std::path::Path::new("/etc/netns").join(ns.name());
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NAME");
+        let h = NetnsHosts { dir };
+        h.write("");
+        h
+    }
+
+    fn write(&self, entries: &str) {
+        std::fs::write(
+            self.dir.join("hosts"),
+            format!("127.0.0.1 localhost\n{entries}"),
+        )
+        .expect("write the namespace's hosts file");
+    }
+}
+
+impl Drop for NetnsHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn defaultroute_and_dns_names_as_hosts() {
+    if !can_run("defaultroute_and_dns_names_as_hosts") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // West has a default route via east.
+    net.west
+        .exec_ok(&["ip", "route", "add", "default", "via", "192.0.2.2"])
+        .expect("default route");
+    // East knows west by name only, and at first by the wrong address.
+    let hosts = NetnsHosts::new(&net.east);
+    hosts.write("192.0.2.3 west.test\n");
+    let west_conf = format!(
+        "{}{}",
+        setup(),
+        conn(
+            "tun",
+            "%defaultroute",
+            "192.0.2.2",
+            "10.1.0.0/16",
+            "10.2.0.0/16"
+        )
+        .replace("\tright=", "\tleftnexthop=%defaultroute\n\tright=")
+    );
+    let east_conf =
+        format!(
+        "{}{}conn bad\n\tleft=nowhere.invalid\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=ignore\n",
+        setup(),
+        conn("tun", "west.test", "192.0.2.2", "10.1.0.0/16", "10.2.0.0/16"),
+    );
+    let west = Daemon::start(&net.west, &west_conf, SECRETS);
+    let east = Daemon::start(&net.east, &east_conf, SECRETS);
+    // Both resolved at --add: west's own address and gateway, east's peer.
+    let s = west.status();
+    assert!(
+        s.contains("10.1.0.0/16===192.0.2.1[@west]---192.0.2.2...192.0.2.2[@east]===10.2.0.0/16"),
+        "{s}"
+    );
+    let s = east.status();
+    assert!(
+        s.contains("192.0.2.2[@east]...192.0.2.3[@west]===10.1.0.0/16"),
+        "{s}"
+    );
+
+    // The name now gives west's address: east resolves it again when it
+    // initiates.
+    hosts.write("192.0.2.1 west.test\n");
+    let out = east.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("\"tun\": hosts resolved again: left=192.0.2.1 right=192.0.2.2 (were left=192.0.2.3 right=192.0.2.2)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sent IKE_SA_INIT request to 192.0.2.1:500"),
+        "{out}"
+    );
+    wait_ping(&net.east, "10.2.0.1", "10.1.0.1").expect("ping after re-resolving");
+    east.auto(&["--down", "tun"], 0);
+    // West initiates from its %defaultroute address.
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(!out.contains("resolved again"), "{out}");
+    assert!(
+        out.contains("sent IKE_SA_INIT request to 192.0.2.2:500"),
+        "{out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+
+    // A name that no longer resolves: a clear error, no negotiation.
+    hosts.write("");
+    let o = east.ipsec(&["auto", "--up", "tun"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("\"tun\": cannot initiate: left=west.test: cannot resolve the host name: "),
+        "{out}"
+    );
+    // Nor can a connection be added with one.
+    let o = east.ipsec(&["auto", "--add", "bad"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("\"bad\": failed to add connection: left=nowhere.invalid: cannot resolve the host name: "),
+        "{out}"
+    );
+}

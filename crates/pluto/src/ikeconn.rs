@@ -18,7 +18,7 @@ pub enum MapError {
     #[error("cannot orient: neither left nor right is an address of this host ({0})")]
     NotOriented(String),
     /// An end's host is not a literal address ferroswan can use.
-    #[error("{end}={host}: ferroswan needs an IP address here (not resolved: %defaultroute, DNS names and interfaces are not supported yet)")]
+    #[error("{end}={host}: ferroswan needs an IP address here (not resolved: %interface names, %opportunistic and %group are not supported yet)")]
     Host {
         /// `left` or `right`.
         end: &'static str,

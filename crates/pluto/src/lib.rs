@@ -10,6 +10,7 @@ pub mod backend;
 pub mod conndb;
 pub mod connection;
 pub mod daemon;
+pub mod hosts;
 pub mod ikeconn;
 pub mod ikesock;
 pub mod interfaces;

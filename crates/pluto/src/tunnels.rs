@@ -140,6 +140,14 @@ impl Pluto {
                 return;
             }
         };
+        match self.refresh_hosts(name) {
+            Ok(Some(line)) => r.log(line),
+            Ok(None) => {}
+            Err(e) => {
+                r.fail(Rc::FATAL, format!("\"{name}\": cannot initiate: {e}"));
+                return;
+            }
+        }
         if let Some(h) = remote_host {
             // A different peer: the connection is re-added with it.
             self.forget_conn(name);
@@ -455,6 +463,20 @@ impl Pluto {
             return;
         }
         tracing::info!("\"{name}\": reviving the connection");
+        let conn = match self.refresh_hosts(&name) {
+            Ok(None) => conn,
+            Ok(Some(line)) => {
+                tracing::info!("{line}");
+                match self.engine_conn(&name) {
+                    Ok(id) => id,
+                    Err(e) => return tracing::warn!("\"{name}\": cannot revive: {e}"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("\"{name}\": cannot revive: {e}");
+                return self.schedule_revival(conn, &name);
+            }
+        };
         match self.wire.engine.initiate(Instant::now(), conn) {
             Ok(sa) => {
                 self.wire.initiated.insert(sa);

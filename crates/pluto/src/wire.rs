@@ -150,6 +150,9 @@ pub struct Wire {
     /// Receive and send buffer asked for on every IKE socket
     /// (`ike-socket-bufsize=`, [`crate::ikesock`]).
     pub ike_socket_bufsize: usize,
+    /// Connections whose hosts are `%defaultroute` or DNS names, as
+    /// written (the connection DB holds them resolved; [`crate::hosts`]).
+    pub written_specs: HashMap<String, Arc<conf::ConnSpec>>,
     /// Failed attempts per connection since its last established SA
     /// (for the revival back-off).
     pub attempts: HashMap<ConnId, u32>,
@@ -211,6 +214,7 @@ impl Wire {
             keepalive_scheduled: false,
             keepalive_interval: KEEPALIVE_INTERVAL,
             ike_socket_bufsize: crate::ikesock::DEFAULT_IKE_SOCKET_BUFSIZE,
+            written_specs: HashMap::new(),
         }
     }
 

@@ -81,6 +81,14 @@ impl Daemon {
         }) {
             panic!("{e}\n{}", daemon.log());
         }
+        // The socket is bound before start-up ends; the first answer comes
+        // once it has (IKE sockets open, connections loaded), so a test's
+        // first packet never meets a closed port.
+        if let Err(e) = wait_until(Duration::from_secs(20), "pluto's first answer", || {
+            daemon.ipsec(&["auto", "--status"]).status.success()
+        }) {
+            panic!("{e}\n{}", daemon.log());
+        }
         daemon
     }
 
