@@ -1,14 +1,14 @@
 //! The tunnel operations of the daemon (`--up`, `--down`, `--route`,
 //! `--unroute`), the IKE engine's events and the data plane's events.
 
-use crate::backend::{self, ts_net};
+use crate::backend::{self, ts_net, ts_selector};
 use crate::connection::Routing;
 use crate::daemon::Pluto;
 use crate::ikeconn;
 use crate::reply::Replier;
 use crate::wire::{ChildRec, ConnRoute, IkeRec, Timer, Waiter, Wire};
 use control::Rc;
-use dataplane::{IpNet, KernelEvent, PolicyAction};
+use dataplane::{IpNet, KernelEvent, PolicyAction, PortRange, Selector};
 use ike::engine::{ConnId, Event, IkeSaId, Target};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -236,8 +236,12 @@ impl Pluto {
         self.pump();
     }
 
-    /// The connection's selectors as the data plane's subnets.
-    fn conn_nets(&mut self, name: &str) -> Result<(ConnId, Vec<IpNet>, Vec<IpNet>), ConnError> {
+    /// The connection's selectors as the data plane takes them: subnets
+    /// (the host without one) with `protoport=`.
+    fn conn_nets(
+        &mut self,
+        name: &str,
+    ) -> Result<(ConnId, Vec<Selector>, Vec<Selector>), ConnError> {
         let spec = self
             .db
             .get(name)
@@ -245,7 +249,7 @@ impl Pluto {
             .ok_or_else(|| ConnError::fatal(format!("no connection named \"{name}\"")))?;
         let local = self.local_addrs();
         let (this, that) = ikeconn::oriented(&spec, &local)?;
-        let nets = |end: &conf::EndSpec| -> Result<Vec<IpNet>, ConnError> {
+        let nets_of = |end: &conf::EndSpec| -> Result<Vec<IpNet>, ConnError> {
             if end.subnets.is_empty() {
                 match &end.host {
                     conf::HostAddr::Addr(a) => Ok(vec![IpNet::host(*a)]),
@@ -259,6 +263,19 @@ impl Pluto {
                     })
                     .collect()
             }
+        };
+        let nets = |end: &conf::EndSpec| -> Result<Vec<Selector>, ConnError> {
+            let with_protoport = |net: IpNet| Selector {
+                net,
+                protocol: end.protoport.map(|p| p.proto).unwrap_or(0),
+                ports: end
+                    .protoport
+                    .and_then(|p| p.port)
+                    .map(PortRange::single)
+                    .unwrap_or(PortRange::ANY),
+            };
+            let nets = nets_of(end)?;
+            Ok(nets.into_iter().map(with_protoport).collect())
         };
         let l = nets(this)?;
         let rm = nets(that)?;
@@ -280,11 +297,11 @@ impl Pluto {
         Ok((id, l, rm))
     }
 
-    fn route_source(&self, local: &[IpNet]) -> Option<IpAddr> {
+    fn route_source(&self, local: &[Selector]) -> Option<IpAddr> {
         self.interfaces
             .iter()
             .map(|i| i.addr)
-            .find(|a| local.iter().any(|n| n.contains(*a)))
+            .find(|a| local.iter().any(|s| s.net.contains(*a)))
     }
 
     /// Runs the connection's updown script for `action` (`route`, `up`,
@@ -897,8 +914,8 @@ impl Pluto {
         let installed = b
             .install_child(info, window, encaps, max_bytes, max_packets)
             .map(|sa| {
-                let local: Vec<IpNet> = info.local_ts.iter().map(ts_net).collect();
-                let remote: Vec<IpNet> = info.remote_ts.iter().map(ts_net).collect();
+                let local: Vec<Selector> = info.local_ts.iter().map(ts_selector).collect();
+                let remote: Vec<Selector> = info.remote_ts.iter().map(ts_selector).collect();
                 (sa, local, remote)
             });
         let (sa, local, remote) = match installed {
@@ -953,12 +970,12 @@ impl Pluto {
             "{}==={}",
             local
                 .iter()
-                .map(|n| format!("{}/{}", n.addr(), n.prefix()))
+                .map(|s| format!("{}/{}", s.net.addr(), s.net.prefix()))
                 .collect::<Vec<_>>()
                 .join(","),
             remote
                 .iter()
-                .map(|n| format!("{}/{}", n.addr(), n.prefix()))
+                .map(|s| format!("{}/{}", s.net.addr(), s.net.prefix()))
                 .collect::<Vec<_>>()
                 .join(",")
         );
