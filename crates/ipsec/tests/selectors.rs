@@ -227,3 +227,57 @@ fn every_pair_of_several_subnets_passes() {
         east.status()
     );
 }
+
+/// The addresses on `lo` in a namespace.
+fn lo_addresses(ns: &testkit::Netns) -> String {
+    ns.exec_ok(&["ip", "-o", "addr", "show", "dev", "lo"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn leftsourceip_carries_the_gateways_own_traffic() {
+    if !can_run("leftsourceip_carries_the_gateways_own_traffic") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // West has no address inside its subnet: only leftsourceip gives it one.
+    net.west
+        .exec_ok(&["ip", "addr", "del", "10.1.0.1/32", "dev", "lo"])
+        .expect("remove the inner address");
+    let conf = conf(
+        "\tleftsubnet=10.1.0.0/16\n\trightsubnet=10.2.0.0/16\n\tleftsourceip=10.1.0.254\n",
+        "",
+    );
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    assert!(!lo_addresses(&net.west).contains("10.1.0.254"));
+    west.auto(&["--up", "tun"], 0);
+    assert!(
+        lo_addresses(&net.west).contains("inet 10.1.0.254/32"),
+        "{}",
+        lo_addresses(&net.west)
+    );
+    // A ping from the gateway itself, no source given: it leaves from
+    // 10.1.0.254, through the tunnel.
+    let cap = Capture::start(&net.east, &net.east_if);
+    testkit::wait_until(std::time::Duration::from_secs(20), "ping 10.2.0.1", || {
+        net.west
+            .exec(&["ping", "-c1", "-W1", "10.2.0.1"])
+            .is_ok_and(|o| o.status.success())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    cap.wait_for(&["ESP(spi=0x"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, text) = cap.stop();
+    assert!(!text.contains("ICMP"), "ping in the clear:\n{text}");
+    let t = west.trafficstatus();
+    assert!(!t.contains("outBytes=0,"), "{t}");
+    // --down takes the address away again.
+    west.auto(&["--down", "tun"], 0);
+    assert!(
+        !lo_addresses(&net.west).contains("10.1.0.254"),
+        "{}",
+        lo_addresses(&net.west)
+    );
+}

@@ -23,6 +23,7 @@ pub mod reply;
 pub mod sastatus;
 pub mod secrets;
 pub mod server;
+pub mod sourceip;
 pub mod spec;
 pub mod status;
 pub mod tunnels;

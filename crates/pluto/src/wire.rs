@@ -153,6 +153,8 @@ pub struct Wire {
     /// Connections whose hosts are `%defaultroute` or DNS names, as
     /// written (the connection DB holds them resolved; [`crate::hosts`]).
     pub written_specs: HashMap<String, Arc<conf::ConnSpec>>,
+    /// `leftsourceip=` addresses ferroswan added to the host.
+    pub sourceips: crate::sourceip::SourceIps,
     /// Failed attempts per connection since its last established SA
     /// (for the revival back-off).
     pub attempts: HashMap<ConnId, u32>,
@@ -215,6 +217,7 @@ impl Wire {
             keepalive_interval: KEEPALIVE_INTERVAL,
             ike_socket_bufsize: crate::ikesock::DEFAULT_IKE_SOCKET_BUFSIZE,
             written_specs: HashMap::new(),
+            sourceips: Default::default(),
         }
     }
 
