@@ -58,6 +58,9 @@ pub enum ResolveError {
         /// The error.
         source: std::io::Error,
     },
+    /// With its new addresses the connection no longer orients.
+    #[error("with its hosts resolved again: {0}")]
+    Orientation(String),
     /// A DNS name did not resolve.
     #[error("{end}={name}: cannot resolve the host name: {reason}")]
     Dns {
@@ -404,11 +407,7 @@ impl Pluto {
             return Ok(None);
         }
         let local = self.local_addrs();
-        let info = crate::spec::conn_info(&fresh, &local).map_err(|reason| ResolveError::Dns {
-            end: "left/right".into(),
-            name: name.to_string(),
-            reason,
-        })?;
+        let info = crate::spec::conn_info(&fresh, &local).map_err(ResolveError::Orientation)?;
         self.forget_conn(name);
         let line = format!(
             "\"{name}\": hosts resolved again: left={} right={} (were left={} right={})",
