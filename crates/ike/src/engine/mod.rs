@@ -167,6 +167,8 @@ pub struct Engine {
     scheduled: HashMap<IkeSaId, Instant>,
     pending_deletes: Vec<IkeSaId>,
     by_conn: HashMap<ConnId, HashSet<IkeSaId>>,
+    /// IKE SAs by the peer's address (INITIAL_CONTACT, RFC 7296 2.4).
+    by_peer: HashMap<IpAddr, HashSet<IkeSaId>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -207,6 +209,7 @@ impl Engine {
             scheduled: HashMap::new(),
             pending_deletes: Vec::new(),
             by_conn: HashMap::new(),
+            by_peer: HashMap::new(),
         }
     }
 
@@ -678,8 +681,24 @@ impl Engine {
         let id = sa.id;
         self.by_local_spi.insert(sa.local_spi(), id);
         self.by_conn.entry(sa.conn).or_default().insert(id);
+        self.by_peer.entry(sa.remote.ip()).or_default().insert(id);
         self.sas.insert(id, sa);
         self.schedule(id);
+    }
+
+    /// Moves an SA's entry in the peer index after the peer's address
+    /// changed.
+    fn reindex_peer(&mut self, id: IkeSaId, old: IpAddr, new: IpAddr) {
+        if old == new {
+            return;
+        }
+        if let Some(set) = self.by_peer.get_mut(&old) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_peer.remove(&old);
+            }
+        }
+        self.by_peer.entry(new).or_default().insert(id);
     }
 
     /// Moves an SA to another connection (the responder's choice by ID).
@@ -694,24 +713,14 @@ impl Engine {
         sa.conn = conn;
     }
 
-    /// The other IKE SAs with `sa`'s peer address, of any connection to
-    /// that address or of `sa`'s own (the index, not a scan of all SAs).
+    /// The other IKE SAs with `sa`'s peer address (an index, not a scan).
     fn other_sas_with_peer<'a>(&'a self, sa: &'a IkeSa) -> impl Iterator<Item = &'a IkeSa> + 'a {
-        let mut conns: Vec<ConnId> = self
-            .connections_by_remote
+        self.by_peer
             .get(&sa.remote.ip())
-            .cloned()
-            .unwrap_or_default();
-        if !conns.contains(&sa.conn) {
-            conns.push(sa.conn);
-        }
-        conns
             .into_iter()
-            .filter_map(|c| self.by_conn.get(&c))
             .flatten()
             .filter(move |id| **id != sa.id)
             .filter_map(|id| self.sas.get(id))
-            .filter(move |o| o.remote.ip() == sa.remote.ip())
     }
 
     /// Whether another IKE SA with `sa`'s peer exists, in any state: one
@@ -750,6 +759,12 @@ impl Engine {
             set.remove(&sa.id);
             if set.is_empty() {
                 self.by_conn.remove(&sa.conn);
+            }
+        }
+        if let Some(set) = self.by_peer.get_mut(&sa.remote.ip()) {
+            set.remove(&sa.id);
+            if set.is_empty() {
+                self.by_peer.remove(&sa.remote.ip());
             }
         }
         if !sa.initiator {
