@@ -7,6 +7,8 @@
 //! on `unroute` an address ferroswan added is removed again once no
 //! connection uses it, and when the daemon stops.
 
+use crate::daemon::Pluto;
+use dataplane::Selector;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
@@ -104,6 +106,49 @@ impl Drop for SourceIps {
                 tracing::warn!("removing source address {addr}: {e}");
             }
         }
+    }
+}
+
+impl Pluto {
+    /// The source address of the data plane's routes for connection
+    /// `name`: its `leftsourceip=` (added to the host first when the
+    /// default updown applies, [`crate::sourceip`]), else an address of
+    /// this host inside its local subnets.
+    pub(crate) fn route_source(&mut self, name: &str, local: &[Selector]) -> Option<IpAddr> {
+        if let Some((sourceip, default_updown)) = self.sourceip_of(name) {
+            if default_updown {
+                match self.wire.sourceips.route(name, sourceip) {
+                    Ok(true) => tracing::info!("\"{name}\": added source address {sourceip}"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("\"{name}\": leftsourceip={sourceip}: {e}"),
+                }
+            }
+            let usable = self.wire.sourceips.added().contains(&sourceip)
+                || crate::interfaces::scan().is_ok_and(|v| v.iter().any(|a| a.addr == sourceip));
+            if usable {
+                return Some(sourceip);
+            }
+            tracing::warn!(
+                "\"{name}\": leftsourceip={sourceip} is not an address of this host; routes without it"
+            );
+        }
+        self.interfaces
+            .iter()
+            .map(|i| i.addr)
+            .find(|a| local.iter().any(|s| s.net.contains(*a)))
+    }
+
+    /// The local end's `sourceip=`, and whether the default updown (no
+    /// `updown=` of ours) handles it.
+    pub(crate) fn sourceip_of(&self, name: &str) -> Option<(IpAddr, bool)> {
+        let c = self.db.get(name)?;
+        let me = if c.info.this_is_left {
+            &c.spec.left
+        } else {
+            &c.spec.right
+        };
+        let default_updown = me.updown.as_deref().is_none_or(|u| u.trim().is_empty());
+        me.sourceip.map(|a| (a, default_updown))
     }
 }
 

@@ -297,66 +297,6 @@ impl Pluto {
         Ok((id, l, rm))
     }
 
-    /// The source address of the data plane's routes for connection
-    /// `name`: its `leftsourceip=` (added to the host first when the
-    /// default updown applies, [`crate::sourceip`]), else an address of
-    /// this host inside its local subnets.
-    fn route_source(&mut self, name: &str, local: &[Selector]) -> Option<IpAddr> {
-        if let Some((sourceip, default_updown)) = self.sourceip_of(name) {
-            if default_updown {
-                match self.wire.sourceips.route(name, sourceip) {
-                    Ok(true) => tracing::info!("\"{name}\": added source address {sourceip}"),
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!("\"{name}\": leftsourceip={sourceip}: {e}"),
-                }
-            }
-            let usable = self.wire.sourceips.added().contains(&sourceip)
-                || crate::interfaces::scan().is_ok_and(|v| v.iter().any(|a| a.addr == sourceip));
-            if usable {
-                return Some(sourceip);
-            }
-            tracing::warn!(
-                "\"{name}\": leftsourceip={sourceip} is not an address of this host; routes without it"
-            );
-        }
-        self.interfaces
-            .iter()
-            .map(|i| i.addr)
-            .find(|a| local.iter().any(|s| s.net.contains(*a)))
-    }
-
-    /// The local end's `sourceip=`, and whether the default updown (no
-    /// `updown=` of ours) handles it.
-    fn sourceip_of(&self, name: &str) -> Option<(IpAddr, bool)> {
-        let c = self.db.get(name)?;
-        let me = if c.info.this_is_left {
-            &c.spec.left
-        } else {
-            &c.spec.right
-        };
-        let default_updown = me.updown.as_deref().is_none_or(|u| u.trim().is_empty());
-        me.sourceip.map(|a| (a, default_updown))
-    }
-
-    /// Runs the connection's updown script for `action` (`route`, `up`,
-    /// `down`, `unroute`); without one, what Libreswan's default
-    /// `_updown` does that the data plane does not: on `unroute`, the
-    /// source address added for the connection goes.
-    fn updown(&mut self, name: &str, actions: &[&str], sa: &crate::updown::SaDetails) {
-        if actions.contains(&"unroute") {
-            if let Some((sourceip, true)) = self.sourceip_of(name) {
-                match self.wire.sourceips.unroute(name, sourceip) {
-                    Ok(true) => tracing::info!("\"{name}\": removed source address {sourceip}"),
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!("\"{name}\": leftsourceip={sourceip}: {e}"),
-                }
-            }
-        }
-        if let Some(c) = self.db.get(name) {
-            crate::updown::run(&c.spec, c.info.this_is_left, actions, sa);
-        }
-    }
-
     /// `--route NAME`: a trap policy (or the shunt of a passthrough/drop
     /// connection) in the data plane.
     pub fn route(&mut self, name: &str, r: &mut Replier) {
