@@ -281,3 +281,69 @@ fn leftsourceip_carries_the_gateways_own_traffic() {
         lo_addresses(&net.west)
     );
 }
+
+#[test]
+fn ipv6_traffic_outside_the_protoport_goes_in_the_clear() {
+    if !can_run("ipv6_traffic_outside_the_protoport_goes_in_the_clear") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // IPv6 inside (and on the veth, for what leaves in the clear), an
+    // IPv4 tunnel that carries only TCP.
+    for (ns, ifname, inner, outer, peer_net, peer_outer) in [
+        (
+            &net.west,
+            &net.west_if,
+            "2001:db8:1::1/128",
+            "2001:db8:ff::1/64",
+            "2001:db8:2::/64",
+            "2001:db8:ff::2",
+        ),
+        (
+            &net.east,
+            &net.east_if,
+            "2001:db8:2::1/128",
+            "2001:db8:ff::2/64",
+            "2001:db8:1::/64",
+            "2001:db8:ff::1",
+        ),
+    ] {
+        ns.exec_ok(&["ip", "addr", "add", inner, "dev", "lo", "nodad"])
+            .expect("inner IPv6 address");
+        ns.exec_ok(&["ip", "addr", "add", outer, "dev", ifname, "nodad"])
+            .expect("outer IPv6 address");
+        ns.exec_ok(&["ip", "-6", "route", "add", peer_net, "via", peer_outer])
+            .expect("IPv6 route for clear traffic");
+    }
+    let conf = conf(
+        "\tleftsubnet=2001:db8:1::/64\n\trightsubnet=2001:db8:2::/64\n\
+         \tleftprotoport=tcp\n\trightprotoport=tcp/5001\n",
+        "",
+    );
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    let cap = Capture::start(&net.east, &net.east_if);
+    testkit::wait_until(std::time::Duration::from_secs(20), "ping6", || {
+        net.west
+            .exec(&[
+                "ping",
+                "-6",
+                "-c1",
+                "-W1",
+                "-I",
+                "2001:db8:1::1",
+                "2001:db8:2::1",
+            ])
+            .is_ok_and(|o| o.status.success())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    // Both directions leave through the data plane's TUN (the routes to
+    // the subnets point there) and in the clear through its raw socket.
+    cap.wait_for(&[
+        "2001:db8:1::1 > 2001:db8:2::1: ICMP6, echo request",
+        "2001:db8:2::1 > 2001:db8:1::1: ICMP6, echo reply",
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    drop(cap);
+}
