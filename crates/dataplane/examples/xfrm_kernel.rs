@@ -183,8 +183,8 @@ fn bring_up(l: &mut Side, r: &mut Side, alg: &str, encap: bool, id: u64) -> Res<
             local: me.local,
             remote: peer.0,
             encapsulation,
-            local_ts: me.net,
-            remote_ts: peer.1,
+            local_ts: vec![dataplane::Selector::from(me.net)],
+            remote_ts: vec![dataplane::Selector::from(peer.1)],
         };
         me.k.install_sa_pair(pair).map_err(|e| e.to_string())?;
         me.k.install_policy(Policy {
@@ -193,6 +193,7 @@ fn bring_up(l: &mut Side, r: &mut Side, alg: &str, encap: bool, id: u64) -> Res<
             remote: peer.1,
             action: PolicyAction::Protect(SaId(id)),
             route_source: Some(me.source),
+            protoport: dataplane::ProtoPort::ANY,
         })
         .map_err(|e| e.to_string())?;
     }
@@ -420,6 +421,7 @@ fn ondemand_steps() -> Res<()> {
         remote: r.net,
         action: PolicyAction::Trap { hold: false },
         route_source: Some(l.source),
+        protoport: dataplane::ProtoPort::ANY,
     };
     l.k.install_policy(trap).map_err(|e| e.to_string())?;
     check(!ping(1), "ondemand: the first packet is trapped".into())?;

@@ -8,6 +8,7 @@ use esp::{SaCounters, SaParams};
 
 use crate::error::Result;
 use crate::net::IpNet;
+use crate::selector::{ProtoPort, Selector};
 
 pub use esp::SaId;
 
@@ -51,10 +52,12 @@ pub struct SaPair {
     pub remote: IpAddr,
     /// ESP-in-UDP or raw ESP.
     pub encapsulation: Encapsulation,
-    /// Our side's traffic selector: inbound inner packets must be addressed into it.
-    pub local_ts: IpNet,
-    /// The peer's traffic selector: inbound inner packets must come from it.
-    pub remote_ts: IpNet,
+    /// Our side's traffic selectors (all of those negotiated): inbound
+    /// inner packets must be addressed into one of them.
+    pub local_ts: Vec<Selector>,
+    /// The peer's traffic selectors: inbound inner packets must come from
+    /// one of them.
+    pub remote_ts: Vec<Selector>,
 }
 
 impl fmt::Debug for SaPair {
@@ -80,6 +83,21 @@ impl SaPair {
             Encapsulation::Udp { remote_port, .. } => SocketAddr::new(self.remote, remote_port),
             Encapsulation::None => SocketAddr::new(self.remote, 0),
         }
+    }
+
+    /// The subnets of the first selector pair (ours, the peer's), or the
+    /// endpoints when none was given.
+    pub fn first_nets(&self) -> (IpNet, IpNet) {
+        (
+            self.local_ts
+                .first()
+                .map(|s| s.net)
+                .unwrap_or_else(|| IpNet::host(self.local)),
+            self.remote_ts
+                .first()
+                .map(|s| s.net)
+                .unwrap_or_else(|| IpNet::host(self.remote)),
+        )
     }
 }
 
@@ -122,6 +140,9 @@ pub struct Policy {
     pub action: PolicyAction,
     /// The source address for the route (Libreswan's `leftsourceip`), if any.
     pub route_source: Option<IpAddr>,
+    /// The protocol and ports it is limited to (`leftprotoport=`); other
+    /// traffic between the subnets is not covered by it.
+    pub protoport: ProtoPort,
 }
 
 /// Counters of an SA pair.

@@ -13,6 +13,7 @@ pub mod offload;
 pub mod policy;
 pub mod route;
 mod rtnl;
+pub mod selector;
 pub mod stats;
 mod sys;
 mod transport;
@@ -26,6 +27,7 @@ pub use kernel::{
     SaPairCounters,
 };
 pub use net::IpNet;
+pub use selector::{PortRange, ProtoPort, Selector};
 pub use stats::DataplaneStats;
 pub use userspace::{UdpSource, Userspace, UserspaceConfig};
 pub use xfrm::{XfrmKernel, XfrmKernelConfig};

@@ -98,7 +98,7 @@ impl FromStr for IpNet {
     }
 }
 
-/// Source, destination and protocol of an IP packet.
+/// Source, destination, protocol and ports of an IP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketInfo {
     /// Source address.
@@ -107,6 +107,25 @@ pub struct PacketInfo {
     pub dst: IpAddr,
     /// Transport protocol (IPv4 protocol / IPv6 first next header).
     pub protocol: u8,
+    /// Source port (TCP, UDP, SCTP, UDP-Lite; not in later fragments).
+    pub src_port: Option<u16>,
+    /// Destination port.
+    pub dst_port: Option<u16>,
+}
+
+/// The ports at the start of a transport header of `protocol`.
+fn ports(protocol: u8, l4: Option<&[u8]>) -> (Option<u16>, Option<u16>) {
+    const TCP: u8 = 6;
+    const UDP: u8 = 17;
+    const SCTP: u8 = 132;
+    const UDPLITE: u8 = 136;
+    match (protocol, l4.and_then(|h| h.get(..4))) {
+        (TCP | UDP | SCTP | UDPLITE, Some(h)) => (
+            Some(u16::from_be_bytes([h[0], h[1]])),
+            Some(u16::from_be_bytes([h[2], h[3]])),
+        ),
+        _ => (None, None),
+    }
 }
 
 /// Reads the addresses of an IPv4 or IPv6 packet; `None` if it is too short or neither.
@@ -114,10 +133,16 @@ pub fn packet_info(p: &[u8]) -> Option<PacketInfo> {
     match p.first()? >> 4 {
         4 => {
             let h = p.get(..20)?;
+            let ihl = usize::from(h[0] & 0x0f) * 4;
+            // Only the first fragment carries the ports.
+            let first = u16::from_be_bytes([h[6], h[7]]) & 0x1fff == 0;
+            let (src_port, dst_port) = ports(h[9], p.get(ihl..).filter(|_| first && ihl >= 20));
             Some(PacketInfo {
                 src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
                 dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
                 protocol: h[9],
+                src_port,
+                dst_port,
             })
         }
         6 => {
@@ -126,10 +151,13 @@ pub fn packet_info(p: &[u8]) -> Option<PacketInfo> {
             let mut d = [0u8; 16];
             s.copy_from_slice(&h[8..24]);
             d.copy_from_slice(&h[24..40]);
+            let (src_port, dst_port) = ports(h[6], p.get(40..));
             Some(PacketInfo {
                 src: IpAddr::V6(Ipv6Addr::from(s)),
                 dst: IpAddr::V6(Ipv6Addr::from(d)),
                 protocol: h[6],
+                src_port,
+                dst_port,
             })
         }
         _ => None,
@@ -166,7 +194,16 @@ mod tests {
         assert_eq!(i.src, "10.1.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(i.dst, "10.2.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(i.protocol, 6);
+        assert_eq!((i.src_port, i.dst_port), (None, None), "no TCP header");
         assert!(packet_info(&v4[..19]).is_none());
+        let mut tcp = v4.to_vec();
+        tcp.extend_from_slice(&[0x9c, 0x40, 0x13, 0x89]);
+        let i = packet_info(&tcp).unwrap();
+        assert_eq!((i.src_port, i.dst_port), (Some(40000), Some(5001)));
+        // A later fragment has no ports.
+        tcp[7] = 8;
+        let i = packet_info(&tcp).unwrap();
+        assert_eq!((i.src_port, i.dst_port), (None, None));
         let mut v6 = [0u8; 40];
         v6[0] = 0x60;
         v6[6] = 17;

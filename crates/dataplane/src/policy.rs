@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::kernel::{Policy, PolicyId};
-use crate::net::mask;
+use crate::net::{mask, PacketInfo};
 
 #[derive(Debug)]
 struct Bucket {
@@ -55,8 +55,9 @@ impl PolicyTable {
         if let Some(bucket) = self.buckets.get_mut(pos) {
             let list = bucket.by_remote.entry(policy.remote.addr()).or_default();
             list.push(policy);
-            // Narrower local subnets first.
-            list.sort_by_key(|p| std::cmp::Reverse(p.local.prefix()));
+            // Narrower local subnets first; among equals, those limited to
+            // a protocol or ports before those for all traffic.
+            list.sort_by_key(|p| (std::cmp::Reverse(p.local.prefix()), p.protoport.is_any()));
         }
         self.by_id.insert(policy.id, policy);
         old
@@ -90,12 +91,18 @@ impl PolicyTable {
         self.by_id.values()
     }
 
-    /// The policy for an outbound packet from `src` to `dst`.
-    pub fn lookup(&self, src: IpAddr, dst: IpAddr) -> Option<&Policy> {
+    /// The policy for an outbound packet: the longest remote prefix that
+    /// holds the destination, then the narrowest local subnet that holds
+    /// the source and whose protocol and ports fit.
+    pub fn lookup(&self, packet: &PacketInfo) -> Option<&Policy> {
+        let (src, dst) = (packet.src, packet.dst);
         let ipv4 = dst.is_ipv4();
         for b in self.buckets.iter().filter(|b| b.ipv4 == ipv4) {
             if let Some(list) = b.by_remote.get(&mask(dst, b.prefix)) {
-                if let Some(p) = list.iter().find(|p| p.local.contains(src)) {
+                if let Some(p) = list
+                    .iter()
+                    .find(|p| p.local.contains(src) && p.protoport.matches_outbound(packet))
+                {
                     return Some(p);
                 }
             }
@@ -116,6 +123,17 @@ mod tests {
             remote: remote.parse().unwrap(),
             action,
             route_source: None,
+            protoport: crate::selector::ProtoPort::ANY,
+        }
+    }
+
+    fn packet(src: &str, dst: &str) -> PacketInfo {
+        PacketInfo {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            protocol: 1,
+            src_port: None,
+            dst_port: None,
         }
     }
 
@@ -136,35 +154,70 @@ mod tests {
             "0.0.0.0/0",
             PolicyAction::Trap { hold: false },
         ));
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
-            t.lookup(ip("10.1.0.1"), ip("10.2.0.9")).unwrap().id,
+            t.lookup(&packet("10.1.0.1", "10.2.0.9")).unwrap().id,
             PolicyId(1)
         );
         assert_eq!(
-            t.lookup(ip("10.1.0.1"), ip("10.2.3.9")).unwrap().id,
+            t.lookup(&packet("10.1.0.1", "10.2.3.9")).unwrap().id,
             PolicyId(2)
         );
         assert_eq!(
-            t.lookup(ip("10.9.0.1"), ip("10.2.3.9")).unwrap().id,
+            t.lookup(&packet("10.9.0.1", "10.2.3.9")).unwrap().id,
             PolicyId(3)
         );
         assert_eq!(
-            t.lookup(ip("10.7.0.1"), ip("10.2.3.9")).unwrap().id,
+            t.lookup(&packet("10.7.0.1", "10.2.3.9")).unwrap().id,
             PolicyId(4)
         );
-        assert!(t.lookup(ip("2001:db8::1"), ip("2001:db8::2")).is_none());
+        assert!(t.lookup(&packet("2001:db8::1", "2001:db8::2")).is_none());
         t.remove(PolicyId(2));
         assert_eq!(
-            t.lookup(ip("10.1.0.1"), ip("10.2.3.9")).unwrap().id,
+            t.lookup(&packet("10.1.0.1", "10.2.3.9")).unwrap().id,
             PolicyId(1)
         );
         // Replacing keeps one entry.
         t.insert(pol(1, "10.1.0.0/16", "10.2.0.0/16", PolicyAction::Drop));
         assert_eq!(
-            t.lookup(ip("10.1.0.1"), ip("10.2.0.9")).unwrap().action,
+            t.lookup(&packet("10.1.0.1", "10.2.0.9")).unwrap().action,
             PolicyAction::Drop
         );
         assert_eq!(t.iter().count(), 3);
+    }
+
+    #[test]
+    fn protocol_and_ports_narrow_a_policy() {
+        use crate::selector::{PortRange, ProtoPort};
+        let mut t = PolicyTable::new();
+        // TCP to port 5001 through the tunnel, a pass shunt for one source
+        // subnet; everything else is covered by nothing.
+        let mut tcp = pol(
+            1,
+            "10.1.0.0/16",
+            "10.2.0.0/16",
+            PolicyAction::Protect(SaId(1)),
+        );
+        tcp.protoport = ProtoPort {
+            protocol: 6,
+            local_ports: PortRange::ANY,
+            remote_ports: PortRange::single(5001),
+        };
+        t.insert(tcp);
+        t.insert(pol(2, "10.1.3.0/24", "10.2.0.0/16", PolicyAction::Pass));
+        let tcp_to = |src: &str, port: u16| PacketInfo {
+            protocol: 6,
+            src_port: Some(40000),
+            dst_port: Some(port),
+            ..packet(src, "10.2.0.1")
+        };
+        assert_eq!(t.lookup(&tcp_to("10.1.0.1", 5001)).unwrap().id, PolicyId(1));
+        assert!(t.lookup(&tcp_to("10.1.0.1", 5002)).is_none());
+        assert!(t.lookup(&packet("10.1.0.1", "10.2.0.1")).is_none());
+        assert_eq!(t.lookup(&tcp_to("10.1.3.1", 5001)).unwrap().id, PolicyId(2));
+        // Same subnets, one policy for TCP and one for everything: the
+        // narrower one wins for TCP.
+        t.insert(pol(3, "10.1.0.0/16", "10.2.0.0/16", PolicyAction::Drop));
+        assert_eq!(t.lookup(&tcp_to("10.1.0.1", 5001)).unwrap().id, PolicyId(1));
+        assert_eq!(t.lookup(&tcp_to("10.1.0.1", 22)).unwrap().id, PolicyId(3));
     }
 }

@@ -11,10 +11,15 @@ pub struct DataplaneStats {
     pub esp_tx: u64,
     /// ESP packets received (before checks).
     pub esp_rx: u64,
-    /// Outbound packets matching no policy.
+    /// Outbound packets matching no policy (sent in the clear).
     pub no_policy: u64,
-    /// Outbound packets dropped by a drop shunt (or a pass shunt, which TUN cannot honour).
+    /// Outbound packets dropped by a drop shunt.
     pub shunt_drops: u64,
+    /// Packets from TUN sent in the clear (no policy, or a pass shunt).
+    pub clear_tx: u64,
+    /// Packets from TUN that could not be sent in the clear (no route in
+    /// the main table, ...).
+    pub clear_errors: u64,
     /// Outbound packets that hit a trap policy.
     pub trapped: u64,
     /// Outbound packets whose policy names an SA that is not installed.

@@ -617,6 +617,58 @@ impl RawEspSocket {
     }
 }
 
+/// A raw socket that sends whole IP packets (`IPPROTO_RAW`, the header
+/// included), IPv4 or IPv6, non-blocking; it receives nothing.
+#[derive(Debug)]
+pub struct RawIpSocket(OwnedFd);
+
+impl RawIpSocket {
+    /// Opens the socket for IPv4 or IPv6 in the calling thread's network
+    /// namespace (needs CAP_NET_RAW).
+    pub fn open(v6: bool) -> io::Result<Self> {
+        let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+        // SAFETY: socket has no pointer arguments.
+        let raw = cvt(unsafe {
+            libc::socket(
+                family,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_RAW,
+            )
+        })?;
+        // SAFETY: `raw` was just returned by socket and is owned by nobody else.
+        Ok(RawIpSocket(unsafe { OwnedFd::from_raw_fd(raw) }))
+    }
+
+    /// The file descriptor.
+    pub fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    /// Sends one IP packet (its own header first) towards `to`.
+    pub fn send(&self, packet: &[u8], to: IpAddr) -> io::Result<()> {
+        let mut storage: libc::sockaddr_storage = {
+            // SAFETY: all-zero bytes are a valid sockaddr_storage.
+            unsafe { std::mem::zeroed() }
+        };
+        let len = encode_sockaddr(&SocketAddr::new(to, 0), &mut storage);
+        // SAFETY: `packet` is a valid slice; storage holds a valid address of `len` bytes.
+        let r = unsafe {
+            libc::sendto(
+                self.fd(),
+                packet.as_ptr().cast(),
+                packet.len(),
+                0,
+                (&storage as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
 /// Random bytes from the kernel.
 pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;

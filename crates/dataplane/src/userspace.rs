@@ -26,7 +26,8 @@ use crate::route;
 use crate::rtnl::{if_index, RouteSocket};
 use crate::stats::DataplaneStats;
 use crate::sys::{
-    enable_udp_gro, random_bytes, set_mark, set_socket_buffers, EventFd, RawEspSocket, Tun,
+    enable_udp_gro, random_bytes, set_mark, set_socket_buffers, EventFd, RawEspSocket, RawIpSocket,
+    Tun,
 };
 use crate::worker::{Command, InMeta, InstallPair, OutMeta, Worker};
 
@@ -185,6 +186,16 @@ impl Userspace {
         } else {
             None
         };
+        // Packets from TUN that no policy protects leave in the clear
+        // through these (marked: the main table routes them). Without
+        // them (no IPv6, no CAP_NET_RAW) such packets are counted and
+        // dropped.
+        let clear_socket = |v6: bool| {
+            let s = RawIpSocket::open(v6).ok()?;
+            set_mark(s.fd(), config.bypass_mark).ok()?;
+            Some(s)
+        };
+        let clear = (clear_socket(false), clear_socket(true));
         let wake =
             Arc::new(EventFd::new().map_err(|e| DataplaneError::io("creating an eventfd", e))?);
         let events_fd =
@@ -196,6 +207,7 @@ impl Userspace {
             tun,
             udp: udp_worker,
             raw,
+            clear,
             wake: wake.clone(),
             stop: stop.clone(),
             commands: cmd_rx,
@@ -319,55 +331,82 @@ impl Userspace {
 
     /// Takes a reference on the route a policy needs: its remote subnet into
     /// TUN, or for a pass shunt a throw route (the subnet leaves the data
-    /// plane's table and goes out in the clear by the main table).
+    /// plane's table and goes out in the clear by the main table). When a
+    /// pass shunt and another policy share a remote subnet, the subnet goes
+    /// into TUN and the worker sends the pass shunt's packets in the clear
+    /// (it sees their source; a route does not).
     fn route_ref(&mut self, policy: &Policy) -> Result<()> {
         let pass = policy.action == PolicyAction::Pass;
-        let count = self.routes.entry((policy.remote, pass)).or_insert(0);
-        if *count == 0 {
-            let r = if pass {
-                self.route_socket.add_throw(&policy.remote)
+        let net = policy.remote;
+        let count = |me: &Self, pass: bool| me.routes.get(&(net, pass)).copied().unwrap_or(0);
+        if count(self, pass) == 0 {
+            if pass {
+                if count(self, false) == 0 {
+                    self.add_throw(&net)?;
+                }
             } else {
-                self.route_socket
-                    .add_route(&policy.remote, self.tun_index, policy.route_source)
-            };
-            r.map_err(|e| {
-                DataplaneError::io(
-                    format!("adding the route of {} ({})", policy.remote, self.tun_name),
-                    e,
-                )
-            })?;
+                if count(self, true) > 0 {
+                    self.remove_throw(&net)?;
+                }
+                self.add_tun_route(&net, policy.route_source)?;
+            }
         }
-        if let Some(c) = self.routes.get_mut(&(policy.remote, pass)) {
-            *c += 1;
-        }
+        *self.routes.entry((net, pass)).or_insert(0) += 1;
         Ok(())
     }
 
     fn route_unref(&mut self, policy: &Policy) -> Result<()> {
         let pass = policy.action == PolicyAction::Pass;
-        let key = (policy.remote, pass);
-        if let Some(count) = self.routes.get_mut(&key) {
-            *count -= 1;
-            if *count == 0 {
-                self.routes.remove(&key);
-                let r = if pass {
-                    self.route_socket.remove_throw(&policy.remote)
-                } else {
-                    self.route_socket
-                        .remove_route(&policy.remote, self.tun_index)
-                };
-                r.map_err(|e| {
-                    DataplaneError::io(
-                        format!(
-                            "removing the route of {} ({})",
-                            policy.remote, self.tun_name
-                        ),
-                        e,
-                    )
-                })?;
+        let net = policy.remote;
+        let key = (net, pass);
+        let Some(count) = self.routes.get_mut(&key) else {
+            return Ok(());
+        };
+        *count -= 1;
+        if *count > 0 {
+            return Ok(());
+        }
+        self.routes.remove(&key);
+        let other = self.routes.get(&(net, !pass)).copied().unwrap_or(0);
+        if pass {
+            if other == 0 {
+                self.remove_throw(&net)?;
+            }
+        } else {
+            self.remove_tun_route(&net)?;
+            if other > 0 {
+                self.add_throw(&net)?;
             }
         }
         Ok(())
+    }
+
+    fn route_error(&self, what: &str, net: &IpNet, e: std::io::Error) -> DataplaneError {
+        DataplaneError::io(format!("{what} the route of {net} ({})", self.tun_name), e)
+    }
+
+    fn add_throw(&self, net: &IpNet) -> Result<()> {
+        self.route_socket
+            .add_throw(net)
+            .map_err(|e| self.route_error("adding", net, e))
+    }
+
+    fn remove_throw(&self, net: &IpNet) -> Result<()> {
+        self.route_socket
+            .remove_throw(net)
+            .map_err(|e| self.route_error("removing", net, e))
+    }
+
+    fn add_tun_route(&self, net: &IpNet, source: Option<IpAddr>) -> Result<()> {
+        self.route_socket
+            .add_route(net, self.tun_index, source)
+            .map_err(|e| self.route_error("adding", net, e))
+    }
+
+    fn remove_tun_route(&self, net: &IpNet) -> Result<()> {
+        self.route_socket
+            .remove_route(net, self.tun_index)
+            .map_err(|e| self.route_error("removing", net, e))
     }
 }
 
@@ -429,8 +468,16 @@ impl Kernel for Userspace {
             inbound,
             in_meta: InMeta {
                 id: pair.id,
-                local_ts: pair.local_ts,
-                remote_ts: pair.remote_ts,
+                local_ts: if pair.local_ts.is_empty() {
+                    vec![IpNet::host(pair.local).into()].into()
+                } else {
+                    pair.local_ts.clone().into()
+                },
+                remote_ts: if pair.remote_ts.is_empty() {
+                    vec![IpNet::host(pair.remote).into()].into()
+                } else {
+                    pair.remote_ts.clone().into()
+                },
                 transport: pair.mode == Mode::Transport,
                 local: pair.local,
                 remote: pair.remote,

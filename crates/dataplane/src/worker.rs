@@ -21,11 +21,12 @@ use crate::gro::Coalescer;
 use crate::kernel::{
     KernelEvent, Policy, PolicyAction, PolicyId, SaPairCounters, MAX_HELD_PACKETS,
 };
-use crate::net::{packet_info, IpNet};
+use crate::net::packet_info;
 use crate::offload::{complete_checksum, TcpSegmenter, VnetHdr, VNET_HDR_LEN};
 use crate::policy::PolicyTable;
+use crate::selector::{inbound_allowed, Selector};
 use crate::stats::DataplaneStats;
-use crate::sys::{poll_readable, EventFd, MmsgBatch, RawEspSocket, Tun};
+use crate::sys::{poll_readable, EventFd, MmsgBatch, RawEspSocket, RawIpSocket, Tun};
 use crate::transport::{rebuild_ip_header, strip_ip_header};
 
 /// Headroom reserved in front of packets read from TUN (ESP header and IV).
@@ -54,11 +55,11 @@ pub(crate) struct OutMeta {
 }
 
 /// Inbound SA data: the pair id and the selectors inner packets must match.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct InMeta {
     pub(crate) id: SaId,
-    pub(crate) local_ts: IpNet,
-    pub(crate) remote_ts: IpNet,
+    pub(crate) local_ts: Box<[Selector]>,
+    pub(crate) remote_ts: Box<[Selector]>,
     /// Transport mode: the IP header is rebuilt from the SA's endpoints.
     pub(crate) transport: bool,
     pub(crate) local: IpAddr,
@@ -105,6 +106,9 @@ pub(crate) struct Worker {
     pub(crate) tun: Tun,
     pub(crate) udp: Option<UdpSocket>,
     pub(crate) raw: Option<RawEspSocket>,
+    /// Sends packets from TUN that no policy protects in the clear, past
+    /// the data plane's routes (bypass mark): IPv4 and IPv6.
+    pub(crate) clear: (Option<RawIpSocket>, Option<RawIpSocket>),
     pub(crate) wake: Arc<EventFd>,
     pub(crate) stop: Arc<AtomicBool>,
     pub(crate) commands: Receiver<Command>,
@@ -473,8 +477,11 @@ impl Worker {
             stats.malformed += 1;
             return None;
         };
-        let Some(policy) = policies.lookup(info.src, info.dst) else {
+        let Some(policy) = policies.lookup(&info) else {
+            // No policy covers it (another protocol or port, or a source
+            // outside every policy): in the clear, as the kernel would.
             stats.no_policy += 1;
+            self.send_clear(stats, buf.data(), info.dst);
             return None;
         };
         match policy.action {
@@ -538,10 +545,30 @@ impl Worker {
                 }
                 None
             }
-            PolicyAction::Pass | PolicyAction::Drop => {
+            PolicyAction::Pass => {
+                // A pass shunt whose subnet shares its route with a tunnel
+                // (otherwise its throw route keeps it out of TUN).
+                self.send_clear(stats, buf.data(), info.dst);
+                None
+            }
+            PolicyAction::Drop => {
                 stats.shunt_drops += 1;
                 None
             }
+        }
+    }
+
+    /// Sends an IP packet from TUN in the clear through the raw socket of
+    /// its family (marked, so the main routing table takes it).
+    fn send_clear(&self, stats: &mut DataplaneStats, packet: &[u8], dst: IpAddr) {
+        let sock = if dst.is_ipv4() {
+            self.clear.0.as_ref()
+        } else {
+            self.clear.1.as_ref()
+        };
+        match sock.map(|s| s.send(packet, dst)) {
+            Some(Ok(())) => stats.clear_tx += 1,
+            _ => stats.clear_errors += 1,
         }
     }
 
@@ -688,7 +715,7 @@ impl Worker {
         buf: &mut PacketBuf,
     ) {
         stats.esp_rx += 1;
-        let meta = match sadb.decapsulate(buf) {
+        match sadb.decapsulate(buf) {
             Ok((d, meta)) => {
                 if d.next_header == NEXT_HEADER_NONE {
                     // A dummy packet (RFC 4303 2.6).
@@ -704,7 +731,17 @@ impl Worker {
                     stats.malformed += 1;
                     return;
                 }
-                *meta
+                match packet_info(buf.data()) {
+                    Some(info) if inbound_allowed(&meta.local_ts, &meta.remote_ts, &info) => {}
+                    Some(_) => {
+                        stats.selector_mismatch += 1;
+                        return;
+                    }
+                    None => {
+                        stats.malformed += 1;
+                        return;
+                    }
+                }
             }
             Err(EspError::UnknownSpi { .. }) => {
                 stats.unknown_spi += 1;
@@ -712,18 +749,6 @@ impl Worker {
             }
             Err(_) => {
                 stats.decap_errors += 1;
-                return;
-            }
-        };
-        match packet_info(buf.data()) {
-            Some(info) if meta.remote_ts.contains(info.src) && meta.local_ts.contains(info.dst) => {
-            }
-            Some(_) => {
-                stats.selector_mismatch += 1;
-                return;
-            }
-            None => {
-                stats.malformed += 1;
                 return;
             }
         }

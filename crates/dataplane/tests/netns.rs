@@ -668,8 +668,12 @@ fn kernel_api_trap_drop_and_expire() {
                 local_port: 4500,
                 remote_port: 4500,
             },
-            local_ts: "10.1.0.0/16".parse().unwrap(),
-            remote_ts: "10.2.0.0/16".parse().unwrap(),
+            local_ts: vec![dataplane::Selector::from(
+                "10.1.0.0/16".parse::<dataplane::IpNet>().unwrap(),
+            )],
+            remote_ts: vec![dataplane::Selector::from(
+                "10.2.0.0/16".parse::<dataplane::IpNet>().unwrap(),
+            )],
         };
         let mut raw = pair.clone();
         raw.id = SaId(9);
@@ -707,6 +711,7 @@ fn kernel_api_trap_drop_and_expire() {
             remote: "10.9.0.0/16".parse().unwrap(),
             action: PolicyAction::Protect(SaId(42)),
             route_source: None,
+            protoport: dataplane::ProtoPort::ANY,
         };
         assert!(dp.install_policy(dangling).is_err());
         let src = Some("10.1.0.1".parse().unwrap());
@@ -722,6 +727,7 @@ fn kernel_api_trap_drop_and_expire() {
                 remote: remote.parse().unwrap(),
                 action,
                 route_source: src,
+                protoport: dataplane::ProtoPort::ANY,
             })
             .unwrap();
         }
@@ -845,6 +851,7 @@ fn holding_trap_releases_first_packet_once_sa_is_up() {
             remote: "10.2.0.0/16".parse().unwrap(),
             action,
             route_source: Some("10.1.0.1".parse().unwrap()),
+            protoport: dataplane::ProtoPort::ANY,
         };
         dp.install_policy(policy(PolicyAction::Trap { hold: true }))
             .unwrap();
@@ -876,8 +883,12 @@ fn holding_trap_releases_first_packet_once_sa_is_up() {
                 local_port: 4500,
                 remote_port: 4500,
             },
-            local_ts: "10.1.0.0/16".parse().unwrap(),
-            remote_ts: "10.2.0.0/16".parse().unwrap(),
+            local_ts: vec![dataplane::Selector::from(
+                "10.1.0.0/16".parse::<dataplane::IpNet>().unwrap(),
+            )],
+            remote_ts: vec![dataplane::Selector::from(
+                "10.2.0.0/16".parse::<dataplane::IpNet>().unwrap(),
+            )],
         })
         .unwrap();
         dp.install_policy(policy(PolicyAction::Protect(SaId(1))))
@@ -933,8 +944,10 @@ fn five_hundred_tunnels_install_and_remove() {
                     local_port: 4500,
                     remote_port: 4500,
                 },
-                local_ts: "10.1.0.0/16".parse().unwrap(),
-                remote_ts: remote,
+                local_ts: vec![dataplane::Selector::from(
+                    "10.1.0.0/16".parse::<dataplane::IpNet>().unwrap(),
+                )],
+                remote_ts: vec![dataplane::Selector::from(remote)],
             })
             .unwrap();
             dp.install_policy(Policy {
@@ -943,6 +956,7 @@ fn five_hundred_tunnels_install_and_remove() {
                 remote,
                 action: PolicyAction::Protect(SaId(i)),
                 route_source: None,
+                protoport: dataplane::ProtoPort::ANY,
             })
             .unwrap();
         }

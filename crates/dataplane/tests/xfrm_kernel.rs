@@ -103,6 +103,7 @@ fn a_trap_reports_acquire_through_the_trait_and_routes_with_sourceip() {
         remote: net("10.2.0.0/24"),
         action: PolicyAction::Trap { hold: false },
         route_source: Some(addr("10.1.0.1")),
+        protoport: dataplane::ProtoPort::ANY,
     };
     // Nothing routes 10.2.0.0/24 yet: give the namespace a default route,
     // as %defaultroute would, which the tunnel's route then refines.
@@ -161,6 +162,7 @@ fn pass_and_drop_shunts_steer_traffic_and_vanish_on_drop() {
         remote: net("192.0.2.0/24"),
         action: PolicyAction::Drop,
         route_source: None,
+        protoport: dataplane::ProtoPort::ANY,
     };
     k.install_policy(wide).expect("drop shunt");
     assert!(!ping(&l, "192.0.2.2"), "the drop shunt let a ping through");
@@ -172,6 +174,7 @@ fn pass_and_drop_shunts_steer_traffic_and_vanish_on_drop() {
         remote: IpNet::host(addr("192.0.2.2")),
         action: PolicyAction::Pass,
         route_source: None,
+        protoport: dataplane::ProtoPort::ANY,
     };
     k.install_policy(hole).expect("pass shunt");
     assert!(
@@ -217,8 +220,8 @@ fn gcm_pair(id: u64, inbound_spi: u32) -> SaPair {
         local: addr("192.0.2.1"),
         remote: addr("192.0.2.2"),
         encapsulation: dataplane::Encapsulation::None,
-        local_ts: net("10.1.0.0/24"),
-        remote_ts: net("10.2.0.0/24"),
+        local_ts: vec![dataplane::Selector::from(net("10.1.0.0/24"))],
+        remote_ts: vec![dataplane::Selector::from(net("10.2.0.0/24"))],
     }
 }
 
@@ -232,6 +235,7 @@ fn protect_needs_its_pair_and_sa_install_reports_missing_esp() {
         remote: net("10.2.0.0/24"),
         action: PolicyAction::Protect(SaId(9)),
         route_source: None,
+        protoport: dataplane::ProtoPort::ANY,
     };
     assert!(matches!(
         k.install_policy(protect),
@@ -283,6 +287,7 @@ fn prepared_ike_sockets_bypass_a_drop_shunt_that_blocks_others() {
         remote: net("192.0.2.0/24"),
         action: PolicyAction::Drop,
         route_source: None,
+        protoport: dataplane::ProtoPort::ANY,
     })
     .expect("drop shunt");
     let bind = |ns: &Netns, port: u16| {
@@ -329,6 +334,7 @@ fn a_sourceip_that_is_not_ours_is_reported_and_the_policy_still_removable() {
             remote: net("10.2.0.0/24"),
             action: PolicyAction::Trap { hold: true },
             route_source: Some(addr("10.9.9.9")),
+            protoport: dataplane::ProtoPort::ANY,
         })
         .expect_err("10.9.9.9 is no address of this namespace");
     let text = e.to_string();

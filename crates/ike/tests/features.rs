@@ -492,6 +492,95 @@ fn initial_contact_only_for_the_first_ike_sa_with_a_peer() {
     assert_eq!(pair.east.ike_sas_of(pair.east_conn).len(), 2);
 }
 
+/// A second west/east connection pair between the same peers and IDs,
+/// for other subnets (10.0.3.0/24 <-> 10.0.4.0/24).
+fn second_conns() -> (ike::engine::Connection, ike::engine::Connection) {
+    use ike::wire::TrafficSelector;
+    let (mut w, mut e) = conns(psk());
+    let net3 = TrafficSelector::from_prefix("10.0.3.0".parse().unwrap(), 24);
+    let net4 = TrafficSelector::from_prefix("10.0.4.0".parse().unwrap(), 24);
+    w.name = "second".into();
+    w.local_ts = vec![net3.clone()];
+    w.remote_ts = vec![net4.clone()];
+    e.name = "second".into();
+    e.local_ts = vec![net4];
+    e.remote_ts = vec![net3];
+    (w, e)
+}
+
+#[test]
+fn a_second_connection_to_the_same_peer_keeps_the_first() {
+    let (w, e) = conns(psk());
+    let mut pair = Pair::new(w, e);
+    let (w2, e2) = second_conns();
+    let west2 = pair.west.add_connection(w2).expect("west second");
+    let east2 = pair.east.add_connection(e2).expect("east second");
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    // The second IKE SA carries no INITIAL_CONTACT: east, which drops
+    // every IKE SA of a peer that sends one, keeps the first.
+    let now = pair.now;
+    pair.west.initiate(now, west2).expect("initiate second");
+    pair.run_for(Duration::from_secs(1));
+    assert_eq!(Pair::ike_up(&pair.east_events), 2);
+    assert_eq!(Pair::ike_down(&pair.east_events), 0);
+    assert!(!any_log(&pair.east_events, "INITIAL_CONTACT"));
+    assert_eq!(pair.east.ike_sas_of(pair.east_conn).len(), 1);
+    assert_eq!(pair.east.ike_sas_of(east2).len(), 1);
+    assert_eq!(Pair::children(&pair.east_events).len(), 2);
+}
+
+#[test]
+fn connections_initiated_together_keep_each_other() {
+    let (w, e) = conns(psk());
+    let mut pair = Pair::new(w, e);
+    let (w2, e2) = second_conns();
+    let west2 = pair.west.add_connection(w2).expect("west second");
+    let east2 = pair.east.add_connection(e2).expect("east second");
+    // Both negotiations run at once: neither may send INITIAL_CONTACT,
+    // since the other may already be established on the peer.
+    pair.initiate();
+    let now = pair.now;
+    pair.west.initiate(now, west2).expect("initiate second");
+    pair.run_for(Duration::from_secs(1));
+    assert_eq!(Pair::ike_up(&pair.east_events), 2);
+    assert_eq!(Pair::ike_down(&pair.east_events), 0);
+    assert_eq!(pair.east.ike_sas_of(pair.east_conn).len(), 1);
+    assert_eq!(pair.east.ike_sas_of(east2).len(), 1);
+}
+
+#[test]
+fn initial_contact_clears_every_connection_of_a_restarted_peer() {
+    let (w, e) = conns(psk());
+    let mut pair = Pair::new(w.clone(), e);
+    let (w2, e2) = second_conns();
+    let west2 = pair.west.add_connection(w2.clone()).expect("west second");
+    let east2 = pair.east.add_connection(e2).expect("east second");
+    pair.initiate();
+    let now = pair.now;
+    pair.west.initiate(now, west2).expect("initiate second");
+    pair.run_for(Duration::from_secs(1));
+    assert_eq!(Pair::ike_up(&pair.east_events), 2);
+    // West restarts and brings up only the first connection: its
+    // INITIAL_CONTACT tells east that west holds no other IKE SA.
+    let mut fresh = ike::Engine::new(
+        EngineConfig::default(),
+        Box::new(ike::crypto::TestRandom::new(77)),
+    );
+    pair.west_conn = fresh.add_connection(w).expect("connection");
+    fresh.add_connection(w2).expect("second connection");
+    pair.west = fresh;
+    pair.west_events.clear();
+    pair.east_events.clear();
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    assert!(any_log(&pair.east_events, "INITIAL_CONTACT from the peer"));
+    assert_eq!(Pair::ike_down(&pair.east_events), 2);
+    assert_eq!(pair.east.ike_sas_of(pair.east_conn).len(), 1);
+    assert!(pair.east.ike_sas_of(east2).is_empty());
+}
+
 #[test]
 fn engine_can_move_between_threads() {
     fn assert_send<T: Send>() {}

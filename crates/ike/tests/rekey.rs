@@ -304,6 +304,7 @@ fn lifetimes_trigger_rekeys() {
     for c in [&mut w, &mut e] {
         c.child_lifetime = Duration::from_secs(60);
         c.ike_lifetime = Duration::from_secs(200);
+        c.rekey_fuzz = 0; // the times below, exactly
     }
     let mut pair = Pair::new(w, e);
     pair.initiate();
@@ -317,6 +318,71 @@ fn lifetimes_trigger_rekeys() {
     let esa = only_ike_sa(&pair.east, pair.east_conn);
     assert_eq!(pair.west.child_sas(wsa).len(), 1);
     assert_eq!(pair.east.child_sas(esa).len(), 1);
+}
+
+#[test]
+fn rekeyfuzz_spreads_rekey_times_within_libreswan_bounds() {
+    let (mut w, mut e) = conns(psk());
+    let lifetime = Duration::from_secs(3600);
+    let margin = Duration::from_secs(540);
+    for c in [&mut w, &mut e] {
+        c.child_lifetime = lifetime;
+        c.ike_lifetime = lifetime;
+        c.rekey_margin = Some(margin);
+    }
+    let mut pair = Pair::new(w, e);
+    let start = pair.now;
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    pair.assert_established();
+    let wsa = only_ike_sa(&pair.west, pair.west_conn);
+    let esa = only_ike_sa(&pair.east, pair.east_conn);
+    for _ in 0..7 {
+        let now = pair.now;
+        pair.west
+            .create_child_sa(now, wsa)
+            .expect("another Child SA");
+        pair.run_for(Duration::from_secs(1));
+    }
+    // The initiator: between margin and margin + 100% before expiry (all
+    // created within the first seconds, which the bounds allow for).
+    let early = start + lifetime - 2 * margin;
+    let late = start + lifetime - margin + Duration::from_secs(10);
+    let mut times: Vec<_> = pair
+        .west
+        .child_sas(wsa)
+        .iter()
+        .map(|(id, _, _)| pair.west.child_sa_rekey_at(*id).expect("rekeys"))
+        .collect();
+    times.push(pair.west.ike_sa_rekey_at(wsa).expect("IKE SA rekeys"));
+    assert_eq!(times.len(), 9);
+    for t in &times {
+        assert!(*t >= early && *t <= late, "{:?}", *t - start);
+    }
+    // At random: not all the same.
+    times.sort();
+    times.dedup();
+    assert!(times.len() > 4, "{times:?}");
+    // The responder: half the margin, no fuzz.
+    for (id, _, _) in pair.east.child_sas(esa) {
+        let t = pair.east.child_sa_rekey_at(id).expect("rekeys");
+        let expected = start + lifetime - margin / 2;
+        assert!(
+            t >= expected && t <= expected + Duration::from_secs(10),
+            "{:?}",
+            t - start
+        );
+    }
+    // rekey=no: no rekey time at all.
+    let (mut w, e) = conns(psk());
+    w.rekey = false;
+    let mut pair = Pair::new(w, e);
+    pair.initiate();
+    pair.run_for(Duration::from_secs(1));
+    let wsa = only_ike_sa(&pair.west, pair.west_conn);
+    assert_eq!(pair.west.ike_sa_rekey_at(wsa), None);
+    let child = pair.west.child_sas(wsa)[0].0;
+    assert_eq!(pair.west.child_sa_rekey_at(child), None);
 }
 
 #[test]

@@ -45,7 +45,11 @@ fn ferroswan_conf(pair: &NetPair, n: usize) -> String {
     } else {
         "no"
     };
-    let mut s = format!("config setup\n\tprotostack=userspace\n\tlogtime={logtime}\n\n");
+    // BENCH_IKE_BUFSIZE: the daemons' ike-socket-bufsize= (default: theirs).
+    let bufsize = std::env::var("BENCH_IKE_BUFSIZE")
+        .map(|b| format!("\tike-socket-bufsize={b}\n"))
+        .unwrap_or_default();
+    let mut s = format!("config setup\n\tprotostack=userspace\n\tlogtime={logtime}\n{bufsize}\n");
     for i in 1..=n {
         let _ = write!(
             s,

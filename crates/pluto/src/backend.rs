@@ -9,8 +9,9 @@
 
 use dataplane::userspace::DEFAULT_BYPASS_MARK;
 use dataplane::{
-    Encapsulation, IpNet, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair,
-    SaPairCounters, UdpSource, Userspace, UserspaceConfig, XfrmKernel, XfrmKernelConfig,
+    Encapsulation, IpNet, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, PortRange,
+    ProtoPort, SaId, SaPair, SaPairCounters, Selector, UdpSource, Userspace, UserspaceConfig,
+    XfrmKernel, XfrmKernelConfig,
 };
 use esp::{AesKeySize, Integrity, Lifetime, SaKeys, SaParams, Transform};
 use ike::crypto::{EncrAlg, EspKeys, IntegAlg};
@@ -320,8 +321,8 @@ impl Backend {
             local: info.local.ip(),
             remote: info.remote.ip(),
             encapsulation,
-            local_ts: first_net(&info.local_ts, info.local.ip()),
-            remote_ts: first_net(&info.remote_ts, info.remote.ip()),
+            local_ts: info.local_ts.iter().map(ts_selector).collect(),
+            remote_ts: info.remote_ts.iter().map(ts_selector).collect(),
         };
         self.kernel.install_sa_pair(pair)?;
         Ok(id)
@@ -346,12 +347,13 @@ impl Backend {
     }
 }
 
-/// The policies of a connection: one per (local, remote) selector pair,
-/// numbered from the connection's id.
+/// The policies of a connection: one per (local, remote) selector pair of
+/// the same family, with the pair's protocol and ports, numbered from the
+/// connection's id.
 pub fn policies(
     conn_id: u32,
-    local: &[IpNet],
-    remote: &[IpNet],
+    local: &[Selector],
+    remote: &[Selector],
     action: PolicyAction,
     route_source: Option<IpAddr>,
 ) -> Vec<Policy> {
@@ -359,15 +361,16 @@ pub fn policies(
     let mut n = 0u64;
     for l in local {
         for r in remote {
-            if l.addr().is_ipv4() != r.addr().is_ipv4() {
+            if l.net.addr().is_ipv4() != r.net.addr().is_ipv4() {
                 continue;
             }
             out.push(Policy {
                 id: PolicyId(u64::from(conn_id) << 16 | n),
-                local: *l,
-                remote: *r,
+                local: l.net,
+                remote: r.net,
                 action,
-                route_source: route_source.filter(|s| s.is_ipv4() == l.addr().is_ipv4()),
+                route_source: route_source.filter(|s| s.is_ipv4() == l.net.addr().is_ipv4()),
+                protoport: ProtoPort::of(l, r),
             });
             n += 1;
         }
@@ -414,8 +417,17 @@ pub fn ts_net(ts: &TrafficSelector) -> IpNet {
     IpNet::new(ts.start_addr, prefix).unwrap_or_else(|_| IpNet::host(ts.start_addr))
 }
 
-fn first_net(ts: &[TrafficSelector], host: IpAddr) -> IpNet {
-    ts.first().map(ts_net).unwrap_or_else(|| IpNet::host(host))
+/// A traffic selector as the data plane takes it: the prefix that covers
+/// its addresses, its protocol and its ports.
+pub fn ts_selector(ts: &TrafficSelector) -> Selector {
+    Selector {
+        net: ts_net(ts),
+        protocol: ts.ip_protocol,
+        ports: PortRange {
+            start: ts.start_port,
+            end: ts.end_port,
+        },
+    }
 }
 
 /// Marks a socket so the data plane's routes do not capture its packets
@@ -477,12 +489,37 @@ mod tests {
     #[test]
     fn policies_pair_families() {
         let l = [
-            IpNet::new("10.1.0.0".parse().unwrap(), 16).unwrap(),
-            IpNet::new("2001:db8:1::".parse().unwrap(), 48).unwrap(),
+            IpNet::new("10.1.0.0".parse().unwrap(), 16).unwrap().into(),
+            IpNet::new("2001:db8:1::".parse().unwrap(), 48)
+                .unwrap()
+                .into(),
         ];
-        let r = [IpNet::new("10.2.0.0".parse().unwrap(), 16).unwrap()];
+        let r = [IpNet::new("10.2.0.0".parse().unwrap(), 16).unwrap().into()];
         let p = policies(3, &l, &r, PolicyAction::Drop, None);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].id, PolicyId(3 << 16));
+        assert!(p[0].protoport.is_any());
+    }
+
+    #[test]
+    fn selectors_carry_protocol_and_ports() {
+        let mut ts = TrafficSelector::from_prefix("10.2.0.0".parse().unwrap(), 16);
+        ts.ip_protocol = 6;
+        ts.start_port = 5001;
+        ts.end_port = 5001;
+        let theirs = ts_selector(&ts);
+        assert_eq!(theirs.ports, PortRange::single(5001));
+        let mut mine = TrafficSelector::from_prefix("10.1.0.0".parse().unwrap(), 16);
+        mine.ip_protocol = 6;
+        let p = policies(
+            1,
+            &[ts_selector(&mine)],
+            &[theirs],
+            PolicyAction::Drop,
+            None,
+        );
+        assert_eq!(p[0].protoport.protocol, 6);
+        assert_eq!(p[0].protoport.remote_ports, PortRange::single(5001));
+        assert!(p[0].protoport.local_ports.is_any());
     }
 }

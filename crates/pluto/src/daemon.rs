@@ -275,6 +275,17 @@ impl Pluto {
         r: &mut Replier,
     ) -> bool {
         let name = spec.name.clone();
+        let written = spec;
+        let spec = match crate::hosts::resolved(&written) {
+            Ok(s) => s,
+            Err(e) => {
+                r.fail(
+                    Rc::FATAL,
+                    format!("\"{name}\": failed to add connection: {e}"),
+                );
+                return false;
+            }
+        };
         let info = match spec::conn_info(&spec, local) {
             Ok(i) => i,
             Err(e) => {
@@ -295,6 +306,7 @@ impl Pluto {
         };
         if replace {
             self.forget_conn(&name);
+            self.remember_written(written);
             if self.db.replace(conn).is_some() {
                 self.add_to_engine(&name, r);
                 r.verbose(format!("\"{name}\": replaced connection"));
@@ -306,6 +318,7 @@ impl Pluto {
         }
         match self.db.add(conn) {
             Ok(_) => {
+                self.remember_written(written);
                 self.add_to_engine(&name, r);
                 r.verbose(format!("\"{name}\": added IKEv2 connection"));
                 true

@@ -18,7 +18,7 @@ pub enum MapError {
     #[error("cannot orient: neither left nor right is an address of this host ({0})")]
     NotOriented(String),
     /// An end's host is not a literal address ferroswan can use.
-    #[error("{end}={host}: ferroswan needs an IP address here (not resolved: %defaultroute, DNS names and interfaces are not supported yet)")]
+    #[error("{end}={host}: ferroswan needs an IP address here (not resolved: %interface names, %opportunistic and %group are not supported yet)")]
     Host {
         /// `left` or `right`.
         end: &'static str,
@@ -459,6 +459,7 @@ pub fn map_connection(
         .raw
         .contains_key("rekeymargin")
         .then_some(spec.rekeymargin);
+    conn.rekey_fuzz = spec.rekeyfuzz_percent;
     Ok(Mapped {
         conn,
         local,

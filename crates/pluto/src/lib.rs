@@ -10,7 +10,9 @@ pub mod backend;
 pub mod conndb;
 pub mod connection;
 pub mod daemon;
+pub mod hosts;
 pub mod ikeconn;
+pub mod ikesock;
 pub mod interfaces;
 pub mod keylog;
 pub mod lists;
@@ -21,6 +23,7 @@ pub mod reply;
 pub mod sastatus;
 pub mod secrets;
 pub mod server;
+pub mod sourceip;
 pub mod spec;
 pub mod status;
 pub mod tunnels;
@@ -208,6 +211,15 @@ async fn run(opts: PlutoOptions) -> i32 {
             Ok(d) if !d.is_zero() => pluto.wire.keepalive_interval = d,
             _ => tracing::warn!("config setup keep-alive={v} is not a duration; using 20s"),
         }
+    }
+    let bufsize = opts.ike_socket_bufsize.clone().or_else(|| {
+        loaded
+            .as_ref()
+            .and_then(|l| l.config.setup.raw.get("ike-socket-bufsize").cloned())
+    });
+    match ikesock::parse_bufsize(bufsize.as_deref()) {
+        Ok(n) => pluto.wire.ike_socket_bufsize = n,
+        Err(e) => tracing::warn!("{e}; using {} bytes", ikesock::DEFAULT_IKE_SOCKET_BUFSIZE),
     }
     pluto.wire.listen = listen;
     let mut startup = reply::Replier::detached();

@@ -67,6 +67,9 @@ pub struct PlutoOptions {
     /// `--keylog-dir DIR`: append SA keys to Wireshark's decryption
     /// tables in DIR (debugging only; see [`crate::keylog`]).
     pub keylog_dir: Option<PathBuf>,
+    /// `--ike-socket-bufsize BYTES`: the IKE sockets' buffers (overrides
+    /// `config setup ike-socket-bufsize=`).
+    pub ike_socket_bufsize: Option<String>,
 }
 
 /// Options of Libreswan's pluto that ferroswan accepts and ignores (with a
@@ -123,6 +126,7 @@ impl PlutoOptions {
                 "--ctlsocket" => opts.ctlsocket = Some(value(&flag)?.into()),
                 "--logfile" => opts.logfile = Some(value(&flag)?.into()),
                 "--keylog-dir" => opts.keylog_dir = Some(value(&flag)?.into()),
+                "--ike-socket-bufsize" => opts.ike_socket_bufsize = Some(value(&flag)?),
                 f if IGNORED_WITH_VALUE.contains(&f) => {
                     value(f)?;
                 }

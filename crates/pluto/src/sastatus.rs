@@ -5,7 +5,7 @@ use crate::daemon::Pluto;
 use crate::status::SaView;
 use crate::tunnels::id_text;
 use ike::engine::{Identity, IkeSaId};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn secs_left(since: Instant, lifetime: std::time::Duration, now: Instant) -> u64 {
     lifetime
@@ -13,21 +13,13 @@ fn secs_left(since: Instant, lifetime: std::time::Duration, now: Instant) -> u64
         .as_secs()
 }
 
-/// `REKEY in Ns; ` as the engine schedules it (initiator side), or
-/// nothing with `rekey=no`.
-fn rekey_words(conn: Option<&ike::engine::Connection>, lifetime: Duration, left: u64) -> String {
-    let (rekey, margin) = match conn {
-        Some(c) => (c.rekey, c.rekey_margin),
-        None => (true, None),
-    };
-    if !rekey {
-        return String::new();
+/// `REKEY in Ns; ` when the engine will rekey the SA (at `rekey_at`), or
+/// nothing (`rekey=no`).
+fn rekey_words(rekey_at: Option<Instant>, now: Instant) -> String {
+    match rekey_at {
+        Some(t) => format!("REKEY in {}s; ", t.saturating_duration_since(now).as_secs()),
+        None => String::new(),
     }
-    let margin = match margin {
-        Some(m) => m.min(lifetime),
-        None => Duration::from_secs(540).min(lifetime / 4),
-    };
-    format!("REKEY in {}s; ", left.saturating_sub(margin.as_secs()))
 }
 
 impl Pluto {
@@ -69,7 +61,7 @@ impl Pluto {
                             "#{}: \"{name}\":{} STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); {}REPLACE in {left}s; newest; idle;",
                             sa.0,
                             rec.info.remote.port(),
-                            rekey_words(self.wire.engine.connection(rec.info.conn), rec.lifetime, left),
+                            rekey_words(self.wire.engine.ike_sa_rekey_at(*sa), now),
                         ),
                     ));
                     v.states_json.push(serde_json::json!({
@@ -148,7 +140,7 @@ impl Pluto {
                     "#{}: \"{}\":{port} STATE_V2_ESTABLISHED_CHILD_SA (established Child SA); {}REPLACE in {left}s; newest;{} IKE SA #{}; idle;",
                     id.0,
                     c.name,
-                    rekey_words(self.wire.engine.connection(c.conn), c.lifetime, left),
+                    rekey_words(self.wire.engine.child_sa_rekey_at(id), now),
                     if eroute { " eroute owner;" } else { "" },
                     c.ike_sa.0,
                 ),

@@ -1,14 +1,14 @@
 //! The tunnel operations of the daemon (`--up`, `--down`, `--route`,
 //! `--unroute`), the IKE engine's events and the data plane's events.
 
-use crate::backend::{self, ts_net};
+use crate::backend::{self, ts_net, ts_selector};
 use crate::connection::Routing;
 use crate::daemon::Pluto;
 use crate::ikeconn;
 use crate::reply::Replier;
 use crate::wire::{ChildRec, ConnRoute, IkeRec, Timer, Waiter, Wire};
 use control::Rc;
-use dataplane::{IpNet, KernelEvent, PolicyAction};
+use dataplane::{IpNet, KernelEvent, PolicyAction, PortRange, Selector};
 use ike::engine::{ChildSaId, ConnId, Event, IkeSaId, Target};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -140,6 +140,14 @@ impl Pluto {
                 return;
             }
         };
+        match self.refresh_hosts(name) {
+            Ok(Some(line)) => r.log(line),
+            Ok(None) => {}
+            Err(e) => {
+                r.fail(Rc::FATAL, format!("\"{name}\": cannot initiate: {e}"));
+                return;
+            }
+        }
         if let Some(h) = remote_host {
             // A different peer: the connection is re-added with it.
             self.forget_conn(name);
@@ -252,8 +260,12 @@ impl Pluto {
         self.pump();
     }
 
-    /// The connection's selectors as the data plane's subnets.
-    fn conn_nets(&mut self, name: &str) -> Result<(ConnId, Vec<IpNet>, Vec<IpNet>), ConnError> {
+    /// The connection's selectors as the data plane takes them: subnets
+    /// (the host without one) with `protoport=`.
+    fn conn_nets(
+        &mut self,
+        name: &str,
+    ) -> Result<(ConnId, Vec<Selector>, Vec<Selector>), ConnError> {
         let spec = self
             .db
             .get(name)
@@ -261,7 +273,7 @@ impl Pluto {
             .ok_or_else(|| ConnError::fatal(format!("no connection named \"{name}\"")))?;
         let local = self.local_addrs();
         let (this, that) = ikeconn::oriented(&spec, &local)?;
-        let nets = |end: &conf::EndSpec| -> Result<Vec<IpNet>, ConnError> {
+        let nets_of = |end: &conf::EndSpec| -> Result<Vec<IpNet>, ConnError> {
             if end.subnets.is_empty() {
                 match &end.host {
                     conf::HostAddr::Addr(a) => Ok(vec![IpNet::host(*a)]),
@@ -275,6 +287,19 @@ impl Pluto {
                     })
                     .collect()
             }
+        };
+        let nets = |end: &conf::EndSpec| -> Result<Vec<Selector>, ConnError> {
+            let with_protoport = |net: IpNet| Selector {
+                net,
+                protocol: end.protoport.map(|p| p.proto).unwrap_or(0),
+                ports: end
+                    .protoport
+                    .and_then(|p| p.port)
+                    .map(PortRange::single)
+                    .unwrap_or(PortRange::ANY),
+            };
+            let nets = nets_of(end)?;
+            Ok(nets.into_iter().map(with_protoport).collect())
         };
         let l = nets(this)?;
         let rm = nets(that)?;
@@ -294,21 +319,6 @@ impl Pluto {
             _ => self.engine_conn(name)?,
         };
         Ok((id, l, rm))
-    }
-
-    fn route_source(&self, local: &[IpNet]) -> Option<IpAddr> {
-        self.interfaces
-            .iter()
-            .map(|i| i.addr)
-            .find(|a| local.iter().any(|n| n.contains(*a)))
-    }
-
-    /// Runs the connection's updown script for `action` (`route`, `up`,
-    /// `down`, `unroute`).
-    fn updown(&self, name: &str, actions: &[&str], sa: &crate::updown::SaDetails) {
-        if let Some(c) = self.db.get(name) {
-            crate::updown::run(&c.spec, c.info.this_is_left, actions, sa);
-        }
     }
 
     /// `--route NAME`: a trap policy (or the shunt of a passthrough/drop
@@ -348,7 +358,7 @@ impl Pluto {
             r.log(format!("\"{name}\": already erouted"));
             return;
         }
-        let src = self.route_source(&local);
+        let src = self.route_source(name, &local);
         let policies = backend::policies(id.0, &local, &remote, action, src);
         let _ = self.wire.ensure_backend();
         let Some(b) = &mut self.wire.backend else {
@@ -479,6 +489,20 @@ impl Pluto {
             return;
         }
         tracing::info!("\"{name}\": reviving the connection");
+        let conn = match self.refresh_hosts(&name) {
+            Ok(None) => conn,
+            Ok(Some(line)) => {
+                tracing::info!("{line}");
+                match self.engine_conn(&name) {
+                    Ok(id) => id,
+                    Err(e) => return tracing::warn!("\"{name}\": cannot revive: {e}"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("\"{name}\": cannot revive: {e}");
+                return self.schedule_revival(conn, &name);
+            }
+        };
         match self.wire.engine.initiate(Instant::now(), conn) {
             Ok(sa) => {
                 self.wire.initiated.insert(sa);
@@ -899,8 +923,8 @@ impl Pluto {
         let installed = b
             .install_child(info, window, encaps, max_bytes, max_packets)
             .map(|sa| {
-                let local: Vec<IpNet> = info.local_ts.iter().map(ts_net).collect();
-                let remote: Vec<IpNet> = info.remote_ts.iter().map(ts_net).collect();
+                let local: Vec<Selector> = info.local_ts.iter().map(ts_selector).collect();
+                let remote: Vec<Selector> = info.remote_ts.iter().map(ts_selector).collect();
                 (sa, local, remote)
             });
         let (sa, local, remote) = match installed {
@@ -922,7 +946,7 @@ impl Pluto {
                 return;
             }
         };
-        let src = self.route_source(&local);
+        let src = self.route_source(&name, &local);
         let policies =
             backend::policies(info.conn.0, &local, &remote, PolicyAction::Protect(sa), src);
         let old_ids: Vec<_> = self.wire.policy_ids(info.conn);
@@ -955,12 +979,12 @@ impl Pluto {
             "{}==={}",
             local
                 .iter()
-                .map(|n| format!("{}/{}", n.addr(), n.prefix()))
+                .map(|s| format!("{}/{}", s.net.addr(), s.net.prefix()))
                 .collect::<Vec<_>>()
                 .join(","),
             remote
                 .iter()
-                .map(|n| format!("{}/{}", n.addr(), n.prefix()))
+                .map(|s| format!("{}/{}", s.net.addr(), s.net.prefix()))
                 .collect::<Vec<_>>()
                 .join(",")
         );

@@ -243,6 +243,27 @@ impl Job {
     }
 }
 
+impl crate::daemon::Pluto {
+    /// Runs the connection's updown script for `action` (`route`, `up`,
+    /// `down`, `unroute`); without one, what Libreswan's default
+    /// `_updown` does that the data plane does not: on `unroute`, the
+    /// source address added for the connection goes.
+    pub(crate) fn updown(&mut self, name: &str, actions: &[&str], sa: &crate::updown::SaDetails) {
+        if actions.contains(&"unroute") {
+            if let Some((sourceip, true)) = self.sourceip_of(name) {
+                match self.wire.sourceips.unroute(name, sourceip) {
+                    Ok(true) => tracing::info!("\"{name}\": removed source address {sourceip}"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("\"{name}\": leftsourceip={sourceip}: {e}"),
+                }
+            }
+        }
+        if let Some(c) = self.db.get(name) {
+            crate::updown::run(&c.spec, c.info.this_is_left, actions, sa);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

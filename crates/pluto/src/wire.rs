@@ -147,6 +147,14 @@ pub struct Wire {
     pub keepalive_scheduled: bool,
     /// `config setup keep-alive=` (20 s).
     pub keepalive_interval: std::time::Duration,
+    /// Receive and send buffer asked for on every IKE socket
+    /// (`ike-socket-bufsize=`, [`crate::ikesock`]).
+    pub ike_socket_bufsize: usize,
+    /// Connections whose hosts are `%defaultroute` or DNS names, as
+    /// written (the connection DB holds them resolved; [`crate::hosts`]).
+    pub written_specs: HashMap<String, Arc<conf::ConnSpec>>,
+    /// `leftsourceip=` addresses ferroswan added to the host.
+    pub sourceips: crate::sourceip::SourceIps,
     /// Failed attempts per connection since its last established SA
     /// (for the revival back-off).
     pub attempts: HashMap<ConnId, u32>,
@@ -207,6 +215,9 @@ impl Wire {
             attempts: HashMap::new(),
             keepalive_scheduled: false,
             keepalive_interval: KEEPALIVE_INTERVAL,
+            ike_socket_bufsize: crate::ikesock::DEFAULT_IKE_SOCKET_BUFSIZE,
+            written_specs: HashMap::new(),
+            sourceips: Default::default(),
         }
     }
 
@@ -258,6 +269,7 @@ impl Wire {
             tracing::error!("cannot read IKE on {local}: no event loop");
             return;
         }
+        let buffers = self.set_buffers(&std_sock, local);
         let sock = match std_sock
             .set_nonblocking(true)
             .and_then(|()| UdpSocket::from_std(std_sock))
@@ -299,7 +311,23 @@ impl Wire {
                 }
             }
         });
-        tracing::info!("listening for IKE messages on {local} (kernel ESP-in-UDP)");
+        tracing::info!("listening for IKE messages on {local} (kernel ESP-in-UDP){buffers}");
+    }
+
+    /// Sets an IKE socket's buffers (`ike_socket_bufsize`); returns
+    /// `", receive buffer N bytes, send buffer M bytes"` for the log line,
+    /// or nothing when the kernel refused (logged).
+    fn set_buffers(&self, sock: &std::net::UdpSocket, local: SocketAddr) -> String {
+        match crate::ikesock::set_buffers(sock.as_raw_fd(), self.ike_socket_bufsize) {
+            Ok(b) => format!(", {b}"),
+            Err(e) => {
+                tracing::warn!(
+                    "UDP {local}: cannot set socket buffers of {} bytes: {e}",
+                    self.ike_socket_bufsize
+                );
+                String::new()
+            }
+        }
     }
 
     /// Opens port-500 sockets on `addrs` (those not open yet) and starts
@@ -327,6 +355,7 @@ impl Wire {
             if let Err(e) = backend::mark_bypass(std_sock.as_raw_fd()) {
                 errors.push(format!("cannot mark UDP {local} (SO_MARK): {e}"));
             }
+            let buffers = self.set_buffers(&std_sock, local);
             if let Some(b) = &self.backend {
                 if let Err(e) = b.prepare_ike_socket(&std_sock) {
                     errors.push(format!("UDP {local}: {e}"));
@@ -365,7 +394,7 @@ impl Wire {
                     }
                 }
             });
-            tracing::info!("listening for IKE messages on {local}");
+            tracing::info!("listening for IKE messages on {local}{buffers}");
             self.sockets.insert(local, sock);
         }
         errors

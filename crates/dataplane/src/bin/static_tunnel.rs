@@ -147,8 +147,8 @@ fn run() -> Result<(), String> {
                 remote_port: port("remote-port")?,
             }
         },
-        local_ts: net("local-net")?,
-        remote_ts: net("remote-net")?,
+        local_ts: vec![dataplane::Selector::from(net("local-net")?)],
+        remote_ts: vec![dataplane::Selector::from(net("remote-net")?)],
     };
     dp.install_sa_pair(pair).map_err(|e| e.to_string())?;
     dp.install_policy(Policy {
@@ -158,6 +158,7 @@ fn run() -> Result<(), String> {
         action: PolicyAction::Protect(SaId(1)),
         // Transport mode protects the hosts' own addresses: the route keeps them.
         route_source: Some(if transport { local } else { tun_addr }),
+        protoport: dataplane::ProtoPort::ANY,
     })
     .map_err(|e| e.to_string())?;
 

@@ -172,12 +172,43 @@ fn xerr(what: impl Into<String>, e: XfrmError) -> DataplaneError {
 /// tunnels and traps of the same selectors.
 fn priority(policy: &Policy) -> u32 {
     const BASE: u32 = 1 << 16;
-    let specificity = (u32::from(policy.local.prefix()) + u32::from(policy.remote.prefix())) * 4;
+    let specificity = (u32::from(policy.local.prefix()) + u32::from(policy.remote.prefix())) * 8;
+    // Limited to a protocol or ports: before all traffic of the same subnets.
+    let protoport = if policy.protoport.is_any() { 0 } else { 4 };
     let shunt = match policy.action {
         PolicyAction::Pass | PolicyAction::Drop => 2,
         PolicyAction::Protect(_) | PolicyAction::Trap { .. } => 0,
     };
-    BASE - specificity - shunt
+    BASE - specificity - protoport - shunt
+}
+
+/// Limits a pair of kernel selectors (outbound, inbound) to a policy's
+/// protocol and ports. XFRM matches one port or any, not a range.
+fn limit_selectors(
+    policy: &Policy,
+    out_sel: &mut crate::xfrm::Selector,
+    in_sel: &mut crate::xfrm::Selector,
+) -> Result<()> {
+    let pp = policy.protoport;
+    let port = |r: crate::PortRange| -> Result<Option<u16>> {
+        if r.is_any() {
+            Ok(None)
+        } else if r.start == r.end {
+            Ok(Some(r.start))
+        } else {
+            Err(DataplaneError::Unsupported {
+                backend: "xfrm",
+                what: "port ranges in a policy (only one port or all of them)",
+            })
+        }
+    };
+    let (local, remote) = (port(pp.local_ports)?, port(pp.remote_ports)?);
+    for (sel, src, dst) in [(out_sel, local, remote), (in_sel, remote, local)] {
+        sel.proto = pp.protocol;
+        sel.src_port = src;
+        sel.dst_port = dst;
+    }
+    Ok(())
 }
 
 impl XfrmKernel {
@@ -330,8 +361,9 @@ impl XfrmKernel {
 
     /// The kernel policies of `policy`, and the reqid of a trap.
     fn kernel_policies(&mut self, policy: &Policy) -> Result<(Vec<XPolicy>, Option<u32>)> {
-        let out_sel = translate::selector(&policy.local, &policy.remote);
-        let in_sel = translate::selector(&policy.remote, &policy.local);
+        let mut out_sel = translate::selector(&policy.local, &policy.remote);
+        let mut in_sel = translate::selector(&policy.remote, &policy.local);
+        limit_selectors(policy, &mut out_sel, &mut in_sel)?;
         let prio = priority(policy);
         let mut v = Vec::new();
         let mut trap = None;
@@ -486,7 +518,10 @@ impl Kernel for XfrmKernel {
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
         let reqid = match self.pairs.get(&pair.id) {
             Some(old) => old.reqid,
-            None => self.reqid_for(pair.local_ts, pair.remote_ts),
+            None => {
+                let (l, r) = pair.first_nets();
+                self.reqid_for(l, r)
+            }
         };
         let bad = |e: String| DataplaneError::Io {
             what: format!("SA pair {}", pair.id.0),
@@ -751,6 +786,7 @@ mod tests {
             remote: net("10.2.0.0", 16),
             action: PolicyAction::Trap { hold: false },
             route_source: None,
+            protoport: crate::ProtoPort::ANY,
         };
         let narrower = Policy {
             remote: net("10.2.3.0", 24),
@@ -782,5 +818,55 @@ mod tests {
             ..tunnel
         };
         assert!(priority(&v6) > 0);
+        // TCP to one port of the same subnets goes before all traffic,
+        // even before a shunt.
+        let tcp = Policy {
+            protoport: crate::ProtoPort {
+                protocol: 6,
+                local_ports: crate::PortRange::ANY,
+                remote_ports: crate::PortRange::single(5001),
+            },
+            ..tunnel
+        };
+        assert!(priority(&tcp) < priority(&shunt));
+        assert!(priority(&tcp) > priority(&narrower));
+    }
+
+    #[test]
+    fn protocol_and_ports_reach_the_kernel_selectors() {
+        let p = Policy {
+            id: PolicyId(1),
+            local: net("10.1.0.0", 16),
+            remote: net("10.2.0.0", 16),
+            action: PolicyAction::Trap { hold: false },
+            route_source: None,
+            protoport: crate::ProtoPort {
+                protocol: 6,
+                local_ports: crate::PortRange::ANY,
+                remote_ports: crate::PortRange::single(5001),
+            },
+        };
+        let mut out_sel = translate::selector(&p.local, &p.remote);
+        let mut in_sel = translate::selector(&p.remote, &p.local);
+        limit_selectors(&p, &mut out_sel, &mut in_sel).expect("one port");
+        assert_eq!(
+            (out_sel.proto, out_sel.src_port, out_sel.dst_port),
+            (6, None, Some(5001))
+        );
+        assert_eq!(
+            (in_sel.proto, in_sel.src_port, in_sel.dst_port),
+            (6, Some(5001), None)
+        );
+        let range = Policy {
+            protoport: crate::ProtoPort {
+                remote_ports: crate::PortRange {
+                    start: 5000,
+                    end: 5010,
+                },
+                ..p.protoport
+            },
+            ..p
+        };
+        assert!(limit_selectors(&range, &mut out_sel, &mut in_sel).is_err());
     }
 }

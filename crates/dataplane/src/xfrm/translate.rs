@@ -179,8 +179,12 @@ mod tests {
                 local_port: 4500,
                 remote_port: 31337,
             },
-            local_ts: IpNet::new("10.1.0.0".parse().expect("addr"), 24).expect("net"),
-            remote_ts: IpNet::new("10.2.0.0".parse().expect("addr"), 24).expect("net"),
+            local_ts: vec![IpNet::new("10.1.0.0".parse().expect("addr"), 24)
+                .expect("net")
+                .into()],
+            remote_ts: vec![IpNet::new("10.2.0.0".parse().expect("addr"), 24)
+                .expect("net")
+                .into()],
         }
     }
 

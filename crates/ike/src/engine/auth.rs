@@ -443,7 +443,7 @@ impl Engine {
         how: Option<String>,
         role: &str,
     ) {
-        sa.rekey_at = super::child::conn_rekey_time(now, conn, conn.ike_lifetime, sa.initiator);
+        sa.rekey_at = self.rekey_time(now, conn, conn.ike_lifetime, sa.initiator);
         sa.expire_at = Some(now + conn.ike_lifetime);
         let Some(suite) = sa.suite.clone() else {
             return;

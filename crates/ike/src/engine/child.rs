@@ -37,34 +37,76 @@ pub(crate) fn tunnel_line(local: &[TrafficSelector], remote: &[TrafficSelector])
     format!("[{}] -> [{}]", l.join(" "), r.join(" "))
 }
 
-/// When to rekey an SA of `lifetime` created `now`: Libreswan's
-/// `rekeymargin` (9 min, at most a quarter of the lifetime); the
-/// responder waits half the margin longer so that the initiator usually
-/// rekeys first.
-/// With `rekeymargin=` set, that margin (at most the lifetime) instead.
-/// `None` when the connection does not rekey (`rekey=no`).
-pub(crate) fn conn_rekey_time(
-    now: Instant,
-    conn: &Connection,
-    lifetime: Duration,
-    initiator: bool,
-) -> Option<Instant> {
-    conn.rekey
-        .then(|| rekey_time_with(now, lifetime, conn.rekey_margin, initiator))
-}
-
-fn rekey_time_with(
-    now: Instant,
+/// The margin before the end of `lifetime` at which an SA rekeys, as
+/// Libreswan computes it: `rekeymargin` (`margin`; unset: 9 min, at most a
+/// quarter of the lifetime; set: at most the lifetime), plus, for the
+/// initiator, a random part of up to `fuzz_percent` of it (`rekeyfuzz=`,
+/// `fraction` in [0, 1)); the responder uses half the margin and no fuzz,
+/// so that the initiator usually rekeys first. ferroswan limits the fuzz
+/// to half the time the margin leaves, so an SA never rekeys as soon as
+/// it is created.
+pub(crate) fn rekey_margin(
     lifetime: Duration,
     margin: Option<Duration>,
+    fuzz_percent: u32,
     initiator: bool,
-) -> Instant {
+    fraction: f64,
+) -> Duration {
     let margin = match margin {
         Some(m) => m.min(lifetime),
         None => Duration::from_secs(540).min(lifetime / 4),
     };
-    let margin = if initiator { margin } else { margin / 2 };
-    now + lifetime.saturating_sub(margin)
+    if !initiator {
+        return margin / 2;
+    }
+    let fuzz = margin
+        .mul_f64(f64::from(fuzz_percent) / 100.0)
+        .min(lifetime.saturating_sub(margin) / 2);
+    margin + fuzz.mul_f64(fraction.clamp(0.0, 1.0))
+}
+
+impl Engine {
+    /// When to rekey an SA of `lifetime` created `now` under `conn`
+    /// ([`rekey_margin`] with a fresh random fraction); `None` when the
+    /// connection does not rekey (`rekey=no`).
+    pub(crate) fn rekey_time(
+        &mut self,
+        now: Instant,
+        conn: &Connection,
+        lifetime: Duration,
+        initiator: bool,
+    ) -> Option<Instant> {
+        if !conn.rekey {
+            return None;
+        }
+        let mut b = [0u8; 4];
+        self.rng.fill(&mut b);
+        let fraction = f64::from(u32::from_be_bytes(b)) / 4_294_967_296.0;
+        let margin = rekey_margin(
+            lifetime,
+            conn.rekey_margin,
+            conn.rekey_fuzz,
+            initiator,
+            fraction,
+        );
+        Some(now + lifetime.saturating_sub(margin))
+    }
+
+    /// When an IKE SA will rekey, if it will.
+    pub fn ike_sa_rekey_at(&self, id: super::IkeSaId) -> Option<Instant> {
+        self.sas.get(&id).and_then(|sa| sa.rekey_at)
+    }
+
+    /// When a Child SA will rekey, if it will.
+    pub fn child_sa_rekey_at(&self, id: ChildSaId) -> Option<Instant> {
+        let owner = self.child_owner.get(&id)?;
+        self.sas
+            .get(owner)?
+            .children
+            .iter()
+            .find(|c| c.id == id && !c.replaced)
+            .and_then(|c| c.rekey_at)
+    }
 }
 
 impl Engine {
@@ -116,7 +158,7 @@ impl Engine {
             local_ts: nc.local_ts.clone(),
             remote_ts: nc.remote_ts.clone(),
             mode: nc.mode,
-            rekey_at: conn_rekey_time(now, conn, conn.child_lifetime, sa.initiator),
+            rekey_at: self.rekey_time(now, conn, conn.child_lifetime, sa.initiator),
             replaced: false,
             expire_at: Some(now + conn.child_lifetime),
         });
@@ -172,5 +214,62 @@ impl Engine {
             None => self.events.push_back(Event::ChildSaUp(info)),
         }
         Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rekey_margin;
+    use std::time::Duration;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const MARGIN: Duration = Duration::from_secs(540);
+
+    #[test]
+    fn initiator_margin_is_the_margin_plus_up_to_fuzz_of_it() {
+        let m = |fuzz, fraction| rekey_margin(8 * HOUR, Some(MARGIN), fuzz, true, fraction);
+        // rekeyfuzz=100% (the default): 9 to 18 minutes before expiry.
+        assert_eq!(m(100, 0.0), MARGIN);
+        assert_eq!(m(100, 0.5), MARGIN + MARGIN / 2);
+        assert_eq!(m(100, 1.0), MARGIN * 2);
+        // rekeyfuzz=0%: exactly the margin; 50%: at most half more.
+        assert_eq!(m(0, 0.99), MARGIN);
+        assert_eq!(m(50, 1.0), MARGIN + MARGIN / 2);
+        // Fuzz above 100% (Libreswan accepts it): up to 3x the margin.
+        assert_eq!(m(200, 1.0), MARGIN * 3);
+        for i in 0..=100 {
+            let got = m(100, f64::from(i) / 100.0);
+            assert!(got >= MARGIN && got <= MARGIN * 2, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn responder_margin_is_half_without_fuzz() {
+        for fraction in [0.0, 0.7, 1.0] {
+            assert_eq!(
+                rekey_margin(8 * HOUR, Some(MARGIN), 100, false, fraction),
+                MARGIN / 2
+            );
+        }
+    }
+
+    #[test]
+    fn default_margin_and_limits() {
+        // Unset: 9 min, at most a quarter of the lifetime.
+        assert_eq!(rekey_margin(8 * HOUR, None, 0, true, 0.0), MARGIN);
+        let short = Duration::from_secs(60);
+        assert_eq!(rekey_margin(short, None, 0, true, 0.0), short / 4);
+        // The fuzz never takes more than half of what the margin leaves:
+        // a 3597 s margin on a 1 h lifetime rekeys 1.5 to 3 s in.
+        let m = Duration::from_secs(3597);
+        let got = rekey_margin(HOUR, Some(m), 100, true, 1.0);
+        assert_eq!(got, m + Duration::from_millis(1500));
+        // A margin longer than the lifetime is the lifetime, no fuzz.
+        assert_eq!(rekey_margin(HOUR, Some(2 * HOUR), 100, true, 0.9), HOUR);
+        // An out-of-range fraction is clamped.
+        assert_eq!(
+            rekey_margin(8 * HOUR, Some(MARGIN), 100, true, 7.0),
+            MARGIN * 2
+        );
     }
 }

@@ -365,6 +365,9 @@ pub struct Connection {
     /// Rekey this long before the lifetime ends (`rekeymargin=`); `None`:
     /// 9 minutes, at most a quarter of the lifetime.
     pub rekey_margin: Option<Duration>,
+    /// `rekeyfuzz=` in percent (default 100): the initiator rekeys up to
+    /// this share of the margin earlier, at random.
+    pub rekey_fuzz: u32,
     /// Rekey at all (`rekey=`); with `false` the SAs expire.
     pub rekey: bool,
 }
@@ -399,6 +402,7 @@ impl Connection {
             childless: false,
             dpd_delay: None,
             rekey_margin: None,
+            rekey_fuzz: 100,
             rekey: true,
         }
     }

@@ -107,6 +107,7 @@ impl Engine {
                 "peer moved from {} to {} (local {} -> {})",
                 sa.remote, remote, sa.local, local
             );
+            self.reindex_peer(sa.id, sa.remote.ip(), remote.ip());
             sa.local = local;
             sa.remote = remote;
             self.sa_log(sa, &line);

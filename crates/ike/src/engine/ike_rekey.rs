@@ -7,7 +7,6 @@ use std::time::Instant;
 use crate::crypto::{IkeSaKeys, KeyExchange};
 use crate::wire::{ExchangeType, KePayload, Notify, NotifyType, Payload, ProtocolId, SaPayload};
 
-use super::child::conn_rekey_time;
 use super::config::Connection;
 use super::event::{Event, IkeSaId, IkeSaInfo};
 use super::ike_sa::{Collision, CreateKind, IkeSa, IkeState, RequestKind};
@@ -319,7 +318,7 @@ impl Engine {
             queued: VecDeque::new(),
             queued_creates: VecDeque::new(),
             rekeyed_to: None,
-            rekey_at: conn_rekey_time(now, conn, conn.ike_lifetime, initiator),
+            rekey_at: self.rekey_time(now, conn, conn.ike_lifetime, initiator),
             expire_at: Some(now + conn.ike_lifetime),
         };
         let line = format!(

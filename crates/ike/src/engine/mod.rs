@@ -47,6 +47,7 @@ mod ike_sa;
 mod info;
 mod init;
 mod init_responder;
+mod initial_contact;
 mod intermediate;
 pub mod proposal;
 mod timers;
@@ -167,6 +168,8 @@ pub struct Engine {
     scheduled: HashMap<IkeSaId, Instant>,
     pending_deletes: Vec<IkeSaId>,
     by_conn: HashMap<ConnId, HashSet<IkeSaId>>,
+    /// IKE SAs by the peer's address (INITIAL_CONTACT, RFC 7296 2.4).
+    by_peer: HashMap<IpAddr, HashSet<IkeSaId>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -207,6 +210,7 @@ impl Engine {
             scheduled: HashMap::new(),
             pending_deletes: Vec::new(),
             by_conn: HashMap::new(),
+            by_peer: HashMap::new(),
         }
     }
 
@@ -678,6 +682,7 @@ impl Engine {
         let id = sa.id;
         self.by_local_spi.insert(sa.local_spi(), id);
         self.by_conn.entry(sa.conn).or_default().insert(id);
+        self.by_peer.entry(sa.remote.ip()).or_default().insert(id);
         self.sas.insert(id, sa);
         self.schedule(id);
     }
@@ -694,48 +699,6 @@ impl Engine {
         sa.conn = conn;
     }
 
-    /// Whether another established IKE SA with `sa`'s peer address exists
-    /// (over the connections to that address, not all SAs).
-    fn other_sa_with_peer(&self, sa: &IkeSa) -> bool {
-        self.connections_by_remote
-            .get(&sa.remote.ip())
-            .into_iter()
-            .flatten()
-            .chain(std::iter::once(&sa.conn))
-            .filter_map(|c| self.by_conn.get(c))
-            .flatten()
-            .filter(|id| **id != sa.id)
-            .filter_map(|id| self.sas.get(id))
-            .any(|o| o.state == IkeState::Established && o.remote.ip() == sa.remote.ip())
-    }
-
-    /// Drops other IKE SAs of `sa`'s connection with the same peer
-    /// identity (INITIAL_CONTACT, RFC 7296 2.4): the peer restarted.
-    fn initial_contact(&mut self, sa: &IkeSa) {
-        let others: Vec<IkeSaId> = self
-            .by_conn
-            .get(&sa.conn)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|id| *id != sa.id)
-            .collect();
-        for id in others {
-            let same_peer = self
-                .sas
-                .get(&id)
-                .is_some_and(|o| o.remote_id == sa.remote_id && o.remote.ip() == sa.remote.ip());
-            if !same_peer {
-                continue;
-            }
-            if let Some(mut old) = self.sas.remove(&id) {
-                self.sa_log(&old, "INITIAL_CONTACT from the peer: deleting this IKE SA");
-                self.report_down(&mut old, "replaced after INITIAL_CONTACT from the peer");
-                self.forget_sa(old);
-            }
-        }
-    }
-
     /// Removes every index entry of an SA that is being dropped.
     fn forget_sa(&mut self, sa: IkeSa) {
         self.by_local_spi.remove(&sa.local_spi());
@@ -746,6 +709,12 @@ impl Engine {
             set.remove(&sa.id);
             if set.is_empty() {
                 self.by_conn.remove(&sa.conn);
+            }
+        }
+        if let Some(set) = self.by_peer.get_mut(&sa.remote.ip()) {
+            set.remove(&sa.id);
+            if set.is_empty() {
+                self.by_peer.remove(&sa.remote.ip());
             }
         }
         if !sa.initiator {

@@ -83,6 +83,14 @@ impl Daemon {
         }) {
             panic!("{e}\n{}", daemon.log());
         }
+        // The socket is bound before start-up ends; the first answer comes
+        // once it has (IKE sockets open, connections loaded), so a test's
+        // first packet never meets a closed port.
+        if let Err(e) = wait_until(Duration::from_secs(20), "pluto's first answer", || {
+            daemon.ipsec(&["auto", "--status"]).status.success()
+        }) {
+            panic!("{e}\n{}", daemon.log());
+        }
         daemon
     }
 
@@ -266,5 +274,106 @@ pub fn keypair(dir: &std::path::Path, name: &str, algorithm: &[&str]) -> KeyPair
         private_pem: std::fs::read(&pem).expect("pem"),
         public_0s: format!("0s{b64}"),
         public_pem,
+    }
+}
+
+/// tcpdump on an interface, writing a pcap; stopped on drop.
+pub struct Capture {
+    child: Option<Child>,
+    file: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl Capture {
+    pub fn start(ns: &Netns, ifname: &str) -> Capture {
+        let dir = TempDir::new("pcap").expect("temporary directory");
+        let file = dir.path().join("veth.pcap");
+        let mut child = ns
+            .command("tcpdump")
+            .args([
+                "-i",
+                ifname,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "0",
+                "-w",
+            ])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpdump");
+        // tcpdump says "listening on ..." once it captures.
+        let mut err = child.stderr.take().expect("tcpdump stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut seen = String::new();
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])));
+                if seen.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("tcpdump started listening");
+        Capture {
+            child: Some(child),
+            file,
+            _dir: dir,
+        }
+    }
+
+    /// tcpdump's decode of what was captured so far.
+    pub fn text(&self) -> String {
+        std::process::Command::new("tcpdump")
+            .args(["-n", "-r"])
+            .arg(&self.file)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the decode shows every one of `needles`
+    /// (packets reach the file a little after they crossed the wire).
+    pub fn wait_for(&self, needles: &[&str]) -> Result<(), String> {
+        wait_until(Duration::from_secs(10), "the capture", || {
+            let t = self.text();
+            needles.iter().all(|n| t.contains(n))
+        })
+        .map(|_| ())
+        .map_err(|e| format!("{e}: {needles:?} not in\n{}", self.text()))
+    }
+
+    /// Stops the capture and returns (raw pcap bytes, tcpdump's decode).
+    pub fn stop(mut self) -> (Vec<u8>, String) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let raw = std::fs::read(&self.file).unwrap_or_default();
+        let text = std::process::Command::new("tcpdump")
+            .args(["-n", "-r"])
+            .arg(&self.file)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        (raw, text)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
