@@ -958,3 +958,26 @@ fn ondemand_adds_routes_and_the_first_packet_brings_it_up() {
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the acquire");
     assert!(west.status().contains("; erouted; eroute owner: #2"));
 }
+
+/// `--impair omit-v2-ike-auth-child` (Libreswan 4's way to initiate a
+/// childless IKE SA; its ipsec.conf, like ferroswan's, has no
+/// `childless=`): `--up` returns once the IKE SA is established, as no
+/// Child SA follows (it used to wait for one forever).
+#[test]
+fn childless_up_returns_with_the_ike_sa() {
+    if !can_run("childless_up_returns_with_the_ike_sa") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("");
+    let childless = ["--impair", "omit-v2-ike-auth-child"];
+    let west = Daemon::start_args(&net.west, &conf, SECRETS, &[], &childless);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(out.contains("initiator established IKE SA"), "{out}");
+    for d in [&west, &east] {
+        let s = d.status();
+        assert!(s.contains("STATE_V2_ESTABLISHED_IKE_SA"), "{s}");
+        assert!(s.contains("IPsec SAs: total(0)"), "{s}");
+    }
+}

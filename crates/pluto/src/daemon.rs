@@ -60,6 +60,9 @@ pub struct Pluto {
     pub private_keys: Vec<std::sync::Arc<ike::crypto::PrivateKey>>,
     /// `--keylog-dir`: where SA keys are written for Wireshark, if asked.
     pub keylog: Option<crate::keylog::KeyLog>,
+    /// `--impair omit-v2-ike-auth-child`: initiate every connection
+    /// childless.
+    pub omit_ike_auth_child: bool,
 }
 
 impl Pluto {
@@ -81,6 +84,7 @@ impl Pluto {
             wire: Wire::new(),
             private_keys: Vec::new(),
             keylog: None,
+            omit_ike_auth_child: false,
         }
     }
 

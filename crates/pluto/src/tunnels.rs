@@ -92,14 +92,7 @@ impl Pluto {
                 spec.conn_type.name()
             )));
         }
-        let local = self.local_addrs();
-        let mapped = ikeconn::map_connection(
-            &spec,
-            &local,
-            self.secrets.current(),
-            &self.private_keys,
-            None,
-        )?;
+        let mapped = self.map_connection(&spec, None)?;
         let id = self
             .wire
             .engine
@@ -108,6 +101,28 @@ impl Pluto {
         self.wire.conn_ids.insert(name.to_string(), id);
         self.wire.conn_names.insert(id, name.to_string());
         Ok(id)
+    }
+
+    /// Maps an oriented connection for the engine with the daemon's
+    /// addresses, secrets and keys (`--impair omit-v2-ike-auth-child`
+    /// makes it childless).
+    fn map_connection(
+        &self,
+        spec: &conf::ConnSpec,
+        remote_host: Option<IpAddr>,
+    ) -> Result<ikeconn::Mapped, ikeconn::MapError> {
+        let local = self.local_addrs();
+        let mut mapped = ikeconn::map_connection(
+            spec,
+            &local,
+            self.secrets.current(),
+            &self.private_keys,
+            remote_host,
+        )?;
+        if self.omit_ike_auth_child {
+            mapped.conn.childless = true;
+        }
+        Ok(mapped)
     }
 
     /// Removes a connection from the engine (deleting its SAs) and the
@@ -146,14 +161,7 @@ impl Pluto {
             let Some(spec) = self.db.get(name).map(|c| c.spec.clone()) else {
                 return;
             };
-            let local = self.local_addrs();
-            match ikeconn::map_connection(
-                &spec,
-                &local,
-                self.secrets.current(),
-                &self.private_keys,
-                Some(h),
-            ) {
+            match self.map_connection(&spec, Some(h)) {
                 Ok(m) => match self.wire.engine.add_connection(m.conn) {
                     Ok(id) => {
                         self.wire.conn_ids.insert(name.to_string(), id);
@@ -618,6 +626,18 @@ impl Pluto {
                     c.newest_ike_sa = info.ike_sa.0;
                 }
                 self.wire.attempts.remove(&info.conn);
+                // A childless IKE SA (RFC 6023) is all an --up of this
+                // connection waits for: no Child SA will follow.
+                if self
+                    .wire
+                    .engine
+                    .connection(info.conn)
+                    .is_some_and(|c| c.childless)
+                {
+                    if let Some(w) = self.wire.waiter_of(info.ike_sa) {
+                        w.sas.remove(&info.ike_sa);
+                    }
+                }
                 self.wire.was_established.insert(info.ike_sa);
                 self.prune_serials();
                 if self.setup.uniqueids {
