@@ -431,11 +431,13 @@ fn run_case(case: &Case, initiator: Initiator) {
     let fs_suite = suite(peers.ferroswan.log());
     assert!(fs_suite.is_some(), "{}", peers.logs());
     assert_eq!(fs_suite, suite(peers.libreswan.log()), "{}", peers.logs());
-    // Libreswan names the algorithms it negotiated.
-    assert!(
-        lsw.contains(&format!("IKEv2 algorithm newest: {}", case.ike_algorithms)),
-        "{lsw}"
-    );
+    // The same configured and negotiated algorithms, in the same words.
+    for what in ["IKE algorithms", "IKEv2 algorithm newest"] {
+        let line = format!("000 \"{CONN}\":   {what}: {}\n", case.ike_algorithms);
+        for (who, s) in [("ferroswan", &fs), ("Libreswan", &lsw)] {
+            assert!(s.contains(&line), "{who} lacks `{}`:\n{s}", line.trim_end());
+        }
+    }
     let authenticated = match case.auth {
         Auth::Psk => "authenticated peer using authby=secret",
         Auth::Rsa => "digital signature using preloaded certificate",

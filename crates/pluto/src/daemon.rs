@@ -296,6 +296,7 @@ impl Pluto {
             routing: Routing::Unrouted,
             newest_ike_sa: 0,
             newest_ipsec_sa: 0,
+            newest_ike_algorithms: None,
         };
         if replace {
             self.forget_conn(&name);

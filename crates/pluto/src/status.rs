@@ -277,9 +277,28 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
     if let Some(ike) = &i.ike {
         emit(format_args!("   IKE algorithms: {ike}"));
     }
+    if let Some(newest) = &c.newest_ike_algorithms {
+        emit(format_args!("   IKEv2 algorithm newest: {newest}"));
+    }
     if let Some(esp) = &i.esp {
         emit(format_args!("   ESP algorithms: {esp}"));
     }
+}
+
+/// An IKE SA's algorithms as Libreswan's status names them:
+/// `ENCR-PRF-KE`, e.g. `AES_GCM_16_256-HMAC_SHA2_384-DH31`.
+pub fn ike_suite_words(suite: &ike::engine::IkeSuite) -> String {
+    let mut words = format!(
+        "{}-{}-{}",
+        suite.encr.name(),
+        suite.prf.name(),
+        ike::engine::proposal::ke_name(suite.ke)
+    );
+    for g in &suite.addke {
+        words.push('+');
+        words.push_str(&ike::engine::proposal::ke_name(*g));
+    }
+    words
 }
 
 /// The SA counter lines (`ipsec briefstatus`).

@@ -624,6 +624,7 @@ impl Pluto {
                     .unwrap_or_default();
                 if let Some(c) = self.db.get_mut(&name) {
                     c.newest_ike_sa = info.ike_sa.0;
+                    c.newest_ike_algorithms = Some(crate::status::ike_suite_words(&info.suite));
                 }
                 self.wire.attempts.remove(&info.conn);
                 // A childless IKE SA (RFC 6023) is all an --up of this
@@ -670,6 +671,7 @@ impl Pluto {
                     .unwrap_or_default();
                 if let Some(c) = self.db.get_mut(&name) {
                     c.newest_ike_sa = new.ike_sa.0;
+                    c.newest_ike_algorithms = Some(crate::status::ike_suite_words(&new.suite));
                 }
                 for ch in self.wire.children.values_mut() {
                     if ch.ike_sa == old {
@@ -709,6 +711,7 @@ impl Pluto {
                 if let Some(c) = self.db.get_mut(&name) {
                     if c.newest_ike_sa == ike_sa.0 {
                         c.newest_ike_sa = 0;
+                        c.newest_ike_algorithms = None;
                     }
                 }
                 if reason.contains("liveness check") {
