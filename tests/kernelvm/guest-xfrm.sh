@@ -285,11 +285,15 @@ CONF
 lsw_in() { ip netns exec right env PATH=$lsw_path $lsw_ipsec "$@"; }
 fs_in() { IPSEC_RUNDIR=$fs_dir/run ip netns exec left $ipsec "$@"; }
 esp_spis() { ip -n "$1" xfrm state | awk '/proto esp/ {for (i = 1; i <= NF; i++) if ($i == "spi") print $(i + 1)}' | sort; }
+# lsw_status: both daemons' `ipsec auto --status` from the connection
+# list on, into $fs_st and $lsw_st, printed one after the other.
 lsw_status() {
+  fs_st=$(fs_in auto --status | sed -n '/Connection list/,$p' | sed 's/[[:space:]]*$//')
+  lsw_st=$(lsw_in auto --status | sed -n '/Connection list/,$p' | sed 's/[[:space:]]*$//')
   echo "---- ferroswan (left): ipsec auto --status"
-  fs_in auto --status | sed -n '/Connection list/,$p'
+  echo "$fs_st"
   echo "---- Libreswan (right): ipsec auto --status"
-  lsw_in auto --status | sed -n '/Connection list/,$p'
+  echo "$lsw_st"
 }
 # lsw_traffic FROM_NS SRC DST: pings through the tunnel, counters rising in
 # both namespaces, and the same ESP SPIs in both kernels.
@@ -311,13 +315,19 @@ lsw_traffic() {
   echo "ESP SPIs: ferroswan's kernel" $ls "/ Libreswan's kernel" $rs
   [ "$(echo "$ls" | grep -c .)" -ge 2 ] && [ "$ls" = "$rs" ] || { echo "the two kernels hold different ESP SAs"; return 1; }
   lsw_status
-  # Both status outputs name the same pair: ferroswan's "esp.OUT esp.IN"
-  # is Libreswan's "esp.IN@west esp.OUT@east" (its outbound first).
-  local fs_pair lsw_pair
-  fs_pair=$(fs_in auto --status | awk '$3 == "\"lsw\"" && $4 ~ /^esp\./ {print $4, $5; exit}')
-  lsw_pair=$(lsw_in auto --status | awk '$3 == "\"lsw\"" && $4 ~ /^esp\./ {sub(/@.*/, "", $4); sub(/@.*/, "", $5); print $5, $4; exit}')
+  # Both status outputs name the same pair, each its outbound SA first:
+  # ferroswan's "esp.A esp.B" is Libreswan's "esp.B@west esp.A@east".
+  local fs_pair lsw_pair what fl ll
+  fs_pair=$(echo "$fs_st" | awk '$3 == "\"lsw\"" && $4 ~ /^esp\./ {print $4, $5; exit}')
+  lsw_pair=$(echo "$lsw_st" | awk '$3 == "\"lsw\"" && $4 ~ /^esp\./ {sub(/@.*/, "", $4); sub(/@.*/, "", $5); print $5, $4; exit}')
   echo "Child SA in status: ferroswan [$fs_pair] Libreswan (mirrored) [$lsw_pair]"
   [ -n "$fs_pair" ] && [ "$fs_pair" = "$lsw_pair" ] || { echo "the two status outputs name different SPIs"; return 1; }
+  # The same algorithms, configured and negotiated, in the same words.
+  for what in "IKE algorithms" "IKEv2 algorithm newest" "ESP algorithms" "ESP algorithm newest"; do
+    fl=$(echo "$fs_st" | grep -F "\"lsw\":   $what:")
+    ll=$(echo "$lsw_st" | grep -F "\"lsw\":   $what:")
+    [ -n "$fl" ] && [ "$fl" = "$ll" ] || { echo "the status lines differ: [$fl] [$ll]"; return 1; }
+  done
 }
 # wait_no_esp NS: up to 5 s for NS's ESP states to go away.
 wait_no_esp() {

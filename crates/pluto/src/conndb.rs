@@ -146,6 +146,7 @@ mod tests {
             newest_ike_sa: 0,
             newest_ipsec_sa: 0,
             newest_ike_algorithms: None,
+            newest_esp_algorithms: None,
         }
     }
 

@@ -213,4 +213,7 @@ pub struct Connection {
     /// The newest IKE SA's algorithms in Libreswan's words
     /// (`AES_GCM_16_256-HMAC_SHA2_384-DH31`), while it exists.
     pub newest_ike_algorithms: Option<String>,
+    /// The newest IPsec SA's algorithms in Libreswan's words
+    /// (`AES_GCM_16_256-NONE; pfsgroup=<Phase1>`), while it exists.
+    pub newest_esp_algorithms: Option<String>,
 }

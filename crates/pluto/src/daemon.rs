@@ -297,6 +297,7 @@ impl Pluto {
             newest_ike_sa: 0,
             newest_ipsec_sa: 0,
             newest_ike_algorithms: None,
+            newest_esp_algorithms: None,
         };
         if replace {
             self.forget_conn(&name);

@@ -773,6 +773,7 @@ impl Pluto {
                 if let Some(c) = self.db.get_mut(&rec.name) {
                     if c.newest_ipsec_sa == child.0 {
                         c.newest_ipsec_sa = 0;
+                        c.newest_esp_algorithms = None;
                     }
                 }
             }
@@ -991,6 +992,7 @@ impl Pluto {
         if let Some(c) = self.db.get_mut(&name) {
             c.routing = Routing::Routed;
             c.newest_ipsec_sa = info.child.0;
+            c.newest_esp_algorithms = Some(crate::status::child_suite_words(&info.suite));
         }
         if old.is_none() {
             let details = crate::updown::SaDetails {
