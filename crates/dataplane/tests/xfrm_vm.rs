@@ -19,7 +19,8 @@
 //! (packed from the host's unpacked package) against a ferroswan daemon,
 //! both loading the same ipsec.conf: IKE SA + Child SA with each side
 //! initiating, pings through kernel ESP, the ESP counters rising on both
-//! sides and the same SPIs in both kernels and both status outputs.
+//! sides and the same SPIs in both kernels and both status outputs; and
+//! Libreswan rekeying the Child SA (with PFS) and the IKE SA.
 //! One boot for all of it.
 //!
 //! Skipped, with a message, only when qemu cannot be installed on the host
@@ -53,10 +54,24 @@ const STEPS: &[&str] = &[
 ];
 
 /// The steps against Libreswan's pluto, run when Libreswan is unpacked on
-/// the host (scripts/install-deps; always in CI).
-const LIBRESWAN_STEPS: &[&str] = &[
-    "libreswan ferroswan initiates",
-    "libreswan libreswan initiates",
+/// the host (scripts/install-deps; always in CI): (step, ferroswan's role,
+/// the case as the matrix names it).
+const LIBRESWAN_STEPS: &[(&str, &str, &str)] = &[
+    (
+        "libreswan ferroswan initiates",
+        "initiator",
+        "PSK, AES-GCM-256 / Curve25519, IKE SA + Child SA, ping through kernel ESP, delete",
+    ),
+    (
+        "libreswan libreswan initiates",
+        "responder",
+        "PSK, AES-GCM-256 / Curve25519, IKE SA + Child SA, ping through kernel ESP",
+    ),
+    (
+        "libreswan libreswan rekeys",
+        "responder",
+        "Libreswan rekeys the Child SA (PFS) and the IKE SA, pings after each, delete",
+    ),
 ];
 
 /// Where scripts/install-deps unpacks Libreswan 4.10.
@@ -248,10 +263,10 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         let mut matrix = String::from(
             "==== interop matrix (ferroswan daemon vs Libreswan 4.10, kernel ESP in the VM)\n",
         );
-        for (step, direction) in LIBRESWAN_STEPS.iter().zip(["initiator", "responder"]) {
+        for (step, direction, case) in LIBRESWAN_STEPS {
             let ok = stdout.contains(&format!("STEP PASS: {step}\n"));
             matrix.push_str(&format!(
-                "Libreswan 4.10   {direction:<10} PSK, AES-GCM-256 / Curve25519, IKE SA + Child SA, ping through kernel ESP   {}\n",
+                "Libreswan 4.10   {direction:<10} {case:<84} {}\n",
                 if ok { "pass" } else { "FAIL" }
             ));
         }
@@ -267,8 +282,12 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
     );
     let steps: Vec<&str> = STEPS
         .iter()
-        .chain(libreswan.iter().flat_map(|_| LIBRESWAN_STEPS))
         .copied()
+        .chain(
+            libreswan
+                .iter()
+                .flat_map(|_| LIBRESWAN_STEPS.iter().map(|(step, _, _)| *step)),
+        )
         .collect();
     for step in &steps {
         assert!(
