@@ -380,7 +380,7 @@ lsw_libreswan_rekeys() {
   fs_ike=$(newest_ike "$fs_st")
   lsw_in whack --name lsw --rekey-ike || { echo "Libreswan --rekey-ike failed"; return 1; }
   for i in $(seq 100); do
-    lsw_status >/dev/null
+    fs_st=$(fs_in auto --status)
     [ -n "$(newest_ike "$fs_st")" ] && [ "$(newest_ike "$fs_st")" != "$fs_ike" ] \
       && [ "$(newest_ike "$fs_st")" != 0 ] && echo "$fs_st" | grep -q "IKE SAs: total(1)," && break
     sleep 0.1
