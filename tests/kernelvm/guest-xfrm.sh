@@ -358,37 +358,42 @@ lsw_libreswan_initiates() {
 }
 # newest_ike NS_STATUS: the "newest IKE SA: #N" serial of a status text.
 newest_ike() { echo "$1" | sed -n 's/.*"lsw":   newest IKE SA: #\([0-9]*\);.*/\1/p'; }
-# Libreswan rekeys the Child SA (ferroswan answers CREATE_CHILD_SA): new
-# SPIs in both kernels, the old ones gone, traffic on the new pair; then
-# the IKE SA (ferroswan moves the Child SA to the new one), traffic still
-# flowing; then its --down clears ferroswan's side.
-lsw_libreswan_rekeys() {
-  local old new i fs_ike
+# lsw_rekeys fs|lsw: that side rekeys the Child SA (`ipsec whack --name lsw
+# --rekey-ipsec`, CREATE_CHILD_SA with PFS): new SPIs in both kernels, the
+# old ones gone, traffic on the new pair; then the IKE SA (--rekey-ike):
+# ferroswan ends with the new IKE SA alone, traffic still flowing.
+lsw_rekeys() {
+  local who=$1 old new i fs_ike
   old=$(esp_spis left)
   echo "$old" > /tmp/lsw/old-spis
-  lsw_in whack --name lsw --rekey-ipsec || { echo "Libreswan --rekey-ipsec failed"; return 1; }
+  ${who}_in whack --name lsw --rekey-ipsec || { echo "$who: --rekey-ipsec failed"; return 1; }
   for i in $(seq 100); do
     new=$(esp_spis left)
     if [ "$(echo "$new" | grep -c .)" = 2 ] && [ -z "$(echo "$new" | grep -Fx -f /tmp/lsw/old-spis)" ] \
        && [ "$(esp_spis right)" = "$new" ]; then break; fi
     sleep 0.1
   done
-  echo "Child SA rekey: SPIs" $old "->" $new
+  echo "Child SA rekey by $who: SPIs" $old "->" $new
   [ -z "$(echo "$new" | grep -Fx -f /tmp/lsw/old-spis)" ] && [ "$(esp_spis right)" = "$new" ] \
     || { echo "the Child SA was not rekeyed on both sides"; return 1; }
   lsw_traffic right 10.12.0.1 10.11.0.1 || return 1
   fs_ike=$(newest_ike "$fs_st")
-  lsw_in whack --name lsw --rekey-ike || { echo "Libreswan --rekey-ike failed"; return 1; }
+  ${who}_in whack --name lsw --rekey-ike || { echo "$who: --rekey-ike failed"; return 1; }
   for i in $(seq 100); do
     fs_st=$(fs_in auto --status)
     [ -n "$(newest_ike "$fs_st")" ] && [ "$(newest_ike "$fs_st")" != "$fs_ike" ] \
       && [ "$(newest_ike "$fs_st")" != 0 ] && echo "$fs_st" | grep -q "IKE SAs: total(1)," && break
     sleep 0.1
   done
-  echo "IKE SA rekey: ferroswan's newest IKE SA #$fs_ike -> #$(newest_ike "$fs_st")"
-  [ "$(newest_ike "$fs_st")" != "$fs_ike" ] || { echo "ferroswan did not take the rekeyed IKE SA"; return 1; }
+  echo "IKE SA rekey by $who: ferroswan's newest IKE SA #$fs_ike -> #$(newest_ike "$fs_st")"
+  [ "$(newest_ike "$fs_st")" != "$fs_ike" ] || { echo "ferroswan does not show the rekeyed IKE SA"; return 1; }
   echo "$fs_st" | grep -q "IKE SAs: total(1)," || { echo "ferroswan kept the old IKE SA:"; echo "$fs_st"; return 1; }
   lsw_traffic right 10.12.0.1 10.11.0.1 || return 1
+}
+lsw_ferroswan_rekeys() { lsw_rekeys fs; }
+# Libreswan rekeys, then its --down clears ferroswan's side.
+lsw_libreswan_rekeys() {
+  lsw_rekeys lsw || return 1
   lsw_in auto --down lsw || { echo "Libreswan --down failed"; return 1; }
   wait_no_esp left || { echo "Libreswan's --down left SAs on ferroswan's side"; return 1; }
 }
@@ -408,6 +413,7 @@ if [ -x "$ipsec" ] && [ -x "$lsw_pluto" ] && [ -x "$lsw_ipsec" ]; then
   if lsw_start; then
     lsw_step "ferroswan initiates" lsw_ferroswan_initiates
     lsw_step "libreswan initiates" lsw_libreswan_initiates
+    lsw_step "ferroswan rekeys" lsw_ferroswan_rekeys
     lsw_step "libreswan rekeys" lsw_libreswan_rekeys
   else
     failed=$((failed + 1)); echo "STEP FAIL: libreswan start"

@@ -20,7 +20,7 @@
 //! both loading the same ipsec.conf: IKE SA + Child SA with each side
 //! initiating, pings through kernel ESP, the ESP counters rising on both
 //! sides and the same SPIs in both kernels and both status outputs; and
-//! Libreswan rekeying the Child SA (with PFS) and the IKE SA.
+//! each side rekeying the Child SA (with PFS) and the IKE SA.
 //! One boot for all of it.
 //!
 //! Skipped, with a message, only when qemu cannot be installed on the host
@@ -66,6 +66,11 @@ const LIBRESWAN_STEPS: &[(&str, &str, &str)] = &[
         "libreswan libreswan initiates",
         "responder",
         "PSK, AES-GCM-256 / Curve25519, IKE SA + Child SA, ping through kernel ESP",
+    ),
+    (
+        "libreswan ferroswan rekeys",
+        "initiator",
+        "ferroswan rekeys the Child SA (PFS) and the IKE SA (whack --rekey-ipsec/--rekey-ike), pings after each",
     ),
     (
         "libreswan libreswan rekeys",
@@ -266,7 +271,7 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         for (step, direction, case) in LIBRESWAN_STEPS {
             let ok = stdout.contains(&format!("STEP PASS: {step}\n"));
             matrix.push_str(&format!(
-                "Libreswan 4.10   {direction:<10} {case:<84} {}\n",
+                "Libreswan 4.10   {direction:<10} {case:<100} {}\n",
                 if ok { "pass" } else { "FAIL" }
             ));
         }

@@ -188,6 +188,9 @@ impl Pluto {
             Request::Terminate { name } => {
                 self.with_conns(&name, r, |me, n, r| me.terminate(n, r));
             }
+            Request::Rekey { name, kind } => {
+                self.with_conns(&name, r, |me, n, r| me.rekey(n, kind, r));
+            }
             Request::Route { name } => {
                 self.with_conns(&name, r, |me, n, r| me.route(n, r));
             }

@@ -208,6 +208,66 @@ impl Pluto {
         }
     }
 
+    /// `whack --rekey-ike|--rekey-ipsec --name NAME`: rekeys the
+    /// connection's newest established IKE SA or newest Child SA
+    /// (CREATE_CHILD_SA); the reply does not wait for the exchange.
+    pub fn rekey(&mut self, name: &str, kind: control::RekeyKind, r: &mut Replier) {
+        let id = self.wire.conn_ids.get(name).copied();
+        let (target, words) = match kind {
+            control::RekeyKind::Ike => {
+                let newest = id.and_then(|id| {
+                    self.wire
+                        .engine
+                        .ike_sas_of(id)
+                        .into_iter()
+                        .filter(|sa| self.wire.engine.is_established(*sa))
+                        .max()
+                });
+                match newest {
+                    Some(sa) => (
+                        Target::IkeSa(sa),
+                        format!("#{}: initiating rekey to replace IKE SA #{}", sa.0, sa.0),
+                    ),
+                    None => {
+                        r.fail(
+                            Rc::FATAL,
+                            format!("\"{name}\": no established IKE SA to rekey"),
+                        );
+                        return;
+                    }
+                }
+            }
+            control::RekeyKind::Ipsec => {
+                let newest = id.and_then(|id| {
+                    self.wire
+                        .children
+                        .iter()
+                        .filter(|(_, c)| c.conn == id)
+                        .map(|(child, _)| *child)
+                        .max()
+                });
+                match newest {
+                    Some(child) => (
+                        Target::ChildSa(child),
+                        format!(
+                            "#{}: initiating rekey to replace Child SA #{}",
+                            child.0, child.0
+                        ),
+                    ),
+                    None => {
+                        r.fail(Rc::FATAL, format!("\"{name}\": no Child SA to rekey"));
+                        return;
+                    }
+                }
+            }
+        };
+        match self.wire.engine.rekey(Instant::now(), target) {
+            Ok(()) => r.log(format!("\"{name}\" {words}")),
+            Err(e) => r.fail(Rc::FATAL, format!("\"{name}\": cannot rekey: {e}")),
+        }
+        self.pump();
+    }
+
     /// `--down NAME`: deletes the connection's SAs (INFORMATIONAL Delete)
     /// and removes them from the data plane.
     pub fn terminate(&mut self, name: &str, r: &mut Replier) {
