@@ -19,8 +19,9 @@
 //! `ipsec.d/private/`). Each case brings the IKE SA up from one side,
 //! prints both daemons' `ipsec auto --status` side by side, checks that
 //! both show it established for the same connection seen from opposite
-//! ends with the same algorithms, then deletes it from the initiating side
-//! and checks that the other side forgets it. A matrix of the cases is
+//! ends with the same algorithms, has the responder rekey the IKE SA
+//! (`ipsec whack --rekey-ike` on either side), then deletes it from the
+//! initiating side and checks that the other side forgets it. A matrix of the cases is
 //! printed at the end.
 //!
 //! Needs root and Libreswan unpacked by scripts/install-deps; skipped with
@@ -66,7 +67,7 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
-        label: "PSK, @fqdn IDs, AES-GCM-256 / Curve25519, childless",
+        label: "PSK, @fqdn IDs, AES-GCM-256 / Curve25519, childless, responder rekeys the IKE SA",
         auth: Auth::Psk,
         ids: ("@west", "@east"),
         ike: "aes_gcm256-sha2_384-dh31",
@@ -74,7 +75,7 @@ const CASES: &[Case] = &[
         ike_algorithms: "AES_GCM_16_256-HMAC_SHA2_384-DH31",
     },
     Case {
-        label: "PSK, user@fqdn IDs, AES-CBC-256 / SHA2-256 / MODP2048, childless",
+        label: "PSK, user@fqdn IDs, AES-CBC-256 / SHA2-256 / MODP2048, childless, responder rekeys the IKE SA",
         auth: Auth::Psk,
         ids: ("west@example.org", "east@example.org"),
         ike: "aes256-sha2_256-modp2048",
@@ -82,7 +83,7 @@ const CASES: &[Case] = &[
         ike_algorithms: "AES_CBC_256-HMAC_SHA2_256-MODP2048",
     },
     Case {
-        label: "raw RSA keys (leftrsasigkey=0sAw...), childless",
+        label: "raw RSA keys (leftrsasigkey=0sAw...), childless, responder rekeys the IKE SA",
         auth: Auth::Rsa,
         ids: ("@west", "@east"),
         ike: "aes_gcm256-sha2_384-dh31",
@@ -370,8 +371,15 @@ fn mirrored(line: &str) -> Option<String> {
     Some(format!("{}...{}", rev(b), rev(a)))
 }
 
-/// One case in one direction: up, status of both, delete from the
-/// initiator, the responder forgets it.
+/// The `newest IKE SA: #N` serial of the connection in a status output.
+fn newest_ike(status: &str) -> Option<u64> {
+    let rest = status.split("newest IKE SA: #").nth(1)?;
+    let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    n.parse().ok().filter(|n| *n != 0)
+}
+
+/// One case in one direction: up, status of both, an IKE SA rekey by the
+/// responder, delete from the initiator, the responder forgets it.
 fn run_case(case: &Case, initiator: Initiator) {
     let peers = Peers::start(case);
     match initiator {
@@ -457,6 +465,36 @@ fn run_case(case: &Case, initiator: Initiator) {
         peers.logs()
     );
 
+    // The responder rekeys the IKE SA (`ipsec whack --rekey-ike`, the
+    // same command on both); both end with the new IKE SA alone.
+    let (fs_before, lsw_before) = (newest_ike(&fs), newest_ike(&lsw));
+    let rekey = ["whack", "--name", CONN, "--rekey-ike"];
+    match initiator {
+        Initiator::Ferroswan => {
+            let out = peers.libreswan.ipsec(&rekey).expect("Libreswan's whack");
+            assert!(out.success(), "{}\n{}", out.text(), peers.logs());
+        }
+        Initiator::Libreswan => {
+            let out = peers.ferroswan.ipsec(&rekey);
+            assert!(
+                out.status.success(),
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                peers.logs()
+            );
+        }
+    }
+    wait_until(WAIT, "the rekeyed IKE SA alone on both sides", || {
+        let (f, l) = (peers.ferroswan.status(), peers.libreswan.status());
+        let one = "IKE SAs: total(1), half-open(0), open(0), authenticated(1)";
+        f.contains(one)
+            && l.contains(one)
+            && newest_ike(&f).is_some_and(|n| Some(n) != fs_before)
+            && newest_ike(&l).is_some_and(|n| Some(n) != lsw_before)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", peers.logs()));
+    peers.print_status("after the IKE SA rekey");
+
     // The initiator deletes; the responder forgets the IKE SA.
     match initiator {
         Initiator::Ferroswan => {
@@ -501,12 +539,12 @@ fn libreswan_daemon_interop_matrix() {
         }
     }
     let mut matrix = format!(
-        "\n==== interop matrix (ferroswan daemon vs {version}, namespaces)\n{:<16} {:<10} {:<68} result\n",
+        "\n==== interop matrix (ferroswan daemon vs {version}, namespaces)\n{:<16} {:<10} {:<96} result\n",
         "peer", "ferroswan", "case"
     );
     for (direction, label, ok) in &rows {
         matrix.push_str(&format!(
-            "{version:<16} {direction:<10} {label:<68} {}\n",
+            "{version:<16} {direction:<10} {label:<96} {}\n",
             if *ok { "pass" } else { "FAIL" }
         ));
     }
