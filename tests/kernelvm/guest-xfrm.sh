@@ -286,14 +286,16 @@ lsw_in() { ip netns exec right env PATH=$lsw_path $lsw_ipsec "$@"; }
 fs_in() { IPSEC_RUNDIR=$fs_dir/run ip netns exec left $ipsec "$@"; }
 esp_spis() { ip -n "$1" xfrm state | awk '/proto esp/ {for (i = 1; i <= NF; i++) if ($i == "spi") print $(i + 1)}' | sort; }
 # lsw_status: both daemons' `ipsec auto --status` from the connection
-# list on, into $fs_st and $lsw_st, printed one after the other.
+# list on, into $fs_st and $lsw_st, printed side by side.
 lsw_status() {
   fs_st=$(fs_in auto --status | sed -n '/Connection list/,$p' | sed 's/[[:space:]]*$//')
   lsw_st=$(lsw_in auto --status | sed -n '/Connection list/,$p' | sed 's/[[:space:]]*$//')
-  echo "---- ferroswan (left): ipsec auto --status"
-  echo "$fs_st"
-  echo "---- Libreswan (right): ipsec auto --status"
-  echo "$lsw_st"
+  echo "$fs_st" | fold -w 72 > /tmp/lsw/fs-status
+  echo "$lsw_st" | fold -w 72 > /tmp/lsw/lsw-status
+  printf '%-72s | %s\n' "ferroswan (left): ipsec auto --status" "Libreswan 4.10 (right): ipsec auto --status"
+  awk 'NR == FNR { a[FNR] = $0; n = FNR; next } { b[FNR] = $0; m = FNR }
+    END { if (m > n) n = m; for (i = 1; i <= n; i++) printf "%-72s | %s\n", a[i], b[i] }' \
+    /tmp/lsw/fs-status /tmp/lsw/lsw-status
 }
 # lsw_traffic FROM_NS SRC DST: pings through the tunnel, counters rising in
 # both namespaces, and the same ESP SPIs in both kernels.
