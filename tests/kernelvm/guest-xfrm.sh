@@ -220,5 +220,209 @@ if [ -x "$ipsec" ]; then
   wait
 fi
 
+# Libreswan 4.10's pluto (packed from the host's unpacked package at its
+# real paths) in `right`, a ferroswan daemon with protostack=xfrm in
+# `left`. Both load THE SAME /etc/ipsec.conf and /etc/ipsec.secrets; each
+# orients the connection by its addresses. IKE SA + Child SA through kernel
+# ESP, each side initiating once: pings pass, the ESP states' counters rise
+# in both namespaces, both kernels hold the same SPIs, and --down from the
+# initiator clears the other side's SAs.
+lsw_ipsec=/usr/sbin/ipsec
+lsw_pluto=/usr/libexec/ipsec/pluto
+# Libreswan's programs run without /usr/local/bin on PATH: its updown
+# script calls `ipsec _updown`, which must be Libreswan's ipsec, not the
+# ferroswan binary packed there.
+lsw_path=/usr/sbin:/usr/bin:/sbin:/bin
+fs_dir=/tmp/fs-lsw
+lsw_start() {
+  for ns in left right; do ip -n $ns xfrm state flush; ip -n $ns xfrm policy flush; done
+  mkdir -p /etc/ipsec.d/policies /etc/ipsec.d/cacerts /etc/ipsec.d/crls /var/lib/ipsec/nss /run/pluto /tmp/lsw
+  cat > /etc/ipsec.conf <<CONF
+config setup
+	protostack=xfrm
+	logappend=no
+	dnssec-enable=no
+
+conn lsw
+	ikev2=yes
+	left=192.0.2.1
+	leftid=@west
+	leftsubnet=10.11.0.0/16
+	right=192.0.2.2
+	rightid=@east
+	rightsubnet=10.12.0.0/16
+	authby=secret
+	ike=aes_gcm256-sha2_384-dh31
+	esp=aes_gcm256
+	auto=add
+CONF
+  echo '@west @east : PSK "libreswan vm interop secret, not for production"' > /etc/ipsec.secrets
+  chmod 600 /etc/ipsec.secrets
+  # Libreswan's NSS database, as its packaging makes it.
+  if [ ! -f /var/lib/ipsec/nss/cert9.db ]; then
+    PATH=$lsw_path $lsw_ipsec initnss --nssdir /var/lib/ipsec/nss || { echo "ipsec initnss failed"; return 1; }
+  fi
+  touch /etc/resolv.conf
+  ip netns exec right env PATH=$lsw_path $lsw_pluto --nofork --no-dnssec --config /etc/ipsec.conf \
+    --secretsfile /etc/ipsec.secrets --ipsecdir /etc/ipsec.d --nssdir /var/lib/ipsec/nss \
+    --rundir /run/pluto --logfile /tmp/lsw/pluto.log </dev/null >/tmp/lsw/pluto.out 2>&1 &
+  pluto_pids+=($!)
+  mkdir -p $fs_dir/run $fs_dir/ipsec.d $fs_dir/nss
+  ip netns exec left $ipsec pluto --nofork --rundir $fs_dir/run --config /etc/ipsec.conf \
+    --secretsfile /etc/ipsec.secrets --ipsecdir $fs_dir/ipsec.d --nssdir $fs_dir/nss \
+    --logfile $fs_dir/pluto.log </dev/null >/dev/null 2>&1 &
+  pluto_pids+=($!)
+  local i
+  for i in $(seq 150); do
+    [ -S /run/pluto/pluto.ctl ] && [ -S $fs_dir/run/pluto.ctl ] && break; sleep 0.1
+  done
+  [ -S /run/pluto/pluto.ctl ] || { echo "Libreswan's pluto did not start"; cat /tmp/lsw/pluto.out /tmp/lsw/pluto.log; return 1; }
+  [ -S $fs_dir/run/pluto.ctl ] || { echo "ferroswan did not start"; cat $fs_dir/pluto.log; return 1; }
+  lsw_in auto --add lsw || { echo "Libreswan: --add failed"; return 1; }
+  echo "Libreswan: $($lsw_ipsec --version)"
+}
+# lsw_in ARGS: Libreswan's ipsec in `right`; fs_in ARGS: ferroswan's in `left`.
+lsw_in() { ip netns exec right env PATH=$lsw_path $lsw_ipsec "$@"; }
+fs_in() { IPSEC_RUNDIR=$fs_dir/run ip netns exec left $ipsec "$@"; }
+esp_spis() { ip -n "$1" xfrm state | awk '/proto esp/ {for (i = 1; i <= NF; i++) if ($i == "spi") print $(i + 1)}' | sort; }
+# lsw_status: both daemons' `ipsec auto --status` from the connection
+# list on, into $fs_st and $lsw_st, printed side by side.
+lsw_status() {
+  fs_st=$(fs_in auto --status | sed -n '/Connection list/,$p' | sed 's/[[:space:]]*$//')
+  lsw_st=$(lsw_in auto --status | sed -n '/Connection list/,$p' | sed 's/[[:space:]]*$//')
+  echo "$fs_st" | fold -w 72 > /tmp/lsw/fs-status
+  echo "$lsw_st" | fold -w 72 > /tmp/lsw/lsw-status
+  printf '%-72s | %s\n' "ferroswan (left): ipsec auto --status" "Libreswan 4.10 (right): ipsec auto --status"
+  awk 'NR == FNR { a[FNR] = $0; n = FNR; next } { b[FNR] = $0; m = FNR }
+    END { if (m > n) n = m; for (i = 1; i <= n; i++) printf "%-72s | %s\n", a[i], b[i] }' \
+    /tmp/lsw/fs-status /tmp/lsw/lsw-status
+}
+# lsw_traffic FROM_NS SRC DST: pings through the tunnel, counters rising in
+# both namespaces, and the same ESP SPIs in both kernels.
+lsw_traffic() {
+  local ns=$1 src=$2 dst=$3 i ok=1
+  local lb rb la ra
+  lb=$(esp_packets left); rb=$(esp_packets right)
+  for i in $(seq 20); do
+    ip netns exec $ns ping -c 1 -W 1 -I $src $dst >/dev/null 2>&1 && { ok=0; break; }
+  done
+  [ $ok = 0 ] || { echo "no ping $src -> $dst through the tunnel"; return 1; }
+  ip netns exec $ns ping -c 5 -i 0.2 -W 1 -I $src $dst >/dev/null || { echo "pings lost"; return 1; }
+  la=$(esp_packets left); ra=$(esp_packets right)
+  echo "ESP packets: ferroswan's states $lb -> $la, Libreswan's states $rb -> $ra"
+  [ "$la" -ge $((lb + 10)) ] || { echo "ferroswan's xfrm state counters did not rise"; return 1; }
+  [ "$ra" -ge $((rb + 10)) ] || { echo "Libreswan's xfrm state counters did not rise"; return 1; }
+  local ls rs
+  ls=$(esp_spis left); rs=$(esp_spis right)
+  echo "ESP SPIs: ferroswan's kernel" $ls "/ Libreswan's kernel" $rs
+  [ "$(echo "$ls" | grep -c .)" -ge 2 ] && [ "$ls" = "$rs" ] || { echo "the two kernels hold different ESP SAs"; return 1; }
+  lsw_status
+  # Both status outputs name the same pair, each its outbound SA first:
+  # ferroswan's "esp.A esp.B" is Libreswan's "esp.B@west esp.A@east".
+  local fs_pair lsw_pair what fl ll
+  fs_pair=$(echo "$fs_st" | awk '$3 == "\"lsw\"" && $4 ~ /^esp\./ {print $4, $5; exit}')
+  lsw_pair=$(echo "$lsw_st" | awk '$3 == "\"lsw\"" && $4 ~ /^esp\./ {sub(/@.*/, "", $4); sub(/@.*/, "", $5); print $5, $4; exit}')
+  echo "Child SA in status: ferroswan [$fs_pair] Libreswan (mirrored) [$lsw_pair]"
+  [ -n "$fs_pair" ] && [ "$fs_pair" = "$lsw_pair" ] || { echo "the two status outputs name different SPIs"; return 1; }
+  # The same algorithms, configured and negotiated, in the same words
+  # (up to "; pfsgroup=": Libreswan 4.10 prints <Phase1> for every IKEv2
+  # Child SA, also one rekeyed with a key exchange; ferroswan names the
+  # group).
+  for what in "IKE algorithms" "IKEv2 algorithm newest" "ESP algorithms" "ESP algorithm newest"; do
+    fl=$(echo "$fs_st" | grep -F "\"lsw\":   $what:" | sed 's/; pfsgroup=.*//')
+    ll=$(echo "$lsw_st" | grep -F "\"lsw\":   $what:" | sed 's/; pfsgroup=.*//')
+    [ -n "$fl" ] && [ "$fl" = "$ll" ] || { echo "the status lines differ: [$fl] [$ll]"; return 1; }
+  done
+}
+# wait_no_esp NS: up to 5 s for NS's ESP states to go away.
+wait_no_esp() {
+  local i
+  for i in $(seq 50); do
+    [ "$(ip -n "$1" xfrm state | grep -c 'proto esp')" = 0 ] && return 0; sleep 0.1
+  done
+  return 1
+}
+lsw_ferroswan_initiates() {
+  local out
+  out=$(fs_in auto --up lsw) || { echo "ferroswan --up failed:"; echo "$out"; return 1; }
+  echo "$out"
+  echo "$out" | grep -q "established Child SA" || { echo "no Child SA"; return 1; }
+  lsw_traffic left 10.11.0.1 10.12.0.1 || return 1
+  fs_in auto --down lsw || { echo "ferroswan --down failed"; return 1; }
+  wait_no_esp right || { echo "ferroswan's --down left SAs on Libreswan's side"; return 1; }
+}
+lsw_libreswan_initiates() {
+  local out
+  out=$(lsw_in auto --up lsw 2>&1) || { echo "Libreswan --up failed:"; echo "$out"; return 1; }
+  echo "$out"
+  echo "$out" | grep -Eq "established Child SA|IPsec SA established" || { echo "no IPsec SA on Libreswan's side"; return 1; }
+  lsw_traffic right 10.12.0.1 10.11.0.1 || return 1
+}
+# newest_ike NS_STATUS: the "newest IKE SA: #N" serial of a status text.
+newest_ike() { echo "$1" | sed -n 's/.*"lsw":   newest IKE SA: #\([0-9]*\);.*/\1/p'; }
+# lsw_rekeys fs|lsw: that side rekeys the Child SA (`ipsec whack --name lsw
+# --rekey-ipsec`, CREATE_CHILD_SA with PFS): new SPIs in both kernels, the
+# old ones gone, traffic on the new pair; then the IKE SA (--rekey-ike):
+# ferroswan ends with the new IKE SA alone, traffic still flowing.
+lsw_rekeys() {
+  local who=$1 old new i fs_ike
+  old=$(esp_spis left)
+  echo "$old" > /tmp/lsw/old-spis
+  ${who}_in whack --name lsw --rekey-ipsec || { echo "$who: --rekey-ipsec failed"; return 1; }
+  for i in $(seq 100); do
+    new=$(esp_spis left)
+    if [ "$(echo "$new" | grep -c .)" = 2 ] && [ -z "$(echo "$new" | grep -Fx -f /tmp/lsw/old-spis)" ] \
+       && [ "$(esp_spis right)" = "$new" ]; then break; fi
+    sleep 0.1
+  done
+  echo "Child SA rekey by $who: SPIs" $old "->" $new
+  [ -z "$(echo "$new" | grep -Fx -f /tmp/lsw/old-spis)" ] && [ "$(esp_spis right)" = "$new" ] \
+    || { echo "the Child SA was not rekeyed on both sides"; return 1; }
+  lsw_traffic right 10.12.0.1 10.11.0.1 || return 1
+  fs_ike=$(newest_ike "$fs_st")
+  ${who}_in whack --name lsw --rekey-ike || { echo "$who: --rekey-ike failed"; return 1; }
+  for i in $(seq 100); do
+    fs_st=$(fs_in auto --status)
+    [ -n "$(newest_ike "$fs_st")" ] && [ "$(newest_ike "$fs_st")" != "$fs_ike" ] \
+      && [ "$(newest_ike "$fs_st")" != 0 ] && echo "$fs_st" | grep -q "IKE SAs: total(1)," && break
+    sleep 0.1
+  done
+  echo "IKE SA rekey by $who: ferroswan's newest IKE SA #$fs_ike -> #$(newest_ike "$fs_st")"
+  [ "$(newest_ike "$fs_st")" != "$fs_ike" ] || { echo "ferroswan does not show the rekeyed IKE SA"; return 1; }
+  echo "$fs_st" | grep -q "IKE SAs: total(1)," || { echo "ferroswan kept the old IKE SA:"; echo "$fs_st"; return 1; }
+  lsw_traffic right 10.12.0.1 10.11.0.1 || return 1
+}
+lsw_ferroswan_rekeys() { lsw_rekeys fs; }
+# Libreswan rekeys, then its --down clears ferroswan's side.
+lsw_libreswan_rekeys() {
+  lsw_rekeys lsw || return 1
+  lsw_in auto --down lsw || { echo "Libreswan --down failed"; return 1; }
+  wait_no_esp left || { echo "Libreswan's --down left SAs on ferroswan's side"; return 1; }
+}
+lsw_step() { # LABEL FUNCTION
+  echo "=== libreswan $1"
+  if $2; then
+    passed=$((passed + 1)); echo "STEP PASS: libreswan $1"
+  else
+    failed=$((failed + 1)); echo "STEP FAIL: libreswan $1"
+    for ns in left right; do echo "--- $ns"; ip -n $ns -s xfrm state; ip -n $ns xfrm policy; done
+    echo "--- ferroswan log"; cat $fs_dir/pluto.log 2>/dev/null
+    echo "--- Libreswan log"; cat /tmp/lsw/pluto.out /tmp/lsw/pluto.log 2>/dev/null
+  fi
+}
+if [ -x "$ipsec" ] && [ -x "$lsw_pluto" ] && [ -x "$lsw_ipsec" ]; then
+  pluto_pids=()
+  if lsw_start; then
+    lsw_step "ferroswan initiates" lsw_ferroswan_initiates
+    lsw_step "libreswan initiates" lsw_libreswan_initiates
+    lsw_step "ferroswan rekeys" lsw_ferroswan_rekeys
+    lsw_step "libreswan rekeys" lsw_libreswan_rekeys
+  else
+    failed=$((failed + 1)); echo "STEP FAIL: libreswan start"
+  fi
+  for p in "${pluto_pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait
+fi
+
 echo "XFRM VM: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -6,6 +6,12 @@
 # Usage: run-vm.sh [options] GUEST_SCRIPT [ARGS...]
 #   --bin PATH        put a host binary (plus the shared libraries ldd lists)
 #                     into the guest at /usr/local/bin/NAME; repeatable
+#   --file PATH       put a host file at the same path in the guest, with the
+#                     shared libraries it needs when it is an ELF file (e.g.
+#                     NSS modules that programs dlopen); repeatable
+#   --tree SRC=DEST   copy the host directory SRC to DEST in the guest, with
+#                     the shared libraries of every ELF file in it (e.g. an
+#                     unpacked Libreswan's usr/libexec/ipsec); repeatable
 #   --cache DIR       kernel cache (default: $KERNELVM_CACHE, else
 #                     <repo>/target/kernelvm)
 #   --timeout SEC     stop qemu after SEC seconds (default 240; exit 124)
@@ -35,6 +41,8 @@ smp=2
 accel=tcg
 log_file=""
 bins=()
+files=()
+trees=()
 
 say() { echo "run-vm: $*" >&2; }
 die() { say "$*"; exit 125; }
@@ -43,6 +51,8 @@ skip() { say "SKIP: $*"; exit 77; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bins+=("$2"); shift 2 ;;
+    --file) files+=("$2"); shift 2 ;;
+    --tree) trees+=("$2"); shift 2 ;;
     --cache) cache=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --mem) mem=$2; shift 2 ;;
@@ -156,6 +166,16 @@ add_binary() {
     cp -L "$lib" "$root$lib"
   done
 }
+# add_libs FILE: the libraries ldd names for FILE (nothing for non-ELF files).
+add_libs() {
+  local lib
+  for lib in $(ldd "$1" 2>/dev/null | awk '/=> \// {print $3} /^[[:space:]]*\// {print $1}'); do
+    [ -e "$lib" ] && [ ! -e "$root$lib" ] || continue
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+}
+is_elf() { [ "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
 # bash as /bin/sh: busybox's ash runs its own applets (a tiny `ip`) first.
 add_binary /bin/bash /bin/bash
 ln -sf bash "$root/bin/sh"
@@ -164,6 +184,21 @@ ln -s ../../sbin/ip "$root/usr/sbin/ip"
 for b in "${bins[@]}"; do
   [ -f "$b" ] || die "--bin $b: no such file"
   add_binary "$b" "/usr/local/bin/$(basename "$b")"
+done
+for f in "${files[@]}"; do
+  [ -f "$f" ] || die "--file $f: no such file"
+  mkdir -p "$root$(dirname "$f")"
+  cp -L "$f" "$root$f"
+  is_elf "$f" && add_libs "$f"
+done
+for t in "${trees[@]}"; do
+  src=${t%%=*} dest=${t#*=}
+  [ -d "$src" ] && [ "$src" != "$t" ] || die "--tree $t: expected SRC=DEST with a directory SRC"
+  mkdir -p "$root$dest"
+  cp -a "$src/." "$root$dest/"
+  while IFS= read -r -d '' f; do
+    is_elf "$f" && add_libs "$f"
+  done < <(find "$src" -type f -print0)
 done
 [ -d /etc/iproute2 ] && cp -a /etc/iproute2 "$root/etc/"
 [ -d /usr/share/iproute2 ] && { mkdir -p "$root/usr/share"; cp -a /usr/share/iproute2 "$root/usr/share/"; }

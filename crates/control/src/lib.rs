@@ -14,7 +14,7 @@ pub use frame::{
     MAX_REQUEST,
 };
 pub use rc::Rc;
-pub use request::{AddConns, ListKind, Request, StatusKind};
+pub use request::{AddConns, ListKind, RekeyKind, Request, StatusKind};
 
 /// The default control socket path.
 pub const DEFAULT_CTLSOCKET: &str = "/run/pluto/pluto.ctl";

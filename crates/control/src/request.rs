@@ -60,6 +60,16 @@ pub enum StatusKind {
     Shunts,
 }
 
+/// What `--rekey-ike` / `--rekey-ipsec` rekeys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RekeyKind {
+    /// `--rekey-ike`: the connection's newest IKE SA.
+    Ike,
+    /// `--rekey-ipsec`: the connection's newest Child SA.
+    Ipsec,
+}
+
 /// One request to the daemon.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -86,6 +96,14 @@ pub enum Request {
     Terminate {
         /// Connection name or alias.
         name: String,
+    },
+    /// Rekey the connection's newest IKE SA or Child SA (`--rekey-ike`,
+    /// `--rekey-ipsec`).
+    Rekey {
+        /// Connection name or alias.
+        name: String,
+        /// Which SA.
+        kind: RekeyKind,
     },
     /// Install the connection's trap policy (`--route`).
     Route {
@@ -136,6 +154,7 @@ impl Request {
             Request::Delete { .. } => "delete",
             Request::Initiate { .. } => "initiate",
             Request::Terminate { .. } => "terminate",
+            Request::Rekey { .. } => "rekey",
             Request::Route { .. } => "route",
             Request::Unroute { .. } => "unroute",
             Request::Listen => "listen",

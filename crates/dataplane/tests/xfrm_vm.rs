@@ -15,7 +15,13 @@
 //! through kernel ESP (the XFRM state counters rise), `--down` clears both
 //! ends, and `--route` plus a packet brings it up through the kernel's
 //! ACQUIRE, and an `encapsulation=yes` connection carries ESP-in-UDP
-//! through the daemon's port-4500 socket. One boot for all of it.
+//! through the daemon's port-4500 socket. Then Libreswan 4.10's pluto
+//! (packed from the host's unpacked package) against a ferroswan daemon,
+//! both loading the same ipsec.conf: IKE SA + Child SA with each side
+//! initiating, pings through kernel ESP, the ESP counters rising on both
+//! sides and the same SPIs in both kernels and both status outputs; and
+//! each side rekeying the Child SA (with PFS) and the IKE SA.
+//! One boot for all of it.
 //!
 //! Skipped, with a message, only when qemu cannot be installed on the host
 //! (run-vm.sh exits 77).
@@ -46,6 +52,79 @@ const STEPS: &[&str] = &[
     "pluto route",
     "pluto encapsulation=yes",
 ];
+
+/// The steps against Libreswan's pluto, run when Libreswan is unpacked on
+/// the host (scripts/install-deps; always in CI): (step, ferroswan's role,
+/// the case as the matrix names it).
+const LIBRESWAN_STEPS: &[(&str, &str, &str)] = &[
+    (
+        "libreswan ferroswan initiates",
+        "initiator",
+        "PSK, AES-GCM-256 / Curve25519, IKE SA + Child SA, ping through kernel ESP, delete",
+    ),
+    (
+        "libreswan libreswan initiates",
+        "responder",
+        "PSK, AES-GCM-256 / Curve25519, IKE SA + Child SA, ping through kernel ESP",
+    ),
+    (
+        "libreswan ferroswan rekeys",
+        "initiator",
+        "ferroswan rekeys the Child SA (PFS) and the IKE SA (whack --rekey-ipsec/--rekey-ike), pings after each",
+    ),
+    (
+        "libreswan libreswan rekeys",
+        "responder",
+        "Libreswan rekeys the Child SA (PFS) and the IKE SA, pings after each, delete",
+    ),
+];
+
+/// Where scripts/install-deps unpacks Libreswan 4.10.
+fn libreswan_root() -> PathBuf {
+    std::env::var_os("FERROSWAN_LIBRESWAN_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/ferroswan-libreswan"))
+}
+
+/// run-vm.sh arguments that pack Libreswan at its real paths (pluto and
+/// its helpers, the `ipsec` script), NSS's modules that pluto loads at run
+/// time and certutil for `ipsec initnss`; None when Libreswan is missing.
+fn libreswan_args() -> Option<Vec<String>> {
+    let root = libreswan_root();
+    let libexec = root.join("usr/libexec/ipsec");
+    let sbin = root.join("usr/sbin");
+    if !libexec.join("pluto").is_file() || !sbin.join("ipsec").is_file() {
+        return None;
+    }
+    let mut args = vec![
+        "--tree".to_string(),
+        format!("{}=/usr/libexec/ipsec", libexec.display()),
+        "--tree".to_string(),
+        format!("{}=/usr/sbin", sbin.display()),
+    ];
+    let certutil = Path::new("/usr/bin/certutil");
+    if certutil.is_file() {
+        args.extend(["--file".to_string(), certutil.display().to_string()]);
+    }
+    // NSS's PKCS#11 soft token and its crypto library are dlopen()ed.
+    let nss = Path::new("/usr/lib/x86_64-linux-gnu");
+    for name in [
+        "libsoftokn3.so",
+        "libsoftokn3.chk",
+        "libfreeblpriv3.so",
+        "libfreeblpriv3.chk",
+        "libfreebl3.so",
+        "libfreebl3.chk",
+        "libnssdbm3.so",
+        "libnssdbm3.chk",
+    ] {
+        let f = nss.join(name);
+        if f.is_file() {
+            args.extend(["--file".to_string(), f.display().to_string()]);
+        }
+    }
+    Some(args)
+}
 
 /// target/<profile>/ of this test binary (target/<profile>/deps/xfrm_vm-HASH).
 fn profile_dir() -> PathBuf {
@@ -132,6 +211,19 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
     let netlink_tests = test_binary(&cargo, &repo, "xfrm_netlink");
     let kernel_tests = test_binary(&cargo, &repo, "xfrm_kernel");
 
+    let libreswan = libreswan_args();
+    if libreswan.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "xfrm_vm in CI needs Libreswan unpacked in {} (scripts/install-deps)",
+            libreswan_root().display()
+        );
+        eprintln!(
+            "xfrm_vm: Libreswan is not unpacked in {}; its steps are skipped",
+            libreswan_root().display()
+        );
+    }
+
     let console =
         std::env::temp_dir().join(format!("ferroswan-xfrm-vm-{}.log", std::process::id()));
     let t0 = Instant::now();
@@ -149,6 +241,7 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         .arg(&kernel_tests)
         .arg("--bin")
         .arg(&ipsec)
+        .args(libreswan.iter().flatten())
         .arg("--log")
         .arg(&console)
         .arg(repo.join("tests/kernelvm/guest-xfrm.sh"))
@@ -169,6 +262,22 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         eprintln!("SKIPPED xfrm_vm: qemu or the Debian kernel cannot be installed here:\n{stderr}");
         return;
     }
+    if libreswan.is_some() {
+        // The interop matrix, in the test log whatever the outcome (a
+        // direct write: libtest captures eprintln!).
+        let mut matrix = String::from(
+            "==== interop matrix (ferroswan daemon vs Libreswan 4.10, kernel ESP in the VM)\n",
+        );
+        for (step, direction, case) in LIBRESWAN_STEPS {
+            let ok = stdout.contains(&format!("STEP PASS: {step}\n"));
+            matrix.push_str(&format!(
+                "Libreswan 4.10   {direction:<10} {case:<100} {}\n",
+                if ok { "pass" } else { "FAIL" }
+            ));
+        }
+        use std::io::Write as _;
+        let _ = std::io::stderr().lock().write_all(matrix.as_bytes());
+    }
     let dump = || format!("--- guest console\n{stdout}\n--- runner\n{stderr}");
     assert!(
         out.status.success(),
@@ -176,18 +285,37 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         out.status,
         dump()
     );
-    for step in STEPS {
+    let steps: Vec<&str> = STEPS
+        .iter()
+        .copied()
+        .chain(
+            libreswan
+                .iter()
+                .flat_map(|_| LIBRESWAN_STEPS.iter().map(|(step, _, _)| *step)),
+        )
+        .collect();
+    for step in &steps {
         assert!(
             stdout.contains(&format!("STEP PASS: {step}\n")),
             "step `{step}` did not pass\n{}",
             dump()
         );
     }
-    let summary = format!("XFRM VM: {} passed, 0 failed", STEPS.len());
+    let summary = format!("XFRM VM: {} passed, 0 failed", steps.len());
     assert!(stdout.contains(&summary), "{}", dump());
     eprintln!("{summary}; VM test wall time {:.1} s", wall.as_secs_f64());
-    for line in stdout.lines().filter(|l| l.starts_with("ESP packets")) {
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("ESP packets in west"))
+    {
         eprintln!("pluto tunnel: {line}");
+    }
+    for line in stdout.lines().filter(|l| {
+        l.starts_with("ESP packets: ferroswan")
+            || l.starts_with("ESP SPIs")
+            || l.starts_with("Child SA in status")
+    }) {
+        eprintln!("libreswan: {line}");
     }
     for line in stderr.lines().filter(|l| l.starts_with("run-vm:")) {
         eprintln!("{line}");

@@ -82,6 +82,9 @@ routing: whack (--route | --unroute) --name <connection_name>
 initiation: whack (--initiate [--remote-host <ip or hostname>] | --terminate) \\
 \t--name <connection_name> [--asynchronous]
 
+rekey: whack (--rekey-ike | --rekey-ipsec) \\
+\t--name <connection_name>
+
 delete: whack --delete --name <connection_name>
 
 listen: whack --listen

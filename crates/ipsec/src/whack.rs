@@ -52,6 +52,10 @@ pub enum WhackOp {
     Initiate,
     /// `--terminate`.
     Terminate,
+    /// `--rekey-ike`.
+    RekeyIke,
+    /// `--rekey-ipsec`.
+    RekeyIpsec,
     /// A list operation.
     List(ListKindOrd),
     /// `--listall`.
@@ -158,6 +162,8 @@ pub fn parse(args: Vec<String>) -> Result<WhackArgs, String> {
             "--unroute" => Some(WhackOp::Unroute),
             "--initiate" => Some(WhackOp::Initiate),
             "--terminate" => Some(WhackOp::Terminate),
+            "--rekey-ike" => Some(WhackOp::RekeyIke),
+            "--rekey-ipsec" => Some(WhackOp::RekeyIpsec),
             "--listpubkeys" => Some(WhackOp::List(ListKindOrd::Pubkeys)),
             "--listcerts" => Some(WhackOp::List(ListKindOrd::Certs)),
             "--listcacerts" => Some(WhackOp::List(ListKindOrd::Cacerts)),
@@ -189,6 +195,8 @@ pub fn parse(args: Vec<String>) -> Result<WhackArgs, String> {
                 | WhackOp::Unroute
                 | WhackOp::Initiate
                 | WhackOp::Terminate
+                | WhackOp::RekeyIke
+                | WhackOp::RekeyIpsec
         )
     });
     if needs_name && a.name.is_none() {
@@ -229,6 +237,14 @@ pub fn requests(a: &WhackArgs) -> Vec<Request> {
                 asynchronous: a.asynchronous,
             },
             WhackOp::Terminate => Request::Terminate { name: name.clone() },
+            WhackOp::RekeyIke => Request::Rekey {
+                name: name.clone(),
+                kind: control::RekeyKind::Ike,
+            },
+            WhackOp::RekeyIpsec => Request::Rekey {
+                name: name.clone(),
+                kind: control::RekeyKind::Ipsec,
+            },
             WhackOp::List(k) => {
                 lists.push(list_kind(k));
                 continue;
@@ -356,5 +372,26 @@ mod tests {
         assert!(parse(v(&["--name"])).is_err());
         let a = parse(v(&["--shutdown"])).unwrap();
         assert_eq!(requests(&a), vec![Request::Shutdown]);
+    }
+
+    #[test]
+    fn rekey_needs_a_name() {
+        assert!(parse(v(&["--rekey-ipsec"])).is_err());
+        let a = parse(v(&["--name", "x", "--rekey-ike"])).unwrap();
+        assert_eq!(
+            requests(&a),
+            vec![Request::Rekey {
+                name: "x".into(),
+                kind: control::RekeyKind::Ike
+            }]
+        );
+        let a = parse(v(&["--rekey-ipsec", "--name", "x"])).unwrap();
+        assert_eq!(
+            requests(&a),
+            vec![Request::Rekey {
+                name: "x".into(),
+                kind: control::RekeyKind::Ipsec
+            }]
+        );
     }
 }

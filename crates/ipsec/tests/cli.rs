@@ -257,7 +257,7 @@ fn every_auto_operation() {
         "{s}"
     );
     assert!(
-        s.contains("000 \"west-east\":   IKE algorithms: aes_gcm256-sha2_384;dh19"),
+        s.contains("000 \"west-east\":   IKE algorithms: AES_GCM_16_256-HMAC_SHA2_384-DH19"),
         "{s}"
     );
     let serial_before = s

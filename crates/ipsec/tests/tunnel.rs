@@ -868,3 +868,74 @@ fn ondemand_adds_routes_and_the_first_packet_brings_it_up() {
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the acquire");
     assert!(west.status().contains("; erouted; eroute owner: #2"));
 }
+
+/// `--impair omit-v2-ike-auth-child` (Libreswan 4's way to initiate a
+/// childless IKE SA; its ipsec.conf, like ferroswan's, has no
+/// `childless=`): `--up` returns once the IKE SA is established, as no
+/// Child SA follows (it used to wait for one forever).
+#[test]
+fn childless_up_returns_with_the_ike_sa() {
+    if !can_run("childless_up_returns_with_the_ike_sa") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("");
+    let childless = ["--impair", "omit-v2-ike-auth-child"];
+    let west = Daemon::start_args(&net.west, &conf, SECRETS, &[], &childless);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(out.contains("initiator established IKE SA"), "{out}");
+    for d in [&west, &east] {
+        let s = d.status();
+        assert!(s.contains("STATE_V2_ESTABLISHED_IKE_SA"), "{s}");
+        assert!(s.contains("IPsec SAs: total(0)"), "{s}");
+    }
+}
+
+/// `ipsec whack --rekey-ipsec` and `--rekey-ike` (Libreswan's spelling):
+/// the newest Child SA, then the newest IKE SA, is replaced at once, on
+/// both ends, and the tunnel keeps carrying pings.
+#[test]
+fn whack_rekey_ipsec_and_ike() {
+    if !can_run("whack_rekey_ipsec_and_ike") {
+        return;
+    }
+    let (net, west, east) = pair();
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("tunnel up");
+    let first = newest_ipsec_sa(&west.status());
+    let o = west.ipsec(&["whack", "--name", "tun", "--rekey-ipsec"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("initiating rekey to replace Child SA"),
+        "{out}"
+    );
+    wait_until(Duration::from_secs(10), "a rekeyed Child SA", || {
+        let s = west.status();
+        let n = newest_ipsec_sa(&s);
+        n.is_some() && n != first && s.contains("IPsec SAs: total(1),")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the Child SA rekey");
+    let o = west.ipsec(&["whack", "--name", "tun", "--rekey-ike"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("initiating rekey to replace IKE SA #1"),
+        "{out}"
+    );
+    for d in [&west, &east] {
+        wait_until(Duration::from_secs(10), "the rekeyed IKE SA alone", || {
+            let s = d.status();
+            !s.contains("newest IKE SA: #1;") && s.contains("IKE SAs: total(1),")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    }
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the IKE SA rekey");
+    // Nothing to rekey on a connection without SAs.
+    west.auto(&["--down", "tun"], 0);
+    let o = west.ipsec(&["whack", "--name", "tun", "--rekey-ipsec"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no Child SA to rekey"));
+}

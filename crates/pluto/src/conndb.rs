@@ -145,6 +145,8 @@ mod tests {
             routing: Routing::Unrouted,
             newest_ike_sa: 0,
             newest_ipsec_sa: 0,
+            newest_ike_algorithms: None,
+            newest_esp_algorithms: None,
         }
     }
 

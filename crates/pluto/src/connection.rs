@@ -210,4 +210,10 @@ pub struct Connection {
     pub newest_ike_sa: u64,
     /// Newest IPsec SA serial (`#0` = none).
     pub newest_ipsec_sa: u64,
+    /// The newest IKE SA's algorithms in Libreswan's words
+    /// (`AES_GCM_16_256-HMAC_SHA2_384-DH31`), while it exists.
+    pub newest_ike_algorithms: Option<String>,
+    /// The newest IPsec SA's algorithms in Libreswan's words
+    /// (`AES_GCM_16_256-NONE; pfsgroup=<Phase1>`), while it exists.
+    pub newest_esp_algorithms: Option<String>,
 }

@@ -60,6 +60,9 @@ pub struct Pluto {
     pub private_keys: Vec<std::sync::Arc<ike::crypto::PrivateKey>>,
     /// `--keylog-dir`: where SA keys are written for Wireshark, if asked.
     pub keylog: Option<crate::keylog::KeyLog>,
+    /// `--impair omit-v2-ike-auth-child`: initiate every connection
+    /// childless.
+    pub omit_ike_auth_child: bool,
 }
 
 impl Pluto {
@@ -81,6 +84,7 @@ impl Pluto {
             wire: Wire::new(),
             private_keys: Vec::new(),
             keylog: None,
+            omit_ike_auth_child: false,
         }
     }
 
@@ -183,6 +187,9 @@ impl Pluto {
             }
             Request::Terminate { name } => {
                 self.with_conns(&name, r, |me, n, r| me.terminate(n, r));
+            }
+            Request::Rekey { name, kind } => {
+                self.with_conns(&name, r, |me, n, r| me.rekey(n, kind, r));
             }
             Request::Route { name } => {
                 self.with_conns(&name, r, |me, n, r| me.route(n, r));
@@ -303,6 +310,8 @@ impl Pluto {
             routing: Routing::Unrouted,
             newest_ike_sa: 0,
             newest_ipsec_sa: 0,
+            newest_ike_algorithms: None,
+            newest_esp_algorithms: None,
         };
         if replace {
             self.forget_conn(&name);

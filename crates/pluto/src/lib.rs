@@ -189,6 +189,12 @@ async fn run(opts: PlutoOptions) -> i32 {
         .keylog_dir
         .clone()
         .map(|d| keylog::KeyLog::new(PlutoOptions::absolute(&d)));
+    pluto.omit_ike_auth_child = opts.omit_ike_auth_child;
+    if opts.omit_ike_auth_child {
+        tracing::info!(
+            "IMPAIR: omitting the Child SA from every IKE_AUTH request (childless IKE SAs)"
+        );
+    }
     let protostack = match loaded.as_ref().map(|l| &l.config.setup) {
         Some(s) if s.protostack == conf::Protostack::Userspace => backend::Protostack::Userspace,
         Some(s) => backend::Protostack::Xfrm {

@@ -27,6 +27,9 @@ pub enum UsageError {
     /// An option that `ipsec pluto` does not know.
     #[error("unknown option \"{0}\"")]
     UnknownOption(String),
+    /// An `--impair` that ferroswan does not implement.
+    #[error("impairment \"{0}\" is not supported (ferroswan knows only omit-v2-ike-auth-child and none)")]
+    UnsupportedImpairment(String),
     /// An option that needs a value was last.
     #[error("option \"{0}\" needs an argument")]
     MissingValue(String),
@@ -70,6 +73,11 @@ pub struct PlutoOptions {
     /// `--ike-socket-bufsize BYTES`: the IKE sockets' buffers (overrides
     /// `config setup ike-socket-bufsize=`).
     pub ike_socket_bufsize: Option<String>,
+    /// `--impair omit-v2-ike-auth-child`: every IKE SA this daemon
+    /// initiates is childless (RFC 6023), as with Libreswan 4's test
+    /// impairment of the same name, the only way Libreswan 4 initiates a
+    /// childless IKE SA (Libreswan 5 has `childless=` for that).
+    pub omit_ike_auth_child: bool,
 }
 
 /// Options of Libreswan's pluto that ferroswan accepts and ignores (with a
@@ -127,6 +135,11 @@ impl PlutoOptions {
                 "--logfile" => opts.logfile = Some(value(&flag)?.into()),
                 "--keylog-dir" => opts.keylog_dir = Some(value(&flag)?.into()),
                 "--ike-socket-bufsize" => opts.ike_socket_bufsize = Some(value(&flag)?),
+                "--impair" => match value(&flag)?.as_str() {
+                    "omit-v2-ike-auth-child" => opts.omit_ike_auth_child = true,
+                    "none" => opts.omit_ike_auth_child = false,
+                    other => return Err(UsageError::UnsupportedImpairment(other.to_string())),
+                },
                 f if IGNORED_WITH_VALUE.contains(&f) => {
                     value(f)?;
                 }
@@ -203,6 +216,21 @@ mod tests {
         assert_eq!(o.keylog_dir, Some(PathBuf::from("/tmp/keys")));
         assert!(PlutoOptions::parse(["--keylog-dir"]).is_err());
         assert_eq!(PlutoOptions::default().keylog_dir, None);
+    }
+
+    #[test]
+    fn impair_omit_ike_auth_child() {
+        let o = PlutoOptions::parse(["--impair", "omit-v2-ike-auth-child"]).unwrap();
+        assert!(o.omit_ike_auth_child);
+        let o =
+            PlutoOptions::parse(["--impair=omit-v2-ike-auth-child", "--impair", "none"]).unwrap();
+        assert!(!o.omit_ike_auth_child);
+        assert!(!PlutoOptions::default().omit_ike_auth_child);
+        assert!(matches!(
+            PlutoOptions::parse(["--impair", "revival"]),
+            Err(UsageError::UnsupportedImpairment(i)) if i == "revival"
+        ));
+        assert!(PlutoOptions::parse(["--impair"]).is_err());
     }
 
     #[test]

@@ -206,6 +206,56 @@ fn end_info(end: &EndSpec, default_auth: &str) -> EndInfo {
     }
 }
 
+/// `ike=` as Libreswan's status names it: one `ENCR-PRF-KE` per
+/// proposal (alternatives joined by `+`), e.g.
+/// `AES_GCM_16_256-HMAC_SHA2_384-DH31`; None when unset or not mappable.
+fn ike_algorithms(spec: &ConnSpec) -> Option<String> {
+    let props = crate::ikeconn::ike_proposals(spec).ok()?;
+    let text: Vec<String> = props
+        .iter()
+        .map(|p| {
+            let encr: Vec<&str> = p.encr.iter().map(|e| e.name()).collect();
+            let prf: Vec<&str> = p.prf.iter().map(|f| f.name()).collect();
+            let ke: Vec<String> =
+                p.ke.iter()
+                    .map(|g| ike::engine::proposal::ke_name(*g))
+                    .collect();
+            format!("{}-{}-{}", encr.join("+"), prf.join("+"), ke.join("+"))
+        })
+        .collect();
+    (!text.is_empty()).then(|| text.join(", "))
+}
+
+/// `esp=` as Libreswan's status names it: `ENCR-INTEG` per proposal
+/// (`NONE` for an AEAD; `-KE` when PFS names a group), e.g.
+/// `AES_GCM_16_256-NONE`; None when unset or not mappable.
+fn esp_algorithms(spec: &ConnSpec) -> Option<String> {
+    let props = crate::ikeconn::esp_proposals(spec).ok()?;
+    let text: Vec<String> = props
+        .iter()
+        .map(|p| {
+            let encr: Vec<&str> = p.encr.iter().map(|e| e.name()).collect();
+            let integ: Vec<&str> = p.integ.iter().map(|i| i.name()).collect();
+            let integ = if integ.is_empty() {
+                "NONE".to_string()
+            } else {
+                integ.join("+")
+            };
+            let mut t = format!("{}-{integ}", encr.join("+"));
+            if !p.ke.is_empty() {
+                let ke: Vec<String> =
+                    p.ke.iter()
+                        .map(|g| ike::engine::proposal::ke_name(*g))
+                        .collect();
+                t.push('-');
+                t.push_str(&ke.join("+"));
+            }
+            t
+        })
+        .collect();
+    (!text.is_empty()).then(|| text.join(", "))
+}
+
 /// What the daemon shows of a connection, oriented with the host's
 /// addresses. IKEv1 connections are refused.
 pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> {
@@ -245,12 +295,13 @@ pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> 
         this_is_left,
         this: end_info(this, &default_auth),
         that: end_info(that, &default_auth),
-        ike: spec.raw.get("ike").cloned(),
-        esp: spec
-            .raw
-            .get("esp")
-            .or_else(|| spec.raw.get("phase2alg"))
-            .cloned(),
+        ike: ike_algorithms(spec).or_else(|| spec.raw.get("ike").cloned()),
+        esp: esp_algorithms(spec).or_else(|| {
+            spec.raw
+                .get("esp")
+                .or_else(|| spec.raw.get("phase2alg"))
+                .cloned()
+        }),
         ike_life_secs: spec.ikelifetime.as_secs(),
         ipsec_life_secs: spec.salifetime.as_secs(),
         ipsec_max_bytes: spec.ipsec_max_bytes,
@@ -398,6 +449,35 @@ mod tests {
     const CONF: &str = "conn a\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tleftid=@west\n\trightid=@east\n\tleftsubnet=10.1.0.0/16\n\trightsubnet=10.2.0.0/16\n\tauthby=secret\n\tconnalias=grp\n\tauto=add\n\
 conn b\n\tleft=127.0.0.1\n\tright=192.0.2.2\n\tauthby=secret\n\tconnalias=grp\n\tauto=ignore\n\
 conn v1\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tkeyexchange=ikev1\n\tauto=add\n";
+
+    #[test]
+    fn algorithms_in_libreswan_words() {
+        let text = "conn gcm\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\
+                    \tike=aes_gcm256-sha2_384;dh31\n\tesp=aes_gcm256\n\n\
+                    conn cbc\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\
+                    \tike=aes256-sha2_256-modp2048\n\tesp=aes256-sha2_256-modp2048\n\n\
+                    conn none\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n";
+        let l = load(text);
+        let local: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+        let info = |n: &str| conn_info(l.config.conn(n).unwrap(), &local).unwrap();
+        let gcm = info("gcm");
+        assert_eq!(
+            gcm.ike.as_deref(),
+            Some("AES_GCM_16_256-HMAC_SHA2_384-DH31")
+        );
+        assert_eq!(gcm.esp.as_deref(), Some("AES_GCM_16_256-NONE"));
+        let cbc = info("cbc");
+        assert_eq!(
+            cbc.ike.as_deref(),
+            Some("AES_CBC_256-HMAC_SHA2_256-MODP2048")
+        );
+        assert_eq!(
+            cbc.esp.as_deref(),
+            Some("AES_CBC_256-HMAC_SHA2_256_128-MODP2048")
+        );
+        let none = info("none");
+        assert_eq!((none.ike, none.esp), (None, None));
+    }
 
     #[test]
     fn select_by_name_alias_autoall() {

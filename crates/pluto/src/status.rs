@@ -277,9 +277,45 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
     if let Some(ike) = &i.ike {
         emit(format_args!("   IKE algorithms: {ike}"));
     }
+    if let Some(newest) = &c.newest_ike_algorithms {
+        emit(format_args!("   IKEv2 algorithm newest: {newest}"));
+    }
     if let Some(esp) = &i.esp {
         emit(format_args!("   ESP algorithms: {esp}"));
     }
+    if let Some(newest) = &c.newest_esp_algorithms {
+        emit(format_args!("   ESP algorithm newest: {newest}"));
+    }
+}
+
+/// An IKE SA's algorithms as Libreswan's status names them:
+/// `ENCR-PRF-KE`, e.g. `AES_GCM_16_256-HMAC_SHA2_384-DH31`.
+pub fn ike_suite_words(suite: &ike::engine::IkeSuite) -> String {
+    let mut words = format!(
+        "{}-{}-{}",
+        suite.encr.name(),
+        suite.prf.name(),
+        ike::engine::proposal::ke_name(suite.ke)
+    );
+    for g in &suite.addke {
+        words.push('+');
+        words.push_str(&ike::engine::proposal::ke_name(*g));
+    }
+    words
+}
+
+/// A Child SA's algorithms as Libreswan's status names them:
+/// `ENCR-INTEG; pfsgroup=GROUP` (`NONE` for an AEAD's integrity,
+/// `<Phase1>` when the Child SA has no key exchange of its own).
+pub fn child_suite_words(suite: &ike::engine::ChildSuite) -> String {
+    format!(
+        "{}; pfsgroup={}",
+        suite.describe(),
+        suite
+            .ke
+            .map(ike::engine::proposal::ke_name)
+            .unwrap_or_else(|| "<Phase1>".to_string())
+    )
 }
 
 /// The SA counter lines (`ipsec briefstatus`).
@@ -531,6 +567,37 @@ pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sa_algorithms_in_libreswan_words() {
+        use ike::crypto::{EncrAlg, IntegAlg, KeGroup, PrfAlg};
+        let ike_sa = ike::engine::IkeSuite {
+            encr: EncrAlg::AesCbc256,
+            prf: PrfAlg::HmacSha2_256,
+            integ: Some(IntegAlg::HmacSha2_256_128),
+            ke: KeGroup::Modp2048,
+            addke: vec![],
+        };
+        assert_eq!(
+            ike_suite_words(&ike_sa),
+            "AES_CBC_256-HMAC_SHA2_256-MODP2048"
+        );
+        let mut child = ike::engine::ChildSuite {
+            encr: EncrAlg::AesGcm16_256,
+            integ: None,
+            ke: None,
+            esn: false,
+        };
+        assert_eq!(
+            child_suite_words(&child),
+            "AES_GCM_16_256-NONE; pfsgroup=<Phase1>"
+        );
+        child.ke = Some(KeGroup::Curve25519);
+        assert_eq!(
+            child_suite_words(&child),
+            "AES_GCM_16_256-NONE; pfsgroup=DH31"
+        );
+    }
 
     #[test]
     fn topology_line() {

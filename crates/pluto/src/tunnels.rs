@@ -92,14 +92,7 @@ impl Pluto {
                 spec.conn_type.name()
             )));
         }
-        let local = self.local_addrs();
-        let mapped = ikeconn::map_connection(
-            &spec,
-            &local,
-            self.secrets.current(),
-            &self.private_keys,
-            None,
-        )?;
+        let mapped = self.map_connection(&spec, None)?;
         let id = self
             .wire
             .engine
@@ -108,6 +101,28 @@ impl Pluto {
         self.wire.conn_ids.insert(name.to_string(), id);
         self.wire.conn_names.insert(id, name.to_string());
         Ok(id)
+    }
+
+    /// Maps an oriented connection for the engine with the daemon's
+    /// addresses, secrets and keys (`--impair omit-v2-ike-auth-child`
+    /// makes it childless).
+    fn map_connection(
+        &self,
+        spec: &conf::ConnSpec,
+        remote_host: Option<IpAddr>,
+    ) -> Result<ikeconn::Mapped, ikeconn::MapError> {
+        let local = self.local_addrs();
+        let mut mapped = ikeconn::map_connection(
+            spec,
+            &local,
+            self.secrets.current(),
+            &self.private_keys,
+            remote_host,
+        )?;
+        if self.omit_ike_auth_child {
+            mapped.conn.childless = true;
+        }
+        Ok(mapped)
     }
 
     /// Removes a connection from the engine (deleting its SAs) and the
@@ -154,14 +169,7 @@ impl Pluto {
             let Some(spec) = self.db.get(name).map(|c| c.spec.clone()) else {
                 return;
             };
-            let local = self.local_addrs();
-            match ikeconn::map_connection(
-                &spec,
-                &local,
-                self.secrets.current(),
-                &self.private_keys,
-                Some(h),
-            ) {
+            match self.map_connection(&spec, Some(h)) {
                 Ok(m) => match self.wire.engine.add_connection(m.conn) {
                     Ok(id) => {
                         self.wire.conn_ids.insert(name.to_string(), id);
@@ -206,6 +214,66 @@ impl Pluto {
             }
             Err(e) => r.fail(Rc::FATAL, format!("\"{name}\": cannot initiate: {e}")),
         }
+    }
+
+    /// `whack --rekey-ike|--rekey-ipsec --name NAME`: rekeys the
+    /// connection's newest established IKE SA or newest Child SA
+    /// (CREATE_CHILD_SA); the reply does not wait for the exchange.
+    pub fn rekey(&mut self, name: &str, kind: control::RekeyKind, r: &mut Replier) {
+        let id = self.wire.conn_ids.get(name).copied();
+        let (target, words) = match kind {
+            control::RekeyKind::Ike => {
+                let newest = id.and_then(|id| {
+                    self.wire
+                        .engine
+                        .ike_sas_of(id)
+                        .into_iter()
+                        .filter(|sa| self.wire.engine.is_established(*sa))
+                        .max()
+                });
+                match newest {
+                    Some(sa) => (
+                        Target::IkeSa(sa),
+                        format!("#{}: initiating rekey to replace IKE SA #{}", sa.0, sa.0),
+                    ),
+                    None => {
+                        r.fail(
+                            Rc::FATAL,
+                            format!("\"{name}\": no established IKE SA to rekey"),
+                        );
+                        return;
+                    }
+                }
+            }
+            control::RekeyKind::Ipsec => {
+                let newest = id.and_then(|id| {
+                    self.wire
+                        .children
+                        .iter()
+                        .filter(|(_, c)| c.conn == id)
+                        .map(|(child, _)| *child)
+                        .max()
+                });
+                match newest {
+                    Some(child) => (
+                        Target::ChildSa(child),
+                        format!(
+                            "#{}: initiating rekey to replace Child SA #{}",
+                            child.0, child.0
+                        ),
+                    ),
+                    None => {
+                        r.fail(Rc::FATAL, format!("\"{name}\": no Child SA to rekey"));
+                        return;
+                    }
+                }
+            }
+        };
+        match self.wire.engine.rekey(Instant::now(), target) {
+            Ok(()) => r.log(format!("\"{name}\" {words}")),
+            Err(e) => r.fail(Rc::FATAL, format!("\"{name}\": cannot rekey: {e}")),
+        }
+        self.pump();
     }
 
     /// `--down NAME`: deletes the connection's SAs (INFORMATIONAL Delete)
@@ -664,8 +732,21 @@ impl Pluto {
                     .unwrap_or_default();
                 if let Some(c) = self.db.get_mut(&name) {
                     c.newest_ike_sa = info.ike_sa.0;
+                    c.newest_ike_algorithms = Some(crate::status::ike_suite_words(&info.suite));
                 }
                 self.wire.attempts.remove(&info.conn);
+                // A childless IKE SA (RFC 6023) is all an --up of this
+                // connection waits for: no Child SA will follow.
+                if self
+                    .wire
+                    .engine
+                    .connection(info.conn)
+                    .is_some_and(|c| c.childless)
+                {
+                    if let Some(w) = self.wire.waiter_of(info.ike_sa) {
+                        w.sas.remove(&info.ike_sa);
+                    }
+                }
                 self.wire.was_established.insert(info.ike_sa);
                 self.prune_serials();
                 if self.setup.uniqueids {
@@ -698,6 +779,7 @@ impl Pluto {
                     .unwrap_or_default();
                 if let Some(c) = self.db.get_mut(&name) {
                     c.newest_ike_sa = new.ike_sa.0;
+                    c.newest_ike_algorithms = Some(crate::status::ike_suite_words(&new.suite));
                 }
                 for ch in self.wire.children.values_mut() {
                     if ch.ike_sa == old {
@@ -737,6 +819,7 @@ impl Pluto {
                 if let Some(c) = self.db.get_mut(&name) {
                     if c.newest_ike_sa == ike_sa.0 {
                         c.newest_ike_sa = 0;
+                        c.newest_ike_algorithms = None;
                     }
                 }
                 if reason.contains("liveness check") {
@@ -798,6 +881,7 @@ impl Pluto {
                 if let Some(c) = self.db.get_mut(&rec.name) {
                     if c.newest_ipsec_sa == child.0 {
                         c.newest_ipsec_sa = 0;
+                        c.newest_esp_algorithms = None;
                     }
                 }
             }
@@ -1016,6 +1100,7 @@ impl Pluto {
         if let Some(c) = self.db.get_mut(&name) {
             c.routing = Routing::Routed;
             c.newest_ipsec_sa = info.child.0;
+            c.newest_esp_algorithms = Some(crate::status::child_suite_words(&info.suite));
         }
         if old.is_none() {
             let details = crate::updown::SaDetails {

@@ -262,6 +262,21 @@ impl Libreswan {
     /// ipsec.secrets and the NSS database, without starting pluto; then
     /// [`Libreswan::newhostkey`] can run before [`Libreswan::launch`].
     pub fn prepare(ns: &Netns, secrets: &str) -> Result<Libreswan, String> {
+        Libreswan::prepare_conf(ns, &Libreswan::config_setup(), secrets)
+    }
+
+    /// The `config setup` section [`Libreswan::prepare`] writes: no log
+    /// appending, no DNSSEC, `plutodebug=` from `FERROSWAN_PLUTODEBUG`
+    /// (default `none`). A whole ipsec.conf given to
+    /// [`Libreswan::prepare_conf`] can start with it.
+    pub fn config_setup() -> String {
+        let debug = std::env::var("FERROSWAN_PLUTODEBUG").unwrap_or_else(|_| "none".into());
+        format!("config setup\n\tlogappend=no\n\tdnssec-enable=no\n\tplutodebug={debug}\n\n")
+    }
+
+    /// Like [`Libreswan::prepare`] with `ipsec_conf` as the whole
+    /// ipsec.conf (its connections are added with [`Libreswan::add_loaded`]).
+    pub fn prepare_conf(ns: &Netns, ipsec_conf: &str, secrets: &str) -> Result<Libreswan, String> {
         let root = libreswan_root();
         if !Libreswan::available() {
             return Err(format!(
@@ -280,12 +295,7 @@ impl Libreswan {
         ] {
             std::fs::create_dir_all(d.join(sub)).map_err(|e| format!("{sub}: {e}"))?;
         }
-        let debug = std::env::var("FERROSWAN_PLUTODEBUG").unwrap_or_else(|_| "none".into());
-        std::fs::write(
-            d.join("ipsec.conf"),
-            format!("config setup\n\tlogappend=no\n\tdnssec-enable=no\n\tplutodebug={debug}\n\n"),
-        )
-        .map_err(|e| format!("ipsec.conf: {e}"))?;
+        std::fs::write(d.join("ipsec.conf"), ipsec_conf).map_err(|e| format!("ipsec.conf: {e}"))?;
         write_private(&d.join("ipsec.secrets"), secrets)?;
         let lsw = Libreswan {
             dir,
@@ -465,6 +475,12 @@ impl Libreswan {
         text.push_str(&conn.render());
         std::fs::write(&path, text).map_err(|e| format!("ipsec.conf: {e}"))?;
         self.auto(&["--add", &conn.name])?.ok()
+    }
+
+    /// `ipsec auto --add NAME` for a connection already in ipsec.conf; an
+    /// error unless that exits 0.
+    pub fn add_loaded(&self, name: &str) -> Result<LswOutput, String> {
+        self.auto(&["--add", name])?.ok()
     }
 
     /// `ipsec auto --up NAME` (waits for the exchange, as `auto` does).

@@ -39,6 +39,17 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra files (path relative to the
     /// state directory, e.g. `ipsec.d/private/west.pem`) written first.
     pub fn start_with(ns: &Netns, conf: &str, secrets: &str, files: &[(&str, &[u8])]) -> Daemon {
+        Daemon::start_args(ns, conf, secrets, files, &[])
+    }
+
+    /// Like [`Daemon::start_with`], with extra `ipsec pluto` arguments.
+    pub fn start_args(
+        ns: &Netns,
+        conf: &str,
+        secrets: &str,
+        files: &[(&str, &[u8])],
+        args: &[&str],
+    ) -> Daemon {
         let dir = TempDir::new("pluto").expect("temporary directory");
         let d = dir.path().to_path_buf();
         for (rel, data) in files {
@@ -67,6 +78,7 @@ impl Daemon {
             .arg(d.join("nss"))
             .arg("--logfile")
             .arg(d.join("pluto.log"))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -115,7 +127,9 @@ impl Daemon {
     /// Runs `ipsec ARGS` against this daemon (in its namespace).
     pub fn ipsec(&self, args: &[&str]) -> Output {
         let mut c = std::process::Command::new("ip");
-        c.args(["netns", "exec", &self.ns, IPSEC])
+        // Bounded: a request the daemon never answers fails the test
+        // (timeout's status 124) instead of hanging it.
+        c.args(["netns", "exec", &self.ns, "timeout", "60", IPSEC])
             .args(args)
             .env("IPSEC_RUNDIR", self.dir.path().join("run"))
             .env("IPSEC_CONFS", self.dir.path())
