@@ -340,15 +340,28 @@ pub fn load_private_keys(dir: &std::path::Path) -> (Vec<Arc<PrivateKey>>, Vec<St
     (keys, warnings)
 }
 
+/// What authenticates connections: ipsec.secrets, the raw private keys
+/// and the certificate store.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// ipsec.secrets, if loaded.
+    pub secrets: Option<&'a conf::Secrets>,
+    /// Private keys for raw-key authentication (`IPSECDIR/private/*.pem`).
+    pub keys: &'a [Arc<PrivateKey>],
+    /// The certificate store, for `leftcert=`.
+    pub certs: Option<&'a crate::certs::Certs>,
+}
+
 /// Maps an oriented connection. `remote_host` overrides the peer
 /// (`--remote-host`).
 pub fn map_connection(
     spec: &ConnSpec,
     local_addrs: &[IpAddr],
-    secrets: Option<&conf::Secrets>,
-    keys: &[Arc<PrivateKey>],
+    creds: &Credentials<'_>,
     remote_host: Option<IpAddr>,
 ) -> Result<Mapped, MapError> {
+    let secrets = creds.secrets;
+    let keys = creds.keys;
     let (this, that) = oriented(spec, local_addrs)?;
     let local = host_ip(this, "left")?.ok_or_else(|| MapError::Host {
         end: "left",
@@ -367,6 +380,7 @@ pub fn map_connection(
         (None, Some(_)) => spec.authby.clone(),
         (None, None) => vec![AuthBy::Rsa(conf::conn::SigHash::Any)],
     };
+    let mut cert_ids: Option<(Identity, Option<Identity>)> = None;
     let auth = match auth_words.first() {
         Some(AuthBy::Psk) => {
             let psk = secrets
@@ -381,6 +395,18 @@ pub fn map_connection(
             Authentication::Psk(Secret::from_slice(psk.as_bytes()))
         }
         Some(AuthBy::Null) => Authentication::Null,
+        Some(authby @ (AuthBy::Rsa(_) | AuthBy::Ecdsa(_) | AuthBy::Eddsa))
+            if this.cert.is_some() =>
+        {
+            let certs = creds.certs.ok_or_else(|| {
+                MapError::Invalid(
+                    "leftcert= needs the certificate store, which is not loaded".into(),
+                )
+            })?;
+            let c = certs.connection_auth(spec, this, that, *authby)?;
+            cert_ids = Some((c.local_id, c.remote_id));
+            Authentication::Certificate(c.auth)
+        }
         Some(AuthBy::Rsa(_) | AuthBy::Ecdsa(_) | AuthBy::Eddsa) => {
             let (
                 Some(PubKeySpec::Raw { key: mine, .. }),
@@ -388,7 +414,7 @@ pub fn map_connection(
             ) = (&this.pubkey, &that.pubkey)
             else {
                 return Err(MapError::NotImplemented(
-                    "signature authentication needs raw public keys of both ends in ipsec.conf (leftrsasigkey=/leftpubkey= and rightrsasigkey=/rightpubkey=); certificates are not supported yet".into(),
+                    "signature authentication without leftcert= needs raw public keys of both ends in ipsec.conf (leftrsasigkey=/leftpubkey= and rightrsasigkey=/rightpubkey=); ferroswan does not take raw keys from the NSS database yet".into(),
                 ));
             };
             let parse = |k: &[u8], whose: &str| {
@@ -422,11 +448,19 @@ pub fn map_connection(
         remote.map(|r| SocketAddr::new(r, remote_port)),
         auth,
     );
-    conn.local_id = this.id.as_ref().map(identity).transpose()?.flatten();
-    conn.remote_id = match &that.id {
-        Some(id) => identity(id)?,
-        None => remote.map(Identity::Address),
-    };
+    match cert_ids {
+        Some((local_id, remote_id)) => {
+            conn.local_id = Some(local_id);
+            conn.remote_id = remote_id;
+        }
+        None => {
+            conn.local_id = this.id.as_ref().map(identity).transpose()?.flatten();
+            conn.remote_id = match &that.id {
+                Some(id) => identity(id)?,
+                None => remote.map(Identity::Address),
+            };
+        }
+    }
     conn.ike_proposals = ike_proposals(spec)?;
     conn.esp_proposals = esp_proposals(spec)?;
     conn.local_ts = selectors(this, Some(local));
@@ -481,6 +515,14 @@ mod tests {
         c.conns.into_iter().next().unwrap()
     }
 
+    fn creds(secrets: Option<&conf::Secrets>) -> Credentials<'_> {
+        Credentials {
+            secrets,
+            keys: &[],
+            certs: None,
+        }
+    }
+
     fn secrets(text: &str) -> conf::Secrets {
         conf::Secrets::parse_str(
             text,
@@ -499,7 +541,7 @@ mod tests {
         );
         let sec = secrets("@west @east : PSK \"right\"\n: PSK \"wrong\"\n");
         let local: Vec<IpAddr> = vec!["192.0.2.2".parse().unwrap()];
-        let m = map_connection(&s, &local, Some(&sec), &[], None).unwrap();
+        let m = map_connection(&s, &local, &creds(Some(&sec)), None).unwrap();
         // Oriented to the right end.
         assert_eq!(m.local, "192.0.2.2".parse::<IpAddr>().unwrap());
         assert_eq!(m.conn.local_id, Some(Identity::Fqdn("east".into())));
@@ -533,16 +575,15 @@ mod tests {
     fn missing_psk_and_unoriented_are_errors() {
         let s = spec("conn t\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n");
         let local: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
-        let e = map_connection(&s, &local, Some(&secrets("")), &[], None).unwrap_err();
+        let e = map_connection(&s, &local, &creds(Some(&secrets(""))), None).unwrap_err();
         assert!(e.to_string().contains("no pre-shared key"), "{e}");
-        let e = map_connection(&s, &[], None, &[], None).unwrap_err();
+        let e = map_connection(&s, &[], &creds(None), None).unwrap_err();
         assert!(matches!(e, MapError::NotOriented(_)), "{e}");
         // Host to host: no selectors (the engine uses the addresses).
         let m = map_connection(
             &s,
             &local,
-            Some(&secrets(": PSK \"x\"\n")),
-            &[],
+            &creds(Some(&secrets(": PSK \"x\"\n"))),
             Some("198.51.100.7".parse().unwrap()),
         )
         .unwrap();

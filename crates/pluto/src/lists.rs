@@ -1,7 +1,8 @@
-//! The list operations (`--listpubkeys`, `--listcerts`, ...), in Libreswan's
-//! layout. Certificates, CA certificates and CRLs are empty until ferroswan
-//! loads certificates; raw public keys come from the connections and the
-//! pre-shared secrets from ipsec.secrets (never the secret itself).
+//! The list operations (`--listpubkeys`, `--listpsks`), in Libreswan's
+//! layout: raw public keys come from the connections, keys of certificates
+//! from the certificate store (rendered by `certs`), and the pre-shared
+//! secrets from ipsec.secrets (never the secret itself). Certificates, CA
+//! certificates and CRLs are listed by [`crate::certs::Certs`].
 
 use crate::connection::{id_type, Connection};
 use crate::reply::Replier;
@@ -20,8 +21,13 @@ pub fn header(r: &mut Replier, title: &str) {
     r.info(BLANK);
 }
 
-/// `List of Public Keys:` with the raw keys configured on connections.
-pub fn pubkeys<'a>(r: &mut Replier, conns: impl Iterator<Item = &'a Connection>) {
+/// `List of Public Keys:` with the raw keys configured on connections, then
+/// `from_certs` (the lines of the certificates' keys).
+pub fn pubkeys<'a>(
+    r: &mut Replier,
+    conns: impl Iterator<Item = &'a Connection>,
+    from_certs: &[String],
+) {
     header(r, "List of Public Keys:");
     let mut any = false;
     for c in conns {
@@ -37,6 +43,10 @@ pub fn pubkeys<'a>(r: &mut Replier, conns: impl Iterator<Item = &'a Connection>)
             r.info(format!("       {} '{id}'", id_type(id)));
             any = true;
         }
+    }
+    for l in from_certs {
+        r.info(l);
+        any = true;
     }
     if any {
         r.info(BLANK);

@@ -93,13 +93,7 @@ impl Pluto {
             )));
         }
         let local = self.local_addrs();
-        let mapped = ikeconn::map_connection(
-            &spec,
-            &local,
-            self.secrets.current(),
-            &self.private_keys,
-            None,
-        )?;
+        let mapped = ikeconn::map_connection(&spec, &local, &self.credentials(), None)?;
         let id = self
             .wire
             .engine
@@ -147,13 +141,7 @@ impl Pluto {
                 return;
             };
             let local = self.local_addrs();
-            match ikeconn::map_connection(
-                &spec,
-                &local,
-                self.secrets.current(),
-                &self.private_keys,
-                Some(h),
-            ) {
+            match ikeconn::map_connection(&spec, &local, &self.credentials(), Some(h)) {
                 Ok(m) => match self.wire.engine.add_connection(m.conn) {
                     Ok(id) => {
                         self.wire.conn_ids.insert(name.to_string(), id);

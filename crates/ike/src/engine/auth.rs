@@ -186,8 +186,14 @@ impl Engine {
             };
             let remote_ok = match (&conn.remote_id, &peer_identity) {
                 (None, Some(Identity::Address(a))) => conn.remote_addr.is_none_or(|r| r.ip() == *a),
+                // Without rightid=, certificate authentication checks the
+                // peer's ID against its certificate.
                 (None, Some(_)) => {
-                    conn.remote_addr.is_none() || matches!(conn.auth, Authentication::Null)
+                    conn.remote_addr.is_none()
+                        || matches!(
+                            conn.auth,
+                            Authentication::Null | Authentication::Certificate(_)
+                        )
                 }
                 (Some(want), Some(got)) => want == got,
                 _ => false,
@@ -518,7 +524,7 @@ impl Engine {
         };
         let peer = Identity::from_payload(&idr);
         let expected = conn.remote_id.clone().or_else(|| match conn.auth {
-            Authentication::Null => None,
+            Authentication::Null | Authentication::Certificate(_) => None,
             _ => conn.remote_addr.map(|a| Identity::Address(a.ip())),
         });
         if let (Some(want), Some(got)) = (&expected, &peer) {

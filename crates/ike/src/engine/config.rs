@@ -70,7 +70,10 @@ impl Identity {
             Identity::Address(a) => a.to_string(),
             Identity::Fqdn(s) => format!("@{s}"),
             Identity::Rfc822(s) => s.clone(),
-            Identity::DerAsn1Dn(d) => format!("DER DN ({} octets)", d.len()),
+            Identity::DerAsn1Dn(d) => match pki::DistinguishedName::from_der(d) {
+                Ok(dn) => dn.to_string(),
+                Err(_) => format!("DER DN ({} octets)", d.len()),
+            },
             Identity::KeyId(d) => format!("@#0x{}", hex::encode(d)),
             Identity::Null => "ID_NULL".to_string(),
         }
@@ -83,7 +86,7 @@ impl Identity {
             Identity::Address(IpAddr::V6(a)) => format!("ID_IPV6_ADDR '{a}'"),
             Identity::Fqdn(s) => format!("ID_FQDN '@{s}'"),
             Identity::Rfc822(s) => format!("ID_USER_FQDN '{s}'"),
-            Identity::DerAsn1Dn(d) => format!("ID_DER_ASN1_DN ({} octets)", d.len()),
+            Identity::DerAsn1Dn(_) => format!("ID_DER_ASN1_DN '{}'", self.text()),
             Identity::KeyId(d) => format!("ID_KEY_ID '@#0x{}'", hex::encode(d)),
             Identity::Null => "ID_NULL 'ID_NULL'".to_string(),
         }

@@ -1,0 +1,429 @@
+//! Two ferroswan daemons authenticating with X.509 certificates from NSS
+//! databases (made by the test with openssl, certutil and pk12util from a
+//! test CA of its own): a tunnel with ping through it; a revoked, an
+//! expired and a wrongly issued peer certificate each refused with a clear
+//! log line and a failing `--up`; `--listall`/`--listcerts` checked line by
+//! line; `--rereadcerts` keeping the old store when the new one is broken.
+//!
+//! Needs root, openssl and libnss3-tools (CI has them); skipped with a
+//! message elsewhere.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{can_run, wait_ping, Daemon};
+use std::time::Duration;
+
+use testkit::{wait_until, NetPair, TempDir};
+
+const DN: &str = "C=CA, ST=Ontario, O=Libreswan";
+
+fn run(dir: &Path, cmd: &str) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{cmd} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn output(dir: &Path, cmd: &str) -> String {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "{cmd}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn can_run_certs(test: &str) -> bool {
+    if !can_run(test) {
+        return false;
+    }
+    for p in ["openssl", "certutil", "pk12util"] {
+        if !testkit::have_program(p) {
+            eprintln!("skipping {test}: {p} is not installed (scripts/install-deps)");
+            return false;
+        }
+    }
+    true
+}
+
+/// The test PKI (crate pki's script: CA "ca", end certificates west, ec256,
+/// revoked, expired, wrongca from "otherca", the CA's CRL revoking
+/// "revoked"), made once per test binary.
+fn pki_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ipsec-certs-pki");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("pki dir");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pki/tests/common/mkpki.sh");
+        run(&dir, &format!("bash {}", script.display()));
+        dir
+    })
+}
+
+/// An NSS database holding `cert` (from the PKI's `cert`.crt/.key) under
+/// `nickname` with its private key, and the CA "ca" trusted (`CT,,`); its
+/// files as (path under the daemon's directory, bytes).
+fn nss_files(cert: &str, nickname: &str) -> Vec<(String, Vec<u8>)> {
+    let p = pki_dir();
+    let tmp = TempDir::new("nss").expect("temporary directory");
+    let d = tmp.path().display();
+    std::fs::write(tmp.path().join("pw"), "").expect("pw");
+    run(p, &format!("certutil -N -d sql:{d} --empty-password"));
+    run(
+        p,
+        &format!(
+            "openssl pkcs12 -export -in {cert}.crt -inkey {cert}.key -name {nickname} \
+             -out {d}/end.p12 -passout pass:p12 && pk12util -i {d}/end.p12 -d sql:{d} -W p12 -k {d}/pw"
+        ),
+    );
+    run(
+        p,
+        &format!("certutil -A -d sql:{d} -f {d}/pw -n ca -t CT,, -i ca.crt"),
+    );
+    ["cert9.db", "key4.db", "pkcs11.txt"]
+        .iter()
+        .filter_map(|f| {
+            std::fs::read(tmp.path().join(f))
+                .ok()
+                .map(|b| (format!("nss/{f}"), b))
+        })
+        .collect()
+}
+
+/// West's view: its certificate "west", the peer proven by the DN of
+/// ec256's certificate.
+fn west_conf() -> String {
+    format!(
+        "config setup\n\
+         \tprotostack=userspace\n\
+         \tlogtime=no\n\
+         \n\
+         conn tun\n\
+         \tleft=192.0.2.1\n\
+         \tleftcert=west\n\
+         \tleftid=%fromcert\n\
+         \tleftsubnet=10.1.0.0/16\n\
+         \tright=192.0.2.2\n\
+         \trightid=\"{DN}, CN=ec256.testing.libreswan.org\"\n\
+         \trightca=%same\n\
+         \trightsubnet=10.2.0.0/16\n\
+         \tauto=add\n"
+    )
+}
+
+/// East's view: its certificate "east" (ec256's), any peer whose DN
+/// matches the wildcard and whose chain goes through our CA.
+fn east_conf() -> String {
+    format!(
+        "config setup\n\
+         \tprotostack=userspace\n\
+         \tlogtime=no\n\
+         \n\
+         conn tun\n\
+         \tleft=192.0.2.1\n\
+         \tleftid=\"{DN}, CN=*\"\n\
+         \tleftca=%same\n\
+         \tleftsubnet=10.1.0.0/16\n\
+         \tright=192.0.2.2\n\
+         \trightcert=east\n\
+         \trightsubnet=10.2.0.0/16\n\
+         \tauto=add\n"
+    )
+}
+
+fn start(net: &NetPair, west_cert: &str, east_extra: &[(&str, &[u8])]) -> (Daemon, Daemon) {
+    let wf = nss_files(west_cert, "west");
+    let wfiles: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let ef = nss_files("ec256", "east");
+    let mut efiles: Vec<(&str, &[u8])> =
+        ef.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    efiles.extend_from_slice(east_extra);
+    let west = Daemon::start_with(&net.west, &west_conf(), "", &wfiles);
+    let east = Daemon::start_with(&net.east, &east_conf(), "", &efiles);
+    (west, east)
+}
+
+#[test]
+fn certificate_tunnel_from_nss_databases() {
+    if !can_run_certs("certificate_tunnel_from_nss_databases") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let (west, east) = start(&net, "west", &[]);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("established IKE SA; authenticated peer"),
+        "{out}\n{}",
+        west.log()
+    );
+    assert!(
+        out.contains(&format!(
+            "authenticated peer using authby=rsasig and ID_DER_ASN1_DN '{DN}, CN=ec256.testing.libreswan.org'"
+        )),
+        "the peer is named by its certificate's subject: {out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+    assert!(east.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
+    assert!(
+        east.log().contains("CN=west.testing.libreswan.org"),
+        "east names west by its certificate: {}",
+        east.log()
+    );
+}
+
+/// West presents `cert`; east refuses it with a log line containing
+/// `why`, and west's `--up` fails.
+fn refused(test: &str, cert: &str, east_extra: &[(&str, &[u8])], why: &[&str]) {
+    if !can_run_certs(test) {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let (west, east) = start(&net, cert, east_extra);
+    let o = west.ipsec(&["auto", "--up", "tun"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_ne!(o.status.code(), Some(0), "{test}: --up succeeded: {out}");
+    // The log is written by the daemon as it goes: wait for the line.
+    let has_line = || {
+        east.log()
+            .lines()
+            .any(|l| why.iter().all(|w| l.contains(w)))
+    };
+    if wait_until(Duration::from_secs(10), "east's log line", has_line).is_err() {
+        panic!(
+            "{test}: no log line with {why:?} in east's log:\n{}\nwest: {out}\n{}",
+            east.log(),
+            west.log()
+        );
+    }
+    let log = east.log();
+    let line = log
+        .lines()
+        .find(|l| why.iter().all(|w| l.contains(w)))
+        .unwrap_or_default();
+    assert!(line.contains("X509"), "{test}: {line}");
+    assert!(!east.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
+}
+
+#[test]
+fn revoked_peer_certificate_is_refused() {
+    let p = pki_dir();
+    let crl = std::fs::read(p.join("ca.crl.pem")).unwrap_or_default();
+    refused(
+        "revoked_peer_certificate_is_refused",
+        "revoked",
+        &[("ipsec.d/crls/ca.crl.pem", &crl)],
+        &["revoked.testing.libreswan.org", "was revoked"],
+    );
+}
+
+#[test]
+fn expired_peer_certificate_is_refused() {
+    refused(
+        "expired_peer_certificate_is_refused",
+        "expired",
+        &[],
+        &["expired.testing.libreswan.org", "expired at"],
+    );
+}
+
+#[test]
+fn peer_certificate_of_another_ca_is_refused() {
+    refused(
+        "peer_certificate_of_another_ca_is_refused",
+        "wrongca",
+        &[],
+        &["wrongca.testing.libreswan.org", "unknown issuer"],
+    );
+}
+
+/// Libreswan's asctime of a certificate time from openssl's
+/// `notBefore=Nov  3 09:05:01 2026 GMT`, without the weekday.
+fn openssl_time(s: &str) -> String {
+    let v: Vec<&str> = s.split_whitespace().collect();
+    assert_eq!(v.len(), 5, "{s}");
+    let day: u32 = v[1].parse().expect("day");
+    format!("{} {day:02} {} {}", v[0], v[2], v[3])
+}
+
+/// What the test knows of a certificate: serial, subject, issuer, dates.
+struct Known {
+    serial: String,
+    not_before: String,
+    not_after: String,
+}
+
+fn known(cert: &str) -> Known {
+    let p = pki_dir();
+    let get = |opt: &str| {
+        let o = output(p, &format!("openssl x509 -in {cert}.crt -noout {opt}"));
+        o.split_once('=').map(|x| x.1.to_string()).unwrap_or(o)
+    };
+    Known {
+        serial: get("-serial").to_ascii_lowercase(),
+        not_before: openssl_time(&get("-startdate")),
+        not_after: openssl_time(&get("-enddate")),
+    }
+}
+
+/// The lines of one certificate in a list, from its title line on.
+fn cert_block<'a>(lines: &'a [&'a str], title: &str) -> &'a [&'a str] {
+    let i = lines
+        .iter()
+        .position(|l| l.starts_with(title))
+        .unwrap_or_else(|| panic!("no line starting {title:?} in {lines:#?}"));
+    &lines[i..(i + 7).min(lines.len())]
+}
+
+fn check_cert(block: &[&str], k: &Known, subject: &str, issuer: &str, key: &str) {
+    let sn = block[0].rsplit_once("SN: 0x").map(|x| x.1).unwrap_or("");
+    assert_eq!(
+        sn.trim_start_matches('0'),
+        k.serial.trim_start_matches('0'),
+        "{block:#?}"
+    );
+    assert_eq!(block[1], format!("000   subject: {subject}"));
+    assert_eq!(block[2], format!("000   issuer: {issuer}"));
+    let (label, when) = block[3].split_at("000   not before: ".len());
+    assert_eq!(label, "000   not before: ");
+    assert_eq!(&when[4..], k.not_before, "{block:#?}");
+    let (label, when) = block[4].split_at("000   not after: ".len());
+    assert_eq!(label, "000   not after: ");
+    assert_eq!(&when[4..], k.not_after, "{block:#?}");
+    assert_eq!(block[5], format!("000   {key}"));
+    assert_eq!(block[6], "000  ");
+}
+
+#[test]
+fn list_operations_show_the_store() {
+    if !can_run_certs("list_operations_show_the_store") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let crl = std::fs::read(pki_dir().join("ca.crl.pem")).unwrap_or_default();
+    let (west, _east) = start(&net, "west", &[]);
+    // West also gets the CA's CRL in its PEM folder, read by --rereadcerts.
+    let crl_path = west.dir.path().join("ipsec.d/crls/ca.crl.pem");
+    std::fs::create_dir_all(crl_path.parent().expect("parent")).expect("crls dir");
+    std::fs::write(&crl_path, &crl).expect("write CRL");
+    let o = west.auto(&["--rereadcerts"], 0);
+    assert!(o.contains("1 CRL(s)"), "{o}");
+
+    let ca_subject = format!("{DN}, CN=Libreswan test CA");
+    let west_subject = format!("{DN}, CN=west.testing.libreswan.org");
+    let all = west.auto(&["--utc", "--listall"], 0);
+    let lines: Vec<&str> = all.lines().collect();
+    // Headers in Libreswan's order.
+    let order: Vec<usize> = [
+        "000 List of Public Keys:",
+        "000 List of Pre-shared secrets",
+        "000 List of X.509 End Certificates:",
+        "000 List of X.509 CA Certificates:",
+        "000 List of CRLs:",
+    ]
+    .iter()
+    .map(|h| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(h))
+            .unwrap_or_else(|| panic!("{h} missing: {all}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{all}");
+    // West's key, from its certificate, with its private key.
+    let key = lines
+        .iter()
+        .position(|l| l.contains("2048 RSA Key") && l.contains("(has private key)"))
+        .unwrap_or_else(|| panic!("west's key missing: {all}"));
+    assert!(lines[key].contains(" UTC "), "--utc: {}", lines[key]);
+    assert_eq!(
+        lines[key + 1],
+        format!("000        DER_ASN1_DN '{west_subject}'")
+    );
+    assert_eq!(lines[key + 2], format!("000        Issuer '{ca_subject}'"));
+    // The end certificate and the CA.
+    check_cert(
+        cert_block(&lines, "000 End certificate \"west\""),
+        &known("west"),
+        &west_subject,
+        &ca_subject,
+        "2048 bit RSA: has private key",
+    );
+    check_cert(
+        cert_block(&lines, "000 Root CA certificate \"ca\""),
+        &known("ca"),
+        &ca_subject,
+        &ca_subject,
+        "2048 bit RSA",
+    );
+    // The CRL: issuer and one revoked certificate.
+    let crl_at = order[4];
+    let crl_lines = &lines[crl_at..];
+    assert!(
+        crl_lines.contains(&format!("000 issuer: {ca_subject}").as_str()),
+        "{all}"
+    );
+    assert!(crl_lines.contains(&"000 revoked certs: 1"), "{all}");
+    // --listcerts alone: the same block.
+    let certs = west.auto(&["--listcerts"], 0);
+    let cl: Vec<&str> = certs.lines().collect();
+    assert_eq!(cl[0], "000  ");
+    assert_eq!(cl[1], "000 List of X.509 End Certificates:");
+    assert_eq!(cl[2], "000  ");
+    check_cert(
+        cert_block(&cl, "000 End certificate \"west\""),
+        &known("west"),
+        &west_subject,
+        &ca_subject,
+        "2048 bit RSA: has private key",
+    );
+    // Nothing about to expire.
+    let check = west.auto(&["--checkpubkeys"], 0);
+    assert!(!check.contains("RSA Key"), "{check}");
+
+    // A broken NSS database: a clear failure, the old store stays.
+    std::fs::write(west.dir.path().join("nss/cert9.db"), b"garbage").expect("write");
+    let o = west.ipsec(&["auto", "--rereadcerts"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("cannot load the NSS database") && out.contains("keeping the previous"),
+        "{out}"
+    );
+    let certs = west.auto(&["--listcerts"], 0);
+    assert!(certs.contains("End certificate \"west\""), "{certs}");
+}
+
+#[test]
+fn checkpubkeys_lists_an_expired_certificate() {
+    if !can_run_certs("checkpubkeys_lists_an_expired_certificate") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let (west, _east) = start(&net, "expired", &[]);
+    let check = west.auto(&["--utc", "--checkpubkeys"], 0);
+    let lines: Vec<&str> = check.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.contains("RSA Key") && l.ends_with("fatal (expired)"))
+        .unwrap_or_else(|| panic!("no expired key: {check}"));
+    assert_eq!(
+        lines[i + 1],
+        format!("000        DER_ASN1_DN '{DN}, CN=expired.testing.libreswan.org'")
+    );
+    assert!(!check.contains("List of Public Keys"), "{check}");
+}
