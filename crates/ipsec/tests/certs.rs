@@ -76,9 +76,10 @@ fn pki_dir() -> &'static Path {
 }
 
 /// An NSS database holding `cert` (from the PKI's `cert`.crt/.key) under
-/// `nickname` with its private key, and the CA "ca" trusted (`CT,,`); its
-/// files as (path under the daemon's directory, bytes).
-fn nss_files(cert: &str, nickname: &str) -> Vec<(String, Vec<u8>)> {
+/// `nickname` with its private key, the CA "ca" trusted (`CT,,`) and the
+/// certificates `peers` (without trust); its files as (path under the
+/// daemon's directory, bytes).
+fn nss_files(cert: &str, nickname: &str, peers: &[&str]) -> Vec<(String, Vec<u8>)> {
     let p = pki_dir();
     let tmp = TempDir::new("nss").expect("temporary directory");
     let d = tmp.path().display();
@@ -95,6 +96,12 @@ fn nss_files(cert: &str, nickname: &str) -> Vec<(String, Vec<u8>)> {
         p,
         &format!("certutil -A -d sql:{d} -f {d}/pw -n ca -t CT,, -i ca.crt"),
     );
+    for peer in peers {
+        run(
+            p,
+            &format!("certutil -A -d sql:{d} -f {d}/pw -n {peer} -t ,, -i {peer}.crt"),
+        );
+    }
     ["cert9.db", "key4.db", "pkcs11.txt"]
         .iter()
         .filter_map(|f| {
@@ -128,11 +135,12 @@ fn west_conf() -> String {
 
 /// East's view: its certificate "east" (ec256's), any peer whose DN
 /// matches the wildcard and whose chain goes through our CA.
-fn east_conf() -> String {
+fn east_conf(setup: &str) -> String {
     format!(
         "config setup\n\
          \tprotostack=userspace\n\
          \tlogtime=no\n\
+         {setup}\
          \n\
          conn tun\n\
          \tleft=192.0.2.1\n\
@@ -147,14 +155,25 @@ fn east_conf() -> String {
 }
 
 fn start(net: &NetPair, west_cert: &str, east_extra: &[(&str, &[u8])]) -> (Daemon, Daemon) {
-    let wf = nss_files(west_cert, "west");
+    start_with(net, west_cert, east_extra, "", &[])
+}
+
+/// Like [`start`], with lines for east's `config setup`.
+fn start_with(
+    net: &NetPair,
+    west_cert: &str,
+    east_extra: &[(&str, &[u8])],
+    east_setup: &str,
+    east_peers: &[&str],
+) -> (Daemon, Daemon) {
+    let wf = nss_files(west_cert, "west", &[]);
     let wfiles: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
-    let ef = nss_files("ec256", "east");
+    let ef = nss_files("ec256", "east", east_peers);
     let mut efiles: Vec<(&str, &[u8])> =
         ef.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
     efiles.extend_from_slice(east_extra);
     let west = Daemon::start_with(&net.west, &west_conf(), "", &wfiles);
-    let east = Daemon::start_with(&net.east, &east_conf(), "", &efiles);
+    let east = Daemon::start_with(&net.east, &east_conf(east_setup), "", &efiles);
     (west, east)
 }
 
@@ -426,4 +445,187 @@ fn checkpubkeys_lists_an_expired_certificate() {
         format!("000        DER_ASN1_DN '{DN}, CN=expired.testing.libreswan.org'")
     );
     assert!(!check.contains("List of Public Keys"), "{check}");
+}
+
+/// `busybox httpd` serving a directory on 192.0.2.254:80 inside a
+/// namespace (the address the test certificates' CRL distribution point
+/// names); killed on drop.
+struct CrlServer {
+    child: std::process::Child,
+}
+
+impl CrlServer {
+    fn start(ns: &testkit::Netns, dir: &Path) -> CrlServer {
+        ns.exec_ok(&["ip", "addr", "add", "192.0.2.254/32", "dev", "lo"])
+            .expect("address of the CRL server");
+        let child = ns
+            .command("busybox")
+            .args(["httpd", "-f", "-p", "192.0.2.254:80", "-h"])
+            .arg(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("busybox httpd");
+        let up = || {
+            ns.exec(&[
+                "busybox",
+                "wget",
+                "-q",
+                "-O",
+                "/dev/null",
+                "http://192.0.2.254/revoked.crl",
+            ])
+            .is_ok_and(|o| o.status.success())
+        };
+        wait_until(Duration::from_secs(10), "the CRL server", up).expect("CRL server");
+        CrlServer { child }
+    }
+}
+
+impl Drop for CrlServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn fetchcrls_fetches_in_the_background_and_crl_strict_waits_for_it() {
+    let test = "fetchcrls_fetches_in_the_background_and_crl_strict_waits_for_it";
+    if !can_run_certs(test) {
+        return;
+    }
+    if !testkit::have_program("busybox") {
+        eprintln!("skipping {test}: busybox is not installed (scripts/install-deps)");
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let www = TempDir::new("crl-www").expect("temporary directory");
+    std::fs::copy(pki_dir().join("ca.crl.der"), www.path().join("revoked.crl")).expect("copy CRL");
+    let _server = CrlServer::start(&net.east, www.path());
+    let (west, east) = start_with(
+        &net,
+        "west",
+        &[],
+        "\tcrl-strict=yes\n\tcrl-timeout=5s\n",
+        &[],
+    );
+    // No CRL yet: crl-strict refuses west.
+    let o = west.ipsec(&["auto", "--up", "tun"]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let strict = || east.log().contains("(crl-strict)");
+    wait_until(Duration::from_secs(10), "crl-strict log line", strict)
+        .unwrap_or_else(|e| panic!("{e}: {}", east.log()));
+    // --fetchcrls answers at once; the CRL arrives in the background.
+    let o = east.auto(&["--fetchcrls"], 0);
+    assert!(o.contains("fetching 1 CRL(s) in the background"), "{o}");
+    let fetched = || {
+        east.auto(&["--listcrls"], 0)
+            .contains("000 revoked certs: 1")
+    };
+    wait_until(Duration::from_secs(15), "the fetched CRL", fetched)
+        .unwrap_or_else(|e| panic!("{e}: {}", east.log()));
+    assert!(east.log().contains("fetched the CRL for"), "{}", east.log());
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+}
+
+/// `openssl ocsp` answering for the test CA (from its index, with the
+/// delegated responder "ocsp") on port 2560 inside a namespace, at the
+/// address the certificates' Authority Information Access names; killed on
+/// drop.
+struct OcspResponder {
+    child: std::process::Child,
+}
+
+impl OcspResponder {
+    fn start(ns: &testkit::Netns) -> OcspResponder {
+        ns.exec_ok(&["ip", "addr", "add", "192.0.2.254/32", "dev", "lo"])
+            .expect("address of the OCSP responder");
+        let child = ns
+            .command("openssl")
+            .args([
+                "ocsp",
+                "-index",
+                "index-ca.txt",
+                "-port",
+                "2560",
+                "-rsigner",
+                "ocsp.crt",
+                "-rkey",
+                "ocsp.key",
+                "-CA",
+                "ca.crt",
+                "-ignore_err",
+            ])
+            .current_dir(pki_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl ocsp");
+        let up = || {
+            ns.exec(&["bash", "-c", "echo > /dev/tcp/192.0.2.254/2560"])
+                .is_ok_and(|o| o.status.success())
+        };
+        wait_until(Duration::from_secs(10), "the OCSP responder", up).expect("OCSP responder");
+        OcspResponder { child }
+    }
+}
+
+impl Drop for OcspResponder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ocsp_revoked_peer_is_refused_until_purgeocsp() {
+    let test = "ocsp_revoked_peer_is_refused_until_purgeocsp";
+    if !can_run_certs(test) {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let _responder = OcspResponder::start(&net.east);
+    // East keeps west's certificate in its database, so it asks the
+    // responder about it when it loads the store.
+    let (west, east) = start_with(
+        &net,
+        "revoked",
+        &[],
+        "\tocsp-enable=yes\n\tocsp-method=post\n",
+        &["revoked"],
+    );
+    let answered = || {
+        east.log()
+            .contains("fetched the OCSP status of C=CA, ST=Ontario, O=Libreswan, CN=revoked")
+    };
+    wait_until(Duration::from_secs(15), "the OCSP answer", answered)
+        .unwrap_or_else(|e| panic!("{e}: {}", east.log()));
+    let o = west.ipsec(&["auto", "--up", "tun"]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let refused = || {
+        east.log()
+            .lines()
+            .any(|l| l.contains("revoked.testing.libreswan.org") && l.contains("(OCSP)"))
+    };
+    wait_until(Duration::from_secs(10), "the OCSP refusal", refused)
+        .unwrap_or_else(|e| panic!("{e}: {}", east.log()));
+    // --purgeocsp empties the cache: without an answer (and without
+    // ocsp-strict) the peer is accepted again.
+    let o = east.auto(&["--purgeocsp"], 0);
+    assert!(o.contains("purged the OCSP cache (2 entries)"), "{o}");
+    west.auto(&["--up", "tun"], 0);
 }

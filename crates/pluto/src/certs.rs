@@ -16,7 +16,7 @@ use ike::certs::{
     identity_from_id, CertAuthSettings, PeerCa, PkiCertAuth, SendCa, SendCert, SignMethod,
 };
 use ike::engine::Identity;
-use pki::fetch::{crl_jobs, FetchConfig, FetchOutcome, Fetcher, OcspMethod};
+use pki::fetch::{crl_jobs, FetchConfig, FetchJob, FetchOutcome, Fetcher, OcspMethod};
 use pki::list::{PubkeyEntry, PUBKEY_WARNING_INTERVAL_SECS};
 use pki::{CertStore, Crl, DistinguishedName, NssDb, OcspCache, TimeZone, UnixTime};
 
@@ -39,6 +39,9 @@ pub struct CertSettings {
     pub ocsp_timeout: Duration,
     /// `ocsp-uri=`.
     pub ocsp_uri: Option<String>,
+    /// `ocsp-trustname=`: the nickname of a responder certificate trusted
+    /// directly.
+    pub ocsp_trustname: Option<String>,
     /// `ocsp-method=`.
     pub ocsp_method: OcspMethod,
     /// `ocsp-cache-size=`.
@@ -61,6 +64,7 @@ impl CertSettings {
             ocsp_strict: s.ocsp_strict,
             ocsp_timeout: s.ocsp_timeout,
             ocsp_uri: s.ocsp_uri.clone(),
+            ocsp_trustname: s.ocsp_trustname.clone(),
             ocsp_method: if s.ocsp_method.eq_ignore_ascii_case("post") {
                 OcspMethod::Post
             } else {
@@ -440,6 +444,45 @@ impl Certs {
                 .map_err(|_| "the certificate store is unusable".to_string())?;
             crl_jobs(&store)
         };
+        self.submit(jobs)
+    }
+
+    /// `ocsp-enable=yes`: queues an OCSP request for every end certificate
+    /// of the store whose issuer is in the store (peer certificates kept in
+    /// the NSS database, and our own); returns how many were queued.
+    /// Certificates a peer sends that the store lacks get no request: with
+    /// `ocsp-strict=yes` such a peer is refused.
+    pub fn fetch_ocsp(&mut self) -> Result<usize, String> {
+        if !self.settings.ocsp_enable {
+            return Ok(0);
+        }
+        let jobs = {
+            let store = self
+                .store
+                .read()
+                .map_err(|_| "the certificate store is unusable".to_string())?;
+            let responder = self
+                .settings
+                .ocsp_trustname
+                .as_deref()
+                .and_then(|n| store.cert_by_nickname(n))
+                .map(|s| Box::new(s.cert.clone()));
+            store
+                .end_certs()
+                .filter_map(|s| {
+                    let issuer = store.issuer_chain(&s.cert, true).into_iter().next()?;
+                    Some(FetchJob::Ocsp {
+                        cert: Box::new(s.cert.clone()),
+                        issuer: Box::new(issuer),
+                        trusted_responder: responder.clone(),
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        self.submit(jobs)
+    }
+
+    fn submit(&mut self, jobs: Vec<FetchJob>) -> Result<usize, String> {
         if jobs.is_empty() {
             return Ok(0);
         }
@@ -479,6 +522,13 @@ impl Certs {
                 Ok(0) => {}
                 Ok(n) => lines.push(format!("crlcheckinterval: fetching {n} CRL(s)")),
                 Err(e) => lines.push(format!("crlcheckinterval: cannot fetch CRLs: {e}")),
+            }
+            match self.fetch_ocsp() {
+                Ok(0) => {}
+                Ok(n) => lines.push(format!(
+                    "crlcheckinterval: asking OCSP about {n} certificate(s)"
+                )),
+                Err(e) => lines.push(format!("crlcheckinterval: cannot ask OCSP: {e}")),
             }
         }
         let outcomes: Vec<FetchOutcome> = match &self.fetcher {

@@ -238,7 +238,7 @@ impl Pluto {
                     self.list(kind, false, r);
                 }
                 let n = self.certs.purge_ocsp();
-                r.verbose(format!("purged the OCSP cache ({n} entries)"));
+                r.log(format!("purged the OCSP cache ({n} entries)"));
             }
             Request::Shutdown => {
                 tracing::info!("shutting down on request");
@@ -469,6 +469,13 @@ impl Pluto {
                 r.fail(Rc::FATAL, format!("{e}; keeping the previous certificates"));
                 return;
             }
+        }
+        match self.certs.fetch_ocsp() {
+            Ok(0) => {}
+            Ok(n) => r.log(format!(
+                "asking OCSP about {n} certificate(s) in the background"
+            )),
+            Err(e) => r.log(format!("warning: cannot ask OCSP: {e}")),
         }
         let waiting: Vec<String> = self
             .db
