@@ -629,3 +629,20 @@ fn ocsp_revoked_peer_is_refused_until_purgeocsp() {
     assert!(o.contains("purged the OCSP cache (2 entries)"), "{o}");
     west.auto(&["--up", "tun"], 0);
 }
+
+#[test]
+fn unknown_leftcert_fails_the_up_with_the_reason() {
+    if !can_run_certs("unknown_leftcert_fails_the_up_with_the_reason") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let wf = nss_files("west", "west", &[]);
+    let files: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let conf = west_conf().replace("leftcert=west", "leftcert=nosuch");
+    let west = Daemon::start_with(&net.west, &conf, "", &files);
+    let out = west.auto(&["--up", "tun"], 56);
+    assert!(
+        out.contains("leftcert=\"nosuch\": no certificate with this nickname in the NSS database"),
+        "{out}"
+    );
+}
