@@ -646,3 +646,87 @@ fn unknown_leftcert_fails_the_up_with_the_reason() {
         "{out}"
     );
 }
+
+/// The PEM folders of `ipsec.d` for `cert`: `certs/FILE`, its key in
+/// `private/`, the CA in `cacerts/`.
+fn pem_files(cert: &str, file: &str) -> Vec<(String, Vec<u8>)> {
+    let p = pki_dir();
+    let read = |f: &str| std::fs::read(p.join(f)).unwrap_or_default();
+    vec![
+        (
+            format!("ipsec.d/certs/{file}"),
+            read(&format!("{cert}.crt")),
+        ),
+        (
+            format!("ipsec.d/private/{cert}.key"),
+            read(&format!("{cert}.key")),
+        ),
+        ("ipsec.d/cacerts/ca.crt".into(), read("ca.crt")),
+    ]
+}
+
+#[test]
+fn certificate_tunnel_from_pem_folders() {
+    if !can_run_certs("certificate_tunnel_from_pem_folders") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let wf = pem_files("west", "west.crt");
+    let ef = pem_files("ec256", "east.pem");
+    let wfiles: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let efiles: Vec<(&str, &[u8])> = ef.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    // leftcert= by file name, and by a path ending in it.
+    let west_conf = west_conf().replace("leftcert=west", "leftcert=west.crt");
+    let east_conf =
+        east_conf("").replace("rightcert=east", "rightcert=/etc/ipsec.d/certs/east.pem");
+    let west = Daemon::start_with(&net.west, &west_conf, "", &wfiles);
+    let _east = Daemon::start_with(&net.east, &east_conf, "", &efiles);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(out.contains("established Child SA"), "{out}");
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+    let certs = west.auto(&["--listcerts"], 0);
+    assert!(
+        certs.contains("000 End certificate \"west.crt\" - SN: 0x"),
+        "{certs}"
+    );
+    assert!(west.log().contains("no NSS database in"), "{}", west.log());
+}
+
+#[test]
+fn crlcheckinterval_fetches_without_being_asked() {
+    let test = "crlcheckinterval_fetches_without_being_asked";
+    if !can_run_certs(test) {
+        return;
+    }
+    if !testkit::have_program("busybox") {
+        eprintln!("skipping {test}: busybox is not installed (scripts/install-deps)");
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let www = TempDir::new("crl-www").expect("temporary directory");
+    std::fs::copy(pki_dir().join("ca.crl.der"), www.path().join("revoked.crl")).expect("copy CRL");
+    let _server = CrlServer::start(&net.east, www.path());
+    let (west, east) = start_with(&net, "revoked", &[], "\tcrlcheckinterval=1s\n", &[]);
+    let fetched = || {
+        east.auto(&["--listcrls"], 0)
+            .contains("000 revoked certs: 1")
+    };
+    wait_until(
+        Duration::from_secs(15),
+        "the CRL fetched by crlcheckinterval",
+        fetched,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", east.log()));
+    assert!(
+        east.log().contains("crlcheckinterval: fetching 1 CRL(s)"),
+        "{}",
+        east.log()
+    );
+    let o = west.ipsec(&["auto", "--up", "tun"]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
