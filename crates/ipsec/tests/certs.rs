@@ -198,6 +198,14 @@ fn certificate_tunnel_from_nss_databases() {
     );
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
     assert!(east.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
+    // Status names our end by the certificate's subject, as Libreswan does.
+    let status = west.status();
+    assert!(
+        status.contains(&format!(
+            "our idtype: ID_DER_ASN1_DN; our id={DN}, CN=west.testing.libreswan.org;"
+        )),
+        "{status}"
+    );
     assert!(
         east.log().contains("CN=west.testing.libreswan.org"),
         "east names west by its certificate: {}",

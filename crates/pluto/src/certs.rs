@@ -429,6 +429,31 @@ impl Certs {
         })
     }
 
+    /// As Libreswan shows them: an end with `cert=` and no ID (or
+    /// `%fromcert`) is shown with its certificate's subject, when the store
+    /// has the certificate.
+    pub fn show_cert_ids(&self, info: &mut crate::connection::ConnInfo) {
+        let Ok(store) = self.store.read() else {
+            return;
+        };
+        for end in [&mut info.this, &mut info.that] {
+            let Some(cert) = end.cert.as_deref() else {
+                continue;
+            };
+            if !matches!(end.id.as_deref(), None | Some("%fromcert")) {
+                continue;
+            }
+            let subject = self.nickname(&store, cert).and_then(|n| {
+                store
+                    .cert_by_nickname(&n)
+                    .map(|s| s.cert.subject().to_string())
+            });
+            if let Some(subject) = subject {
+                end.id = Some(subject);
+            }
+        }
+    }
+
     /// Whether CRL or OCSP fetches are outstanding.
     pub fn fetching(&self) -> bool {
         self.pending > 0

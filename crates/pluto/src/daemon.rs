@@ -299,7 +299,7 @@ impl Pluto {
         r: &mut Replier,
     ) -> bool {
         let name = spec.name.clone();
-        let info = match spec::conn_info(&spec, local) {
+        let mut info = match spec::conn_info(&spec, local) {
             Ok(i) => i,
             Err(e) => {
                 r.fail(
@@ -309,6 +309,7 @@ impl Pluto {
                 return false;
             }
         };
+        self.certs.show_cert_ids(&mut info);
         let conn = Connection {
             info,
             spec,
