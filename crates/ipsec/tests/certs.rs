@@ -738,3 +738,85 @@ fn crlcheckinterval_fetches_without_being_asked() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// strongSwan's charon on east with ec256's certificate and key and the CA
+/// in its swanctl folders, expecting west's DN; ferroswan on west with its
+/// NSS database.
+fn with_charon(net: &NetPair) -> Option<(Daemon, testkit::Charon)> {
+    if !testkit::Charon::available() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("strongSwan (charon, swanctl) is not installed");
+        }
+        eprintln!("SKIPPED: strongSwan (charon, swanctl) is not installed");
+        return None;
+    }
+    let wf = nss_files("west", "west", &[]);
+    let files: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let west = Daemon::start_with(&net.west, &west_conf(), "", &files);
+    let mut c = testkit::CharonConn::psk(
+        "tun",
+        "192.0.2.2",
+        "192.0.2.1",
+        &format!("\"{DN}, CN=ec256.testing.libreswan.org\""),
+        &format!("\"{DN}, CN=west.testing.libreswan.org\""),
+    );
+    c.local_auth = "pubkey".into();
+    c.remote_auth = "pubkey".into();
+    c.proposals = "aes256gcm16-prfsha256-ecp256".into();
+    c.local_ts = "10.2.0.0/16".into();
+    c.remote_ts = "10.1.0.0/16".into();
+    let east = testkit::Charon::start(&net.east, &[c], "unused").expect("charon");
+    let sw = east.dir().join("swanctl");
+    let p = pki_dir();
+    for (from, to) in [
+        ("ec256.crt", "x509/east.crt"),
+        ("ec256.key", "pkcs8/east.key"),
+        ("ca.crt", "x509ca/ca.crt"),
+    ] {
+        std::fs::copy(p.join(from), sw.join(to)).expect("charon credentials");
+    }
+    let conf = sw.join("swanctl.conf");
+    east.swanctl(&[
+        "--load-creds",
+        "--noprompt",
+        "--file",
+        &conf.to_string_lossy(),
+    ])
+    .unwrap_or_else(|e| panic!("{e}\n{}", east.log()));
+    Some((west, east))
+}
+
+#[test]
+fn certificates_interoperate_with_strongswan() {
+    if !can_run_certs("certificates_interoperate_with_strongswan") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let Some((west, east)) = with_charon(&net) else {
+        return;
+    };
+    // ferroswan initiates.
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains(&format!(
+            "ID_DER_ASN1_DN '{DN}, CN=ec256.testing.libreswan.org'"
+        )),
+        "{out}\n{}",
+        east.log()
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1")
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", east.list_sas(), west.log()));
+    west.auto(&["--down", "tun"], 0);
+    wait_until(Duration::from_secs(10), "strongSwan without SAs", || {
+        !east.list_sas().contains("ESTABLISHED")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", east.list_sas()));
+    // strongSwan initiates.
+    east.swanctl(&["--initiate", "--child", "tun", "--timeout", "20"])
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", east.log(), west.log()));
+    wait_until(Duration::from_secs(10), "ferroswan's Child SA", || {
+        west.status().contains("STATE_V2_ESTABLISHED_CHILD_SA")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping with strongSwan as initiator");
+}

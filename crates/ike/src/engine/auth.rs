@@ -195,12 +195,14 @@ impl Engine {
                             Authentication::Null | Authentication::Certificate(_)
                         )
                 }
-                (Some(want), Some(got)) => want == got,
+                (Some(want), Some(got)) => want.same_as(got),
                 _ => false,
             };
             let local_ok = match &idr_req {
                 None => true,
-                Some(r) => Identity::from_payload(r).as_ref() == Some(&conn.local_identity()),
+                Some(r) => {
+                    Identity::from_payload(r).is_some_and(|id| id.same_as(&conn.local_identity()))
+                }
             };
             if remote_ok && local_ok {
                 matching.push(c);
@@ -528,7 +530,7 @@ impl Engine {
             _ => conn.remote_addr.map(|a| Identity::Address(a.ip())),
         });
         if let (Some(want), Some(got)) = (&expected, &peer) {
-            if want != got {
+            if !want.same_as(got) {
                 self.fail_auth(
                     sa,
                     &format!(

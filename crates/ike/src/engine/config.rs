@@ -63,6 +63,28 @@ impl Identity {
         })
     }
 
+    /// Whether two identities name the same thing: equal octets, or, for
+    /// distinguished names, the same RDNs whatever their string encoding
+    /// (a peer may encode a DN typed in its configuration differently
+    /// from the certificate's subject).
+    pub fn same_as(&self, other: &Identity) -> bool {
+        if self == other {
+            return true;
+        }
+        match (self, other) {
+            (Identity::DerAsn1Dn(a), Identity::DerAsn1Dn(b)) => {
+                match (
+                    pki::DistinguishedName::from_der(a),
+                    pki::DistinguishedName::from_der(b),
+                ) {
+                    (Ok(a), Ok(b)) => a.same_as(&b),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// The identity as written in ipsec.conf: `@east`, `user@example`,
     /// an address, `@#hex` for a key ID.
     pub fn text(&self) -> String {
@@ -449,5 +471,27 @@ impl Connection {
         } else {
             self.remote_ts.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Identity;
+
+    /// `CN=<value>` with the value as a PrintableString (0x13) or a
+    /// UTF8String (0x0c).
+    fn cn(tag: u8, value: u8) -> Identity {
+        Identity::DerAsn1Dn(vec![
+            0x30, 0x0c, 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, tag, 0x01, value,
+        ])
+    }
+
+    #[test]
+    fn distinguished_names_compare_whatever_their_encoding() {
+        assert!(cn(0x13, b'x').same_as(&cn(0x0c, b'x')));
+        assert!(!cn(0x13, b'x').same_as(&cn(0x0c, b'y')));
+        assert_eq!(cn(0x0c, b'x').text(), "CN=x");
+        assert!(Identity::Fqdn("a".into()).same_as(&Identity::Fqdn("a".into())));
+        assert!(!Identity::Fqdn("a".into()).same_as(&cn(0x13, b'a')));
     }
 }
