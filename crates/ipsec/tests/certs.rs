@@ -3,20 +3,22 @@
 //! test CA of its own): a tunnel with ping through it; a revoked, an
 //! expired and a wrongly issued peer certificate each refused with a clear
 //! log line and a failing `--up`; `--listall`/`--listcerts` checked line by
-//! line; `--rereadcerts` keeping the old store when the new one is broken.
+//! line; `--rereadcerts` keeping the old store when the new one is broken;
+//! PEM folders; `--fetchcrls`, `crlcheckinterval=`, `crl-strict`, OCSP and
+//! `--purgeocsp`; strongSwan and Libreswan peers with certificates.
 //!
-//! Needs root, openssl and libnss3-tools (CI has them); skipped with a
-//! message elsewhere.
+//! Needs root, openssl and libnss3-tools (CI has them), busybox for the CRL
+//! server, strongSwan and the unpacked Libreswan for the interop tests;
+//! skipped with a message elsewhere.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-use common::{can_run, wait_ping, Daemon};
 use std::time::Duration;
 
+use common::{can_run, wait_ping, Daemon};
 use testkit::{wait_until, NetPair, TempDir};
 
 const DN: &str = "C=CA, ST=Ontario, O=Libreswan";
@@ -80,28 +82,15 @@ fn pki_dir() -> &'static Path {
 /// certificates `peers` (without trust); its files as (path under the
 /// daemon's directory, bytes).
 fn nss_files(cert: &str, nickname: &str, peers: &[&str]) -> Vec<(String, Vec<u8>)> {
-    let p = pki_dir();
     let tmp = TempDir::new("nss").expect("temporary directory");
-    let d = tmp.path().display();
-    std::fs::write(tmp.path().join("pw"), "").expect("pw");
-    run(p, &format!("certutil -N -d sql:{d} --empty-password"));
     run(
-        p,
+        tmp.path(),
         &format!(
-            "openssl pkcs12 -export -in {cert}.crt -inkey {cert}.key -name {nickname} \
-             -out {d}/end.p12 -passout pass:p12 && pk12util -i {d}/end.p12 -d sql:{d} -W p12 -k {d}/pw"
+            "certutil -N -d sql:{} --empty-password",
+            tmp.path().display()
         ),
     );
-    run(
-        p,
-        &format!("certutil -A -d sql:{d} -f {d}/pw -n ca -t CT,, -i ca.crt"),
-    );
-    for peer in peers {
-        run(
-            p,
-            &format!("certutil -A -d sql:{d} -f {d}/pw -n {peer} -t ,, -i {peer}.crt"),
-        );
-    }
+    fill_nss(tmp.path(), cert, nickname, peers);
     ["cert9.db", "key4.db", "pkcs11.txt"]
         .iter()
         .filter_map(|f| {
@@ -110,6 +99,35 @@ fn nss_files(cert: &str, nickname: &str, peers: &[&str]) -> Vec<(String, Vec<u8>
                 .map(|b| (format!("nss/{f}"), b))
         })
         .collect()
+}
+
+/// Imports `cert` with its key under `nickname`, the CA "ca" (`CT,,`) and
+/// `peers` into the NSS database (empty password) in `db`.
+fn fill_nss(db: &Path, cert: &str, nickname: &str, peers: &[&str]) {
+    let p = pki_dir();
+    let d = db.display();
+    let pw = TempDir::new("nss-pw").expect("temporary directory");
+    std::fs::write(pw.path().join("pw"), "").expect("pw");
+    let pw = pw.path().join("pw");
+    let pw = pw.display();
+    run(
+        p,
+        &format!(
+            "openssl pkcs12 -export -in {cert}.crt -inkey {cert}.key -name {nickname} \
+             -out {d}/end.p12 -passout pass:p12 && pk12util -i {d}/end.p12 -d sql:{d} -W p12 -k {pw} \
+             && rm {d}/end.p12"
+        ),
+    );
+    run(
+        p,
+        &format!("certutil -A -d sql:{d} -f {pw} -n ca -t CT,, -i ca.crt"),
+    );
+    for peer in peers {
+        run(
+            p,
+            &format!("certutil -A -d sql:{d} -f {pw} -n {peer} -t ,, -i {peer}.crt"),
+        );
+    }
 }
 
 /// West's view: its certificate "west", the peer proven by the DN of
@@ -819,4 +837,103 @@ fn certificates_interoperate_with_strongswan() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping with strongSwan as initiator");
+}
+
+/// Libreswan's pluto on east with ec256's certificate (nickname "east")
+/// and the CA in its NSS database, expecting west's DN.
+fn libreswan_east(net: &NetPair, pluto_args: &[&str]) -> testkit::Libreswan {
+    let mut lsw = testkit::Libreswan::prepare(&net.east, "").expect("prepare pluto");
+    fill_nss(&lsw.dir().join("nss"), "ec256", "east", &[]);
+    lsw.launch(pluto_args).expect("start pluto");
+    let mut c = testkit::LibreswanConn::psk(
+        "tun",
+        "192.0.2.2",
+        "192.0.2.1",
+        "%fromcert",
+        &format!("\"{DN}, CN=west.testing.libreswan.org\""),
+    );
+    // Libreswan signs with ECDSA, the peer (ferroswan) with RSA.
+    c.authby = "rsasig,ecdsa".into();
+    c.ike = "aes_gcm256-sha2_256-dh19".into();
+    c.leftsubnet = Some("10.2.0.0/16".into());
+    c.rightsubnet = Some("10.1.0.0/16".into());
+    c.extra = vec![
+        "leftcert=east".into(),
+        "leftauth=ecdsa".into(),
+        "rightauth=rsasig".into(),
+        "rightca=%same".into(),
+    ];
+    lsw.add(&c).unwrap_or_else(|e| panic!("{e}\n{}", lsw.log()));
+    lsw
+}
+
+#[test]
+fn certificates_interoperate_with_libreswan() {
+    let test = "certificates_interoperate_with_libreswan";
+    if !can_run_certs(test) {
+        return;
+    }
+    if !testkit::Libreswan::available() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{test}: Libreswan is not unpacked (scripts/install-deps)");
+        }
+        eprintln!("SKIPPED {test}: Libreswan is not unpacked (scripts/install-deps)");
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // This kernel has no ESP, so Libreswan cannot install a Child SA: what
+    // counts is the IKE SA, authenticated by certificates on both sides.
+    let wf = nss_files("west", "west", &[]);
+    let files: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let west = Daemon::start_with(&net.west, &west_conf(), "", &files);
+    let peer_ec256 = format!(
+        "authenticated peer using authby=rsasig and ID_DER_ASN1_DN '{DN}, CN=ec256.testing.libreswan.org'"
+    );
+    let lsw_authenticated_west = format!(
+        "authenticated peer '2048-bit RSASSA-PSS with SHA2_256' digital signature using peer certificate '{DN}, CN=west.testing.libreswan.org' issued by CA '{DN}, CN=Libreswan test CA'"
+    );
+    {
+        // ferroswan initiates; Libreswan refuses the Child SA (no ESP
+        // here), the IKE SA stays.
+        let lsw = libreswan_east(&net, &[]);
+        west.auto(&["--asynchronous", "--up", "tun"], 0);
+        wait_until(Duration::from_secs(15), "Libreswan's IKE SA", || {
+            lsw.ike_sa_established("tun")
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", lsw.log(), west.log()));
+        let log = lsw.log();
+        assert!(
+            log.contains(&format!(
+                "responder established IKE SA; {lsw_authenticated_west}"
+            )),
+            "{log}"
+        );
+        wait_until(Duration::from_secs(10), "ferroswan's IKE SA", || {
+            west.log()
+                .contains(&format!("initiator established IKE SA; {peer_ec256}"))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+        west.auto(&["--down", "tun"], 0);
+    }
+    // Libreswan 4.10 initiates without a Child SA only by impairment;
+    // ferroswan responds.
+    let lsw = libreswan_east(&net, &["--impair", "omit-v2-ike-auth-child"]);
+    let up = lsw.up("tun").expect("ipsec auto --up");
+    assert!(
+        up.text().contains(&format!(
+            "initiator established IKE SA; {lsw_authenticated_west}"
+        )),
+        "{}\n{}",
+        up.text(),
+        west.log()
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "ferroswan's responder IKE SA",
+        || {
+            west.log()
+                .contains(&format!("responder established IKE SA; {peer_ec256}"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
 }
