@@ -391,12 +391,12 @@ impl PkiCertAuth {
     }
 
     /// Authenticates the peer's certificates and returns the key to verify
-    /// its AUTH payload with.
+    /// its AUTH payload with, and the certificate's subject and issuer.
     fn peer_key(
         &self,
         peer_id: &IdPayload,
         certs: &[Vec<u8>],
-    ) -> Result<pki::PublicKey, CertAuthError> {
+    ) -> Result<(pki::PublicKey, Option<(String, String)>), CertAuthError> {
         let claimed = Id::from_payload(peer_id.id_type.to_u8(), &peer_id.data)
             .map_err(|e| rejected(format!("peer ID: {e}")))?;
         let store = self
@@ -440,7 +440,10 @@ impl PkiCertAuth {
         if let (Some((cache, strict)), [end, issuer, ..]) = (&self.ocsp, &peer.chain.certs[..]) {
             self.check_ocsp(cache, *strict, end, issuer, opts.time)?;
         }
-        Ok(peer.public_key)
+        let names = peer
+            .cert()
+            .map(|c| (c.subject().to_string(), c.issuer().to_string()));
+        Ok((peer.public_key, names))
     }
 
     /// The OCSP check of `ocsp-enable`/`ocsp-strict` against the cache.
@@ -558,9 +561,23 @@ impl CertAuth for PkiCertAuth {
         octets: &[u8],
         auth_data: &[u8],
     ) -> Result<(), CertAuthError> {
-        let key = self.peer_key(peer_id, peer_certificates)?;
+        self.verify_described(peer_id, peer_certificates, method, octets, auth_data)
+            .map(|_| ())
+    }
+
+    /// Libreswan's words: `'2048-bit RSASSA-PSS with SHA2_256' digital
+    /// signature using peer certificate 'SUBJECT' issued by CA 'ISSUER'`.
+    fn verify_described(
+        &self,
+        peer_id: &IdPayload,
+        peer_certificates: &[Vec<u8>],
+        method: AuthMethod,
+        octets: &[u8],
+        auth_data: &[u8],
+    ) -> Result<Option<String>, CertAuthError> {
+        let (key, names) = self.peer_key(peer_id, peer_certificates)?;
         let key_type = key.key_type();
-        let (scheme, sig) = match method.to_u8() {
+        let (scheme, sig, words) = match method.to_u8() {
             14 => {
                 let (scheme, sig) = decode_digital_signature(auth_data)
                     .map_err(|e| rejected(format!("AUTH payload: {e}")))?;
@@ -570,27 +587,46 @@ impl CertAuth for PkiCertAuth {
                         scheme.name()
                     )));
                 }
-                (pki_scheme(scheme), sig)
+                let words = match scheme.name().rsplit_once(' ') {
+                    Some((alg, hash)) => format!("{alg} with {hash}"),
+                    None => scheme.name().to_string(),
+                };
+                (pki_scheme(scheme), sig, words)
             }
-            1 if matches!(key_type, KeyType::Rsa { .. }) => {
-                (pki::SignatureScheme::RsaPkcs1(Hash::Sha1), auth_data)
-            }
-            9 if key_type == KeyType::Ecdsa(pki::Curve::P256) => {
-                (pki::SignatureScheme::EcdsaFixed(Hash::Sha256), auth_data)
-            }
-            10 if key_type == KeyType::Ecdsa(pki::Curve::P384) => {
-                (pki::SignatureScheme::EcdsaFixed(Hash::Sha384), auth_data)
-            }
-            11 if key_type == KeyType::Ecdsa(pki::Curve::P521) => {
-                (pki::SignatureScheme::EcdsaFixed(Hash::Sha512), auth_data)
-            }
+            1 if matches!(key_type, KeyType::Rsa { .. }) => (
+                pki::SignatureScheme::RsaPkcs1(Hash::Sha1),
+                auth_data,
+                "RSA with SHA1".to_string(),
+            ),
+            9 if key_type == KeyType::Ecdsa(pki::Curve::P256) => (
+                pki::SignatureScheme::EcdsaFixed(Hash::Sha256),
+                auth_data,
+                "ECDSA with SHA2_256".to_string(),
+            ),
+            10 if key_type == KeyType::Ecdsa(pki::Curve::P384) => (
+                pki::SignatureScheme::EcdsaFixed(Hash::Sha384),
+                auth_data,
+                "ECDSA with SHA2_384".to_string(),
+            ),
+            11 if key_type == KeyType::Ecdsa(pki::Curve::P521) => (
+                pki::SignatureScheme::EcdsaFixed(Hash::Sha512),
+                auth_data,
+                "ECDSA with SHA2_512".to_string(),
+            ),
             m => {
                 let why = format!("the peer used AUTH method {m}, which does not fit");
                 return Err(rejected(format!("{why} its {key_type} certificate key")));
             }
         };
         key.verify(scheme, octets, sig)
-            .map_err(|e| rejected(format!("signature does not verify: {e}")))
+            .map_err(|e| rejected(format!("signature does not verify: {e}")))?;
+        let bits = key_type.bits();
+        Ok(Some(match names {
+            Some((subject, issuer)) => format!(
+                "'{bits}-bit {words}' digital signature using peer certificate '{subject}' issued by CA '{issuer}'"
+            ),
+            None => format!("'{bits}-bit {words}' digital signature"),
+        }))
     }
 
     fn certificate_request(&self) -> Vec<u8> {

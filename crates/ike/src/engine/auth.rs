@@ -461,10 +461,7 @@ impl Engine {
                 conn.auth.authby(),
                 remote_id.describe()
             ),
-            Some(how) => format!(
-                "{role} established IKE SA; authenticated peer {how} using preloaded certificate '{}'",
-                remote_id.text()
-            ),
+            Some(how) => format!("{role} established IKE SA; authenticated peer {how}"),
         };
         self.sa_log(sa, &line);
         self.events.push_back(Event::IkeSaUp(Box::new(IkeSaInfo {

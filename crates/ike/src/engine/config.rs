@@ -171,6 +171,21 @@ pub trait CertAuth: Send + Sync {
         octets: &[u8],
         auth_data: &[u8],
     ) -> Result<(), CertAuthError>;
+    /// Like [`CertAuth::verify`], and says what was verified in Libreswan's
+    /// words (`'2048-bit RSASSA-PSS with SHA2_256' digital signature using
+    /// peer certificate 'DN' issued by CA 'DN'`), for the log line of the
+    /// established IKE SA; `None` leaves the generic wording.
+    fn verify_described(
+        &self,
+        peer_id: &IdPayload,
+        peer_certificates: &[Vec<u8>],
+        method: AuthMethod,
+        octets: &[u8],
+        auth_data: &[u8],
+    ) -> Result<Option<String>, CertAuthError> {
+        self.verify(peer_id, peer_certificates, method, octets, auth_data)
+            .map(|()| None)
+    }
     /// SHA-1 hashes of trusted CA public keys for a CERTREQ payload
     /// (concatenated; empty sends no CERTREQ).
     fn certificate_request(&self) -> Vec<u8>;
