@@ -82,15 +82,29 @@ fn pki_dir() -> &'static Path {
 /// certificates `peers` (without trust); its files as (path under the
 /// daemon's directory, bytes).
 fn nss_files(cert: &str, nickname: &str, peers: &[&str]) -> Vec<(String, Vec<u8>)> {
+    nss_files_with_password(cert, nickname, peers, "")
+}
+
+/// Like [`nss_files`], the database protected by `password`.
+fn nss_files_with_password(
+    cert: &str,
+    nickname: &str,
+    peers: &[&str],
+    password: &str,
+) -> Vec<(String, Vec<u8>)> {
     let tmp = TempDir::new("nss").expect("temporary directory");
+    let pw = TempDir::new("nss-pw").expect("temporary directory");
+    let pw_file = pw.path().join("pw");
+    std::fs::write(&pw_file, password).expect("pw");
     run(
         tmp.path(),
         &format!(
-            "certutil -N -d sql:{} --empty-password",
-            tmp.path().display()
+            "certutil -N -d sql:{} -f {}",
+            tmp.path().display(),
+            pw_file.display()
         ),
     );
-    fill_nss(tmp.path(), cert, nickname, peers);
+    fill_nss(tmp.path(), cert, nickname, peers, password);
     ["cert9.db", "key4.db", "pkcs11.txt"]
         .iter()
         .filter_map(|f| {
@@ -102,12 +116,12 @@ fn nss_files(cert: &str, nickname: &str, peers: &[&str]) -> Vec<(String, Vec<u8>
 }
 
 /// Imports `cert` with its key under `nickname`, the CA "ca" (`CT,,`) and
-/// `peers` into the NSS database (empty password) in `db`.
-fn fill_nss(db: &Path, cert: &str, nickname: &str, peers: &[&str]) {
+/// `peers` into the NSS database in `db` (protected by `password`).
+fn fill_nss(db: &Path, cert: &str, nickname: &str, peers: &[&str], password: &str) {
     let p = pki_dir();
     let d = db.display();
     let pw = TempDir::new("nss-pw").expect("temporary directory");
-    std::fs::write(pw.path().join("pw"), "").expect("pw");
+    std::fs::write(pw.path().join("pw"), password).expect("pw");
     let pw = pw.path().join("pw");
     let pw = pw.display();
     run(
@@ -843,7 +857,7 @@ fn certificates_interoperate_with_strongswan() {
 /// and the CA in its NSS database, expecting west's DN.
 fn libreswan_east(net: &NetPair, pluto_args: &[&str]) -> testkit::Libreswan {
     let mut lsw = testkit::Libreswan::prepare(&net.east, "").expect("prepare pluto");
-    fill_nss(&lsw.dir().join("nss"), "ec256", "east", &[]);
+    fill_nss(&lsw.dir().join("nss"), "ec256", "east", &[], "");
     lsw.launch(pluto_args).expect("start pluto");
     let mut c = testkit::LibreswanConn::psk(
         "tun",
@@ -940,4 +954,47 @@ fn certificates_interoperate_with_libreswan() {
         },
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+}
+
+#[test]
+fn password_protected_nss_database_with_nsspassword() {
+    if !can_run_certs("password_protected_nss_database_with_nsspassword") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let mut files = nss_files_with_password("west", "west", &[], "s3cret pass");
+    files.push((
+        "ipsec.d/nsspassword".into(),
+        b"NSS Certificate DB:s3cret pass\n".to_vec(),
+    ));
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let west = Daemon::start_with(&net.west, &west_conf(), "", &refs);
+    let certs = west.auto(&["--listcerts"], 0);
+    assert!(
+        certs.contains("000   2048 bit RSA: has private key"),
+        "the key decrypted with the nsspassword file: {certs}\n{}",
+        west.log()
+    );
+    // A wrong password: the reread fails and says so; the old store stays.
+    std::fs::write(
+        west.dir.path().join("ipsec.d/nsspassword"),
+        "NSS Certificate DB:wrong\n",
+    )
+    .expect("write nsspassword");
+    let o = west.ipsec(&["auto", "--rereadcerts"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(56), "{out}");
+    assert!(
+        out.contains("cannot load the NSS database")
+            && out.contains("password")
+            && out.contains("keeping the previous"),
+        "{out}"
+    );
+    assert!(west
+        .auto(&["--listcerts"], 0)
+        .contains("000   2048 bit RSA: has private key"));
+    assert!(!out.contains("s3cret"), "the password never shows: {out}");
 }
