@@ -390,9 +390,10 @@ impl Certs {
         } else {
             SendCert::Always
         };
-        let send_ca = match spec.raw.get("sendca").map(|s| s.to_ascii_lowercase()) {
-            Some(s) if s == "none" => SendCa::None,
-            Some(s) if s == "all" => SendCa::All,
+        // Libreswan never sends the root: `sendca=all` (its default) and
+        // `issuer` send the intermediate CAs the store has.
+        let send_ca = match spec.raw.get("sendca") {
+            Some(s) if s.eq_ignore_ascii_case("none") => SendCa::None,
             _ => SendCa::Issuer,
         };
         let sign_method = match authby {
@@ -686,6 +687,7 @@ pub fn pki_id(id: &conf::Id) -> Result<pki::Id, MapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn ids_map_to_pki() {
@@ -714,6 +716,154 @@ mod tests {
         assert!(c.list_certs().iter().all(|l| !l.contains("certificate \"")));
         assert_eq!(c.fetch_crls().unwrap(), 0);
         assert!(c.next_timer().is_none());
+    }
+
+    /// An `ipsec.d` with a self-signed ECDSA certificate `certs/me.pem`
+    /// (CN=me.example) and its key, made by openssl; `None` without it.
+    fn ipsec_d(tag: &str) -> Option<PathBuf> {
+        let dir =
+            std::env::temp_dir().join(format!("ferroswan-certs-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("certs")).ok()?;
+        std::fs::create_dir_all(dir.join("private")).ok()?;
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/C=CA/O=Test/CN=me.example",
+            ])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(dir.join("private/me.key"))
+            .arg("-out")
+            .arg(dir.join("certs/me.pem"))
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!("skipping: openssl cannot make a test certificate");
+            return None;
+        }
+        Some(dir)
+    }
+
+    fn spec(text: &str) -> conf::ConnSpec {
+        let c = conf::Config::parse_str(
+            text,
+            Path::new("/t/ipsec.conf"),
+            &conf::LoadOptions::default(),
+        )
+        .unwrap();
+        c.conns.into_iter().next().unwrap()
+    }
+
+    fn auth_of(certs: &Certs, extra: &str) -> Result<CertConn, MapError> {
+        let s = spec(&format!(
+            "conn t\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tleftcert=me.pem\n{extra}"
+        ));
+        certs.connection_auth(&s, &s.left, &s.right, AuthBy::Rsa(conf::conn::SigHash::Any))
+    }
+
+    #[test]
+    fn connections_map_to_certificate_authentication() {
+        let Some(dir) = ipsec_d("conn") else {
+            return;
+        };
+        let mut certs = Certs::new(dir.join("no-nss"), dir.clone(), CertSettings::default());
+        certs.reload().unwrap();
+        // Defaults: our ID is the subject, the peer any ID its certificate
+        // proves, the certificate always sent, intermediates only.
+        let c = auth_of(&certs, "").unwrap();
+        let subject = pki::DistinguishedName::parse("C=CA, O=Test, CN=me.example").unwrap();
+        match &c.local_id {
+            Identity::DerAsn1Dn(der) => {
+                assert!(pki::DistinguishedName::from_der(der)
+                    .unwrap()
+                    .same_as(&subject))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.remote_id, None);
+        let st = c.auth.settings();
+        assert_eq!(st.peer_id, pki::Id::Any);
+        assert_eq!(st.send_cert, SendCert::Always);
+        assert_eq!(st.send_ca, SendCa::Issuer);
+        assert_eq!(st.peer_ca, None);
+        // A DN peer ID is checked by the authentication, an FQDN by the
+        // engine too.
+        let c = auth_of(
+            &certs,
+            "\trightid=\"C=CA, O=Test, CN=*\"\n\trightca=%same\n",
+        )
+        .unwrap();
+        assert_eq!(c.remote_id, None);
+        assert!(matches!(&c.auth.settings().peer_id, pki::Id::Dn(d) if d.has_wildcards()));
+        assert_eq!(c.auth.settings().peer_ca, Some(PeerCa::Same));
+        let c = auth_of(
+            &certs,
+            "\trightid=@peer.example\n\tleftsendcert=never\n\tsendca=none\n\tleftid=@me.example\n",
+        )
+        .unwrap();
+        assert_eq!(c.remote_id, Some(Identity::Fqdn("peer.example".into())));
+        assert_eq!(c.local_id, Identity::Fqdn("me.example".into()));
+        assert_eq!(c.auth.settings().send_cert, SendCert::Never);
+        assert_eq!(c.auth.settings().send_ca, SendCa::None);
+        // By a path ending in the file name.
+        let s = spec(
+            "conn t\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tleftcert=/etc/ipsec.d/certs/me.pem\n",
+        );
+        assert!(certs
+            .connection_auth(
+                &s,
+                &s.left,
+                &s.right,
+                AuthBy::Ecdsa(conf::conn::SigHash::Any)
+            )
+            .is_ok());
+        // Unknown nickname: a clear error.
+        let s = spec("conn t\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tleftcert=nope\n");
+        let e = certs
+            .connection_auth(&s, &s.left, &s.right, AuthBy::Rsa(conf::conn::SigHash::Any))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("leftcert=\"nope\": no certificate"),
+            "{e}"
+        );
+        // authby=rsa-sha1 does not fit an ECDSA key.
+        let s = spec("conn t\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tleftcert=me.pem\n");
+        let e = certs
+            .connection_auth(
+                &s,
+                &s.left,
+                &s.right,
+                AuthBy::Rsa(conf::conn::SigHash::Sha1),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("cannot sign with RSA"), "{e}");
+        // Lists: the certificate, with its private key.
+        let lines = certs.list_certs();
+        assert_eq!(lines[0], "List of X.509 End Certificates:");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("End certificate \"me.pem\" - SN: 0x")),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&"  subject: C=CA, O=Test, CN=me.example".to_string()));
+        assert!(
+            lines.contains(&"  256 bit(other): has private key".to_string()),
+            "{lines:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
