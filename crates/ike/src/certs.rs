@@ -246,6 +246,25 @@ fn legacy_method(key: KeyType) -> Option<(AuthMethod, pki::SignatureScheme)> {
     })
 }
 
+/// The CERT payloads for `cert` (end entity first) as `sendcert=` and
+/// `sendca=` ask, with the CA certificates `store` has.
+fn chain_for(store: &CertStore, cert: &Certificate, settings: &CertAuthSettings) -> Vec<Vec<u8>> {
+    let mut chain_der = Vec::new();
+    if settings.send_cert != SendCert::Never {
+        chain_der.push(cert.der().to_vec());
+        match settings.send_ca {
+            SendCa::None => {}
+            SendCa::Issuer | SendCa::All => {
+                let all = settings.send_ca == SendCa::All;
+                for ca in store.issuer_chain(cert, all) {
+                    chain_der.push(ca.der().to_vec());
+                }
+            }
+        }
+    }
+    chain_der
+}
+
 /// The engine's [`Identity`] for a `pki` ID; `None` for `%any` and
 /// `%fromcert` (which have no ID payload of their own).
 pub fn identity_from_id(id: &Id) -> Option<Identity> {
@@ -299,19 +318,7 @@ impl PkiCertAuth {
                     }
                 }
             }
-            let mut chain_der = Vec::new();
-            if settings.send_cert != SendCert::Never {
-                chain_der.push(cert.der().to_vec());
-                match settings.send_ca {
-                    SendCa::None => {}
-                    SendCa::Issuer | SendCa::All => {
-                        let all = settings.send_ca == SendCa::All;
-                        for ca in s.issuer_chain(&cert, all) {
-                            chain_der.push(ca.der().to_vec());
-                        }
-                    }
-                }
-            }
+            let chain_der = chain_for(&s, &cert, &settings);
             (cert, chain_der)
         };
         if let Err(e) = cert.subject().to_der() {
@@ -348,9 +355,19 @@ impl PkiCertAuth {
         self
     }
 
-    /// The local certificate (`leftcert=`).
+    /// The local certificate (`leftcert=`) as it was when set up.
     pub fn certificate(&self) -> &Certificate {
         &self.cert
+    }
+
+    /// The local certificate as the store has it now: after the store is
+    /// reloaded (`--rereadcerts`), the nickname may name a renewed
+    /// certificate, which is then sent and signed with.
+    fn current_cert(&self, store: &CertStore) -> Certificate {
+        store
+            .cert_by_nickname(&self.nickname)
+            .map(|s| s.cert.clone())
+            .unwrap_or_else(|| self.cert.clone())
     }
 
     /// The settings in force.
@@ -481,9 +498,13 @@ impl PkiCertAuth {
 
 impl CertAuth for PkiCertAuth {
     fn local_certificates(&self, peer: &PeerAuthHints) -> Vec<Vec<u8>> {
+        let chain = || match self.store.read() {
+            Ok(store) => chain_for(&store, &self.current_cert(&store), &self.settings),
+            Err(_) => self.chain_der.clone(),
+        };
         match self.settings.send_cert {
-            SendCert::Always => self.chain_der.clone(),
-            SendCert::IfAsked if peer.asked_for_certificate() => self.chain_der.clone(),
+            SendCert::Always => chain(),
+            SendCert::IfAsked if peer.asked_for_certificate() => chain(),
             SendCert::IfAsked | SendCert::Never => Vec::new(),
         }
     }
@@ -501,12 +522,14 @@ impl CertAuth for PkiCertAuth {
             .store
             .read()
             .map_err(|_| CertAuthError::SignFailed("the certificate store is unusable".into()))?;
-        let key = store.private_key_for(&self.cert).ok_or_else(|| {
-            CertAuthError::SignFailed(format!(
-                "leftcert=\"{}\": the private key is no longer in the store",
-                self.nickname
-            ))
-        })?;
+        let key = store
+            .private_key_for(&self.current_cert(&store))
+            .ok_or_else(|| {
+                CertAuthError::SignFailed(format!(
+                    "leftcert=\"{}\": the private key is no longer in the store",
+                    self.nickname
+                ))
+            })?;
         let fail = |e: pki::PkiError| CertAuthError::SignFailed(e.to_string());
         let key_type = key.key_type();
         let peer_accepts = |s: &IkeScheme| peer.signature_hashes.contains(&s.hash().id());

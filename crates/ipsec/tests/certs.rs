@@ -998,3 +998,40 @@ fn password_protected_nss_database_with_nsspassword() {
         .contains("000   2048 bit RSA: has private key"));
     assert!(!out.contains("s3cret"), "the password never shows: {out}");
 }
+
+#[test]
+fn rereadcerts_takes_a_renewed_certificate() {
+    if !can_run_certs("rereadcerts_takes_a_renewed_certificate") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let (west, _east) = start(&net, "west", &[]);
+    west.auto(&["--up", "tun"], 0);
+    west.auto(&["--down", "tun"], 0);
+    // A renewed certificate for west: same subject, new key, serial 0x1234.
+    let tmp = TempDir::new("renewed").expect("temporary directory");
+    let new = tmp.path().join("renewed");
+    run(
+        pki_dir(),
+        &format!(
+            "openssl req -new -newkey rsa:2048 -nodes -keyout {n}.key -out {n}.csr \
+             -subj /C=CA/ST=Ontario/O=Libreswan/CN=west.testing.libreswan.org 2>/dev/null && \
+             openssl x509 -req -in {n}.csr -CA ca.crt -CAkey ca.key -set_serial 0x1234 \
+             -days 30 -out {n}.crt 2>/dev/null",
+            n = new.display()
+        ),
+    );
+    for (path, bytes) in nss_files(&new.to_string_lossy(), "west", &[]) {
+        std::fs::write(west.dir.path().join(path), bytes).expect("replace the NSS database");
+    }
+    west.auto(&["--rereadcerts"], 0);
+    let certs = west.auto(&["--listcerts"], 0);
+    assert!(
+        certs.contains("000 End certificate \"west\" - SN: 0x1234"),
+        "{certs}"
+    );
+    // The connection signs with the new key (the old one is gone).
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(out.contains("established Child SA"), "{out}");
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+}
