@@ -1035,3 +1035,32 @@ fn rereadcerts_takes_a_renewed_certificate() {
     assert!(out.contains("established Child SA"), "{out}");
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
 }
+
+#[test]
+fn rereadcerts_readies_a_connection_waiting_for_its_certificate() {
+    if !can_run_certs("rereadcerts_readies_a_connection_waiting_for_its_certificate") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let ef = nss_files("ec256", "east", &[]);
+    let efiles: Vec<(&str, &[u8])> = ef.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let _east = Daemon::start_with(&net.east, &east_conf(""), "", &efiles);
+    // West starts without its database: the connection is added, not ready.
+    let west = Daemon::start(&net.west, &west_conf(), "");
+    let o = west.ipsec(&["auto", "--up", "tun"]);
+    assert_eq!(o.status.code(), Some(56));
+    std::fs::create_dir_all(west.dir.path().join("nss")).expect("nss dir");
+    for (path, bytes) in nss_files("west", "west", &[]) {
+        std::fs::write(west.dir.path().join(path), bytes).expect("write the NSS database");
+    }
+    west.auto(&["--rereadcerts"], 0);
+    let status = west.status();
+    assert!(
+        status.contains(&format!(
+            "our idtype: ID_DER_ASN1_DN; our id={DN}, CN=west.testing.libreswan.org;"
+        )),
+        "{status}"
+    );
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+}

@@ -478,15 +478,23 @@ impl Pluto {
             )),
             Err(e) => r.log(format!("warning: cannot ask OCSP: {e}")),
         }
-        let waiting: Vec<String> = self
+        // Connections added before their certificate was there now show
+        // its subject as their ID.
+        let with_certs: Vec<String> = self
             .db
             .iter()
             .filter(|c| c.info.this.cert.is_some() || c.info.that.cert.is_some())
             .map(|c| c.info.name.clone())
-            .filter(|n| !self.wire.conn_ids.contains_key(n))
             .collect();
-        for n in waiting {
-            self.add_to_engine(&n, r);
+        for n in &with_certs {
+            if let Some(c) = self.db.get_mut(n) {
+                self.certs.show_cert_ids(&mut c.info);
+            }
+        }
+        for n in with_certs {
+            if !self.wire.conn_ids.contains_key(&n) {
+                self.add_to_engine(&n, r);
+            }
         }
     }
 
