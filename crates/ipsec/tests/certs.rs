@@ -409,11 +409,19 @@ fn list_operations_show_the_store() {
         .position(|l| l.contains("2048 RSA Key") && l.contains("(has private key)"))
         .unwrap_or_else(|| panic!("west's key missing: {all}"));
     assert!(lines[key].contains(" UTC "), "--utc: {}", lines[key]);
+    // Listed under the subject, then each subjectAltName, as Libreswan.
     assert_eq!(
         lines[key + 1],
-        format!("000        DER_ASN1_DN '{west_subject}'")
+        format!("000        ID_DER_ASN1_DN '{west_subject}'")
     );
     assert_eq!(lines[key + 2], format!("000        Issuer '{ca_subject}'"));
+    assert_eq!(lines[key + 3], lines[key]);
+    assert_eq!(
+        lines[key + 4],
+        "000        ID_FQDN '@west.testing.libreswan.org'"
+    );
+    assert_eq!(lines[key + 6], lines[key]);
+    assert_eq!(lines[key + 7], "000        ID_IPV4_ADDR '192.0.2.45'");
     // The end certificate and the CA.
     check_cert(
         cert_block(&lines, "000 End certificate \"west\""),
@@ -450,9 +458,9 @@ fn list_operations_show_the_store() {
         &ca_subject,
         "2048 bit RSA: has private key",
     );
-    // Nothing about to expire.
+    // Nothing about to expire: nothing printed.
     let check = west.auto(&["--checkpubkeys"], 0);
-    assert!(!check.contains("RSA Key"), "{check}");
+    assert_eq!(check, "", "{check}");
 
     // A broken NSS database: a clear failure, the old store stays.
     std::fs::write(west.dir.path().join("nss/cert9.db"), b"garbage").expect("write");
@@ -482,7 +490,7 @@ fn checkpubkeys_lists_an_expired_certificate() {
         .unwrap_or_else(|| panic!("no expired key: {check}"));
     assert_eq!(
         lines[i + 1],
-        format!("000        DER_ASN1_DN '{DN}, CN=expired.testing.libreswan.org'")
+        format!("000        ID_DER_ASN1_DN '{DN}, CN=expired.testing.libreswan.org'")
     );
     assert!(!check.contains("List of Public Keys"), "{check}");
 }

@@ -17,8 +17,12 @@ use ike::certs::{
 };
 use ike::engine::Identity;
 use pki::fetch::{crl_jobs, FetchConfig, FetchJob, FetchOutcome, Fetcher, OcspMethod};
-use pki::list::{PubkeyEntry, PUBKEY_WARNING_INTERVAL_SECS};
-use pki::{CertStore, Crl, DistinguishedName, NssDb, OcspCache, TimeZone, UnixTime};
+use pki::list::{check_expiry, PubkeyEntry, PUBKEY_WARNING_INTERVAL_SECS};
+use pki::{
+    CertStore, Certificate, Crl, DistinguishedName, GeneralName, NssDb, OcspCache, TimeZone,
+    UnixTime,
+};
+use std::net::IpAddr;
 
 use crate::ikeconn::MapError;
 
@@ -617,11 +621,11 @@ impl Certs {
 
     /// The public keys of the end certificates named by `nicknames`
     /// (`leftcert=`/`rightcert=` of the connections), for `--listpubkeys`.
-    fn cert_pubkeys(&self, nicknames: &[String]) -> Vec<PubkeyEntry> {
+    fn cert_pubkeys(&self, nicknames: &[String]) -> Vec<(PubkeyEntry, Certificate)> {
         let Ok(store) = self.store.read() else {
             return Vec::new();
         };
-        let mut out: Vec<PubkeyEntry> = Vec::new();
+        let mut out: Vec<(PubkeyEntry, Certificate)> = Vec::new();
         for n in nicknames {
             let Some(nick) = self.nickname(&store, n) else {
                 continue;
@@ -630,8 +634,8 @@ impl Certs {
                 continue;
             };
             let e = PubkeyEntry::from_cert(&s.cert, self.loaded_at, store.has_private_key(&s.cert));
-            if !out.iter().any(|o| o.key == e.key) {
-                out.push(e);
+            if !out.iter().any(|(o, _)| o.key == e.key) {
+                out.push((e, s.cert.clone()));
             }
         }
         out
@@ -639,26 +643,79 @@ impl Certs {
 
     /// The `--listpubkeys` lines of the certificates' keys (no header).
     pub fn list_pubkeys(&self, nicknames: &[String], zone: TimeZone) -> Vec<String> {
-        let keys = self.cert_pubkeys(nicknames);
-        pki::list::list_pubkeys(&keys, UnixTime::now(), zone)
-            .into_iter()
-            .skip(3)
-            .collect()
+        let now = UnixTime::now();
+        let mut out = Vec::new();
+        for (e, cert) in self.cert_pubkeys(nicknames) {
+            let expiry = check_expiry(e.until, now, PUBKEY_WARNING_INTERVAL_SECS)
+                .unwrap_or_else(|| "ok".into());
+            pubkey_lines(&mut out, &e, &cert, zone, &expiry);
+        }
+        out
     }
 
     /// `--checkpubkeys`: the keys of the store's end certificates that have
-    /// expired or expire within two weeks.
+    /// expired or expire within two weeks (no header, as Libreswan).
     pub fn check_pubkeys(&self, zone: TimeZone) -> Vec<String> {
         let Ok(store) = self.store.read() else {
             return vec!["the certificate store is unusable".into()];
         };
-        let keys: Vec<PubkeyEntry> = store
-            .end_certs()
-            .map(|s| {
-                PubkeyEntry::from_cert(&s.cert, self.loaded_at, store.has_private_key(&s.cert))
-            })
-            .collect();
-        pki::list::check_pubkeys(&keys, UnixTime::now(), zone, PUBKEY_WARNING_INTERVAL_SECS)
+        let now = UnixTime::now();
+        let mut out = Vec::new();
+        for s in store.end_certs() {
+            let e = PubkeyEntry::from_cert(&s.cert, self.loaded_at, store.has_private_key(&s.cert));
+            match check_expiry(e.until, now, PUBKEY_WARNING_INTERVAL_SECS) {
+                Some(msg) if !msg.starts_with("ok") => {
+                    pubkey_lines(&mut out, &e, &s.cert, zone, &msg)
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// The IDs a certificate's key is listed under, as Libreswan lists them:
+/// the subject, then each dNSName, iPAddress and rfc822Name of the
+/// subjectAltName.
+fn listed_ids(cert: &Certificate) -> Vec<(&'static str, String)> {
+    let mut ids = vec![("ID_DER_ASN1_DN", cert.subject().to_string())];
+    for g in cert.subject_alt_names() {
+        match g {
+            GeneralName::Dns(d) => ids.push(("ID_FQDN", format!("@{d}"))),
+            GeneralName::Ip(IpAddr::V4(a)) => ids.push(("ID_IPV4_ADDR", a.to_string())),
+            GeneralName::Ip(IpAddr::V6(a)) => ids.push(("ID_IPV6_ADDR", a.to_string())),
+            GeneralName::Email(m) => ids.push(("ID_USER_FQDN", m.clone())),
+            _ => {}
+        }
+    }
+    ids
+}
+
+/// Libreswan's lines of one certificate key, once per ID it is listed
+/// under: `DATE, BITS TYPE Key KEYID (has|no private key), until DATE
+/// EXPIRY`, the ID, the issuer.
+fn pubkey_lines(
+    out: &mut Vec<String>,
+    e: &PubkeyEntry,
+    cert: &Certificate,
+    zone: TimeZone,
+    expiry: &str,
+) {
+    let kt = e.key.key_type();
+    for (kind, id) in listed_ids(cert) {
+        out.push(format!(
+            "{}, {:4} {} Key {} ({} private key), until {} {expiry}",
+            e.installed.realtime(zone),
+            kt.bits(),
+            kt.name(),
+            e.key.keyid(),
+            if e.has_private_key { "has" } else { "no" },
+            UnixTime::realtime_opt(e.until, zone),
+        ));
+        out.push(format!("       {kind} '{id}'"));
+        if let Some(issuer) = &e.issuer {
+            out.push(format!("       Issuer '{issuer}'"));
+        }
     }
 }
 

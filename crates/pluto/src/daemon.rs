@@ -227,7 +227,11 @@ impl Pluto {
                 self.fetch_crls(r);
             }
             Request::List { kinds, utc } => {
-                lists::start(r);
+                // --checkpubkeys alone prints only what expires, as
+                // Libreswan does (nothing when nothing does).
+                if kinds != [ListKind::CheckPubkeys] {
+                    lists::start(r);
+                }
                 for kind in kinds {
                     self.list(kind, utc, r);
                 }
