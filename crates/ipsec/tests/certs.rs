@@ -1072,3 +1072,70 @@ fn rereadcerts_readies_a_connection_waiting_for_its_certificate() {
     west.auto(&["--up", "tun"], 0);
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
 }
+
+/// `--listall` without what legitimately differs between two daemons: the
+/// time each loaded a key (the start of a key line) and the path of
+/// ipsec.secrets.
+fn normalized_listall(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            if l.contains(" Key ") && l.contains(" private key), until ") {
+                match l.split_once(", ") {
+                    Some((_, rest)) => format!("000 <loaded>, {rest}"),
+                    None => l.to_string(),
+                }
+            } else if l.starts_with("000 List of Pre-shared secrets (from ") {
+                "000 List of Pre-shared secrets (from <file>)".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn listall_matches_libreswan_over_the_same_database() {
+    let test = "listall_matches_libreswan_over_the_same_database";
+    if !can_run_certs(test) {
+        return;
+    }
+    if !testkit::Libreswan::available() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{test}: Libreswan is not unpacked (scripts/install-deps)");
+        }
+        eprintln!("SKIPPED {test}: Libreswan is not unpacked (scripts/install-deps)");
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // Libreswan 4.10 on east with west's certificate, key and a peer
+    // certificate in its NSS database; ferroswan on west with the same.
+    let mut lsw = testkit::Libreswan::prepare(&net.east, "").expect("prepare pluto");
+    fill_nss(&lsw.dir().join("nss"), "west", "west", &["ec256"], "");
+    lsw.launch(&[]).expect("start pluto");
+    let mut c = testkit::LibreswanConn::psk("tun", "192.0.2.2", "192.0.2.1", "%fromcert", "%any");
+    c.authby = "rsasig".into();
+    c.extra = vec!["leftcert=west".into()];
+    lsw.add(&c).unwrap_or_else(|e| panic!("{e}\n{}", lsw.log()));
+    let theirs = lsw
+        .auto(&["--utc", "--listall"])
+        .expect("ipsec auto --listall");
+    assert!(theirs.success(), "{}", theirs.text());
+    let wf = nss_files("west", "west", &["ec256"]);
+    let files: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let conf = "config setup\n\tprotostack=userspace\n\tlogtime=no\n\n\
+                conn tun\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tleftcert=west\n\
+                \tleftid=%fromcert\n\tauto=add\n";
+    let west = Daemon::start_with(&net.west, conf, "", &files);
+    let ours = west.auto(&["--utc", "--listall"], 0);
+    let (ours, theirs) = (
+        normalized_listall(&ours),
+        normalized_listall(&theirs.stdout),
+    );
+    for (i, (a, b)) in ours.iter().zip(theirs.iter()).enumerate() {
+        assert_eq!(
+            a, b,
+            "line {i} differs:\nferroswan:\n{ours:#?}\nLibreswan:\n{theirs:#?}"
+        );
+    }
+    assert_eq!(ours.len(), theirs.len(), "{ours:#?}\n{theirs:#?}");
+}

@@ -641,6 +641,27 @@ impl Certs {
         out
     }
 
+    /// The private keys of the certificates named by `nicknames`, as
+    /// Libreswan lists them among its secrets: `    0: RSA (none) (none)`
+    /// (the 0 is the line of ipsec.secrets: none) and `ckaid: HEX`.
+    pub fn private_key_lines(&self, nicknames: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (e, _) in self.cert_pubkeys(nicknames) {
+            if !e.has_private_key {
+                continue;
+            }
+            let kind = match e.key.key_type() {
+                pki::KeyType::Rsa { .. } => "RSA",
+                pki::KeyType::Ecdsa(_) => "ECDSA",
+                pki::KeyType::Ed25519 => "EDDSA",
+            };
+            out.push(format!("{:>5}: {kind} (none) (none)", 0));
+            let ckaid: String = e.key.ckaid().iter().map(|b| format!("{b:02x}")).collect();
+            out.push(format!("       ckaid: {ckaid}"));
+        }
+        out
+    }
+
     /// The `--listpubkeys` lines of the certificates' keys (no header).
     pub fn list_pubkeys(&self, nicknames: &[String], zone: TimeZone) -> Vec<String> {
         let now = UnixTime::now();

@@ -529,11 +529,11 @@ impl Pluto {
                     .collect();
                 let from_certs = self.certs.list_pubkeys(&nicknames, zone);
                 lists::pubkeys(r, self.db.sorted().into_iter(), &from_certs);
-                lists::psks(r, &self.secrets);
+                lists::psks(r, &self.secrets, &self.certs.private_key_lines(&nicknames));
                 return;
             }
             ListKind::Psks => {
-                lists::psks(r, &self.secrets);
+                lists::psks(r, &self.secrets, &[]);
                 return;
             }
             ListKind::Certs => self.certs.list_certs(),

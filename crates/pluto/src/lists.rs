@@ -53,8 +53,9 @@ pub fn pubkeys<'a>(
     }
 }
 
-/// `List of Pre-shared secrets (from FILE)`: index and IDs of every PSK.
-pub fn psks(r: &mut Replier, secrets: &SecretsStore) {
+/// `List of Pre-shared secrets (from FILE)`: index and IDs of every PSK,
+/// then `private_keys` (the lines of the certificates' private keys).
+pub fn psks(r: &mut Replier, secrets: &SecretsStore, private_keys: &[String]) {
     header(
         r,
         &format!(
@@ -67,7 +68,10 @@ pub fn psks(r: &mut Replier, secrets: &SecretsStore) {
     for (i, ids) in entries.into_iter().enumerate() {
         r.info(format!("{:>5}: {ids}", n - i));
     }
-    if n > 0 {
+    for l in private_keys {
+        r.info(l);
+    }
+    if n > 0 || !private_keys.is_empty() {
         r.info(BLANK);
     }
 }
