@@ -1139,3 +1139,55 @@ fn listall_matches_libreswan_over_the_same_database() {
     }
     assert_eq!(ours.len(), theirs.len(), "{ours:#?}\n{theirs:#?}");
 }
+
+#[test]
+fn a_crl_server_that_never_answers_blocks_nothing() {
+    let test = "a_crl_server_that_never_answers_blocks_nothing";
+    if !can_run_certs(test) {
+        return;
+    }
+    if !testkit::have_program("busybox") {
+        eprintln!("skipping {test}: busybox is not installed (scripts/install-deps)");
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // A listener on the distribution point's address that accepts and
+    // never answers (its stdin stays open).
+    net.east
+        .exec_ok(&["ip", "addr", "add", "192.0.2.254/32", "dev", "lo"])
+        .expect("address");
+    let mut silent = net
+        .east
+        .command("busybox")
+        .args(["nc", "-l", "-p", "80"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("busybox nc");
+    let (west, east) = start_with(&net, "west", &[], "\tcrl-timeout=3s\n", &[]);
+    let started = std::time::Instant::now();
+    let o = east.auto(&["--fetchcrls"], 0);
+    assert!(o.contains("fetching 1 CRL(s) in the background"), "{o}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "--fetchcrls waited for the fetch"
+    );
+    // The daemon keeps answering and negotiating while the fetch hangs.
+    let started = std::time::Instant::now();
+    assert!(east.status().contains("\"tun\""));
+    west.auto(&["--up", "tun"], 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the event loop waited for the fetch"
+    );
+    let timed_out = || {
+        east.log()
+            .lines()
+            .any(|l| l.contains("cannot fetch the CRL") && l.contains("timed out after 3000ms"))
+    };
+    wait_until(Duration::from_secs(15), "the fetch's timeout", timed_out)
+        .unwrap_or_else(|e| panic!("{e}: {}", east.log()));
+    let _ = silent.kill();
+    let _ = silent.wait();
+}
