@@ -1191,3 +1191,57 @@ fn a_crl_server_that_never_answers_blocks_nothing() {
     let _ = silent.kill();
     let _ = silent.wait();
 }
+
+/// The public key of the PKI's certificate `cert` as `leftpubkey=` takes
+/// it (`0s` + base64 SubjectPublicKeyInfo).
+fn pubkey_of(cert: &str) -> String {
+    let b64 = output(
+        pki_dir(),
+        &format!(
+            "openssl x509 -in {cert}.crt -noout -pubkey | openssl pkey -pubin -outform DER \
+             | openssl base64 -A"
+        ),
+    );
+    format!("0s{b64}")
+}
+
+#[test]
+fn raw_keys_with_private_keys_in_nss_databases() {
+    if !can_run_certs("raw_keys_with_private_keys_in_nss_databases") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // No leftcert=: raw public keys in ipsec.conf, the private halves in
+    // each side's NSS database (as `ipsec newhostkey` leaves them).
+    let conf = format!(
+        "config setup\n\
+         \tprotostack=userspace\n\
+         \tlogtime=no\n\
+         \n\
+         conn tun\n\
+         \tleft=192.0.2.1\n\
+         \tleftid=@west\n\
+         \tleftpubkey={}\n\
+         \tleftsubnet=10.1.0.0/16\n\
+         \tright=192.0.2.2\n\
+         \trightid=@east\n\
+         \trightpubkey={}\n\
+         \trightsubnet=10.2.0.0/16\n\
+         \tauthby=rsasig\n\
+         \tauto=add\n",
+        pubkey_of("west"),
+        pubkey_of("east")
+    );
+    let wf = nss_files("west", "west", &[]);
+    let ef = nss_files("east", "east", &[]);
+    let wfiles: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let efiles: Vec<(&str, &[u8])> = ef.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let west = Daemon::start_with(&net.west, &conf, "", &wfiles);
+    let _east = Daemon::start_with(&net.east, &conf, "", &efiles);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("digital signature using preloaded certificate '@east'"),
+        "{out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+}

@@ -154,6 +154,10 @@ pub struct Certs {
     fetcher: Option<Fetcher>,
     pending: usize,
     next_check: Option<Instant>,
+    /// The store's private keys for raw-key authentication
+    /// (`leftrsasigkey=`/`leftpubkey=` whose private key is in the NSS
+    /// database, as `ipsec newhostkey` leaves it).
+    raw_keys: Vec<Arc<ike::crypto::PrivateKey>>,
 }
 
 impl std::fmt::Debug for Certs {
@@ -189,6 +193,7 @@ impl Certs {
             fetcher: None,
             pending: 0,
             next_check: None,
+            raw_keys: Vec::new(),
         }
     }
 
@@ -317,11 +322,32 @@ impl Certs {
     /// Loads the store again; on success it replaces the old one (which the
     /// connections see at once), on failure nothing changes.
     pub fn reload(&mut self) -> Result<Vec<String>, CertLoadError> {
-        let (store, notes) = self.load()?;
+        let (store, mut notes) = self.load()?;
+        let mut raw_keys = Vec::new();
+        for k in store.private_keys() {
+            let converted = k
+                .to_der()
+                .map(|der| ike::crypto::PrivateKey::from_der(&der));
+            match converted {
+                Some(Ok(key)) => raw_keys.push(Arc::new(key)),
+                Some(Err(e)) => notes.push(format!(
+                    "warning: private key {} cannot sign raw-key authentication: {e}",
+                    k.public_key().keyid()
+                )),
+                // Ed25519 keys of the store sign with certificates only.
+                None => {}
+            }
+        }
         let mut s = self.store.write().map_err(|_| CertLoadError::Poisoned)?;
         *s = store;
+        self.raw_keys = raw_keys;
         self.loaded_at = UnixTime::now();
         Ok(notes)
+    }
+
+    /// The store's private keys usable for raw-key authentication.
+    pub fn raw_keys(&self) -> &[Arc<ike::crypto::PrivateKey>] {
+        &self.raw_keys
     }
 
     /// The nickname of `leftcert=`: a nickname of the store, or the file

@@ -414,7 +414,7 @@ pub fn map_connection(
             ) = (&this.pubkey, &that.pubkey)
             else {
                 return Err(MapError::NotImplemented(
-                    "signature authentication without leftcert= needs raw public keys of both ends in ipsec.conf (leftrsasigkey=/leftpubkey= and rightrsasigkey=/rightpubkey=); ferroswan does not take raw keys from the NSS database yet".into(),
+                    "signature authentication without leftcert= needs raw public keys of both ends in ipsec.conf (leftrsasigkey=/leftpubkey= and rightrsasigkey=/rightpubkey=); ferroswan does not look keys up by leftckaid= or in DNS".into(),
                 ));
             };
             let parse = |k: &[u8], whose: &str| {
@@ -423,13 +423,15 @@ pub fn map_connection(
             };
             let mine = parse(mine, "our")?;
             let peer = parse(theirs, "the peer's")?;
+            let from_store = creds.certs.map(|c| c.raw_keys()).unwrap_or_default();
             let private_key = keys
                 .iter()
+                .chain(from_store)
                 .find(|k| k.public_key().is_ok_and(|p| p == mine))
                 .cloned()
                 .ok_or_else(|| {
                     MapError::NotImplemented(
-                        "raw-key authentication: no private key matching our public key in IPSECDIR/private/*.pem (ferroswan reads neither RSA records in ipsec.secrets nor the NSS database yet)".into(),
+                        "raw-key authentication: no private key matching our public key in IPSECDIR/private/*.pem or the NSS database (ferroswan does not read RSA records of ipsec.secrets yet)".into(),
                     )
                 })?;
             Authentication::RawKey {
