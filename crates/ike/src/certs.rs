@@ -148,7 +148,16 @@ pub struct PkiCertAuth {
     settings: CertAuthSettings,
     clock: Clock,
     ocsp: Option<(Arc<RwLock<OcspCache>>, bool)>,
+    ocsp_wanted: Option<OcspWanted>,
 }
+
+/// Peer certificates (with their issuer) whose OCSP status the cache did
+/// not have when a peer presented them: the daemon fetches them (see
+/// [`PkiCertAuth::with_ocsp_requests`]).
+pub type OcspWanted = Arc<std::sync::Mutex<Vec<(Certificate, Certificate)>>>;
+
+/// The most certificates [`OcspWanted`] holds before the daemon takes them.
+pub const OCSP_WANTED_MAX: usize = 64;
 
 impl fmt::Debug for PkiCertAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -335,6 +344,7 @@ impl PkiCertAuth {
             settings,
             clock: Arc::new(UnixTime::now),
             ocsp: None,
+            ocsp_wanted: None,
         })
     }
 
@@ -352,6 +362,15 @@ impl PkiCertAuth {
     /// Verifying never waits for the network.
     pub fn with_ocsp_cache(mut self, cache: Arc<RwLock<OcspCache>>, strict: bool) -> Self {
         self.ocsp = Some((cache, strict));
+        self
+    }
+
+    /// With `ocsp-enable`: a peer certificate without a cached answer is
+    /// added to `wanted` (once, at most [`OCSP_WANTED_MAX`] waiting), for
+    /// the daemon to ask the responder; the next authentication of that
+    /// peer finds the answer in the cache.
+    pub fn with_ocsp_requests(mut self, wanted: OcspWanted) -> Self {
+        self.ocsp_wanted = Some(wanted);
         self
     }
 
@@ -476,7 +495,15 @@ impl PkiCertAuth {
         let cache = cache
             .read()
             .map_err(|_| rejected("the OCSP cache is unusable"))?;
-        match cache.get(&id, now).map(|s| &s.status) {
+        let answer = cache.get(&id, now).map(|s| &s.status);
+        if answer.is_none() {
+            if let Some(Ok(mut wanted)) = self.ocsp_wanted.as_ref().map(|w| w.lock()) {
+                if wanted.len() < OCSP_WANTED_MAX && !wanted.iter().any(|(c, _)| c == end) {
+                    wanted.push((end.clone(), issuer.clone()));
+                }
+            }
+        }
+        match answer {
             Some(OcspCertStatus::Revoked { time, .. }) => Err(rejected(format!(
                 "X509: certificate \"{}\" (serial {}) was revoked at {time} (OCSP)",
                 end.subject(),

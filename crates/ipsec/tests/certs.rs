@@ -1245,3 +1245,39 @@ fn raw_keys_with_private_keys_in_nss_databases() {
     );
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
 }
+
+#[test]
+fn ocsp_strict_asks_about_a_peer_certificate_it_does_not_hold() {
+    let test = "ocsp_strict_asks_about_a_peer_certificate_it_does_not_hold";
+    if !can_run_certs(test) {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let _responder = OcspResponder::start(&net.east);
+    let (west, east) = start_with(
+        &net,
+        "west",
+        &[],
+        "\tocsp-enable=yes\n\tocsp-strict=yes\n\tocsp-method=post\n",
+        &[],
+    );
+    // East has never seen west's certificate: no answer yet, refused, and
+    // the question goes to the responder in the background.
+    let o = west.ipsec(&["auto", "--up", "tun"]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let answered = || {
+        let log = east.log();
+        log.contains("no OCSP answer for certificate")
+            && log.contains("fetched the OCSP status of C=CA, ST=Ontario, O=Libreswan, CN=west")
+    };
+    wait_until(Duration::from_secs(15), "the OCSP answer", answered)
+        .unwrap_or_else(|e| panic!("{e}: {}", east.log()));
+    // The next attempt finds the answer (good) in the cache.
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+}

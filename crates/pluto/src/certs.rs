@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use conf::{AuthBy, EndSpec};
 use ike::certs::{
-    identity_from_id, CertAuthSettings, PeerCa, PkiCertAuth, SendCa, SendCert, SignMethod,
+    identity_from_id, CertAuthSettings, OcspWanted, PeerCa, PkiCertAuth, SendCa, SendCert,
+    SignMethod,
 };
 use ike::engine::Identity;
 use pki::fetch::{crl_jobs, FetchConfig, FetchJob, FetchOutcome, Fetcher, OcspMethod};
@@ -158,6 +159,8 @@ pub struct Certs {
     /// (`leftrsasigkey=`/`leftpubkey=` whose private key is in the NSS
     /// database, as `ipsec newhostkey` leaves it).
     raw_keys: Vec<Arc<ike::crypto::PrivateKey>>,
+    /// Peer certificates the authentication wants an OCSP answer for.
+    ocsp_wanted: OcspWanted,
 }
 
 impl std::fmt::Debug for Certs {
@@ -194,6 +197,7 @@ impl Certs {
             pending: 0,
             next_check: None,
             raw_keys: Vec::new(),
+            ocsp_wanted: OcspWanted::default(),
         }
     }
 
@@ -441,7 +445,9 @@ impl Certs {
         let mut auth = PkiCertAuth::new(self.store.clone(), &nickname, settings)
             .map_err(|e| MapError::Invalid(e.to_string()))?;
         if self.settings.ocsp_enable {
-            auth = auth.with_ocsp_cache(self.ocsp.clone(), self.settings.ocsp_strict);
+            auth = auth
+                .with_ocsp_cache(self.ocsp.clone(), self.settings.ocsp_strict)
+                .with_ocsp_requests(self.ocsp_wanted.clone());
         }
         let local_id = match &this.id {
             None | Some(conf::Id::FromCert) => auth.identity_from_cert(),
@@ -517,12 +523,7 @@ impl Certs {
                 .store
                 .read()
                 .map_err(|_| "the certificate store is unusable".to_string())?;
-            let responder = self
-                .settings
-                .ocsp_trustname
-                .as_deref()
-                .and_then(|n| store.cert_by_nickname(n))
-                .map(|s| Box::new(s.cert.clone()));
+            let responder = self.responder_in(&store);
             store
                 .end_certs()
                 .filter_map(|s| {
@@ -536,6 +537,19 @@ impl Certs {
                 .collect::<Vec<_>>()
         };
         self.submit(jobs)
+    }
+
+    /// `ocsp-trustname=`'s certificate in `store`.
+    fn responder_in(&self, store: &CertStore) -> Option<Box<Certificate>> {
+        self.settings
+            .ocsp_trustname
+            .as_deref()
+            .and_then(|n| store.cert_by_nickname(n))
+            .map(|s| Box::new(s.cert.clone()))
+    }
+
+    fn trusted_responder(&self) -> Option<Box<Certificate>> {
+        self.store.read().ok().and_then(|s| self.responder_in(&s))
     }
 
     fn submit(&mut self, jobs: Vec<FetchJob>) -> Result<usize, String> {
@@ -561,7 +575,9 @@ impl Certs {
     /// When the event loop should call [`Certs::on_timer`] next: soon while
     /// fetches are outstanding, else at the next `crlcheckinterval`.
     pub fn next_timer(&self) -> Option<Instant> {
-        let poll = (self.pending > 0).then(|| Instant::now() + Duration::from_millis(100));
+        let wanted = self.ocsp_wanted.lock().is_ok_and(|w| !w.is_empty());
+        let poll =
+            (self.pending > 0 || wanted).then(|| Instant::now() + Duration::from_millis(100));
         match (poll, self.next_check) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -585,6 +601,27 @@ impl Certs {
                     "crlcheckinterval: asking OCSP about {n} certificate(s)"
                 )),
                 Err(e) => lines.push(format!("crlcheckinterval: cannot ask OCSP: {e}")),
+            }
+        }
+        let wanted: Vec<(Certificate, Certificate)> = match self.ocsp_wanted.lock() {
+            Ok(mut w) => std::mem::take(&mut *w),
+            Err(_) => Vec::new(),
+        };
+        if !wanted.is_empty() {
+            let responder = self.trusted_responder();
+            let jobs: Vec<FetchJob> = wanted
+                .into_iter()
+                .map(|(cert, issuer)| {
+                    lines.push(format!("asking OCSP about {}", cert.subject()));
+                    FetchJob::Ocsp {
+                        cert: Box::new(cert),
+                        issuer: Box::new(issuer),
+                        trusted_responder: responder.clone(),
+                    }
+                })
+                .collect();
+            if let Err(e) = self.submit(jobs) {
+                lines.push(format!("cannot ask OCSP: {e}"));
             }
         }
         let outcomes: Vec<FetchOutcome> = match &self.fetcher {
