@@ -1282,3 +1282,70 @@ fn ocsp_strict_asks_about_a_peer_certificate_it_does_not_hold() {
     west.auto(&["--up", "tun"], 0);
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
 }
+
+/// The CKAID of the PKI's RSA certificate `cert` (SHA-1 of the modulus, as
+/// NSS and `leftckaid=` have it).
+fn ckaid_of(cert: &str) -> String {
+    output(
+        pki_dir(),
+        &format!(
+            "openssl x509 -in {cert}.crt -noout -modulus | cut -d= -f2 | basenc --base16 -d \
+             | openssl sha1 -r | cut -d' ' -f1"
+        ),
+    )
+}
+
+#[test]
+fn leftckaid_names_our_key_in_the_nss_database() {
+    if !can_run_certs("leftckaid_names_our_key_in_the_nss_database") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // Each side names its own key by CKAID only, and the peer's by its
+    // public key.
+    let conf = |left: &str, right: &str| {
+        format!(
+            "config setup\n\
+             \tprotostack=userspace\n\
+             \tlogtime=no\n\
+             \n\
+             conn tun\n\
+             \tleft=192.0.2.1\n\
+             \tleftid=@west\n\
+             \t{left}\n\
+             \tleftsubnet=10.1.0.0/16\n\
+             \tright=192.0.2.2\n\
+             \trightid=@east\n\
+             \t{right}\n\
+             \trightsubnet=10.2.0.0/16\n\
+             \tauthby=rsasig\n\
+             \tauto=add\n"
+        )
+    };
+    let west_conf = conf(
+        &format!("leftckaid={}", ckaid_of("west")),
+        &format!("rightpubkey={}", pubkey_of("east")),
+    );
+    let east_conf = conf(
+        &format!("leftpubkey={}", pubkey_of("west")),
+        // A prefix is enough, as in Libreswan.
+        &format!("rightckaid={}", &ckaid_of("east")[..16]),
+    );
+    let wf = nss_files("west", "west", &[]);
+    let ef = nss_files("east", "east", &[]);
+    let wfiles: Vec<(&str, &[u8])> = wf.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let efiles: Vec<(&str, &[u8])> = ef.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let west = Daemon::start_with(&net.west, &west_conf, "", &wfiles);
+    let _east = Daemon::start_with(&net.east, &east_conf, "", &efiles);
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+    // A CKAID the database does not have: a clear failure.
+    let bad = west_conf.replace(&ckaid_of("west"), "00112233");
+    std::fs::write(west.dir.path().join("ipsec.conf"), bad).expect("write ipsec.conf");
+    west.auto(&["--replace", "tun"], 0);
+    let out = west.auto(&["--up", "tun"], 56);
+    assert!(
+        out.contains("leftckaid=00112233: no private key with this CKAID in the NSS database"),
+        "{out}"
+    );
+}

@@ -159,6 +159,8 @@ pub struct Certs {
     /// (`leftrsasigkey=`/`leftpubkey=` whose private key is in the NSS
     /// database, as `ipsec newhostkey` leaves it).
     raw_keys: Vec<Arc<ike::crypto::PrivateKey>>,
+    /// The CKAID (`leftckaid=`) of each of `raw_keys`.
+    raw_key_ckaids: Vec<Vec<u8>>,
     /// Peer certificates the authentication wants an OCSP answer for.
     ocsp_wanted: OcspWanted,
 }
@@ -197,6 +199,7 @@ impl Certs {
             pending: 0,
             next_check: None,
             raw_keys: Vec::new(),
+            raw_key_ckaids: Vec::new(),
             ocsp_wanted: OcspWanted::default(),
         }
     }
@@ -328,12 +331,16 @@ impl Certs {
     pub fn reload(&mut self) -> Result<Vec<String>, CertLoadError> {
         let (store, mut notes) = self.load()?;
         let mut raw_keys = Vec::new();
+        let mut raw_key_ckaids = Vec::new();
         for k in store.private_keys() {
             let converted = k
                 .to_der()
                 .map(|der| ike::crypto::PrivateKey::from_der(&der));
             match converted {
-                Some(Ok(key)) => raw_keys.push(Arc::new(key)),
+                Some(Ok(key)) => {
+                    raw_keys.push(Arc::new(key));
+                    raw_key_ckaids.push(k.public_key().ckaid());
+                }
                 Some(Err(e)) => notes.push(format!(
                     "warning: private key {} cannot sign raw-key authentication: {e}",
                     k.public_key().keyid()
@@ -345,6 +352,7 @@ impl Certs {
         let mut s = self.store.write().map_err(|_| CertLoadError::Poisoned)?;
         *s = store;
         self.raw_keys = raw_keys;
+        self.raw_key_ckaids = raw_key_ckaids;
         self.loaded_at = UnixTime::now();
         Ok(notes)
     }
@@ -352,6 +360,24 @@ impl Certs {
     /// The store's private keys usable for raw-key authentication.
     pub fn raw_keys(&self) -> &[Arc<ike::crypto::PrivateKey>] {
         &self.raw_keys
+    }
+
+    /// `leftckaid=`: the store's private key whose CKAID (SHA-1 of the RSA
+    /// modulus or EC point, in hex) starts with `ckaid`, as Libreswan
+    /// accepts a prefix.
+    pub fn raw_key_by_ckaid(&self, ckaid: &str) -> Option<Arc<ike::crypto::PrivateKey>> {
+        let want = ckaid.trim().trim_start_matches("0x").to_ascii_lowercase();
+        if want.is_empty() {
+            return None;
+        }
+        self.raw_key_ckaids
+            .iter()
+            .zip(&self.raw_keys)
+            .find(|(id, _)| {
+                let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                hex.starts_with(&want)
+            })
+            .map(|(_, k)| k.clone())
     }
 
     /// The nickname of `leftcert=`: a nickname of the store, or the file

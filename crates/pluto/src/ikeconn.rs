@@ -408,32 +408,58 @@ pub fn map_connection(
             Authentication::Certificate(c.auth)
         }
         Some(AuthBy::Rsa(_) | AuthBy::Ecdsa(_) | AuthBy::Eddsa) => {
-            let (
-                Some(PubKeySpec::Raw { key: mine, .. }),
-                Some(PubKeySpec::Raw { key: theirs, .. }),
-            ) = (&this.pubkey, &that.pubkey)
+            let mine = match &this.pubkey {
+                Some(PubKeySpec::Raw { key, .. }) => Some(key),
+                _ => None,
+            };
+            let (Some(PubKeySpec::Raw { key: theirs, .. }), true) =
+                (&that.pubkey, mine.is_some() || this.ckaid.is_some())
             else {
                 return Err(MapError::NotImplemented(
-                    "signature authentication without leftcert= needs raw public keys of both ends in ipsec.conf (leftrsasigkey=/leftpubkey= and rightrsasigkey=/rightpubkey=); ferroswan does not look keys up by leftckaid= or in DNS".into(),
+                    "signature authentication without leftcert= needs the peer's raw public key (rightrsasigkey=/rightpubkey=) and ours (leftrsasigkey=/leftpubkey=, or leftckaid= naming a key of the NSS database); ferroswan does not look keys up in DNS".into(),
                 ));
             };
             let parse = |k: &[u8], whose: &str| {
                 PublicKey::from_libreswan(&format!("0x{}", hex_string(k)))
                     .map_err(|e| MapError::Invalid(format!("{whose} public key: {e}")))
             };
-            let mine = parse(mine, "our")?;
+            let mine = mine.map(|k| parse(k, "our")).transpose()?;
             let peer = parse(theirs, "the peer's")?;
-            let from_store = creds.certs.map(|c| c.raw_keys()).unwrap_or_default();
-            let private_key = keys
-                .iter()
-                .chain(from_store)
-                .find(|k| k.public_key().is_ok_and(|p| p == mine))
-                .cloned()
-                .ok_or_else(|| {
-                    MapError::NotImplemented(
-                        "raw-key authentication: no private key matching our public key in IPSECDIR/private/*.pem or the NSS database (ferroswan does not read RSA records of ipsec.secrets yet)".into(),
-                    )
-                })?;
+            let private_key = match (&this.ckaid, mine) {
+                (Some(ckaid), mine) => {
+                    let key = creds
+                        .certs
+                        .and_then(|c| c.raw_key_by_ckaid(ckaid))
+                        .ok_or_else(|| {
+                            MapError::Invalid(format!(
+                                "leftckaid={ckaid}: no private key with this CKAID in the NSS database"
+                            ))
+                        })?;
+                    if let Some(mine) = mine {
+                        if !key.public_key().is_ok_and(|p| p == mine) {
+                            return Err(MapError::Invalid(format!(
+                                "leftckaid={ckaid} names a key that does not match leftrsasigkey=/leftpubkey="
+                            )));
+                        }
+                    }
+                    key
+                }
+                (None, Some(mine)) => {
+                    let from_store = creds.certs.map(|c| c.raw_keys()).unwrap_or_default();
+                    keys.iter()
+                        .chain(from_store)
+                        .find(|k| k.public_key().is_ok_and(|p| p == mine))
+                        .cloned()
+                        .ok_or_else(|| {
+                            MapError::NotImplemented(
+                                "raw-key authentication: no private key matching our public key in IPSECDIR/private/*.pem or the NSS database (ferroswan does not read RSA records of ipsec.secrets yet)".into(),
+                            )
+                        })?
+                }
+                (None, None) => {
+                    return Err(MapError::Invalid("no public key of ours".into()));
+                }
+            };
             Authentication::RawKey {
                 private_key,
                 peer_public_key: Arc::new(peer),
