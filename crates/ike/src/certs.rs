@@ -148,7 +148,16 @@ pub struct PkiCertAuth {
     settings: CertAuthSettings,
     clock: Clock,
     ocsp: Option<(Arc<RwLock<OcspCache>>, bool)>,
+    ocsp_wanted: Option<OcspWanted>,
 }
+
+/// Peer certificates (with their issuer) whose OCSP status the cache did
+/// not have when a peer presented them: the daemon fetches them (see
+/// [`PkiCertAuth::with_ocsp_requests`]).
+pub type OcspWanted = Arc<std::sync::Mutex<Vec<(Certificate, Certificate)>>>;
+
+/// The most certificates [`OcspWanted`] holds before the daemon takes them.
+pub const OCSP_WANTED_MAX: usize = 64;
 
 impl fmt::Debug for PkiCertAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -246,6 +255,25 @@ fn legacy_method(key: KeyType) -> Option<(AuthMethod, pki::SignatureScheme)> {
     })
 }
 
+/// The CERT payloads for `cert` (end entity first) as `sendcert=` and
+/// `sendca=` ask, with the CA certificates `store` has.
+fn chain_for(store: &CertStore, cert: &Certificate, settings: &CertAuthSettings) -> Vec<Vec<u8>> {
+    let mut chain_der = Vec::new();
+    if settings.send_cert != SendCert::Never {
+        chain_der.push(cert.der().to_vec());
+        match settings.send_ca {
+            SendCa::None => {}
+            SendCa::Issuer | SendCa::All => {
+                let all = settings.send_ca == SendCa::All;
+                for ca in store.issuer_chain(cert, all) {
+                    chain_der.push(ca.der().to_vec());
+                }
+            }
+        }
+    }
+    chain_der
+}
+
 /// The engine's [`Identity`] for a `pki` ID; `None` for `%any` and
 /// `%fromcert` (which have no ID payload of their own).
 pub fn identity_from_id(id: &Id) -> Option<Identity> {
@@ -299,19 +327,7 @@ impl PkiCertAuth {
                     }
                 }
             }
-            let mut chain_der = Vec::new();
-            if settings.send_cert != SendCert::Never {
-                chain_der.push(cert.der().to_vec());
-                match settings.send_ca {
-                    SendCa::None => {}
-                    SendCa::Issuer | SendCa::All => {
-                        let all = settings.send_ca == SendCa::All;
-                        for ca in s.issuer_chain(&cert, all) {
-                            chain_der.push(ca.der().to_vec());
-                        }
-                    }
-                }
-            }
+            let chain_der = chain_for(&s, &cert, &settings);
             (cert, chain_der)
         };
         if let Err(e) = cert.subject().to_der() {
@@ -328,6 +344,7 @@ impl PkiCertAuth {
             settings,
             clock: Arc::new(UnixTime::now),
             ocsp: None,
+            ocsp_wanted: None,
         })
     }
 
@@ -348,9 +365,28 @@ impl PkiCertAuth {
         self
     }
 
-    /// The local certificate (`leftcert=`).
+    /// With `ocsp-enable`: a peer certificate without a cached answer is
+    /// added to `wanted` (once, at most [`OCSP_WANTED_MAX`] waiting), for
+    /// the daemon to ask the responder; the next authentication of that
+    /// peer finds the answer in the cache.
+    pub fn with_ocsp_requests(mut self, wanted: OcspWanted) -> Self {
+        self.ocsp_wanted = Some(wanted);
+        self
+    }
+
+    /// The local certificate (`leftcert=`) as it was when set up.
     pub fn certificate(&self) -> &Certificate {
         &self.cert
+    }
+
+    /// The local certificate as the store has it now: after the store is
+    /// reloaded (`--rereadcerts`), the nickname may name a renewed
+    /// certificate, which is then sent and signed with.
+    fn current_cert(&self, store: &CertStore) -> Certificate {
+        store
+            .cert_by_nickname(&self.nickname)
+            .map(|s| s.cert.clone())
+            .unwrap_or_else(|| self.cert.clone())
     }
 
     /// The settings in force.
@@ -391,12 +427,12 @@ impl PkiCertAuth {
     }
 
     /// Authenticates the peer's certificates and returns the key to verify
-    /// its AUTH payload with.
+    /// its AUTH payload with, and the certificate's subject and issuer.
     fn peer_key(
         &self,
         peer_id: &IdPayload,
         certs: &[Vec<u8>],
-    ) -> Result<pki::PublicKey, CertAuthError> {
+    ) -> Result<(pki::PublicKey, Option<(String, String)>), CertAuthError> {
         let claimed = Id::from_payload(peer_id.id_type.to_u8(), &peer_id.data)
             .map_err(|e| rejected(format!("peer ID: {e}")))?;
         let store = self
@@ -440,7 +476,10 @@ impl PkiCertAuth {
         if let (Some((cache, strict)), [end, issuer, ..]) = (&self.ocsp, &peer.chain.certs[..]) {
             self.check_ocsp(cache, *strict, end, issuer, opts.time)?;
         }
-        Ok(peer.public_key)
+        let names = peer
+            .cert()
+            .map(|c| (c.subject().to_string(), c.issuer().to_string()));
+        Ok((peer.public_key, names))
     }
 
     /// The OCSP check of `ocsp-enable`/`ocsp-strict` against the cache.
@@ -456,7 +495,15 @@ impl PkiCertAuth {
         let cache = cache
             .read()
             .map_err(|_| rejected("the OCSP cache is unusable"))?;
-        match cache.get(&id, now).map(|s| &s.status) {
+        let answer = cache.get(&id, now).map(|s| &s.status);
+        if answer.is_none() {
+            if let Some(Ok(mut wanted)) = self.ocsp_wanted.as_ref().map(|w| w.lock()) {
+                if wanted.len() < OCSP_WANTED_MAX && !wanted.iter().any(|(c, _)| c == end) {
+                    wanted.push((end.clone(), issuer.clone()));
+                }
+            }
+        }
+        match answer {
             Some(OcspCertStatus::Revoked { time, .. }) => Err(rejected(format!(
                 "X509: certificate \"{}\" (serial {}) was revoked at {time} (OCSP)",
                 end.subject(),
@@ -478,9 +525,13 @@ impl PkiCertAuth {
 
 impl CertAuth for PkiCertAuth {
     fn local_certificates(&self, peer: &PeerAuthHints) -> Vec<Vec<u8>> {
+        let chain = || match self.store.read() {
+            Ok(store) => chain_for(&store, &self.current_cert(&store), &self.settings),
+            Err(_) => self.chain_der.clone(),
+        };
         match self.settings.send_cert {
-            SendCert::Always => self.chain_der.clone(),
-            SendCert::IfAsked if peer.asked_for_certificate() => self.chain_der.clone(),
+            SendCert::Always => chain(),
+            SendCert::IfAsked if peer.asked_for_certificate() => chain(),
             SendCert::IfAsked | SendCert::Never => Vec::new(),
         }
     }
@@ -498,12 +549,14 @@ impl CertAuth for PkiCertAuth {
             .store
             .read()
             .map_err(|_| CertAuthError::SignFailed("the certificate store is unusable".into()))?;
-        let key = store.private_key_for(&self.cert).ok_or_else(|| {
-            CertAuthError::SignFailed(format!(
-                "leftcert=\"{}\": the private key is no longer in the store",
-                self.nickname
-            ))
-        })?;
+        let key = store
+            .private_key_for(&self.current_cert(&store))
+            .ok_or_else(|| {
+                CertAuthError::SignFailed(format!(
+                    "leftcert=\"{}\": the private key is no longer in the store",
+                    self.nickname
+                ))
+            })?;
         let fail = |e: pki::PkiError| CertAuthError::SignFailed(e.to_string());
         let key_type = key.key_type();
         let peer_accepts = |s: &IkeScheme| peer.signature_hashes.contains(&s.hash().id());
@@ -558,9 +611,23 @@ impl CertAuth for PkiCertAuth {
         octets: &[u8],
         auth_data: &[u8],
     ) -> Result<(), CertAuthError> {
-        let key = self.peer_key(peer_id, peer_certificates)?;
+        self.verify_described(peer_id, peer_certificates, method, octets, auth_data)
+            .map(|_| ())
+    }
+
+    /// Libreswan's words: `'2048-bit RSASSA-PSS with SHA2_256' digital
+    /// signature using peer certificate 'SUBJECT' issued by CA 'ISSUER'`.
+    fn verify_described(
+        &self,
+        peer_id: &IdPayload,
+        peer_certificates: &[Vec<u8>],
+        method: AuthMethod,
+        octets: &[u8],
+        auth_data: &[u8],
+    ) -> Result<Option<String>, CertAuthError> {
+        let (key, names) = self.peer_key(peer_id, peer_certificates)?;
         let key_type = key.key_type();
-        let (scheme, sig) = match method.to_u8() {
+        let (scheme, sig, words) = match method.to_u8() {
             14 => {
                 let (scheme, sig) = decode_digital_signature(auth_data)
                     .map_err(|e| rejected(format!("AUTH payload: {e}")))?;
@@ -570,27 +637,46 @@ impl CertAuth for PkiCertAuth {
                         scheme.name()
                     )));
                 }
-                (pki_scheme(scheme), sig)
+                let words = match scheme.name().rsplit_once(' ') {
+                    Some((alg, hash)) => format!("{alg} with {hash}"),
+                    None => scheme.name().to_string(),
+                };
+                (pki_scheme(scheme), sig, words)
             }
-            1 if matches!(key_type, KeyType::Rsa { .. }) => {
-                (pki::SignatureScheme::RsaPkcs1(Hash::Sha1), auth_data)
-            }
-            9 if key_type == KeyType::Ecdsa(pki::Curve::P256) => {
-                (pki::SignatureScheme::EcdsaFixed(Hash::Sha256), auth_data)
-            }
-            10 if key_type == KeyType::Ecdsa(pki::Curve::P384) => {
-                (pki::SignatureScheme::EcdsaFixed(Hash::Sha384), auth_data)
-            }
-            11 if key_type == KeyType::Ecdsa(pki::Curve::P521) => {
-                (pki::SignatureScheme::EcdsaFixed(Hash::Sha512), auth_data)
-            }
+            1 if matches!(key_type, KeyType::Rsa { .. }) => (
+                pki::SignatureScheme::RsaPkcs1(Hash::Sha1),
+                auth_data,
+                "RSA with SHA1".to_string(),
+            ),
+            9 if key_type == KeyType::Ecdsa(pki::Curve::P256) => (
+                pki::SignatureScheme::EcdsaFixed(Hash::Sha256),
+                auth_data,
+                "ECDSA with SHA2_256".to_string(),
+            ),
+            10 if key_type == KeyType::Ecdsa(pki::Curve::P384) => (
+                pki::SignatureScheme::EcdsaFixed(Hash::Sha384),
+                auth_data,
+                "ECDSA with SHA2_384".to_string(),
+            ),
+            11 if key_type == KeyType::Ecdsa(pki::Curve::P521) => (
+                pki::SignatureScheme::EcdsaFixed(Hash::Sha512),
+                auth_data,
+                "ECDSA with SHA2_512".to_string(),
+            ),
             m => {
                 let why = format!("the peer used AUTH method {m}, which does not fit");
                 return Err(rejected(format!("{why} its {key_type} certificate key")));
             }
         };
         key.verify(scheme, octets, sig)
-            .map_err(|e| rejected(format!("signature does not verify: {e}")))
+            .map_err(|e| rejected(format!("signature does not verify: {e}")))?;
+        let bits = key_type.bits();
+        Ok(Some(match names {
+            Some((subject, issuer)) => format!(
+                "'{bits}-bit {words}' digital signature using peer certificate '{subject}' issued by CA '{issuer}'"
+            ),
+            None => format!("'{bits}-bit {words}' digital signature"),
+        }))
     }
 
     fn certificate_request(&self) -> Vec<u8> {

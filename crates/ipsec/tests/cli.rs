@@ -402,11 +402,13 @@ fn every_auto_operation() {
         ("--listcerts", "000 List of X.509 End Certificates:"),
         ("--listcacerts", "000 List of X.509 CA Certificates:"),
         ("--listcrls", "000 List of CRLs:"),
-        ("--checkpubkeys", "000 List of X.509 End Certificates:"),
     ] {
         let o = run(&["auto", "--utc", op], 0);
         assert!(out(&o).contains(header), "{op}: {}", out(&o));
     }
+    // --checkpubkeys lists only keys about to expire, without a header.
+    let o = run(&["auto", "--utc", "--checkpubkeys"], 0);
+    assert_eq!(out(&o), "", "nothing expires: nothing printed");
     let s = out(&run(&["auto", "--listall"], 0));
     assert!(
         s.starts_with("000  \n000 List of Public Keys:\n000  \n"),

@@ -198,6 +198,18 @@ impl PrivateKey {
         })
     }
 
+    /// The key's DER, to hand it to another crypto layer (the IKE engine's
+    /// raw-key signatures): the PKCS#1 RSAPrivateKey, or the EC key as it
+    /// was read (PKCS#8 or SEC1 ECPrivateKey); `None` for Ed25519, whose
+    /// key pair keeps no DER.
+    pub fn to_der(&self) -> Option<Zeroizing<Vec<u8>>> {
+        match &self.inner {
+            Inner::Rsa { pkcs1, .. } => Some(pkcs1.clone()),
+            Inner::Ecdsa { der, .. } => Some(der.clone()),
+            Inner::Ed25519(_) => None,
+        }
+    }
+
     /// The matching public key.
     pub fn public_key(&self) -> &PublicKey {
         &self.public
@@ -260,5 +272,25 @@ impl PrivateKey {
                 detail: format!("{scheme:?} with a {} key", self.key_type()),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_der_gives_back_what_reads_the_same_key() {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let key = PrivateKey::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let der = key.to_der().unwrap();
+        assert_eq!(der.as_slice(), pkcs8.as_ref());
+        let again = PrivateKey::from_pem_or_der(&der).unwrap();
+        assert!(again.public_key() == key.public_key());
+        let ed = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let ed = PrivateKey::from_pkcs8(ed.as_ref()).unwrap();
+        assert!(ed.to_der().is_none());
     }
 }

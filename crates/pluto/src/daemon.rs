@@ -2,6 +2,7 @@
 //! requests (and, later, IKE packets, timers and kernel events) reach it
 //! through channels, so nothing else touches the state.
 
+use crate::certs::{CertSettings, Certs};
 use crate::conndb::{ConnDb, DbError};
 use crate::connection::{Connection, Routing};
 use crate::interfaces::{self, InterfaceAddr};
@@ -63,6 +64,8 @@ pub struct Pluto {
     /// `--impair omit-v2-ike-auth-child`: initiate every connection
     /// childless.
     pub omit_ike_auth_child: bool,
+    /// Certificates: the NSS database and the PEM folders, CRL fetching.
+    pub certs: Certs,
 }
 
 impl Pluto {
@@ -73,6 +76,11 @@ impl Pluto {
         secrets_path: PathBuf,
         ipsecdir: PathBuf,
     ) -> Self {
+        let certs = Certs::new(
+            PathBuf::from(&setup.nssdir),
+            ipsecdir.clone(),
+            CertSettings::default(),
+        );
         Pluto {
             setup,
             config_path,
@@ -81,10 +89,20 @@ impl Pluto {
             secrets: SecretsStore::new(secrets_path),
             interfaces: Vec::new(),
             pid: std::process::id(),
+            certs,
             wire: Wire::new(),
             private_keys: Vec::new(),
             keylog: None,
             omit_ike_auth_child: false,
+        }
+    }
+
+    /// What authenticates connections (for `ikeconn::map_connection`).
+    pub fn credentials(&self) -> crate::ikeconn::Credentials<'_> {
+        crate::ikeconn::Credentials {
+            secrets: self.secrets.current(),
+            keys: &self.private_keys,
+            certs: Some(&self.certs),
         }
     }
 
@@ -118,10 +136,10 @@ impl Pluto {
                     .and_then(|fd| unsafe { AsyncFd::register(EventFd(fd)) }.ok());
             }
             let engine_next = self.wire.engine.poll_timeout();
-            let next = match (engine_next, self.wire.next_timer()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let next = [engine_next, self.wire.next_timer(), self.certs.next_timer()]
+                .into_iter()
+                .flatten()
+                .min();
             let deadline = next
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
@@ -148,7 +166,12 @@ impl Pluto {
                     }
                     self.on_kernel_events();
                 }
-                () = tokio::time::sleep_until(deadline) => self.on_timeout(),
+                () = tokio::time::sleep_until(deadline) => {
+                    self.on_timeout();
+                    for line in self.certs.on_timer(std::time::Instant::now()) {
+                        tracing::info!("{line}");
+                    }
+                }
                 () = &mut stop => break,
             }
         }
@@ -211,7 +234,11 @@ impl Pluto {
                 self.fetch_crls(r);
             }
             Request::List { kinds, utc } => {
-                lists::start(r);
+                // --checkpubkeys alone prints only what expires, as
+                // Libreswan does (nothing when nothing does).
+                if kinds != [ListKind::CheckPubkeys] {
+                    lists::start(r);
+                }
                 for kind in kinds {
                     self.list(kind, utc, r);
                 }
@@ -221,7 +248,8 @@ impl Pluto {
                 for kind in ListKind::ALL {
                     self.list(kind, false, r);
                 }
-                r.verbose("the OCSP cache is empty (ferroswan does no OCSP yet)");
+                let n = self.certs.purge_ocsp();
+                r.log(format!("purged the OCSP cache ({n} entries)"));
             }
             Request::Shutdown => {
                 tracing::info!("shutting down on request");
@@ -293,7 +321,7 @@ impl Pluto {
                 return false;
             }
         };
-        let info = match spec::conn_info(&spec, local) {
+        let mut info = match spec::conn_info(&spec, local) {
             Ok(i) => i,
             Err(e) => {
                 r.fail(
@@ -303,6 +331,7 @@ impl Pluto {
                 return false;
             }
         };
+        self.certs.show_cert_ids(&mut info);
         let conn = Connection {
             info,
             spec,
@@ -451,57 +480,91 @@ impl Pluto {
         self.private_keys = keys;
     }
 
-    fn uses_certificates(&self) -> bool {
-        self.db.iter().any(|c| {
-            let i = &c.info;
-            i.this.cert.is_some()
-                || i.that.cert.is_some()
-                || i.this.ca.is_some()
-                || i.that.ca.is_some()
-        })
-    }
-
-    fn reread_certs(&mut self, r: &mut Replier) {
-        if self.uses_certificates() {
-            r.fail(
-                Rc::NOT_IMPLEMENTED,
-                "not implemented yet: loading certificates (connections use cert= or ca=)",
-            );
-        } else {
-            r.verbose("no connection uses certificates; nothing to reread");
+    /// Loads the certificate store again (the NSS database and the PEM
+    /// folders); a store that fails to load keeps the previous one. Then
+    /// hands the engine the connections that were waiting for a
+    /// certificate.
+    pub fn reread_certs(&mut self, r: &mut Replier) {
+        r.log("forgetting certificates");
+        match self.certs.reload() {
+            Ok(notes) => {
+                for n in notes {
+                    r.log(n);
+                }
+            }
+            Err(e) => {
+                r.fail(Rc::FATAL, format!("{e}; keeping the previous certificates"));
+                return;
+            }
+        }
+        match self.certs.fetch_ocsp() {
+            Ok(0) => {}
+            Ok(n) => r.log(format!(
+                "asking OCSP about {n} certificate(s) in the background"
+            )),
+            Err(e) => r.log(format!("warning: cannot ask OCSP: {e}")),
+        }
+        // Connections added before their certificate was there now show
+        // its subject as their ID.
+        let with_certs: Vec<String> = self
+            .db
+            .iter()
+            .filter(|c| c.info.this.cert.is_some() || c.info.that.cert.is_some())
+            .map(|c| c.info.name.clone())
+            .collect();
+        for n in &with_certs {
+            if let Some(c) = self.db.get_mut(n) {
+                self.certs.show_cert_ids(&mut c.info);
+            }
+        }
+        for n in with_certs {
+            if !self.wire.conn_ids.contains_key(&n) {
+                self.add_to_engine(&n, r);
+            }
         }
     }
 
+    /// `--fetchcrls`: queues the fetches on the fetcher thread; the
+    /// results arrive in the event loop.
     fn fetch_crls(&mut self, r: &mut Replier) {
-        let crl_dir = self.ipsecdir.join("crls");
-        let has_crls = std::fs::read_dir(&crl_dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if has_crls {
-            r.fail(
-                Rc::NOT_IMPLEMENTED,
-                format!(
-                    "not implemented yet: loading CRLs from {}",
-                    crl_dir.display()
-                ),
-            );
-        } else {
-            r.verbose("no CRLs loaded; nothing to fetch");
+        match self.certs.fetch_crls() {
+            Ok(0) => r.verbose("no certificate has a CRL distribution point; nothing to fetch"),
+            Ok(n) => r.log(format!("fetching {n} CRL(s) in the background")),
+            Err(e) => r.fail(Rc::FATAL, format!("cannot fetch CRLs: {e}")),
         }
     }
 
-    fn list(&mut self, kind: ListKind, _utc: bool, r: &mut Replier) {
-        match kind {
+    fn list(&mut self, kind: ListKind, utc: bool, r: &mut Replier) {
+        let zone = if utc {
+            pki::TimeZone::Utc
+        } else {
+            pki::TimeZone::System
+        };
+        let lines = match kind {
             ListKind::Pubkeys => {
-                lists::pubkeys(r, self.db.sorted().into_iter());
-                lists::psks(r, &self.secrets);
+                let nicknames: Vec<String> = self
+                    .db
+                    .sorted()
+                    .into_iter()
+                    .flat_map(|c| [c.info.this.cert.clone(), c.info.that.cert.clone()])
+                    .flatten()
+                    .collect();
+                let from_certs = self.certs.list_pubkeys(&nicknames, zone);
+                lists::pubkeys(r, self.db.sorted().into_iter(), &from_certs);
+                lists::psks(r, &self.secrets, &self.certs.private_key_lines(&nicknames));
+                return;
             }
-            ListKind::Psks => lists::psks(r, &self.secrets),
-            ListKind::Certs | ListKind::CheckPubkeys => {
-                lists::header(r, "List of X.509 End Certificates:")
+            ListKind::Psks => {
+                lists::psks(r, &self.secrets, &[]);
+                return;
             }
-            ListKind::Cacerts => lists::header(r, "List of X.509 CA Certificates:"),
-            ListKind::Crls => lists::header(r, "List of CRLs:"),
+            ListKind::Certs => self.certs.list_certs(),
+            ListKind::CheckPubkeys => self.certs.check_pubkeys(zone),
+            ListKind::Cacerts => self.certs.list_cacerts(),
+            ListKind::Crls => self.certs.list_crls(),
+        };
+        for l in lines {
+            r.info(l);
         }
     }
 

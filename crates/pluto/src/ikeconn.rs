@@ -340,15 +340,28 @@ pub fn load_private_keys(dir: &std::path::Path) -> (Vec<Arc<PrivateKey>>, Vec<St
     (keys, warnings)
 }
 
+/// What authenticates connections: ipsec.secrets, the raw private keys
+/// and the certificate store.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// ipsec.secrets, if loaded.
+    pub secrets: Option<&'a conf::Secrets>,
+    /// Private keys for raw-key authentication (`IPSECDIR/private/*.pem`).
+    pub keys: &'a [Arc<PrivateKey>],
+    /// The certificate store, for `leftcert=`.
+    pub certs: Option<&'a crate::certs::Certs>,
+}
+
 /// Maps an oriented connection. `remote_host` overrides the peer
 /// (`--remote-host`).
 pub fn map_connection(
     spec: &ConnSpec,
     local_addrs: &[IpAddr],
-    secrets: Option<&conf::Secrets>,
-    keys: &[Arc<PrivateKey>],
+    creds: &Credentials<'_>,
     remote_host: Option<IpAddr>,
 ) -> Result<Mapped, MapError> {
+    let secrets = creds.secrets;
+    let keys = creds.keys;
     let (this, that) = oriented(spec, local_addrs)?;
     let local = host_ip(this, "left")?.ok_or_else(|| MapError::Host {
         end: "left",
@@ -367,6 +380,7 @@ pub fn map_connection(
         (None, Some(_)) => spec.authby.clone(),
         (None, None) => vec![AuthBy::Rsa(conf::conn::SigHash::Any)],
     };
+    let mut cert_ids: Option<(Identity, Option<Identity>)> = None;
     let auth = match auth_words.first() {
         Some(AuthBy::Psk) => {
             let psk = secrets
@@ -381,31 +395,71 @@ pub fn map_connection(
             Authentication::Psk(Secret::from_slice(psk.as_bytes()))
         }
         Some(AuthBy::Null) => Authentication::Null,
+        Some(authby @ (AuthBy::Rsa(_) | AuthBy::Ecdsa(_) | AuthBy::Eddsa))
+            if this.cert.is_some() =>
+        {
+            let certs = creds.certs.ok_or_else(|| {
+                MapError::Invalid(
+                    "leftcert= needs the certificate store, which is not loaded".into(),
+                )
+            })?;
+            let c = certs.connection_auth(spec, this, that, *authby)?;
+            cert_ids = Some((c.local_id, c.remote_id));
+            Authentication::Certificate(c.auth)
+        }
         Some(AuthBy::Rsa(_) | AuthBy::Ecdsa(_) | AuthBy::Eddsa) => {
-            let (
-                Some(PubKeySpec::Raw { key: mine, .. }),
-                Some(PubKeySpec::Raw { key: theirs, .. }),
-            ) = (&this.pubkey, &that.pubkey)
+            let mine = match &this.pubkey {
+                Some(PubKeySpec::Raw { key, .. }) => Some(key),
+                _ => None,
+            };
+            let (Some(PubKeySpec::Raw { key: theirs, .. }), true) =
+                (&that.pubkey, mine.is_some() || this.ckaid.is_some())
             else {
                 return Err(MapError::NotImplemented(
-                    "signature authentication needs raw public keys of both ends in ipsec.conf (leftrsasigkey=/leftpubkey= and rightrsasigkey=/rightpubkey=); certificates are not supported yet".into(),
+                    "signature authentication without leftcert= needs the peer's raw public key (rightrsasigkey=/rightpubkey=) and ours (leftrsasigkey=/leftpubkey=, or leftckaid= naming a key of the NSS database); ferroswan does not look keys up in DNS".into(),
                 ));
             };
             let parse = |k: &[u8], whose: &str| {
                 PublicKey::from_libreswan(&format!("0x{}", hex_string(k)))
                     .map_err(|e| MapError::Invalid(format!("{whose} public key: {e}")))
             };
-            let mine = parse(mine, "our")?;
+            let mine = mine.map(|k| parse(k, "our")).transpose()?;
             let peer = parse(theirs, "the peer's")?;
-            let private_key = keys
-                .iter()
-                .find(|k| k.public_key().is_ok_and(|p| p == mine))
-                .cloned()
-                .ok_or_else(|| {
-                    MapError::NotImplemented(
-                        "raw-key authentication: no private key matching our public key in IPSECDIR/private/*.pem (ferroswan reads neither RSA records in ipsec.secrets nor the NSS database yet)".into(),
-                    )
-                })?;
+            let private_key = match (&this.ckaid, mine) {
+                (Some(ckaid), mine) => {
+                    let key = creds
+                        .certs
+                        .and_then(|c| c.raw_key_by_ckaid(ckaid))
+                        .ok_or_else(|| {
+                            MapError::Invalid(format!(
+                                "leftckaid={ckaid}: no private key with this CKAID in the NSS database"
+                            ))
+                        })?;
+                    if let Some(mine) = mine {
+                        if !key.public_key().is_ok_and(|p| p == mine) {
+                            return Err(MapError::Invalid(format!(
+                                "leftckaid={ckaid} names a key that does not match leftrsasigkey=/leftpubkey="
+                            )));
+                        }
+                    }
+                    key
+                }
+                (None, Some(mine)) => {
+                    let from_store = creds.certs.map(|c| c.raw_keys()).unwrap_or_default();
+                    keys.iter()
+                        .chain(from_store)
+                        .find(|k| k.public_key().is_ok_and(|p| p == mine))
+                        .cloned()
+                        .ok_or_else(|| {
+                            MapError::NotImplemented(
+                                "raw-key authentication: no private key matching our public key in IPSECDIR/private/*.pem or the NSS database (ferroswan does not read RSA records of ipsec.secrets yet)".into(),
+                            )
+                        })?
+                }
+                (None, None) => {
+                    return Err(MapError::Invalid("no public key of ours".into()));
+                }
+            };
             Authentication::RawKey {
                 private_key,
                 peer_public_key: Arc::new(peer),
@@ -422,11 +476,19 @@ pub fn map_connection(
         remote.map(|r| SocketAddr::new(r, remote_port)),
         auth,
     );
-    conn.local_id = this.id.as_ref().map(identity).transpose()?.flatten();
-    conn.remote_id = match &that.id {
-        Some(id) => identity(id)?,
-        None => remote.map(Identity::Address),
-    };
+    match cert_ids {
+        Some((local_id, remote_id)) => {
+            conn.local_id = Some(local_id);
+            conn.remote_id = remote_id;
+        }
+        None => {
+            conn.local_id = this.id.as_ref().map(identity).transpose()?.flatten();
+            conn.remote_id = match &that.id {
+                Some(id) => identity(id)?,
+                None => remote.map(Identity::Address),
+            };
+        }
+    }
     conn.ike_proposals = ike_proposals(spec)?;
     conn.esp_proposals = esp_proposals(spec)?;
     conn.local_ts = selectors(this, Some(local));
@@ -482,6 +544,14 @@ mod tests {
         c.conns.into_iter().next().unwrap()
     }
 
+    fn creds(secrets: Option<&conf::Secrets>) -> Credentials<'_> {
+        Credentials {
+            secrets,
+            keys: &[],
+            certs: None,
+        }
+    }
+
     fn secrets(text: &str) -> conf::Secrets {
         conf::Secrets::parse_str(
             text,
@@ -500,7 +570,7 @@ mod tests {
         );
         let sec = secrets("@west @east : PSK \"right\"\n: PSK \"wrong\"\n");
         let local: Vec<IpAddr> = vec!["192.0.2.2".parse().unwrap()];
-        let m = map_connection(&s, &local, Some(&sec), &[], None).unwrap();
+        let m = map_connection(&s, &local, &creds(Some(&sec)), None).unwrap();
         // Oriented to the right end.
         assert_eq!(m.local, "192.0.2.2".parse::<IpAddr>().unwrap());
         assert_eq!(m.conn.local_id, Some(Identity::Fqdn("east".into())));
@@ -534,16 +604,15 @@ mod tests {
     fn missing_psk_and_unoriented_are_errors() {
         let s = spec("conn t\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n");
         let local: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
-        let e = map_connection(&s, &local, Some(&secrets("")), &[], None).unwrap_err();
+        let e = map_connection(&s, &local, &creds(Some(&secrets(""))), None).unwrap_err();
         assert!(e.to_string().contains("no pre-shared key"), "{e}");
-        let e = map_connection(&s, &[], None, &[], None).unwrap_err();
+        let e = map_connection(&s, &[], &creds(None), None).unwrap_err();
         assert!(matches!(e, MapError::NotOriented(_)), "{e}");
         // Host to host: no selectors (the engine uses the addresses).
         let m = map_connection(
             &s,
             &local,
-            Some(&secrets(": PSK \"x\"\n")),
-            &[],
+            &creds(Some(&secrets(": PSK \"x\"\n"))),
             Some("198.51.100.7".parse().unwrap()),
         )
         .unwrap();

@@ -7,6 +7,7 @@
 //! The IKE engine and the data plane plug into the same event loop.
 
 pub mod backend;
+pub mod certs;
 pub mod conndb;
 pub mod connection;
 pub mod daemon;
@@ -231,6 +232,12 @@ async fn run(opts: PlutoOptions) -> i32 {
     let mut startup = reply::Replier::detached();
     pluto.listen(&mut startup);
     pluto.reread_secrets(&mut startup);
+    if let Some(l) = &loaded {
+        pluto
+            .certs
+            .set_settings(certs::CertSettings::from_setup(&l.config.setup));
+    }
+    pluto.reread_certs(&mut startup);
     if let Some(l) = &loaded {
         for w in &l.warnings {
             tracing::warn!("{w}");

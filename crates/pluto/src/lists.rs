@@ -1,7 +1,8 @@
-//! The list operations (`--listpubkeys`, `--listcerts`, ...), in Libreswan's
-//! layout. Certificates, CA certificates and CRLs are empty until ferroswan
-//! loads certificates; raw public keys come from the connections and the
-//! pre-shared secrets from ipsec.secrets (never the secret itself).
+//! The list operations (`--listpubkeys`, `--listpsks`), in Libreswan's
+//! layout: raw public keys come from the connections, keys of certificates
+//! from the certificate store (rendered by `certs`), and the pre-shared
+//! secrets from ipsec.secrets (never the secret itself). Certificates, CA
+//! certificates and CRLs are listed by [`crate::certs::Certs`].
 
 use crate::connection::{id_type, Connection};
 use crate::reply::Replier;
@@ -20,8 +21,13 @@ pub fn header(r: &mut Replier, title: &str) {
     r.info(BLANK);
 }
 
-/// `List of Public Keys:` with the raw keys configured on connections.
-pub fn pubkeys<'a>(r: &mut Replier, conns: impl Iterator<Item = &'a Connection>) {
+/// `List of Public Keys:` with the raw keys configured on connections, then
+/// `from_certs` (the lines of the certificates' keys).
+pub fn pubkeys<'a>(
+    r: &mut Replier,
+    conns: impl Iterator<Item = &'a Connection>,
+    from_certs: &[String],
+) {
     header(r, "List of Public Keys:");
     let mut any = false;
     for c in conns {
@@ -38,13 +44,18 @@ pub fn pubkeys<'a>(r: &mut Replier, conns: impl Iterator<Item = &'a Connection>)
             any = true;
         }
     }
+    for l in from_certs {
+        r.info(l);
+        any = true;
+    }
     if any {
         r.info(BLANK);
     }
 }
 
-/// `List of Pre-shared secrets (from FILE)`: index and IDs of every PSK.
-pub fn psks(r: &mut Replier, secrets: &SecretsStore) {
+/// `List of Pre-shared secrets (from FILE)`: index and IDs of every PSK,
+/// then `private_keys` (the lines of the certificates' private keys).
+pub fn psks(r: &mut Replier, secrets: &SecretsStore, private_keys: &[String]) {
     header(
         r,
         &format!(
@@ -57,7 +68,10 @@ pub fn psks(r: &mut Replier, secrets: &SecretsStore) {
     for (i, ids) in entries.into_iter().enumerate() {
         r.info(format!("{:>5}: {ids}", n - i));
     }
-    if n > 0 {
+    for l in private_keys {
+        r.info(l);
+    }
+    if n > 0 || !private_keys.is_empty() {
         r.info(BLANK);
     }
 }

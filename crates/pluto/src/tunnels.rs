@@ -115,8 +115,7 @@ impl Pluto {
         let mut mapped = ikeconn::map_connection(
             spec,
             &local,
-            self.secrets.current(),
-            &self.private_keys,
+            &self.credentials(),
             remote_host,
         )?;
         if self.omit_ike_auth_child {

@@ -187,15 +187,23 @@ impl Engine {
             };
             let remote_ok = match (&conn.remote_id, &peer_identity) {
                 (None, Some(Identity::Address(a))) => conn.remote_addr.is_none_or(|r| r.ip() == *a),
+                // Without rightid=, certificate authentication checks the
+                // peer's ID against its certificate.
                 (None, Some(_)) => {
-                    conn.remote_addr.is_none() || matches!(conn.auth, Authentication::Null)
+                    conn.remote_addr.is_none()
+                        || matches!(
+                            conn.auth,
+                            Authentication::Null | Authentication::Certificate(_)
+                        )
                 }
-                (Some(want), Some(got)) => want == got,
+                (Some(want), Some(got)) => want.same_as(got),
                 _ => false,
             };
             let local_ok = match &idr_req {
                 None => true,
-                Some(r) => Identity::from_payload(r).as_ref() == Some(&conn.local_identity()),
+                Some(r) => {
+                    Identity::from_payload(r).is_some_and(|id| id.same_as(&conn.local_identity()))
+                }
             };
             if remote_ok && local_ok {
                 matching.push(c);
@@ -455,10 +463,7 @@ impl Engine {
                 conn.auth.authby(),
                 remote_id.describe()
             ),
-            Some(how) => format!(
-                "{role} established IKE SA; authenticated peer {how} using preloaded certificate '{}'",
-                remote_id.text()
-            ),
+            Some(how) => format!("{role} established IKE SA; authenticated peer {how}"),
         };
         self.sa_log(sa, &line);
         self.events.push_back(Event::IkeSaUp(Box::new(IkeSaInfo {
@@ -520,11 +525,11 @@ impl Engine {
         };
         let peer = Identity::from_payload(&idr);
         let expected = conn.remote_id.clone().or_else(|| match conn.auth {
-            Authentication::Null => None,
+            Authentication::Null | Authentication::Certificate(_) => None,
             _ => conn.remote_addr.map(|a| Identity::Address(a.ip())),
         });
         if let (Some(want), Some(got)) = (&expected, &peer) {
-            if want != got {
+            if !want.same_as(got) {
                 self.fail_auth(
                     sa,
                     &format!(

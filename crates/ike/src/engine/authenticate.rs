@@ -8,7 +8,7 @@ use crate::crypto::sign::{decode_digital_signature, encode_digital_signature};
 use crate::crypto::{LegacyAuthMethod, PrfAlg, Secret};
 use crate::wire::{AuthMethod, AuthPayload, IdPayload};
 
-use super::config::{Authentication, Connection, PeerAuthHints};
+use super::config::{Authentication, Connection, Identity, PeerAuthHints};
 use super::Engine;
 
 /// The octets one end signs or MACs (RFC 7296 2.15): its first message,
@@ -140,8 +140,7 @@ impl Engine {
                 }
             }
             Authentication::Certificate(c) => c
-                .verify(peer_id, certs, auth.method, octets, &auth.data)
-                .map(|()| None)
+                .verify_described(peer_id, certs, auth.method, octets, &auth.data)
                 .map_err(|e| AuthFail::Failed(e.to_string())),
             Authentication::RawKey {
                 peer_public_key, ..
@@ -167,8 +166,15 @@ impl Engine {
                         }
                     },
                 };
+                let peer = Identity::from_payload(peer_id)
+                    .map(|i| i.text())
+                    .unwrap_or_default();
                 result
-                    .map(|()| Some(format!("'{bits}-bit {what}' digital signature")))
+                    .map(|()| {
+                        Some(format!(
+                            "'{bits}-bit {what}' digital signature using preloaded certificate '{peer}'"
+                        ))
+                    })
                     .map_err(|e| AuthFail::Failed(format!("signature does not verify: {e}")))
             }
         }

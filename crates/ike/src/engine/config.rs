@@ -63,6 +63,28 @@ impl Identity {
         })
     }
 
+    /// Whether two identities name the same thing: equal octets, or, for
+    /// distinguished names, the same RDNs whatever their string encoding
+    /// (a peer may encode a DN typed in its configuration differently
+    /// from the certificate's subject).
+    pub fn same_as(&self, other: &Identity) -> bool {
+        if self == other {
+            return true;
+        }
+        match (self, other) {
+            (Identity::DerAsn1Dn(a), Identity::DerAsn1Dn(b)) => {
+                match (
+                    pki::DistinguishedName::from_der(a),
+                    pki::DistinguishedName::from_der(b),
+                ) {
+                    (Ok(a), Ok(b)) => a.same_as(&b),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// The identity as written in ipsec.conf: `@east`, `user@example`,
     /// an address, `@#hex` for a key ID.
     pub fn text(&self) -> String {
@@ -70,7 +92,10 @@ impl Identity {
             Identity::Address(a) => a.to_string(),
             Identity::Fqdn(s) => format!("@{s}"),
             Identity::Rfc822(s) => s.clone(),
-            Identity::DerAsn1Dn(d) => format!("DER DN ({} octets)", d.len()),
+            Identity::DerAsn1Dn(d) => match pki::DistinguishedName::from_der(d) {
+                Ok(dn) => dn.to_string(),
+                Err(_) => format!("DER DN ({} octets)", d.len()),
+            },
             Identity::KeyId(d) => format!("@#0x{}", hex::encode(d)),
             Identity::Null => "ID_NULL".to_string(),
         }
@@ -83,7 +108,7 @@ impl Identity {
             Identity::Address(IpAddr::V6(a)) => format!("ID_IPV6_ADDR '{a}'"),
             Identity::Fqdn(s) => format!("ID_FQDN '@{s}'"),
             Identity::Rfc822(s) => format!("ID_USER_FQDN '{s}'"),
-            Identity::DerAsn1Dn(d) => format!("ID_DER_ASN1_DN ({} octets)", d.len()),
+            Identity::DerAsn1Dn(_) => format!("ID_DER_ASN1_DN '{}'", self.text()),
             Identity::KeyId(d) => format!("ID_KEY_ID '@#0x{}'", hex::encode(d)),
             Identity::Null => "ID_NULL 'ID_NULL'".to_string(),
         }
@@ -146,6 +171,21 @@ pub trait CertAuth: Send + Sync {
         octets: &[u8],
         auth_data: &[u8],
     ) -> Result<(), CertAuthError>;
+    /// Like [`CertAuth::verify`], and says what was verified in Libreswan's
+    /// words (`'2048-bit RSASSA-PSS with SHA2_256' digital signature using
+    /// peer certificate 'DN' issued by CA 'DN'`), for the log line of the
+    /// established IKE SA; `None` leaves the generic wording.
+    fn verify_described(
+        &self,
+        peer_id: &IdPayload,
+        peer_certificates: &[Vec<u8>],
+        method: AuthMethod,
+        octets: &[u8],
+        auth_data: &[u8],
+    ) -> Result<Option<String>, CertAuthError> {
+        self.verify(peer_id, peer_certificates, method, octets, auth_data)
+            .map(|()| None)
+    }
     /// SHA-1 hashes of trusted CA public keys for a CERTREQ payload
     /// (concatenated; empty sends no CERTREQ).
     fn certificate_request(&self) -> Vec<u8>;
@@ -450,5 +490,27 @@ impl Connection {
         } else {
             self.remote_ts.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Identity;
+
+    /// `CN=<value>` with the value as a PrintableString (0x13) or a
+    /// UTF8String (0x0c).
+    fn cn(tag: u8, value: u8) -> Identity {
+        Identity::DerAsn1Dn(vec![
+            0x30, 0x0c, 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, tag, 0x01, value,
+        ])
+    }
+
+    #[test]
+    fn distinguished_names_compare_whatever_their_encoding() {
+        assert!(cn(0x13, b'x').same_as(&cn(0x0c, b'x')));
+        assert!(!cn(0x13, b'x').same_as(&cn(0x0c, b'y')));
+        assert_eq!(cn(0x0c, b'x').text(), "CN=x");
+        assert!(Identity::Fqdn("a".into()).same_as(&Identity::Fqdn("a".into())));
+        assert!(!Identity::Fqdn("a".into()).same_as(&cn(0x13, b'a')));
     }
 }
