@@ -112,12 +112,7 @@ impl Pluto {
         remote_host: Option<IpAddr>,
     ) -> Result<ikeconn::Mapped, ikeconn::MapError> {
         let local = self.local_addrs();
-        let mut mapped = ikeconn::map_connection(
-            spec,
-            &local,
-            &self.credentials(),
-            remote_host,
-        )?;
+        let mut mapped = ikeconn::map_connection(spec, &local, &self.credentials(), remote_host)?;
         if self.omit_ike_auth_child {
             mapped.conn.childless = true;
         }
