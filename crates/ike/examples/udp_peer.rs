@@ -217,7 +217,7 @@ fn run() -> Result<(), String> {
                     current_ike = Some(i.ike_sa);
                     ike_up = true;
                 }
-                Event::ChildSaRekeyed { old, new } => {
+                Event::ChildSaRekeyed { old, new, .. } => {
                     println!(
                         "EVENT ChildSaRekeyed {old:?} -> {:?} in=0x{:08x} out=0x{:08x}",
                         new.child, new.inbound_spi, new.outbound_spi

@@ -295,7 +295,7 @@ impl Peers {
     /// Waits for ferroswan's ChildSaRekeyed; returns the new Child SA.
     fn child_rekeyed(&self, old: &ChildSaInfo) -> Box<ChildSaInfo> {
         let (was, new) = self.wait_event("ferroswan's ChildSaRekeyed", |e| match e {
-            Event::ChildSaRekeyed { old, new } => Some((*old, new.clone())),
+            Event::ChildSaRekeyed { old, new, .. } => Some((*old, new.clone())),
             _ => None,
         });
         assert_eq!(was, old.child, "{}", self.logs());

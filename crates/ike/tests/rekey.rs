@@ -14,7 +14,7 @@ fn rekeyed(events: &[Event]) -> Vec<(ike::engine::ChildSaId, &ChildSaInfo)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::ChildSaRekeyed { old, new } => Some((*old, &**new)),
+            Event::ChildSaRekeyed { old, new, .. } => Some((*old, &**new)),
             _ => None,
         })
         .collect()
@@ -94,6 +94,16 @@ fn child_rekey_from_either_end_with_and_without_pfs() {
         assert_keys_agree(w[0].1, e[0].1);
         assert_ne!(w[0].1.outbound_keys, old_w.outbound_keys);
         assert_eq!(w[0].1.suite.ke.is_some(), pfs);
+        // Each end knows whether it started the rekey, so the responder
+        // can keep sending on the old SA until the initiator deletes it.
+        let started = |events: &[Event]| {
+            events.iter().find_map(|e| match e {
+                Event::ChildSaRekeyed { initiator, .. } => Some(*initiator),
+                _ => None,
+            })
+        };
+        assert_eq!(started(&pair.west_events), Some(from_west));
+        assert_eq!(started(&pair.east_events), Some(!from_west));
         // The old Child SA is gone on both ends, the new one remains.
         assert_eq!(child_down(&pair.west_events), vec![old_w.inbound_spi]);
         assert_eq!(child_down(&pair.east_events), vec![old_e.inbound_spi]);

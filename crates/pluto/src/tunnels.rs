@@ -6,7 +6,9 @@ use crate::connection::Routing;
 use crate::daemon::Pluto;
 use crate::ikeconn;
 use crate::reply::Replier;
-use crate::wire::{ChildRec, ConnRoute, IkeRec, Timer, Waiter, Wire};
+use crate::wire::{
+    ChildRec, ConnRoute, DeferredSwitch, IkeRec, Timer, Waiter, Wire, REKEY_SWITCH_LIMIT,
+};
 use control::Rc;
 use dataplane::{IpNet, KernelEvent, PolicyAction, PortRange, Selector};
 use ike::engine::{ChildSaId, ConnId, Event, IkeSaId, Target};
@@ -537,6 +539,11 @@ impl Pluto {
             match t {
                 Timer::Revive(conn) => self.revive(conn),
                 Timer::Keepalive => self.send_keepalives(now),
+                Timer::SwitchPolicies(old) => {
+                    if let Some(d) = self.wire.deferred.remove(&old) {
+                        self.switch_policies(d);
+                    }
+                }
             }
         }
     }
@@ -823,7 +830,11 @@ impl Pluto {
                 }
             }
             Event::ChildSaUp(info) => self.child_up(&info, None),
-            Event::ChildSaRekeyed { old, new } => self.child_up(&new, Some(old)),
+            Event::ChildSaRekeyed {
+                old,
+                new,
+                initiator,
+            } => self.child_up(&new, Some((old, initiator))),
             Event::ChildSaFailed {
                 ike_sa,
                 conn,
@@ -840,6 +851,12 @@ impl Pluto {
                 }
             }
             Event::ChildSaDown { conn, child, .. } => {
+                // The peer deleted the SA its rekey replaced: it has the
+                // new one, so send on that from now on.
+                if let Some(d) = self.wire.deferred.remove(&child) {
+                    self.switch_policies(d);
+                }
+                self.wire.deferred.retain(|_, d| d.child != child);
                 let Some(rec) = self.wire.children.remove(&child) else {
                     return;
                 };
@@ -966,7 +983,12 @@ impl Pluto {
         }
     }
 
-    fn child_up(&mut self, info: &ike::engine::ChildSaInfo, old: Option<ike::engine::ChildSaId>) {
+    fn child_up(
+        &mut self,
+        info: &ike::engine::ChildSaInfo,
+        rekey: Option<(ike::engine::ChildSaId, bool)>,
+    ) {
+        let old = rekey.map(|(o, _)| o);
         let name = self
             .wire
             .conn_names
@@ -1027,29 +1049,31 @@ impl Pluto {
         let src = self.route_source(&name, &local);
         let policies =
             backend::policies(info.conn.0, &local, &remote, PolicyAction::Protect(sa), src);
-        let old_ids: Vec<_> = self.wire.policy_ids(info.conn);
-        let mut failure = None;
-        if let Some(b) = &mut self.wire.backend {
-            for p in &policies {
-                if let Err(e) = b.install_policy(*p) {
-                    failure = Some(e.to_string());
-                }
+        let switch = DeferredSwitch {
+            conn: info.conn,
+            child: info.child,
+            policies,
+        };
+        // The responder of a rekey keeps sending on the old SA until the
+        // initiator deletes it (or REKEY_SWITCH_LIMIT passes): the
+        // initiator installs the new SA only when our response arrives.
+        let failure = match rekey {
+            Some((old, false))
+                if self
+                    .wire
+                    .routes
+                    .get(&info.conn)
+                    .is_some_and(|r| r.current == Some(old)) =>
+            {
+                self.wire.deferred.insert(old, switch);
+                self.wire.schedule(
+                    Instant::now() + REKEY_SWITCH_LIMIT,
+                    Timer::SwitchPolicies(old),
+                );
+                None
             }
-            for id in old_ids {
-                if !policies.iter().any(|p| p.id == id) {
-                    let _ = b.remove_policy(id);
-                }
-            }
-        }
-        let trap = self.wire.routes.get(&info.conn).is_some_and(|r| r.trap);
-        self.wire.routes.insert(
-            info.conn,
-            ConnRoute {
-                policies,
-                current: Some(info.child),
-                trap,
-            },
-        );
+            _ => self.switch_policies(switch),
+        };
         let encapsulated = info.nat.encapsulate()
             || info.remote.port() == backend::NAT_T_PORT
             || info.remote.is_ipv6();
@@ -1123,6 +1147,35 @@ impl Pluto {
         if let Some(w) = self.wire.waiter_of(info.ike_sa) {
             w.sas.remove(&info.ike_sa);
         }
+    }
+
+    /// Points a connection's policies at a Child SA (installing the new
+    /// ones, removing those it no longer has); returns the last failure.
+    fn switch_policies(&mut self, d: DeferredSwitch) -> Option<String> {
+        let old_ids: Vec<_> = self.wire.policy_ids(d.conn);
+        let mut failure = None;
+        if let Some(b) = &mut self.wire.backend {
+            for p in &d.policies {
+                if let Err(e) = b.install_policy(*p) {
+                    failure = Some(e.to_string());
+                }
+            }
+            for id in old_ids {
+                if !d.policies.iter().any(|p| p.id == id) {
+                    let _ = b.remove_policy(id);
+                }
+            }
+        }
+        let trap = self.wire.routes.get(&d.conn).is_some_and(|r| r.trap);
+        self.wire.routes.insert(
+            d.conn,
+            ConnRoute {
+                policies: d.policies,
+                current: Some(d.child),
+                trap,
+            },
+        );
+        failure
     }
 
     /// Libreswan's line for an established Child SA:

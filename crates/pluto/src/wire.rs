@@ -38,6 +38,27 @@ pub enum Timer {
     Revive(ConnId),
     /// Send NAT keepalives (RFC 3948 4) for SAs behind a NAT.
     Keepalive,
+    /// Move a connection's policies to the Child SA that replaced this
+    /// one, if the rekey's initiator has not deleted it by now.
+    SwitchPolicies(ChildSaId),
+}
+
+/// How long the responder of a Child SA rekey keeps sending on the old
+/// SA while it waits for the initiator's Delete of it.
+pub const REKEY_SWITCH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Policies that will protect with a rekeyed Child SA's successor once
+/// the peer, which started the rekey, deletes the old SA (or after
+/// [`REKEY_SWITCH_LIMIT`]): until then the peer may not have the new SA's
+/// keys yet, and packets sent on it would be dropped.
+#[derive(Debug, Clone)]
+pub struct DeferredSwitch {
+    /// The connection.
+    pub conn: ConnId,
+    /// The new Child SA.
+    pub child: ChildSaId,
+    /// Its policies.
+    pub policies: Vec<Policy>,
 }
 
 /// Interval of NAT keepalives (`keep-alive=`, Libreswan's 20 s).
@@ -167,6 +188,9 @@ pub struct Wire {
     /// Next id for a shunt connection (not in the engine; counted down
     /// from the top so it never meets the engine's ids).
     pub next_shunt_id: u32,
+    /// Rekeys answered by this end whose policies still protect with the
+    /// old Child SA, by the old Child SA.
+    pub deferred: HashMap<ChildSaId, DeferredSwitch>,
 }
 
 impl std::fmt::Debug for Wire {
@@ -209,6 +233,7 @@ impl Wire {
             waiters: Vec::new(),
             park: None,
             next_shunt_id: u32::MAX,
+            deferred: HashMap::new(),
             initiated: HashSet::new(),
             was_established: HashSet::new(),
             timers: std::collections::BinaryHeap::new(),

@@ -208,9 +208,11 @@ impl Engine {
             nat: sa.nat,
         });
         match nc.rekey_of {
-            Some(old) => self
-                .events
-                .push_back(Event::ChildSaRekeyed { old, new: info }),
+            Some(old) => self.events.push_back(Event::ChildSaRekeyed {
+                old,
+                new: info,
+                initiator: role == "initiator",
+            }),
             None => self.events.push_back(Event::ChildSaUp(info)),
         }
         Some(id)

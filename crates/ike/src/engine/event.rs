@@ -146,6 +146,11 @@ pub enum Event {
         old: ChildSaId,
         /// Its successor.
         new: Box<ChildSaInfo>,
+        /// This end started the CREATE_CHILD_SA exchange. The responder
+        /// of a rekey should keep sending on the old SA until the
+        /// initiator, who installs the new one only when the response
+        /// arrives, deletes the old one (RFC 7296 2.8).
+        initiator: bool,
     },
     /// A Child SA is gone: remove it from the data plane.
     ChildSaDown {
