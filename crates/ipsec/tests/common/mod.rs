@@ -39,6 +39,18 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra files (path relative to the
     /// state directory, e.g. `ipsec.d/private/west.pem`) written first.
     pub fn start_with(ns: &Netns, conf: &str, secrets: &str, files: &[(&str, &[u8])]) -> Daemon {
+        Daemon::start_args(ns, conf, secrets, files, &[])
+    }
+
+    /// Like [`Daemon::start_with`], with extra `ipsec pluto` arguments
+    /// (e.g. `--keylog-dir DIR`).
+    pub fn start_args(
+        ns: &Netns,
+        conf: &str,
+        secrets: &str,
+        files: &[(&str, &[u8])],
+        args: &[&std::ffi::OsStr],
+    ) -> Daemon {
         let dir = TempDir::new("pluto").expect("temporary directory");
         let d = dir.path().to_path_buf();
         for (rel, data) in files {
@@ -67,6 +79,7 @@ impl Daemon {
             .arg(d.join("nss"))
             .arg("--logfile")
             .arg(d.join("pluto.log"))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
