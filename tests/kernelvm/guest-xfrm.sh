@@ -71,6 +71,8 @@ kstep tunnel chacha20-poly1305
 kstep tunnel aes-gcm --encap
 kstep tunnel aes-cbc-sha256 --transport
 kstep ondemand
+kstep migrate
+kstep migrate --encap
 
 # The host's netlink and XfrmKernel integration tests, when packed, on
 # this kernel too (with ESP, the SA paths of xfrm_kernel's tests run).

@@ -346,3 +346,70 @@ fn a_sourceip_that_is_not_ours_is_reported_and_the_policy_still_removable() {
     k.remove_policy(PolicyId(4)).expect("remove");
     assert!(l.ip(&["xfrm", "policy"]).trim().is_empty());
 }
+
+#[test]
+fn update_sa_endpoints_moves_the_pair_and_its_policies_to_the_new_peer() {
+    let (l, _r) = pair_of_namespaces("kmig");
+    let mut k = kernel_in(&l);
+    assert!(matches!(
+        k.update_sa_endpoints(SaId(4), addr("192.0.2.3"), dataplane::Encapsulation::None),
+        Err(dataplane::DataplaneError::UnknownSa(4))
+    ));
+    if !kernel_supports_esp().is_supported() {
+        // Installing the pair needs kernel ESP: the move itself is proven
+        // in the VM (this test runs there too), its netlink message by
+        // tests/xfrm_netlink.rs.
+        eprintln!("update_sa_endpoints: no kernel ESP here, only the refusals run");
+        return;
+    }
+    let spi = k.allocate_spi().expect("allocate_spi");
+    k.install_sa_pair(gcm_pair(4, spi)).expect("install pair");
+    // Without a policy there is nothing XFRM_MSG_MIGRATE can move.
+    let e = k
+        .update_sa_endpoints(SaId(4), addr("192.0.2.3"), dataplane::Encapsulation::None)
+        .expect_err("no policy yet");
+    assert!(e.to_string().contains("Protect policy"), "{e}");
+    k.install_policy(Policy {
+        id: PolicyId(4),
+        local: net("10.1.0.0/24"),
+        remote: net("10.2.0.0/24"),
+        action: PolicyAction::Protect(SaId(4)),
+        route_source: None,
+        protoport: dataplane::ProtoPort::ANY,
+    })
+    .expect("protect policy");
+    k.update_sa_endpoints(
+        SaId(4),
+        addr("192.0.2.3"),
+        dataplane::Encapsulation::Udp {
+            local_port: 4500,
+            remote_port: 4600,
+        },
+    )
+    .expect("update_sa_endpoints");
+    let state = l.ip(&["xfrm", "state"]);
+    assert!(
+        state.contains("src 192.0.2.1 dst 192.0.2.3") && state.contains("spi 0x0bad0001"),
+        "{state}"
+    );
+    assert!(
+        state.contains("src 192.0.2.3 dst 192.0.2.1")
+            && state.contains("encap type espinudp sport 4500 dport 4600"),
+        "{state}"
+    );
+    assert!(!state.contains("192.0.2.2"), "{state}");
+    let pol = l.ip(&["xfrm", "policy"]);
+    assert!(pol.contains("tmpl src 192.0.2.1 dst 192.0.2.3"), "{pol}");
+    assert!(pol.contains("tmpl src 192.0.2.3 dst 192.0.2.1"), "{pol}");
+    // The pair is still ours: counters, and removal.
+    k.counters(SaId(4)).expect("counters after the move");
+    // ESP-in-UDP cannot be taken away by a move.
+    let e = k
+        .update_sa_endpoints(SaId(4), addr("192.0.2.2"), dataplane::Encapsulation::None)
+        .expect_err("UDP to raw ESP");
+    assert!(e.to_string().contains("rekey"), "{e}");
+    k.remove_sa_pair(SaId(4)).expect("remove pair");
+    drop(k);
+    assert!(l.ip(&["xfrm", "state"]).trim().is_empty());
+    assert!(l.ip(&["xfrm", "policy"]).trim().is_empty());
+}
