@@ -195,6 +195,7 @@ fn bring_up(l: &mut Side, r: &mut Side, alg: &str, encap: bool, id: u64) -> Res<
             remote: peer.1,
             action: PolicyAction::Protect(SaId(id)),
             route_source: Some(me.source),
+            route_via: None,
             protoport: dataplane::ProtoPort::ANY,
         })
         .map_err(|e| e.to_string())?;
@@ -423,6 +424,7 @@ fn ondemand_steps() -> Res<()> {
         remote: r.net,
         action: PolicyAction::Trap { hold: false },
         route_source: Some(l.source),
+        route_via: None,
         protoport: dataplane::ProtoPort::ANY,
     };
     l.k.install_policy(trap).map_err(|e| e.to_string())?;

@@ -411,27 +411,35 @@ impl XfrmKernel {
         Ok((v, trap))
     }
 
-    /// The route for `policy`'s remote subnet: the way to the peer (a
-    /// protected pair's tunnel endpoint, else the subnet itself). None when
-    /// routes are off, the subnet covers everything or contains the peer
-    /// (host-to-host), or the kernel has no route toward it.
+    /// The route for `policy`'s remote subnet: the way to `route_via` (the
+    /// nexthop, or a trap's peer), else to a protected pair's tunnel
+    /// endpoint, else to the subnet itself. None when routes are off, the
+    /// subnet covers everything or contains the peer (host-to-host), or the
+    /// kernel has no route toward the target.
     fn route_for(&self, policy: &Policy) -> Option<Route> {
         if !self.config.routes || policy.remote.prefix() == 0 {
             return None;
         }
-        let (target, peer) = match policy.action {
+        let via_hint = policy
+            .route_via
+            .filter(|a| a.is_ipv4() == policy.remote.addr().is_ipv4());
+        let target = match policy.action {
             PolicyAction::Protect(sa) => {
                 let p = self.pairs.get(&sa)?;
                 if policy.remote.contains(p.remote) {
                     return None;
                 }
-                (p.remote, Some(p.remote))
+                Some(via_hint.unwrap_or(p.remote))
             }
-            _ => (policy.remote.addr(), None),
+            // A host-to-host trap: the peer's own address is the subnet.
+            _ => via_hint.filter(|a| !policy.remote.contains(*a)),
         };
-        let (via, dev) = routes::lookup(self.config.netns.as_deref(), target)?;
-        // An on-link peer is its own next hop (Libreswan's %direct).
-        let via = via.or(peer);
+        let (via, dev) = routes::lookup(
+            self.config.netns.as_deref(),
+            target.unwrap_or(policy.remote.addr()),
+        )?;
+        // An on-link peer or nexthop is its own next hop (Libreswan's %direct).
+        let via = via.or(target);
         Some(Route {
             dst: policy.remote,
             via,
@@ -943,6 +951,7 @@ mod tests {
             remote: net("10.2.0.0", 16),
             action: PolicyAction::Trap { hold: false },
             route_source: None,
+            route_via: None,
             protoport: crate::ProtoPort::ANY,
         };
         let narrower = Policy {
@@ -997,6 +1006,7 @@ mod tests {
             remote: net("10.2.0.0", 16),
             action: PolicyAction::Trap { hold: false },
             route_source: None,
+            route_via: None,
             protoport: crate::ProtoPort {
                 protocol: 6,
                 local_ports: crate::PortRange::ANY,
