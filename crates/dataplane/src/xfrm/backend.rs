@@ -698,32 +698,43 @@ impl Kernel for XfrmKernel {
         });
         let mut moved_out = false;
         for k in &ordered {
+            let first_out = k.dir == Direction::Out && !moved_out;
             let r = match k.dir {
                 Direction::Out => {
                     let moved = [(p.outbound, new_out)];
-                    let moved: &[_] = if moved_out { &[] } else { &moved };
-                    moved_out = true;
+                    let moved: &[_] = if first_out { &moved } else { &[] };
                     self.xfrm.migrate(k, &[out_move], out_encap.as_ref(), moved)
                 }
                 _ => self.xfrm.migrate(k, &[in_move], in_encap.as_ref(), &[]),
             };
-            r.map_err(|e| {
+            if let Err(e) = r {
                 if e.errno() == Some(libc::ENOPROTOOPT) {
-                    DataplaneError::Unsupported {
+                    return Err(DataplaneError::Unsupported {
                         backend: "xfrm",
                         what: "moving an SA pair: this kernel has no XFRM_MSG_MIGRATE \
                                (CONFIG_XFRM_MIGRATE); rekey the Child SA instead",
-                    }
-                } else {
-                    xerr(what(), e)
+                    });
                 }
-            })?;
+                // Half moved (the outbound SA went, the rest did not): the
+                // pair is still ours to remove; the caller should rekey.
+                let detail = if moved_out {
+                    "; the outbound SA moved already, rekey the Child SA"
+                } else {
+                    ""
+                };
+                return Err(xerr(format!("{}{detail}", what()), e));
+            }
+            if first_out {
+                moved_out = true;
+                self.by_spi.remove(&(p.outbound.dst, p.outbound.spi));
+                self.by_spi.insert((new_out.dst, new_out.spi), (id, false));
+                if let Some(st) = self.pairs.get_mut(&id) {
+                    st.outbound = new_out;
+                }
+            }
         }
-        self.by_spi.remove(&(p.outbound.dst, p.outbound.spi));
-        self.by_spi.insert((new_out.dst, new_out.spi), (id, false));
         if let Some(st) = self.pairs.get_mut(&id) {
             st.remote = remote;
-            st.outbound = new_out;
             st.encapsulation = encapsulation;
         }
         // The routes of the protected subnets follow the peer.
