@@ -71,6 +71,8 @@ kstep tunnel chacha20-poly1305
 kstep tunnel aes-gcm --encap
 kstep tunnel aes-cbc-sha256 --transport
 kstep ondemand
+kstep migrate
+kstep migrate --encap
 
 # The host's netlink and XfrmKernel integration tests, when packed, on
 # this kernel too (with ESP, the SA paths of xfrm_kernel's tests run).
@@ -172,6 +174,8 @@ pluto_tunnel() {
 pluto_route() {
   ipsec_in left auto --route tun || { echo "--route failed"; return 1; }
   ip -n left xfrm policy | grep -q 10.12.0.0/16 || { echo "no trap policy"; return 1; }
+  ip -n left route show 10.12.0.0/16 | grep -q "via 192.0.2.2" \
+    || { echo "the trap's route does not point at the peer"; ip -n left route; return 1; }
   # The first packet hits the trap: ACQUIRE, negotiation, then pings pass.
   ip netns exec left ping -c 1 -W 1 -I 10.11.0.1 10.12.0.1 >/dev/null 2>&1
   wait_ping || { echo "no ping after the ACQUIRE"; return 1; }
@@ -208,11 +212,9 @@ if [ -x "$ipsec" ]; then
   ip -n right addr add 10.12.0.1/32 dev lo
   ip -n left addr add 10.21.0.1/32 dev lo
   ip -n right addr add 10.22.0.1/32 dev lo
-  # Each side's gateway is the other, as on a host with a default route:
-  # a trap's remote subnet is routed the way the kernel reaches it, and
-  # without any route the first packet fails before the XFRM lookup.
-  ip -n left route add default via 192.0.2.2
-  ip -n right route add default via 192.0.2.1
+  # No default route and no route to the remote subnets: ferroswan routes
+  # them toward the peer (a trap too, so its first packet reaches the
+  # XFRM lookup and makes the ACQUIRE).
   pluto_step "tunnel" pluto_tunnel
   pluto_step "route" pluto_route
   pluto_step "encapsulation=yes" pluto_udp

@@ -11,6 +11,7 @@
 //! ```text
 //! xfrm_kernel tunnel aes-gcm|aes-cbc-sha256|chacha20-poly1305 [--encap] [--transport]
 //! xfrm_kernel ondemand
+//! xfrm_kernel migrate [--encap]
 //! ```
 //! Exit status 0 when every check passed; each check prints `PASS ...`.
 
@@ -33,7 +34,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("tunnel") => tunnel(args.get(1..).unwrap_or(&[])),
         Some("ondemand") => ondemand(),
-        _ => Err("usage: xfrm_kernel tunnel ALG [--encap] | ondemand".into()),
+        Some("migrate") => migrate(args.iter().any(|a| a == "--encap")),
+        _ => Err("usage: xfrm_kernel tunnel ALG [--encap] | ondemand | migrate [--encap]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,6 +195,7 @@ fn bring_up(l: &mut Side, r: &mut Side, alg: &str, encap: bool, id: u64) -> Res<
             remote: peer.1,
             action: PolicyAction::Protect(SaId(id)),
             route_source: Some(me.source),
+            route_via: None,
             protoport: dataplane::ProtoPort::ANY,
         })
         .map_err(|e| e.to_string())?;
@@ -421,6 +424,7 @@ fn ondemand_steps() -> Res<()> {
         remote: r.net,
         action: PolicyAction::Trap { hold: false },
         route_source: Some(l.source),
+        route_via: None,
         protoport: dataplane::ProtoPort::ANY,
     };
     l.k.install_policy(trap).map_err(|e| e.to_string())?;
@@ -458,4 +462,158 @@ fn ondemand_steps() -> Res<()> {
             c.outbound.packets
         ),
     )
+}
+
+/// The peer moves: right takes a new address (192.0.2.3), and left, told
+/// by IKE in pluto's case, moves its pair there with
+/// `Kernel::update_sa_endpoints` (XFRM_MSG_MIGRATE). Right's own address
+/// change is not a `Kernel` call (the trait moves the peer's end only), so
+/// right migrates its SAs and policies with `Xfrm::migrate` directly.
+/// Traffic continues through the same SPIs, the counters keep counting
+/// (the sequence numbers were kept: no replay errors), and left's route
+/// follows the peer.
+fn migrate(encap: bool) -> Res<()> {
+    use dataplane::xfrm::{
+        Direction, Encap, IpsecProto, Migration, PolicyId as XPolicyId, Selector, Subnet,
+    };
+    let name = if encap {
+        "migrate ESP-in-UDP"
+    } else {
+        "migrate"
+    };
+    let _sockets = if encap {
+        Some((
+            encap_socket("left", addr("192.0.2.1"))?,
+            encap_socket("right", addr("192.0.2.2"))?,
+        ))
+    } else {
+        None
+    };
+    let (mut l, mut r) = sides(false)?;
+    let (_, spi_r) = bring_up(&mut l, &mut r, "aes-gcm", encap, 7)?;
+    check(
+        ping(3),
+        format!("{name}: ping through the SAs before the move"),
+    )?;
+    let before = l.k.counters(SaId(7)).map_err(|e| e.to_string())?;
+    let spis_before = ip(&["-n", "left", "xfrm", "state"])?;
+
+    ip(&["-n", "right", "addr", "add", "192.0.2.3/24", "dev", "vr"])?;
+    let _new_socket = if encap {
+        Some(encap_socket("right", addr("192.0.2.3"))?)
+    } else {
+        None
+    };
+    let encapsulation = if encap {
+        Encapsulation::Udp {
+            local_port: 4500,
+            remote_port: 4500,
+        }
+    } else {
+        Encapsulation::None
+    };
+    l.k.update_sa_endpoints(SaId(7), addr("192.0.2.3"), encapsulation)
+        .map_err(|e| format!("left update_sa_endpoints: {e}"))?;
+    // Right: its end of every SA and template goes from .2 to .3.
+    let reqid = r.k.reqid(SaId(7)).ok_or("right has no reqid for pair 7")?;
+    let sub = |a: &str, p: u8| Subnet::new(addr(a), p).map_err(|e| e.to_string());
+    let out_sel = Selector::new(sub("10.2.0.0", 24)?, sub("10.1.0.0", 24)?);
+    let in_sel = Selector::new(sub("10.1.0.0", 24)?, sub("10.2.0.0", 24)?);
+    let (old, new, peer) = (addr("192.0.2.2"), addr("192.0.2.3"), addr("192.0.2.1"));
+    let out_move = Migration {
+        old_src: old,
+        old_dst: peer,
+        new_src: new,
+        new_dst: peer,
+        proto: IpsecProto::Esp,
+        mode: dataplane::xfrm::Mode::Tunnel,
+        reqid,
+    };
+    let in_move = Migration {
+        old_src: peer,
+        old_dst: old,
+        new_src: peer,
+        new_dst: new,
+        ..out_move
+    };
+    let udp = Encap {
+        src_port: 4500,
+        dst_port: 4500,
+        original_addr: None,
+    };
+    let udp = encap.then_some(&udp);
+    // Right's inbound SA changes its id (its destination); the handle's
+    // ledger follows it so that dropping right's XfrmKernel removes it.
+    let r_in = |dst| dataplane::xfrm::SaId {
+        dst,
+        spi: spi_r,
+        proto: IpsecProto::Esp,
+        mark: None,
+    };
+    let moved_in = [(r_in(old), r_in(new))];
+    for (sel, dir, mv, moved) in [
+        (out_sel, Direction::Out, out_move, &[][..]),
+        (in_sel, Direction::In, in_move, &moved_in[..]),
+        (in_sel, Direction::Fwd, in_move, &[][..]),
+    ] {
+        let id = XPolicyId {
+            selector: sel,
+            dir,
+            mark: None,
+        };
+        r.k.xfrm()
+            .migrate(&id, &[mv], udp, moved)
+            .map_err(|e| format!("right: {e}"))?;
+    }
+    let state = ip(&["-n", "left", "xfrm", "state"])?;
+    println!("{state}");
+    check(
+        state.contains("src 192.0.2.1 dst 192.0.2.3")
+            && state.contains("src 192.0.2.3 dst 192.0.2.1")
+            && !state.contains("192.0.2.2"),
+        format!("{name}: left's SAs now name the peer's new address"),
+    )?;
+    let spi_lines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter_map(|l| l.split("spi ").nth(1))
+            .map(|s| s.split_whitespace().next().unwrap_or("").to_string())
+            .collect()
+    };
+    check(
+        {
+            let (mut a, mut b) = (spi_lines(&spis_before), spi_lines(&state));
+            a.sort();
+            b.sort();
+            !a.is_empty() && a == b
+        },
+        format!("{name}: the SPIs are the same after the move"),
+    )?;
+    let route = ip(&["-n", "left", "route", "show", "10.2.0.0/24"])?;
+    check(
+        route.contains("via 192.0.2.3"),
+        format!("{name}: left's route follows the peer: {}", route.trim()),
+    )?;
+    check(ping(3), format!("{name}: ping continues after the move"))?;
+    let after = l.k.counters(SaId(7)).map_err(|e| e.to_string())?;
+    let right = r.k.xfrm().list_sas().map_err(|e| e.to_string())?;
+    let replay: u32 = right.iter().map(|s| s.counters.replay_errors).sum();
+    println!("left before {before:?}\nleft after {after:?}");
+    check(
+        after.outbound.packets >= before.outbound.packets + 3
+            && after.inbound.packets >= before.inbound.packets + 3
+            && replay == 0,
+        format!(
+            "{name}: the counters went on ({} -> {} out), no replay errors at right",
+            before.outbound.packets, after.outbound.packets
+        ),
+    )?;
+    if encap {
+        let wire = ip(&["-n", "right", "xfrm", "state"])?;
+        check(
+            wire.contains("encap type espinudp sport 4500 dport 4500"),
+            format!("{name}: right's moved SAs keep ESP-in-UDP"),
+        )?;
+    }
+    ip(&["-n", "right", "addr", "del", "192.0.2.3/24", "dev", "vr"])?;
+    Ok(())
 }

@@ -140,6 +140,15 @@ pub struct Policy {
     pub action: PolicyAction,
     /// The source address for the route (Libreswan's `leftsourceip`), if any.
     pub route_source: Option<IpAddr>,
+    /// Where the route of `remote` points: the connection's nexthop
+    /// (`leftnexthop=`), or for a trap or shunt the peer's address. The
+    /// XFRM backend routes `remote` the way the kernel reaches this address
+    /// (through it when it is on-link, Libreswan's `%direct`; through its
+    /// gateway otherwise), so a routed connection needs no route to the
+    /// remote subnet beforehand. `None`: as the pair's peer is reached
+    /// (`Protect`), else as the remote subnet itself is. The userspace
+    /// backend routes `remote` into its TUN device and does not use it.
+    pub route_via: Option<IpAddr>,
     /// The protocol and ports it is limited to (`leftprotoport=`); other
     /// traffic between the subnets is not covered by it.
     pub protoport: ProtoPort,

@@ -123,6 +123,7 @@ mod tests {
             remote: remote.parse().unwrap(),
             action,
             route_source: None,
+            route_via: None,
             protoport: crate::selector::ProtoPort::ANY,
         }
     }

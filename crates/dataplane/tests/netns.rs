@@ -711,6 +711,7 @@ fn kernel_api_trap_drop_and_expire() {
             remote: "10.9.0.0/16".parse().unwrap(),
             action: PolicyAction::Protect(SaId(42)),
             route_source: None,
+            route_via: None,
             protoport: dataplane::ProtoPort::ANY,
         };
         assert!(dp.install_policy(dangling).is_err());
@@ -727,6 +728,7 @@ fn kernel_api_trap_drop_and_expire() {
                 remote: remote.parse().unwrap(),
                 action,
                 route_source: src,
+                route_via: None,
                 protoport: dataplane::ProtoPort::ANY,
             })
             .unwrap();
@@ -851,6 +853,7 @@ fn holding_trap_releases_first_packet_once_sa_is_up() {
             remote: "10.2.0.0/16".parse().unwrap(),
             action,
             route_source: Some("10.1.0.1".parse().unwrap()),
+            route_via: None,
             protoport: dataplane::ProtoPort::ANY,
         };
         dp.install_policy(policy(PolicyAction::Trap { hold: true }))
@@ -956,6 +959,7 @@ fn five_hundred_tunnels_install_and_remove() {
                 remote,
                 action: PolicyAction::Protect(SaId(i)),
                 route_source: None,
+                route_via: None,
                 protoport: dataplane::ProtoPort::ANY,
             })
             .unwrap();

@@ -103,6 +103,7 @@ fn a_trap_reports_acquire_through_the_trait_and_routes_with_sourceip() {
         remote: net("10.2.0.0/24"),
         action: PolicyAction::Trap { hold: false },
         route_source: Some(addr("10.1.0.1")),
+        route_via: None,
         protoport: dataplane::ProtoPort::ANY,
     };
     // Nothing routes 10.2.0.0/24 yet: give the namespace a default route,
@@ -162,6 +163,7 @@ fn pass_and_drop_shunts_steer_traffic_and_vanish_on_drop() {
         remote: net("192.0.2.0/24"),
         action: PolicyAction::Drop,
         route_source: None,
+        route_via: None,
         protoport: dataplane::ProtoPort::ANY,
     };
     k.install_policy(wide).expect("drop shunt");
@@ -174,6 +176,7 @@ fn pass_and_drop_shunts_steer_traffic_and_vanish_on_drop() {
         remote: IpNet::host(addr("192.0.2.2")),
         action: PolicyAction::Pass,
         route_source: None,
+        route_via: None,
         protoport: dataplane::ProtoPort::ANY,
     };
     k.install_policy(hole).expect("pass shunt");
@@ -235,6 +238,7 @@ fn protect_needs_its_pair_and_sa_install_reports_missing_esp() {
         remote: net("10.2.0.0/24"),
         action: PolicyAction::Protect(SaId(9)),
         route_source: None,
+        route_via: None,
         protoport: dataplane::ProtoPort::ANY,
     };
     assert!(matches!(
@@ -287,6 +291,7 @@ fn prepared_ike_sockets_bypass_a_drop_shunt_that_blocks_others() {
         remote: net("192.0.2.0/24"),
         action: PolicyAction::Drop,
         route_source: None,
+        route_via: None,
         protoport: dataplane::ProtoPort::ANY,
     })
     .expect("drop shunt");
@@ -334,6 +339,7 @@ fn a_sourceip_that_is_not_ours_is_reported_and_the_policy_still_removable() {
             remote: net("10.2.0.0/24"),
             action: PolicyAction::Trap { hold: true },
             route_source: Some(addr("10.9.9.9")),
+            route_via: None,
             protoport: dataplane::ProtoPort::ANY,
         })
         .expect_err("10.9.9.9 is no address of this namespace");
@@ -345,4 +351,127 @@ fn a_sourceip_that_is_not_ours_is_reported_and_the_policy_still_removable() {
     assert!(l.ip(&["xfrm", "policy"]).contains("dir out"));
     k.remove_policy(PolicyId(4)).expect("remove");
     assert!(l.ip(&["xfrm", "policy"]).trim().is_empty());
+}
+
+#[test]
+fn update_sa_endpoints_moves_the_pair_and_its_policies_to_the_new_peer() {
+    let (l, _r) = pair_of_namespaces("kmig");
+    let mut k = kernel_in(&l);
+    assert!(matches!(
+        k.update_sa_endpoints(SaId(4), addr("192.0.2.3"), dataplane::Encapsulation::None),
+        Err(dataplane::DataplaneError::UnknownSa(4))
+    ));
+    if !kernel_supports_esp().is_supported() {
+        // Installing the pair needs kernel ESP: the move itself is proven
+        // in the VM (this test runs there too), its netlink message by
+        // tests/xfrm_netlink.rs.
+        eprintln!("update_sa_endpoints: no kernel ESP here, only the refusals run");
+        return;
+    }
+    let spi = k.allocate_spi().expect("allocate_spi");
+    k.install_sa_pair(gcm_pair(4, spi)).expect("install pair");
+    // Without a policy there is nothing XFRM_MSG_MIGRATE can move.
+    let e = k
+        .update_sa_endpoints(SaId(4), addr("192.0.2.3"), dataplane::Encapsulation::None)
+        .expect_err("no policy yet");
+    assert!(e.to_string().contains("Protect policy"), "{e}");
+    k.install_policy(Policy {
+        id: PolicyId(4),
+        local: net("10.1.0.0/24"),
+        remote: net("10.2.0.0/24"),
+        action: PolicyAction::Protect(SaId(4)),
+        route_source: None,
+        route_via: None,
+        protoport: dataplane::ProtoPort::ANY,
+    })
+    .expect("protect policy");
+    k.update_sa_endpoints(
+        SaId(4),
+        addr("192.0.2.3"),
+        dataplane::Encapsulation::Udp {
+            local_port: 4500,
+            remote_port: 4600,
+        },
+    )
+    .expect("update_sa_endpoints");
+    let state = l.ip(&["xfrm", "state"]);
+    assert!(
+        state.contains("src 192.0.2.1 dst 192.0.2.3") && state.contains("spi 0x0bad0001"),
+        "{state}"
+    );
+    assert!(
+        state.contains("src 192.0.2.3 dst 192.0.2.1")
+            && state.contains("encap type espinudp sport 4500 dport 4600"),
+        "{state}"
+    );
+    assert!(!state.contains("192.0.2.2"), "{state}");
+    let pol = l.ip(&["xfrm", "policy"]);
+    assert!(pol.contains("tmpl src 192.0.2.1 dst 192.0.2.3"), "{pol}");
+    assert!(pol.contains("tmpl src 192.0.2.3 dst 192.0.2.1"), "{pol}");
+    // The pair is still ours: counters, and removal.
+    k.counters(SaId(4)).expect("counters after the move");
+    // ESP-in-UDP cannot be taken away by a move.
+    let e = k
+        .update_sa_endpoints(SaId(4), addr("192.0.2.2"), dataplane::Encapsulation::None)
+        .expect_err("UDP to raw ESP");
+    assert!(e.to_string().contains("rekey"), "{e}");
+    k.remove_sa_pair(SaId(4)).expect("remove pair");
+    drop(k);
+    assert!(l.ip(&["xfrm", "state"]).trim().is_empty());
+    assert!(l.ip(&["xfrm", "policy"]).trim().is_empty());
+}
+
+#[test]
+fn a_trap_routes_toward_its_peer_or_nexthop_without_a_route_to_the_subnet() {
+    let (l, _r) = pair_of_namespaces("kvia");
+    let mut k = kernel_in(&l);
+    // No default route and no route to 10.2.0.0/24: only the veth's /24.
+    assert!(l.ip(&["route", "show", "default"]).trim().is_empty());
+    let trap = |id, via| Policy {
+        id: PolicyId(id),
+        local: net("10.1.0.0/24"),
+        remote: net("10.2.0.0/24"),
+        action: PolicyAction::Trap { hold: false },
+        route_source: Some(addr("10.1.0.1")),
+        route_via: via,
+        protoport: dataplane::ProtoPort::ANY,
+    };
+    // Without a hint there is nothing to follow: no route, and the first
+    // packet cannot even reach the trap.
+    k.install_policy(trap(1, None)).expect("install trap");
+    assert!(l.ip(&["route", "show", "10.2.0.0/24"]).trim().is_empty());
+    // With the peer's address (what pluto passes for --route/--ondemand).
+    k.install_policy(trap(1, Some(addr("192.0.2.2"))))
+        .expect("install trap toward the peer");
+    let route = l.ip(&["route", "show", "10.2.0.0/24"]);
+    assert!(
+        route.contains("via 192.0.2.2 dev vl") && route.contains("src 10.1.0.1"),
+        "{route:?}"
+    );
+    let _ = l.exec("bash", &["-c", "echo x > /dev/udp/10.2.0.1/9"]);
+    let mut got = None;
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            got = got.take().or_else(|| k.poll_event());
+            got.is_some()
+        }),
+        "no ACQUIRE through the routed trap"
+    );
+    assert!(
+        matches!(
+            got,
+            Some(KernelEvent::Acquire {
+                policy: PolicyId(1),
+                ..
+            })
+        ),
+        "{got:?}"
+    );
+    // leftnexthop= a gateway other than the peer.
+    k.install_policy(trap(1, Some(addr("192.0.2.254"))))
+        .expect("install trap with a nexthop");
+    let route = l.ip(&["route", "show", "10.2.0.0/24"]);
+    assert!(route.contains("via 192.0.2.254 dev vl"), "{route:?}");
+    k.remove_policy(PolicyId(1)).expect("remove trap");
+    assert!(l.ip(&["route", "show", "10.2.0.0/24"]).trim().is_empty());
 }

@@ -623,3 +623,95 @@ fn kernel_supports_esp_agrees_with_iproute2() {
     // The free function probes the caller's namespace the same way.
     assert_eq!(kernel_supports_esp().is_supported(), probe.is_supported());
 }
+
+#[test]
+fn migrate_moves_the_templates_of_a_tunnels_policies_to_the_new_peer() {
+    let ns = Netns::new("mig");
+    let x = Xfrm::open_in_netns(&ns.path()).expect("open");
+    let want = policies();
+    for p in want.iter().take(3) {
+        x.add_policy(p).expect("add_policy");
+    }
+    let out_move = Migration {
+        old_src: ip("192.0.2.1"),
+        old_dst: ip("192.0.2.2"),
+        new_src: ip("192.0.2.1"),
+        new_dst: ip("198.51.100.200"),
+        proto: IpsecProto::Esp,
+        mode: Mode::Tunnel,
+        reqid: 9,
+    };
+    let in_move = Migration {
+        old_src: ip("192.0.2.2"),
+        old_dst: ip("192.0.2.1"),
+        new_src: ip("198.51.100.200"),
+        new_dst: ip("192.0.2.1"),
+        ..out_move
+    };
+    let encap = Encap {
+        src_port: 4500,
+        dst_port: 31337,
+        original_addr: None,
+    };
+    // No SA matches here (this kernel may lack ESP): only templates move.
+    x.migrate(&want[0].id(), &[out_move], Some(&encap), &[])
+        .expect("migrate out");
+    for p in &want[1..3] {
+        x.migrate(&p.id(), &[in_move], None, &[])
+            .expect("migrate in/fwd");
+    }
+    let got = x.list_policies().expect("list");
+    let tmpl = |p: &Policy| {
+        got.iter()
+            .find(|g| g.id() == p.id())
+            .map(|g| g.templates.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        tmpl(&want[0]),
+        vec![Template::esp_tunnel(
+            ip("192.0.2.1"),
+            ip("198.51.100.200"),
+            9
+        )]
+    );
+    for p in &want[1..3] {
+        assert_eq!(
+            tmpl(p),
+            vec![Template::esp_tunnel(
+                ip("198.51.100.200"),
+                ip("192.0.2.1"),
+                9
+            )]
+        );
+    }
+    let shown = ns.ip(&["xfrm", "policy"]);
+    assert!(
+        shown.contains("tmpl src 192.0.2.1 dst 198.51.100.200"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("tmpl src 198.51.100.200 dst 192.0.2.1"),
+        "{shown}"
+    );
+    assert!(!shown.contains("192.0.2.2"), "{shown}");
+
+    // Moving again from the old addresses matches no template: refused.
+    let e = x
+        .migrate(&want[0].id(), &[out_move], None, &[])
+        .expect_err("nothing left at the old addresses");
+    assert_eq!(e.errno(), Some(libc::ENODATA), "{e}");
+    // A policy that does not exist (ENOENT or, on newer kernels, ENODATA).
+    let e = x
+        .migrate(&want[3].id(), &[out_move], None, &[])
+        .expect_err("no such policy");
+    assert!(e.is_not_found() || e.errno() == Some(libc::ENODATA), "{e}");
+    // Requests the kernel could not take are refused before sending.
+    assert!(x.migrate(&want[0].id(), &[], None, &[]).is_err());
+    let mixed = Migration {
+        new_dst: ip("2001:db8::2"),
+        ..out_move
+    };
+    assert!(x.migrate(&want[0].id(), &[mixed], None, &[]).is_err());
+    x.flush_installed().expect("flush");
+}

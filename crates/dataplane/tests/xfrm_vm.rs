@@ -46,6 +46,8 @@ const STEPS: &[&str] = &[
     "kernel tunnel aes-gcm --encap",
     "kernel tunnel aes-cbc-sha256 --transport",
     "kernel ondemand",
+    "kernel migrate",
+    "kernel migrate --encap",
     "xfrm_netlink tests",
     "xfrm_kernel tests",
     "pluto tunnel",

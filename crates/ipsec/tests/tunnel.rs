@@ -185,6 +185,40 @@ fn route_then_traffic_triggers_the_negotiation() {
     assert!(west.status().contains("; unrouted;"));
 }
 
+/// `leftnexthop=`/`rightnexthop=` and no route to the remote subnet in the
+/// main table: the trap routes it (userspace: into the data plane's TUN,
+/// table 4500), the first packet starts IKE and pings pass.
+#[test]
+fn route_with_a_nexthop_needs_no_route_to_the_remote_subnet() {
+    if !can_run("route_with_a_nexthop_needs_no_route_to_the_remote_subnet") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let conf = conf("\tleftnexthop=192.0.2.2\n\trightnexthop=192.0.2.1\n");
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let east = Daemon::start(&net.east, &conf, SECRETS);
+    let main = |ns: &Netns| {
+        let o = ns
+            .command("ip")
+            .args(["route", "show", "table", "main", "match", "10.2.0.1"])
+            .output()
+            .expect("ip route");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(
+        main(&net.west).trim().is_empty(),
+        "west has a route: {}",
+        main(&net.west)
+    );
+    west.auto(&["--route", "tun"], 0);
+    east.auto(&["--route", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the acquire");
+    let s = west.status();
+    assert!(s.contains("STATE_V2_ESTABLISHED_CHILD_SA"), "{s}");
+    assert!(s.contains("; erouted;"), "{s}");
+    assert!(main(&net.west).trim().is_empty(), "{}", main(&net.west));
+}
+
 #[test]
 fn up_fails_with_a_nonzero_status() {
     if !can_run("up_fails_with_a_nonzero_status") {

@@ -349,13 +349,15 @@ impl Backend {
 
 /// The policies of a connection: one per (local, remote) selector pair of
 /// the same family, with the pair's protocol and ports, numbered from the
-/// connection's id.
+/// connection's id; their routes point at `route_via` (the nexthop, or a
+/// trap's peer) when it is of the pair's family.
 pub fn policies(
     conn_id: u32,
     local: &[Selector],
     remote: &[Selector],
     action: PolicyAction,
     route_source: Option<IpAddr>,
+    route_via: Option<IpAddr>,
 ) -> Vec<Policy> {
     let mut out = Vec::new();
     let mut n = 0u64;
@@ -370,6 +372,7 @@ pub fn policies(
                 remote: r.net,
                 action,
                 route_source: route_source.filter(|s| s.is_ipv4() == l.net.addr().is_ipv4()),
+                route_via: route_via.filter(|v| v.is_ipv4() == r.net.addr().is_ipv4()),
                 protoport: ProtoPort::of(l, r),
             });
             n += 1;
@@ -495,10 +498,22 @@ mod tests {
                 .into(),
         ];
         let r = [IpNet::new("10.2.0.0".parse().unwrap(), 16).unwrap().into()];
-        let p = policies(3, &l, &r, PolicyAction::Drop, None);
+        let via = "192.0.2.2".parse().ok();
+        let p = policies(3, &l, &r, PolicyAction::Drop, None, via);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].id, PolicyId(3 << 16));
         assert!(p[0].protoport.is_any());
+        assert_eq!(p[0].route_via, via);
+        // A nexthop of the other family is left out.
+        let p = policies(
+            3,
+            &l,
+            &r,
+            PolicyAction::Drop,
+            None,
+            "2001:db8::1".parse().ok(),
+        );
+        assert_eq!(p[0].route_via, None);
     }
 
     #[test]
@@ -516,6 +531,7 @@ mod tests {
             &[ts_selector(&mine)],
             &[theirs],
             PolicyAction::Drop,
+            None,
             None,
         );
         assert_eq!(p[0].protoport.protocol, 6);

@@ -325,11 +325,9 @@ impl Pluto {
     }
 
     /// The connection's selectors as the data plane takes them: subnets
-    /// (the host without one) with `protoport=`.
-    fn conn_nets(
-        &mut self,
-        name: &str,
-    ) -> Result<(ConnId, Vec<Selector>, Vec<Selector>), ConnError> {
+    /// (the host without one) with `protoport=`; and where a trap's route
+    /// points: our end's `nexthop=`, else the peer's address.
+    fn conn_nets(&mut self, name: &str) -> Result<ConnNets, ConnError> {
         let spec = self
             .db
             .get(name)
@@ -367,6 +365,10 @@ impl Pluto {
         };
         let l = nets(this)?;
         let rm = nets(that)?;
+        let route_via = nexthop_of(this).or(match &that.host {
+            conf::HostAddr::Addr(a) => Some(*a),
+            _ => None,
+        });
         let id = match spec.conn_type {
             conf::ConnType::Passthrough | conf::ConnType::Drop | conf::ConnType::Reject => {
                 // Shunts get an id of their own, outside the engine's range.
@@ -382,13 +384,13 @@ impl Pluto {
             }
             _ => self.engine_conn(name)?,
         };
-        Ok((id, l, rm))
+        Ok((id, l, rm, route_via))
     }
 
     /// `--route NAME`: a trap policy (or the shunt of a passthrough/drop
     /// connection) in the data plane.
     pub fn route(&mut self, name: &str, r: &mut Replier) {
-        let (id, local, remote) = match self.conn_nets(name) {
+        let (id, local, remote, route_via) = match self.conn_nets(name) {
             Ok(x) => x,
             Err(e) => {
                 let rc = if e.rc == Rc::NOT_IMPLEMENTED {
@@ -423,7 +425,7 @@ impl Pluto {
             return;
         }
         let src = self.route_source(name, &local);
-        let policies = backend::policies(id.0, &local, &remote, action, src);
+        let policies = backend::policies(id.0, &local, &remote, action, src, route_via);
         let _ = self.wire.ensure_backend();
         let Some(b) = &mut self.wire.backend else {
             r.fail(
@@ -1047,8 +1049,21 @@ impl Pluto {
             }
         };
         let src = self.route_source(&name, &local);
-        let policies =
-            backend::policies(info.conn.0, &local, &remote, PolicyAction::Protect(sa), src);
+        // The pair knows its peer; only an explicit nexthop steers the route.
+        let nexthop = self.db.get(&name).and_then(|c| {
+            let local = self.local_addrs();
+            ikeconn::oriented(&c.spec, &local)
+                .ok()
+                .and_then(|(this, _)| nexthop_of(this))
+        });
+        let policies = backend::policies(
+            info.conn.0,
+            &local,
+            &remote,
+            PolicyAction::Protect(sa),
+            src,
+            nexthop,
+        );
         let switch = DeferredSwitch {
             conn: info.conn,
             child: info.child,
@@ -1271,6 +1286,19 @@ pub fn id_text(id: &ike::engine::Identity) -> String {
         ),
         Identity::DerAsn1Dn(_) => "(DN)".into(),
         Identity::Null => "ID_NULL".into(),
+    }
+}
+
+/// A connection's id, local and remote selectors, and where its trap's
+/// route points (`conn_nets`).
+type ConnNets = (ConnId, Vec<Selector>, Vec<Selector>, Option<IpAddr>);
+
+/// An end's `nexthop=` when it is an address (`%direct` and unresolved
+/// names leave the route to the peer's address).
+fn nexthop_of(end: &conf::EndSpec) -> Option<IpAddr> {
+    match &end.nexthop {
+        Some(conf::HostAddr::Addr(a)) => Some(*a),
+        _ => None,
     }
 }
 

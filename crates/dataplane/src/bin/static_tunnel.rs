@@ -158,6 +158,7 @@ fn run() -> Result<(), String> {
         action: PolicyAction::Protect(SaId(1)),
         // Transport mode protects the hosts' own addresses: the route keeps them.
         route_source: Some(if transport { local } else { tun_addr }),
+        route_via: None,
         protoport: dataplane::ProtoPort::ANY,
     })
     .map_err(|e| e.to_string())?;

@@ -70,6 +70,7 @@ use super::routes::{self, Route};
 use super::sa::{SaConfig, SaId as XSaId, SpiRequest};
 use super::translate;
 use super::types::IpsecProto;
+use super::Migration;
 use super::{FlushReport, Xfrm};
 use crate::error::{DataplaneError, Result};
 use crate::kernel::{
@@ -116,11 +117,14 @@ struct PairState {
     local: IpAddr,
     remote: IpAddr,
     mode: Mode,
+    encapsulation: crate::Encapsulation,
 }
 
 /// An installed policy: its kernel policies and its route.
 #[derive(Debug, Clone)]
 struct PolicyState {
+    /// The policy as the caller gave it.
+    policy: Policy,
     kernel: Vec<XPolicyId>,
     trap_reqid: Option<u32>,
     route: Option<Route>,
@@ -407,27 +411,35 @@ impl XfrmKernel {
         Ok((v, trap))
     }
 
-    /// The route for `policy`'s remote subnet: the way to the peer (a
-    /// protected pair's tunnel endpoint, else the subnet itself). None when
-    /// routes are off, the subnet covers everything or contains the peer
-    /// (host-to-host), or the kernel has no route toward it.
+    /// The route for `policy`'s remote subnet: the way to `route_via` (the
+    /// nexthop, or a trap's peer), else to a protected pair's tunnel
+    /// endpoint, else to the subnet itself. None when routes are off, the
+    /// subnet covers everything or contains the peer (host-to-host), or the
+    /// kernel has no route toward the target.
     fn route_for(&self, policy: &Policy) -> Option<Route> {
         if !self.config.routes || policy.remote.prefix() == 0 {
             return None;
         }
-        let (target, peer) = match policy.action {
+        let via_hint = policy
+            .route_via
+            .filter(|a| a.is_ipv4() == policy.remote.addr().is_ipv4());
+        let target = match policy.action {
             PolicyAction::Protect(sa) => {
                 let p = self.pairs.get(&sa)?;
                 if policy.remote.contains(p.remote) {
                     return None;
                 }
-                (p.remote, Some(p.remote))
+                Some(via_hint.unwrap_or(p.remote))
             }
-            _ => (policy.remote.addr(), None),
+            // A host-to-host trap: the peer's own address is the subnet.
+            _ => via_hint.filter(|a| !policy.remote.contains(*a)),
         };
-        let (via, dev) = routes::lookup(self.config.netns.as_deref(), target)?;
-        // An on-link peer is its own next hop (Libreswan's %direct).
-        let via = via.or(peer);
+        let (via, dev) = routes::lookup(
+            self.config.netns.as_deref(),
+            target.unwrap_or(policy.remote.addr()),
+        )?;
+        // An on-link peer or nexthop is its own next hop (Libreswan's %direct).
+        let via = via.or(target);
         Some(Route {
             dst: policy.remote,
             via,
@@ -572,6 +584,7 @@ impl Kernel for XfrmKernel {
                 local: pair.local,
                 remote: pair.remote,
                 mode: pair.mode,
+                encapsulation: pair.encapsulation,
             },
         );
         Ok(())
@@ -580,19 +593,181 @@ impl Kernel for XfrmKernel {
     fn update_sa_endpoints(
         &mut self,
         id: SaId,
-        _remote: IpAddr,
-        _encapsulation: crate::Encapsulation,
+        remote: IpAddr,
+        encapsulation: crate::Encapsulation,
     ) -> Result<()> {
-        if !self.pairs.contains_key(&id) {
-            return Err(DataplaneError::UnknownSa(id.0));
+        let p = self
+            .pairs
+            .get(&id)
+            .cloned()
+            .ok_or(DataplaneError::UnknownSa(id.0))?;
+        let invalid = |detail: String| DataplaneError::Io {
+            what: format!("moving SA pair {} to {remote}", id.0),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, detail),
+        };
+        if p.local.is_ipv4() != remote.is_ipv4() {
+            return Err(invalid(format!(
+                "the new peer address is not of the family of our address {}",
+                p.local
+            )));
         }
-        // Moving a kernel SA while keeping its sequence numbers and replay
-        // state takes XFRM_MSG_MIGRATE, which this backend does not send yet.
-        Err(DataplaneError::Unsupported {
-            backend: "xfrm",
-            what: "moving an installed SA to a new peer address or port (XFRM_MSG_MIGRATE); \
-                   rekey the Child SA instead",
-        })
+        if p.mode == Mode::Transport {
+            return Err(DataplaneError::Unsupported {
+                backend: "xfrm",
+                what: "moving a transport-mode SA pair (its policies name the peer's address); \
+                       rekey the Child SA instead",
+            });
+        }
+        let (out_encap, in_encap) = match (p.encapsulation, encapsulation) {
+            (crate::Encapsulation::Udp { .. }, crate::Encapsulation::None) => {
+                return Err(DataplaneError::Unsupported {
+                    backend: "xfrm",
+                    what: "moving an ESP-in-UDP SA pair to raw ESP (XFRM_MSG_MIGRATE keeps \
+                           the encapsulation); rekey the Child SA instead",
+                })
+            }
+            (_, crate::Encapsulation::None) => (None, None),
+            (
+                _,
+                crate::Encapsulation::Udp {
+                    local_port,
+                    remote_port,
+                },
+            ) => (
+                Some(super::Encap {
+                    src_port: local_port,
+                    dst_port: remote_port,
+                    original_addr: None,
+                }),
+                Some(super::Encap {
+                    src_port: remote_port,
+                    dst_port: local_port,
+                    original_addr: None,
+                }),
+            ),
+        };
+        // The kernel finds the SAs to move by reqid and addresses: another
+        // pair of the same reqid between the same ends (a rekey's
+        // predecessor) could be moved in this one's place.
+        if self.pairs.iter().any(|(other, o)| {
+            *other != id && o.reqid == p.reqid && o.local == p.local && o.remote == p.remote
+        }) {
+            return Err(DataplaneError::Unsupported {
+                backend: "xfrm",
+                what: "moving an SA pair while a rekeyed pair of the same Child SA is still \
+                       installed; remove the old pair first",
+            });
+        }
+        let protecting: Vec<(PolicyId, Vec<XPolicyId>)> = self
+            .policies
+            .iter()
+            .filter(|(_, st)| st.policy.action == PolicyAction::Protect(id))
+            .map(|(pid, st)| (*pid, st.kernel.clone()))
+            .collect();
+        if protecting.iter().all(|(_, k)| k.is_empty()) {
+            // XFRM_MSG_MIGRATE moves SAs only along with a policy.
+            return Err(invalid(
+                "no policy protects this SA pair yet (install its Protect policy first)".into(),
+            ));
+        }
+        let out_move = Migration {
+            old_src: p.local,
+            old_dst: p.remote,
+            new_src: p.local,
+            new_dst: remote,
+            proto: IpsecProto::Esp,
+            mode: super::Mode::Tunnel,
+            reqid: p.reqid,
+        };
+        let in_move = Migration {
+            old_src: p.remote,
+            old_dst: p.local,
+            new_src: remote,
+            new_dst: p.local,
+            ..out_move
+        };
+        let new_out = out_move.new_sa_id(p.outbound.spi);
+        let what = || format!("moving SA pair {} to {remote}", id.0);
+        // Out first (it moves the outbound SA), then in (the inbound SA),
+        // then fwd (templates only: the inbound SA has moved already).
+        let mut ordered: Vec<XPolicyId> = protecting.iter().flat_map(|(_, k)| k.clone()).collect();
+        ordered.sort_by_key(|k| match k.dir {
+            Direction::Out => 0,
+            Direction::In => 1,
+            _ => 2,
+        });
+        let mut moved_out = false;
+        for k in &ordered {
+            let first_out = k.dir == Direction::Out && !moved_out;
+            let r = match k.dir {
+                Direction::Out => {
+                    let moved = [(p.outbound, new_out)];
+                    let moved: &[_] = if first_out { &moved } else { &[] };
+                    self.xfrm.migrate(k, &[out_move], out_encap.as_ref(), moved)
+                }
+                _ => self.xfrm.migrate(k, &[in_move], in_encap.as_ref(), &[]),
+            };
+            if let Err(e) = r {
+                if e.errno() == Some(libc::ENOPROTOOPT) {
+                    return Err(DataplaneError::Unsupported {
+                        backend: "xfrm",
+                        what: "moving an SA pair: this kernel has no XFRM_MSG_MIGRATE \
+                               (CONFIG_XFRM_MIGRATE); rekey the Child SA instead",
+                    });
+                }
+                // Half moved (the outbound SA went, the rest did not): the
+                // pair is still ours to remove; the caller should rekey.
+                let detail = if moved_out {
+                    "; the outbound SA moved already, rekey the Child SA"
+                } else {
+                    ""
+                };
+                return Err(xerr(format!("{}{detail}", what()), e));
+            }
+            if first_out {
+                moved_out = true;
+                self.by_spi.remove(&(p.outbound.dst, p.outbound.spi));
+                self.by_spi.insert((new_out.dst, new_out.spi), (id, false));
+                if let Some(st) = self.pairs.get_mut(&id) {
+                    st.outbound = new_out;
+                }
+            }
+        }
+        if let Some(st) = self.pairs.get_mut(&id) {
+            st.remote = remote;
+            st.encapsulation = encapsulation;
+        }
+        // The routes of the protected subnets follow the peer.
+        let ns = self.config.netns.clone();
+        let mut route_err = None;
+        for (pid, _) in &protecting {
+            let Some(st) = self.policies.get(pid) else {
+                continue;
+            };
+            let (policy, old_route) = (st.policy, st.route.clone());
+            if let Some(r) = &old_route {
+                if let Err(e) = routes::remove(ns.as_deref(), r) {
+                    route_err.get_or_insert(e);
+                }
+            }
+            let route = match self.route_for(&policy) {
+                Some(r) => match routes::add(ns.as_deref(), &r) {
+                    Ok(ours) => ours.then_some(r),
+                    Err(e) => {
+                        route_err.get_or_insert(e);
+                        None
+                    }
+                },
+                None => None,
+            };
+            if let Some(st) = self.policies.get_mut(pid) {
+                st.route = route;
+            }
+        }
+        match route_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn remove_sa_pair(&mut self, id: SaId) -> Result<()> {
@@ -676,6 +851,7 @@ impl Kernel for XfrmKernel {
         self.policies.insert(
             policy.id,
             PolicyState {
+                policy,
                 kernel: installed,
                 trap_reqid: trap,
                 route,
@@ -786,6 +962,7 @@ mod tests {
             remote: net("10.2.0.0", 16),
             action: PolicyAction::Trap { hold: false },
             route_source: None,
+            route_via: None,
             protoport: crate::ProtoPort::ANY,
         };
         let narrower = Policy {
@@ -840,6 +1017,7 @@ mod tests {
             remote: net("10.2.0.0", 16),
             action: PolicyAction::Trap { hold: false },
             route_source: None,
+            route_via: None,
             protoport: crate::ProtoPort {
                 protocol: 6,
                 local_ports: crate::PortRange::ANY,

@@ -29,6 +29,7 @@
 mod algo;
 mod backend;
 mod error;
+mod migrate;
 mod monitor;
 mod policy;
 mod probe;
@@ -47,6 +48,7 @@ use std::time::Duration;
 pub use algo::{AeadAlgorithm, CipherAlgorithm, IntegrityAlgorithm, SaCrypto, SecretKey};
 pub use backend::{XfrmKernel, XfrmKernelConfig};
 pub use error::{Result, XfrmError};
+pub use migrate::Migration;
 pub use monitor::{Acquire, Expire, PolicyExpire, XfrmEvent, XfrmMonitor};
 pub use policy::{Direction, Policy, PolicyAction, PolicyId, PolicyInfo, Template};
 pub use probe::{kernel_supports_esp, EspSupport, EspUnsupportedReason};

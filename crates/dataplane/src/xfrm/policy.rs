@@ -21,7 +21,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn number(self) -> u8 {
+    pub(crate) fn number(self) -> u8 {
         match self {
             Direction::In => 0,
             Direction::Out => 1,

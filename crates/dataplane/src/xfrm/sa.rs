@@ -111,6 +111,18 @@ pub struct Encap {
     pub original_addr: Option<IpAddr>,
 }
 
+impl Encap {
+    /// `struct xfrm_encap_tmpl` (ESP-in-UDP, RFC 3948).
+    pub(crate) fn encode(&self) -> [u8; ENCAP_TMPL_LEN] {
+        let mut b = [0u8; ENCAP_TMPL_LEN];
+        put_u16(&mut b, 0, UDP_ENCAP_ESPINUDP);
+        put_bytes(&mut b, 2, &self.src_port.to_be_bytes());
+        put_bytes(&mut b, 4, &self.dst_port.to_be_bytes());
+        put_addr(&mut b, 8, self.original_addr);
+        b
+    }
+}
+
 /// Everything needed to install one SA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaConfig {
@@ -230,12 +242,7 @@ impl SaConfig {
                     });
                 }
             }
-            let mut b = [0u8; ENCAP_TMPL_LEN];
-            put_u16(&mut b, 0, UDP_ENCAP_ESPINUDP);
-            put_bytes(&mut b, 2, &e.src_port.to_be_bytes());
-            put_bytes(&mut b, 4, &e.dst_port.to_be_bytes());
-            put_addr(&mut b, 8, e.original_addr);
-            m.attr(XFRMA_ENCAP, &b);
+            m.attr(XFRMA_ENCAP, &e.encode());
         }
         if let Some(mark) = &self.mark {
             m.attr(XFRMA_MARK, &mark.encode());

@@ -39,16 +39,17 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra files (path relative to the
     /// state directory, e.g. `ipsec.d/private/west.pem`) written first.
     pub fn start_with(ns: &Netns, conf: &str, secrets: &str, files: &[(&str, &[u8])]) -> Daemon {
-        Daemon::start_args(ns, conf, secrets, files, &[])
+        Daemon::start_args::<&str>(ns, conf, secrets, files, &[])
     }
 
-    /// Like [`Daemon::start_with`], with extra `ipsec pluto` arguments.
-    pub fn start_args(
+    /// Like [`Daemon::start_with`], with extra `ipsec pluto` arguments
+    /// (e.g. `--keylog-dir DIR`).
+    pub fn start_args<A: AsRef<std::ffi::OsStr>>(
         ns: &Netns,
         conf: &str,
         secrets: &str,
         files: &[(&str, &[u8])],
-        args: &[&str],
+        args: &[A],
     ) -> Daemon {
         let dir = TempDir::new("pluto").expect("temporary directory");
         let d = dir.path().to_path_buf();
