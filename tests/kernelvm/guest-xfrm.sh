@@ -238,6 +238,11 @@ lsw_path=/usr/sbin:/usr/bin:/sbin:/bin
 fs_dir=/tmp/fs-lsw
 lsw_start() {
   for ns in left right; do ip -n $ns xfrm state flush; ip -n $ns xfrm policy flush; done
+  # Libreswan's _updown routes the remote subnet through the gateway the
+  # kernel uses toward the peer: give each side a default route, as a
+  # host has (ferroswan's steps above run without one).
+  ip -n left route replace default via 192.0.2.2
+  ip -n right route replace default via 192.0.2.1
   mkdir -p /etc/ipsec.d/policies /etc/ipsec.d/cacerts /etc/ipsec.d/crls /var/lib/ipsec/nss /run/pluto /tmp/lsw
   cat > /etc/ipsec.conf <<CONF
 config setup
