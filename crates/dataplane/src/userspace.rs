@@ -133,6 +133,21 @@ struct UdpSetup {
 /// Most ESP-in-UDP sockets one data plane reads.
 pub const MAX_UDP_SOCKETS: usize = crate::sys::MAX_POLL_FDS - 3;
 
+/// Which of the sockets bound to `locals` an SA with local address
+/// `local` sends from: the one bound to that address, else a wildcard
+/// socket that reaches its family (`[::]` is dual-stack), else the first
+/// of its family, else the first.
+pub fn pick_socket(locals: &[SocketAddr], local: IpAddr) -> usize {
+    let exact = locals.iter().position(|a| a.ip() == local);
+    let wildcard = || {
+        locals.iter().position(|a| {
+            a.ip().is_unspecified() && (a.is_ipv6() || a.is_ipv4() == local.is_ipv4())
+        })
+    };
+    let family = || locals.iter().position(|a| a.is_ipv4() == local.is_ipv4());
+    exact.or_else(wildcard).or_else(family).unwrap_or(0)
+}
+
 /// Prepares an ESP-in-UDP socket for the worker (non-blocking, buffers,
 /// bypass mark, GRO) and returns the control side's clone.
 fn setup_udp(s: &UdpSocket, setup: UdpSetup) -> Result<UdpHandle> {
@@ -298,23 +313,11 @@ impl Userspace {
         self.udp.iter().map(|u| u.local).collect()
     }
 
-    /// The socket an SA with local address `local` sends from: the one
-    /// bound to that address, else a wildcard socket that reaches its
-    /// family, else the first.
+    /// The socket an SA with local address `local` sends from
+    /// ([`pick_socket`]).
     fn socket_for(&self, local: IpAddr) -> usize {
-        let exact = self.udp.iter().position(|u| u.local.ip() == local);
-        let wildcard = || {
-            self.udp.iter().position(|u| {
-                u.local.ip().is_unspecified()
-                    && (u.local.is_ipv6() || u.local.is_ipv4() == local.is_ipv4())
-            })
-        };
-        let family = || {
-            self.udp
-                .iter()
-                .position(|u| u.local.is_ipv4() == local.is_ipv4())
-        };
-        exact.or_else(wildcard).or_else(family).unwrap_or(0)
+        let locals: Vec<SocketAddr> = self.udp.iter().map(|u| u.local).collect();
+        pick_socket(&locals, local)
     }
 
     /// The socket that reaches `to` (its family, or a dual-stack one).
@@ -705,5 +708,31 @@ impl Drop for Userspace {
         }
         let (mark, table, pref) = self.rules;
         let _ = route::remove_bypass_rules(mark, table, pref);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_socket;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn an_sa_sends_from_the_socket_of_its_local_address() {
+        let locals: Vec<SocketAddr> = ["192.0.2.1:4500", "192.0.2.11:4500", "[2001:db8::1]:4500"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(pick_socket(&locals, "192.0.2.11".parse().unwrap()), 1);
+        assert_eq!(pick_socket(&locals, "2001:db8::1".parse().unwrap()), 2);
+        // An address without its own socket: one of its family.
+        assert_eq!(pick_socket(&locals, "2001:db8::9".parse().unwrap()), 2);
+        assert_eq!(pick_socket(&locals, "198.51.100.1".parse().unwrap()), 0);
+        // A dual-stack wildcard serves IPv4 too, before a socket of another address.
+        let wild: Vec<SocketAddr> = ["[2001:db8::1]:4500", "[::]:4500"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(pick_socket(&wild, "192.0.2.1".parse().unwrap()), 1);
+        assert_eq!(pick_socket(&[], "192.0.2.1".parse().unwrap()), 0);
     }
 }

@@ -139,7 +139,8 @@ pub struct Wire {
     /// `protostack=`: which data plane to open when the first tunnel
     /// needs one.
     pub protostack: backend::Protostack,
-    /// `listen=`.
+    /// `listen=` (the daemon opens sockets only on this address,
+    /// `Pluto::open_sockets`).
     pub listen: Option<IpAddr>,
     /// IKE sockets (ports 500 and 4500) by local address and port.
     pub sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
