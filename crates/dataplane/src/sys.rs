@@ -178,7 +178,7 @@ impl EventFd {
 
 /// Most descriptors [`poll_readable`] watches (the eventfd, TUN, raw ESP
 /// and the ESP-in-UDP sockets).
-pub const MAX_POLL_FDS: usize = 64;
+pub const MAX_POLL_FDS: usize = 256;
 
 /// Waits until one of `fds` is readable or `timeout_ms` passed; fills `ready`.
 pub fn poll_readable(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::Result<()> {
