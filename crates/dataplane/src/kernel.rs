@@ -251,4 +251,16 @@ pub trait Kernel: Send {
     /// daemon's event loop, e.g. tokio's `AsyncFd`). When it is readable,
     /// call [`Kernel::poll_event`] until it returns `None`.
     fn event_fd(&self) -> Option<std::os::fd::RawFd>;
+
+    /// Hands the data plane another ESP-in-UDP socket (port 4500 on a
+    /// local address found after it opened). SAs whose local address is
+    /// the socket's send from it. Only the userspace backend reads ESP
+    /// from sockets; the others refuse.
+    fn add_udp_socket(&mut self, socket: std::net::UdpSocket) -> Result<()> {
+        drop(socket);
+        Err(crate::error::DataplaneError::Unsupported {
+            backend: self.name(),
+            what: "ESP-in-UDP sockets handed to the data plane",
+        })
+    }
 }

@@ -176,13 +176,17 @@ impl EventFd {
     }
 }
 
+/// Most descriptors [`poll_readable`] watches (the eventfd, TUN, raw ESP
+/// and the ESP-in-UDP sockets).
+pub const MAX_POLL_FDS: usize = 256;
+
 /// Waits until one of `fds` is readable or `timeout_ms` passed; fills `ready`.
 pub fn poll_readable(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::Result<()> {
     let mut pfds = [libc::pollfd {
         fd: -1,
         events: 0,
         revents: 0,
-    }; 8];
+    }; MAX_POLL_FDS];
     let n = fds.len().min(pfds.len());
     for (p, &fd) in pfds.iter_mut().zip(fds) {
         p.fd = fd;

@@ -37,13 +37,17 @@ pub const DEFAULT_ROUTE_TABLE: u32 = 4500;
 /// (the data plane's own; the daemon marks its IKE sockets with it too).
 pub const DEFAULT_BYPASS_MARK: u32 = 0x4500;
 
-/// Where the ESP-in-UDP socket comes from.
+/// Where the ESP-in-UDP sockets come from.
 #[derive(Debug)]
 pub enum UdpSource {
     /// Bind a socket to this address (normally `0.0.0.0:4500`).
     Bind(SocketAddr),
     /// Use a socket the daemon bound (it keeps a clone to send IKE).
     Socket(UdpSocket),
+    /// Use these sockets the daemon bound, one per local address (it
+    /// keeps clones to send IKE): the worker reads them all, and each SA
+    /// sends from the one bound to its local address.
+    Sockets(Vec<UdpSocket>),
     /// No ESP-in-UDP (raw ESP only).
     Disabled,
 }
@@ -107,6 +111,62 @@ struct PairInfo {
     inbound_spi: u32,
     outbound_spi: u32,
     remote: IpAddr,
+    /// The ESP-in-UDP socket it sends from.
+    sock: usize,
+}
+
+/// The control side's clone of an ESP-in-UDP socket.
+#[derive(Debug)]
+struct UdpHandle {
+    sock: UdpSocket,
+    local: SocketAddr,
+}
+
+/// How every ESP-in-UDP socket is set up (also those added later).
+#[derive(Debug, Clone, Copy)]
+struct UdpSetup {
+    socket_buffer: usize,
+    bypass_mark: u32,
+    offload: bool,
+}
+
+/// Most ESP-in-UDP sockets one data plane reads.
+pub const MAX_UDP_SOCKETS: usize = crate::sys::MAX_POLL_FDS - 3;
+
+/// Which of the sockets bound to `locals` an SA with local address
+/// `local` sends from: the one bound to that address, else a wildcard
+/// socket that reaches its family (`[::]` is dual-stack), else the first
+/// of its family, else the first.
+pub fn pick_socket(locals: &[SocketAddr], local: IpAddr) -> usize {
+    let exact = locals.iter().position(|a| a.ip() == local);
+    let wildcard = || {
+        locals.iter().position(|a| {
+            a.ip().is_unspecified() && (a.is_ipv6() || a.is_ipv4() == local.is_ipv4())
+        })
+    };
+    let family = || locals.iter().position(|a| a.is_ipv4() == local.is_ipv4());
+    exact.or_else(wildcard).or_else(family).unwrap_or(0)
+}
+
+/// Prepares an ESP-in-UDP socket for the worker (non-blocking, buffers,
+/// bypass mark, GRO) and returns the control side's clone.
+fn setup_udp(s: &UdpSocket, setup: UdpSetup) -> Result<UdpHandle> {
+    s.set_nonblocking(true)
+        .map_err(|e| DataplaneError::io("making the UDP socket non-blocking", e))?;
+    set_socket_buffers(s.as_raw_fd(), setup.socket_buffer);
+    set_mark(s.as_raw_fd(), setup.bypass_mark)
+        .map_err(|e| DataplaneError::io("marking the UDP socket (SO_MARK)", e))?;
+    if setup.offload {
+        // Coalesced receive is an optimisation: without it, one datagram per message.
+        let _ = enable_udp_gro(s.as_raw_fd());
+    }
+    let local = s
+        .local_addr()
+        .map_err(|e| DataplaneError::io("reading the UDP socket's address", e))?;
+    let sock = s
+        .try_clone()
+        .map_err(|e| DataplaneError::io("cloning the UDP socket", e))?;
+    Ok(UdpHandle { sock, local })
 }
 
 /// The userspace data plane: a control handle; the packets flow in a worker thread.
@@ -118,7 +178,9 @@ pub struct Userspace {
     stop: Arc<AtomicBool>,
     events: Receiver<KernelEvent>,
     events_fd: Arc<EventFd>,
-    udp: Option<UdpSocket>,
+    /// Clones of the worker's ESP-in-UDP sockets, in the worker's order.
+    udp: Vec<UdpHandle>,
+    udp_setup: UdpSetup,
     spis: HashSet<u32>,
     pairs: HashMap<SaId, PairInfo>,
     policies: HashMap<PolicyId, Policy>,
@@ -150,32 +212,28 @@ impl Userspace {
         let rules = (config.bypass_mark, config.route_table, config.rule_pref);
         let tun_index = if_index(&tun_name)
             .map_err(|e| DataplaneError::io(format!("finding {tun_name}"), e))?;
-        let udp = match config.udp {
-            UdpSource::Bind(addr) => Some(
-                UdpSocket::bind(addr)
-                    .map_err(|e| DataplaneError::io(format!("binding UDP {addr}"), e))?,
-            ),
-            UdpSource::Socket(s) => Some(s),
-            UdpSource::Disabled => None,
+        let udp_worker = match config.udp {
+            UdpSource::Bind(addr) => vec![UdpSocket::bind(addr)
+                .map_err(|e| DataplaneError::io(format!("binding UDP {addr}"), e))?],
+            UdpSource::Socket(s) => vec![s],
+            UdpSource::Sockets(v) => v,
+            UdpSource::Disabled => Vec::new(),
         };
-        let (udp_worker, udp_control) = match udp {
-            Some(s) => {
-                s.set_nonblocking(true)
-                    .map_err(|e| DataplaneError::io("making the UDP socket non-blocking", e))?;
-                set_socket_buffers(s.as_raw_fd(), config.socket_buffer);
-                set_mark(s.as_raw_fd(), config.bypass_mark)
-                    .map_err(|e| DataplaneError::io("marking the UDP socket (SO_MARK)", e))?;
-                if config.offload {
-                    // Coalesced receive is an optimisation: without it, one datagram per message.
-                    let _ = enable_udp_gro(s.as_raw_fd());
-                }
-                let clone = s
-                    .try_clone()
-                    .map_err(|e| DataplaneError::io("cloning the UDP socket", e))?;
-                (Some(s), Some(clone))
-            }
-            None => (None, None),
+        if udp_worker.len() > MAX_UDP_SOCKETS {
+            return Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "more ESP-in-UDP sockets than MAX_UDP_SOCKETS",
+            });
+        }
+        let udp_setup = UdpSetup {
+            socket_buffer: config.socket_buffer,
+            bypass_mark: config.bypass_mark,
+            offload: config.offload,
         };
+        let udp_control = udp_worker
+            .iter()
+            .map(|s| setup_udp(s, udp_setup))
+            .collect::<Result<Vec<_>>>()?;
         let raw = if config.raw_esp {
             let r = RawEspSocket::open_v4()
                 .map_err(|e| DataplaneError::io("opening a raw ESP socket", e))?;
@@ -227,6 +285,7 @@ impl Userspace {
             events: ev_rx,
             events_fd,
             udp: udp_control,
+            udp_setup,
             spis: HashSet::new(),
             pairs: HashMap::new(),
             policies: HashMap::new(),
@@ -244,18 +303,39 @@ impl Userspace {
         &self.tun_name
     }
 
-    /// The local address of the ESP-in-UDP socket.
+    /// The local address of the first ESP-in-UDP socket.
     pub fn udp_local_addr(&self) -> Option<SocketAddr> {
-        self.udp.as_ref().and_then(|u| u.local_addr().ok())
+        self.udp.first().map(|u| u.local)
     }
 
-    /// Sends an IKE message on the ESP-in-UDP socket, with the non-ESP marker in front.
+    /// The local addresses of all ESP-in-UDP sockets, in the worker's order.
+    pub fn udp_local_addrs(&self) -> Vec<SocketAddr> {
+        self.udp.iter().map(|u| u.local).collect()
+    }
+
+    /// The socket an SA with local address `local` sends from
+    /// ([`pick_socket`]).
+    fn socket_for(&self, local: IpAddr) -> usize {
+        let locals: Vec<SocketAddr> = self.udp.iter().map(|u| u.local).collect();
+        pick_socket(&locals, local)
+    }
+
+    /// The socket that reaches `to` (its family, or a dual-stack one).
+    fn socket_toward(&self, to: SocketAddr) -> Option<usize> {
+        self.udp
+            .iter()
+            .position(|u| u.local.is_ipv4() == to.is_ipv4())
+            .or_else(|| self.udp.iter().position(|u| u.local.ip().is_unspecified()))
+    }
+
+    /// Sends an IKE message on an ESP-in-UDP socket of `to`'s family, with the non-ESP marker in front.
     pub fn send_ike(&self, to: SocketAddr, message: &[u8]) -> Result<()> {
-        let udp = self.udp.as_ref().ok_or(DataplaneError::Unsupported {
+        let sock = self.socket_toward(to).ok_or(DataplaneError::Unsupported {
             backend: "userspace",
             what: "sending IKE on port 4500 without an ESP-in-UDP socket",
         })?;
-        let to = self.udp_destination(to);
+        let udp = &self.udp[sock].sock;
+        let to = self.udp_destination(sock, to);
         let mut datagram = Vec::with_capacity(4 + message.len());
         datagram.extend_from_slice(&NON_ESP_MARKER);
         datagram.extend_from_slice(message);
@@ -267,12 +347,16 @@ impl Userspace {
     /// Sends a NAT keepalive (RFC 3948 2.3: the single byte 0xFF) to `to`
     /// from the ESP-in-UDP socket (`nat-keepalive`, driven by the daemon's timer).
     pub fn send_nat_keepalive(&self, to: SocketAddr) -> Result<()> {
-        let udp = self.udp.as_ref().ok_or(DataplaneError::Unsupported {
+        let sock = self.socket_toward(to).ok_or(DataplaneError::Unsupported {
             backend: "userspace",
             what: "NAT keepalives without an ESP-in-UDP socket",
         })?;
-        udp.send_to(&[esp::udp_encap::NAT_KEEPALIVE], self.udp_destination(to))
-            .map_err(|e| DataplaneError::io(format!("sending a NAT keepalive to {to}"), e))?;
+        let udp = &self.udp[sock].sock;
+        udp.send_to(
+            &[esp::udp_encap::NAT_KEEPALIVE],
+            self.udp_destination(sock, to),
+        )
+        .map_err(|e| DataplaneError::io(format!("sending a NAT keepalive to {to}"), e))?;
         Ok(())
     }
 
@@ -289,10 +373,10 @@ impl Userspace {
             .map_err(|_| DataplaneError::WorkerGone)
     }
 
-    /// The peer's address as the UDP socket must see it: an IPv6 socket
+    /// The peer's address as UDP socket `sock` must see it: an IPv6 socket
     /// bound to `[::]` is dual-stack and reaches IPv4 peers as `::ffff:a.b.c.d`.
-    fn udp_destination(&self, to: SocketAddr) -> SocketAddr {
-        match (self.udp_local_addr(), to) {
+    fn udp_destination(&self, sock: usize, to: SocketAddr) -> SocketAddr {
+        match (self.udp.get(sock).map(|u| u.local), to) {
             (Some(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
                 SocketAddr::new(std::net::IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
             }
@@ -304,7 +388,7 @@ impl Userspace {
     /// what this data plane cannot send.
     fn encapsulation_is_udp(&self, remote: IpAddr, encapsulation: Encapsulation) -> Result<bool> {
         match encapsulation {
-            Encapsulation::Udp { .. } if self.udp.is_none() => Err(DataplaneError::Unsupported {
+            Encapsulation::Udp { .. } if self.udp.is_empty() => Err(DataplaneError::Unsupported {
                 backend: "userspace",
                 what: "ESP-in-UDP SAs need the data plane's UDP socket, which is disabled",
             }),
@@ -449,6 +533,7 @@ impl Kernel for Userspace {
         if owner.is_some() {
             return Err(DataplaneError::SpiInUse(spi));
         }
+        let sock = self.socket_for(pair.local);
         let outbound = OutboundSa::new(&pair.outbound)?;
         let inbound = InboundSa::new(&pair.inbound)?;
         let install = InstallPair {
@@ -458,11 +543,12 @@ impl Kernel for Userspace {
                 // Only the (possibly dual-stack) UDP socket wants IPv4 peers
                 // as ::ffff:a.b.c.d; raw ESP goes to the plain address.
                 dest: if udp {
-                    self.udp_destination(pair.remote_socket())
+                    self.udp_destination(sock, pair.remote_socket())
                 } else {
                     pair.remote_socket()
                 },
                 udp,
+                sock,
                 transport: pair.mode == Mode::Transport,
             },
             inbound,
@@ -497,6 +583,7 @@ impl Kernel for Userspace {
                 inbound_spi: spi,
                 outbound_spi: pair.outbound.spi,
                 remote: pair.remote,
+                sock,
             },
         );
         Ok(())
@@ -521,7 +608,7 @@ impl Kernel for Userspace {
         self.send(Command::UpdateEndpoints {
             id,
             inbound_spi: info.inbound_spi,
-            dest: self.udp_destination(SocketAddr::new(remote, port)),
+            dest: self.udp_destination(info.sock, SocketAddr::new(remote, port)),
             udp,
             remote,
         })?;
@@ -597,6 +684,19 @@ impl Kernel for Userspace {
     fn event_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(self.events_fd.fd())
     }
+
+    fn add_udp_socket(&mut self, socket: UdpSocket) -> Result<()> {
+        if self.udp.len() >= MAX_UDP_SOCKETS {
+            return Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "more ESP-in-UDP sockets than MAX_UDP_SOCKETS",
+            });
+        }
+        let handle = setup_udp(&socket, self.udp_setup)?;
+        self.send(Command::AddUdp(socket))?;
+        self.udp.push(handle);
+        Ok(())
+    }
 }
 
 impl Drop for Userspace {
@@ -608,5 +708,31 @@ impl Drop for Userspace {
         }
         let (mark, table, pref) = self.rules;
         let _ = route::remove_bypass_rules(mark, table, pref);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_socket;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn an_sa_sends_from_the_socket_of_its_local_address() {
+        let locals: Vec<SocketAddr> = ["192.0.2.1:4500", "192.0.2.11:4500", "[2001:db8::1]:4500"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(pick_socket(&locals, "192.0.2.11".parse().unwrap()), 1);
+        assert_eq!(pick_socket(&locals, "2001:db8::1".parse().unwrap()), 2);
+        // An address without its own socket: one of its family.
+        assert_eq!(pick_socket(&locals, "2001:db8::9".parse().unwrap()), 2);
+        assert_eq!(pick_socket(&locals, "198.51.100.1".parse().unwrap()), 0);
+        // A dual-stack wildcard serves IPv4 too, before a socket of another address.
+        let wild: Vec<SocketAddr> = ["[2001:db8::1]:4500", "[::]:4500"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(pick_socket(&wild, "192.0.2.1".parse().unwrap()), 1);
+        assert_eq!(pick_socket(&[], "192.0.2.1".parse().unwrap()), 0);
     }
 }

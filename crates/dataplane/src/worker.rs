@@ -50,6 +50,9 @@ const ACQUIRE_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) struct OutMeta {
     pub(crate) dest: SocketAddr,
     pub(crate) udp: bool,
+    /// The ESP-in-UDP socket it leaves from (index in the order the
+    /// sockets were given: the one bound to the SA's local address).
+    pub(crate) sock: usize,
     /// Transport mode: the IP header is removed before ESP.
     pub(crate) transport: bool,
 }
@@ -87,6 +90,8 @@ pub(crate) enum Command {
         udp: bool,
         remote: IpAddr,
     },
+    /// Another ESP-in-UDP socket (a new local address).
+    AddUdp(UdpSocket),
     RemovePair {
         id: SaId,
         inbound_spi: u32,
@@ -104,7 +109,8 @@ pub(crate) enum Command {
 /// Everything the worker thread owns.
 pub(crate) struct Worker {
     pub(crate) tun: Tun,
-    pub(crate) udp: Option<UdpSocket>,
+    /// ESP-in-UDP sockets, one per local address (moved into the state).
+    pub(crate) udp: Vec<UdpSocket>,
     pub(crate) raw: Option<RawEspSocket>,
     /// Sends packets from TUN that no policy protects in the clear, past
     /// the data plane's routes (bypass mark): IPv4 and IPv6.
@@ -117,19 +123,33 @@ pub(crate) struct Worker {
     pub(crate) batch: usize,
 }
 
+/// An ESP-in-UDP socket and the address it is bound to.
+struct UdpSock {
+    sock: UdpSocket,
+    local: Option<SocketAddr>,
+}
+
+impl UdpSock {
+    fn new(sock: UdpSocket) -> Self {
+        let local = sock.local_addr().ok();
+        UdpSock { sock, local }
+    }
+}
+
 struct State {
+    udp: Vec<UdpSock>,
     sadb: SaDb<OutMeta, InMeta>,
     policies: PolicyTable,
     last_acquire: HashMap<PolicyId, Instant>,
     stats: DataplaneStats,
     out_bufs: Vec<PacketBuf>,
     gso_buf: PacketBuf,
-    out_dest: Vec<SocketAddr>,
+    /// Socket index and destination of each queued packet.
+    out_dest: Vec<(usize, SocketAddr)>,
     in_bufs: Vec<PacketBuf>,
     seg_buf: PacketBuf,
     mmsg_out: MmsgBatch,
     mmsg_in: MmsgBatch,
-    local_udp: Option<SocketAddr>,
     expiry_scratch: Vec<SaEvent>,
     gro: Coalescer,
     group_len: Vec<usize>,
@@ -147,7 +167,7 @@ fn write_tun(tun: &Tun, packet: &[u8], stats: &mut DataplaneStats) {
 
 impl Worker {
     /// Runs until stopped or the control side goes away.
-    pub(crate) fn run(self) {
+    pub(crate) fn run(mut self) {
         let batch = self.batch.max(1);
         let out_size = if self.tun.vnet_hdr() {
             GSO_BUF_SIZE
@@ -155,6 +175,10 @@ impl Worker {
             BUF_SIZE
         };
         let mut st = State {
+            udp: std::mem::take(&mut self.udp)
+                .into_iter()
+                .map(UdpSock::new)
+                .collect(),
             sadb: SaDb::new(),
             policies: PolicyTable::new(),
             last_acquire: HashMap::new(),
@@ -163,14 +187,13 @@ impl Worker {
                 .map(|_| PacketBuf::new(out_size, HEADROOM))
                 .collect(),
             gso_buf: PacketBuf::new(out_size, HEADROOM),
-            out_dest: vec![SocketAddr::from(([0, 0, 0, 0], 0)); batch],
+            out_dest: vec![(0, SocketAddr::from(([0, 0, 0, 0], 0))); batch],
             in_bufs: (0..batch)
                 .map(|_| PacketBuf::new(out_size + RX_HEADROOM, RX_HEADROOM))
                 .collect(),
             seg_buf: PacketBuf::new(BUF_SIZE, RX_HEADROOM),
             mmsg_out: MmsgBatch::new(batch),
             mmsg_in: MmsgBatch::new(batch),
-            local_udp: self.udp.as_ref().and_then(|u| u.local_addr().ok()),
             expiry_scratch: Vec::with_capacity(16),
             gro: Coalescer::new(),
             group_len: vec![0; batch],
@@ -184,17 +207,26 @@ impl Worker {
     }
 
     fn main_loop(&self, st: &mut State) -> Result<(), String> {
-        let mut fds = vec![self.wake.fd(), self.tun.fd()];
-        let udp_idx = self.udp.as_ref().map(|u| {
-            fds.push(u.as_raw_fd());
-            fds.len() - 1
-        });
-        let raw_idx = self.raw.as_ref().map(|r| {
-            fds.push(r.fd());
-            fds.len() - 1
-        });
-        let mut ready = vec![false; fds.len()];
+        let mut fds = Vec::new();
+        let mut ready = Vec::new();
+        let mut raw_idx = None;
+        let mut udp_base = 0;
+        // How many UDP sockets `fds` holds (sockets are only ever added).
+        let mut polled_udp = usize::MAX;
         loop {
+            if polled_udp != st.udp.len() {
+                fds.clear();
+                fds.push(self.wake.fd());
+                fds.push(self.tun.fd());
+                raw_idx = self.raw.as_ref().map(|r| {
+                    fds.push(r.fd());
+                    fds.len() - 1
+                });
+                udp_base = fds.len();
+                fds.extend(st.udp.iter().map(|u| u.sock.as_raw_fd()));
+                ready = vec![false; fds.len()];
+                polled_udp = st.udp.len();
+            }
             poll_readable(&fds, &mut ready, 1000).map_err(|e| format!("poll: {e}"))?;
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(());
@@ -209,10 +241,12 @@ impl Worker {
                 self.tun_to_net(st)
                     .map_err(|e| format!("TUN {}: {e}", self.tun.name()))?;
             }
-            if let Some(i) = udp_idx {
-                if ready[i] {
-                    self.udp_to_tun(st)
-                        .map_err(|e| format!("ESP-in-UDP socket: {e}"))?;
+            for k in 0..polled_udp {
+                if ready.get(udp_base + k).copied().unwrap_or(false) {
+                    self.udp_to_tun(st, k).map_err(|e| {
+                        let local = st.udp.get(k).and_then(|u| u.local);
+                        format!("ESP-in-UDP socket {local:?}: {e}")
+                    })?;
                 }
             }
             if let Some(i) = raw_idx {
@@ -261,6 +295,7 @@ impl Worker {
                     meta.remote = remote;
                 }
             }
+            Command::AddUdp(sock) => st.udp.push(UdpSock::new(sock)),
             Command::RemovePair { id, inbound_spi } => {
                 st.sadb.remove_outbound(id);
                 st.sadb.remove_inbound(inbound_spi);
@@ -410,18 +445,38 @@ impl Worker {
     /// `sendmmsg`. Runs of same-size packets to one peer (the segments of a
     /// TSO super-packet) go as one UDP GSO message each.
     fn flush(&self, st: &mut State, queued: usize) {
-        let Some(udp) = &self.udp else { return };
+        // One `sendmmsg` per run of packets leaving from the same socket
+        // (one run with a single local address).
+        let mut start = 0;
+        while start < queued {
+            let sock = st.out_dest[start].0;
+            let mut end = start + 1;
+            while end < queued && st.out_dest[end].0 == sock {
+                end += 1;
+            }
+            self.flush_run(st, sock, start, end);
+            start = end;
+        }
+    }
+
+    /// Sends `out_bufs[start..end]`, all from socket `sock`.
+    fn flush_run(&self, st: &mut State, sock: usize, start: usize, end: usize) {
+        let Some(fd) = st.udp.get(sock).map(|u| u.sock.as_raw_fd()) else {
+            st.stats.send_errors += (end - start) as u64;
+            return;
+        };
+        let queued = end;
         let mut msgs = 0;
-        let mut i = 0;
+        let mut i = start;
         while i < queued {
             let size = st.out_bufs[i].len();
-            let dest = st.out_dest[i];
+            let dest = st.out_dest[i].1;
             let mut count = 1;
             let mut total = size;
             if st.udp_gso {
                 while i + count < queued && count < MAX_GSO_SEGMENTS {
                     let l = st.out_bufs[i + count].len();
-                    if st.out_dest[i + count] != dest || l > size || total + l > MAX_GSO_BYTES {
+                    if st.out_dest[i + count].1 != dest || l > size || total + l > MAX_GSO_BYTES {
                         break;
                     }
                     total += l;
@@ -442,7 +497,7 @@ impl Worker {
         if msgs == 0 {
             return;
         }
-        let _ = st.mmsg_out.send(udp.as_raw_fd(), msgs);
+        let _ = st.mmsg_out.send(fd, msgs);
         for m in 0..msgs {
             let n = st.group_len[m] as u64;
             if st.mmsg_out.failed(m) {
@@ -462,7 +517,7 @@ impl Worker {
 
     /// Handles one packet from TUN in `out_bufs[slot]`; returns the UDP
     /// destination when it is to be sent in the batch.
-    fn outbound_one(&self, st: &mut State, slot: usize) -> Option<SocketAddr> {
+    fn outbound_one(&self, st: &mut State, slot: usize) -> Option<(usize, SocketAddr)> {
         let State {
             sadb,
             policies,
@@ -501,7 +556,7 @@ impl Worker {
                 match sadb.encapsulate(id, buf, nh) {
                     Ok((_, meta)) => {
                         if meta.udp {
-                            return Some(meta.dest);
+                            return Some((meta.sock, meta.dest));
                         }
                         match &self.raw {
                             Some(raw) if raw.send(buf.data(), meta.dest.ip()).is_ok() => {
@@ -573,15 +628,17 @@ impl Worker {
     }
 
     /// Receives a batch from the ESP-in-UDP socket with one `recvmmsg`.
-    fn udp_to_tun(&self, st: &mut State) -> std::io::Result<()> {
-        let Some(udp) = &self.udp else { return Ok(()) };
+    fn udp_to_tun(&self, st: &mut State, sock: usize) -> std::io::Result<()> {
+        let Some((fd, local_udp)) = st.udp.get(sock).map(|u| (u.sock.as_raw_fd(), u.local)) else {
+            return Ok(());
+        };
         let n = st.in_bufs.len();
         for i in 0..n {
             let buf = &mut st.in_bufs[i];
             buf.reset(RX_HEADROOM);
             st.mmsg_in.prepare_recv(i, buf.writable());
         }
-        let got = st.mmsg_in.recv(udp.as_raw_fd(), n)?;
+        let got = st.mmsg_in.recv(fd, n)?;
         for i in 0..got {
             let (len, from, gro_size) = st.mmsg_in.received(i);
             if len == 0 || st.in_bufs[i].set_len(len).is_err() {
@@ -597,7 +654,6 @@ impl Worker {
                         in_bufs,
                         gro,
                         seg_buf,
-                        local_udp,
                         ..
                     } = &mut *st;
                     for chunk in in_bufs[i].data().chunks(size) {
@@ -609,7 +665,7 @@ impl Worker {
                                 continue;
                             }
                         }
-                        self.datagram(sadb, stats, gro, seg_buf, from, *local_udp);
+                        self.datagram(sadb, stats, gro, seg_buf, from, local_udp);
                     }
                 }
                 _ => {
@@ -618,10 +674,9 @@ impl Worker {
                         stats,
                         in_bufs,
                         gro,
-                        local_udp,
                         ..
                     } = &mut *st;
-                    self.datagram(sadb, stats, gro, &mut in_bufs[i], from, *local_udp);
+                    self.datagram(sadb, stats, gro, &mut in_bufs[i], from, local_udp);
                 }
             }
         }

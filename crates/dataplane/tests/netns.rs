@@ -1042,3 +1042,117 @@ fn transport_mode_protects_host_to_host_traffic() {
         "cleartext marker on the wire"
     );
 }
+
+/// Several ESP-in-UDP sockets, one per local address (as pluto hands
+/// them over): a socket added after start is read (IKE on it comes up
+/// with its address), and an SA's ESP leaves from the socket of the SA's
+/// local address, not from the interface's first address.
+#[test]
+fn esp_leaves_from_the_socket_of_the_sa_local_address() {
+    require_root!();
+    let p = Pair::new();
+    run(&[
+        "ip",
+        "-n",
+        &p.west,
+        "addr",
+        "add",
+        "192.0.2.11/24",
+        "dev",
+        &p.veth_west,
+    ]);
+    let (bound_tx, bound_rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let (installed_tx, installed_rx) = mpsc::channel::<()>();
+    let east = p.east.clone();
+    let peer = std::thread::spawn(move || {
+        enter_netns(&east).unwrap();
+        let sock = std::net::UdpSocket::bind("192.0.2.2:4500").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        bound_tx.send(()).unwrap();
+        ready_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        // IKE (non-ESP marker) to the second address.
+        sock.send_to(b"\0\0\0\0hello", "192.0.2.11:4500").unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        (from, buf[..n.min(4)].to_vec())
+    });
+    bound_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let west = p.west.clone();
+    let dp_thread = std::thread::spawn(move || {
+        enter_netns(&west).unwrap();
+        let mut cfg = UserspaceConfig::new("fsm0");
+        cfg.tun_addresses = vec!["10.1.0.1/32".parse().unwrap()];
+        let first = std::net::UdpSocket::bind("192.0.2.1:4500").unwrap();
+        cfg.udp = UdpSource::Sockets(vec![first]);
+        let mut dp = Userspace::new(cfg).unwrap();
+        let second = std::net::UdpSocket::bind("192.0.2.11:4500").unwrap();
+        dp.add_udp_socket(second).unwrap();
+        assert_eq!(
+            dp.udp_local_addrs(),
+            vec![
+                "192.0.2.1:4500".parse::<SocketAddr>().unwrap(),
+                "192.0.2.11:4500".parse().unwrap()
+            ]
+        );
+        dp.install_sa_pair(SaPair {
+            id: SaId(1),
+            outbound: params(0x2002, 1),
+            inbound: params(0x1001, 2),
+            mode: Mode::Tunnel,
+            local: "192.0.2.11".parse().unwrap(),
+            remote: "192.0.2.2".parse().unwrap(),
+            encapsulation: Encapsulation::Udp {
+                local_port: 4500,
+                remote_port: 4500,
+            },
+            local_ts: vec![dataplane::Selector::from(
+                "10.1.0.0/16".parse::<dataplane::IpNet>().unwrap(),
+            )],
+            remote_ts: vec![dataplane::Selector::from(
+                "10.2.0.0/16".parse::<dataplane::IpNet>().unwrap(),
+            )],
+        })
+        .unwrap();
+        dp.install_policy(Policy {
+            id: PolicyId(1),
+            local: "10.1.0.0/16".parse().unwrap(),
+            remote: "10.2.0.0/16".parse().unwrap(),
+            action: PolicyAction::Protect(SaId(1)),
+            route_source: Some("10.1.0.1".parse().unwrap()),
+            route_via: None,
+            protoport: dataplane::ProtoPort::ANY,
+        })
+        .unwrap();
+        // A round trip to the worker: it has the socket, SA and policy.
+        dp.stats().unwrap();
+        ready_tx.send(()).unwrap();
+        installed_tx.send(()).unwrap();
+        let ike = match dp.wait_event(Duration::from_secs(20)) {
+            Some(KernelEvent::IkeDatagram {
+                local,
+                remote,
+                message,
+            }) => (local, remote, message),
+            Some(other) => panic!("unexpected event {other:?}"),
+            None => panic!("no IKE datagram from the added socket"),
+        };
+        done_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        (ike, dp.counters(SaId(1)).unwrap())
+    });
+    // Wait for the data plane, then send one packet into the tunnel (no
+    // answer comes: the peer is a plain socket).
+    installed_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let _ = p.exec(&p.west, &["ping", "-c", "1", "-W", "1", "10.2.0.1"]);
+    let (from, spi) = peer.join().unwrap();
+    done_tx.send(()).unwrap();
+    let ((local, remote, message), counters) = dp_thread.join().unwrap();
+    assert_eq!(local, "192.0.2.11:4500".parse::<SocketAddr>().unwrap());
+    assert_eq!(remote, "192.0.2.2:4500".parse::<SocketAddr>().unwrap());
+    assert_eq!(message, b"hello");
+    assert_eq!(from, "192.0.2.11:4500".parse::<SocketAddr>().unwrap());
+    assert_eq!(spi, 0x2002u32.to_be_bytes());
+    assert!(counters.outbound.packets >= 1, "{counters:?}");
+}

@@ -17,7 +17,7 @@ use esp::{AesKeySize, Integrity, Lifetime, SaKeys, SaParams, Transform};
 use ike::crypto::{EncrAlg, EspKeys, IntegAlg};
 use ike::engine::ChildSaInfo;
 use ike::wire::TrafficSelector;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, UdpSocket};
 
 /// The NAT-T port.
 pub const NAT_T_PORT: u16 = 4500;
@@ -53,16 +53,16 @@ pub enum Protostack {
     Userspace,
 }
 
-/// A running data plane and the daemon's socket for IKE on port 4500.
+/// A running data plane.
+///
+/// The daemon binds UDP 4500 itself, one socket per local address, and
+/// keeps each one to send IKE (with the non-ESP marker). With userspace
+/// the data plane reads them (ESP, and IKE handed back as
+/// [`KernelEvent::IkeDatagram`]) and sends each SA's ESP from the socket of
+/// its local address; with XFRM the kernel takes ESP from them
+/// (`UDP_ENCAP_ESPINUDP`) and the daemon keeps reading IKE.
 pub struct Backend {
     kernel: Box<dyn Kernel>,
-    /// The daemon's handle on the port-4500 socket; IKE goes out on it with
-    /// the non-ESP marker. With userspace the data plane owns its receive
-    /// side; with XFRM the kernel takes ESP and the daemon reads IKE.
-    ike4500: UdpSocket,
-    /// With XFRM: the port-4500 socket for the daemon to read IKE from
-    /// (taken once by [`Backend::take_ike_reader`]).
-    ike_reader: Option<UdpSocket>,
     /// The kernel does ESP (XFRM): IKE sockets need
     /// [`Backend::prepare_ike_socket`].
     xfrm: bool,
@@ -78,31 +78,10 @@ impl std::fmt::Debug for Backend {
     }
 }
 
-/// Binds the port-4500 socket: `listen` if given, else `[::]:4500`
-/// (dual-stack), else `0.0.0.0:4500` when IPv6 is off.
-fn bind_4500(listen: Option<IpAddr>) -> Result<UdpSocket, BackendError> {
-    let candidates: Vec<SocketAddr> = match listen {
-        Some(a) => vec![SocketAddr::new(a, NAT_T_PORT)],
-        None => vec![
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), NAT_T_PORT),
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), NAT_T_PORT),
-        ],
-    };
-    let mut last = None;
-    for a in candidates {
-        match UdpSocket::bind(a) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some((a, e)),
-        }
-    }
-    let (a, e) = last.unwrap_or_else(|| {
-        (
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), NAT_T_PORT),
-            std::io::Error::other("no address"),
-        )
-    });
-    Err(BackendError::Io {
-        what: format!("binding UDP {a}"),
+/// Clones a socket (one more descriptor of the same socket).
+fn clone_socket(sock: &UdpSocket) -> Result<UdpSocket, BackendError> {
+    sock.try_clone().map_err(|e| BackendError::Io {
+        what: "cloning a port 4500 socket".into(),
         source: e,
     })
 }
@@ -123,14 +102,15 @@ impl Backend {
         Ok(())
     }
 
-    /// Opens the data plane `protostack` asks for (see the module docs).
-    pub fn open(protostack: Protostack, listen: Option<IpAddr>) -> Result<Backend, BackendError> {
+    /// Opens the data plane `protostack` asks for (see the module docs),
+    /// given the daemon's port-4500 sockets (one per local address).
+    pub fn open(protostack: Protostack, nat_t: Vec<UdpSocket>) -> Result<Backend, BackendError> {
         Self::check(protostack)?;
         let mut notes = Vec::new();
         if let Protostack::Xfrm { explicit } = protostack {
             let probe = dataplane::xfrm::kernel_supports_esp();
             if probe.is_supported() {
-                match Self::open_xfrm(listen) {
+                match Self::open_xfrm(&nat_t) {
                     Ok(mut b) => {
                         b.notes
                             .push("using the XFRM data plane (kernel ESP)".into());
@@ -149,42 +129,36 @@ impl Backend {
                 ));
             }
         }
-        let mut b = Self::open_userspace(listen)?;
+        let mut b = Self::open_userspace(nat_t)?;
         notes.append(&mut b.notes);
         b.notes = notes;
         Ok(b)
     }
 
-    /// The XFRM data plane: the kernel does ESP; the daemon reads IKE from
-    /// its own port-4500 socket (with `UDP_ENCAP_ESPINUDP` set on it).
-    fn open_xfrm(listen: Option<IpAddr>) -> Result<Backend, BackendError> {
+    /// The XFRM data plane: the kernel does ESP; `UDP_ENCAP_ESPINUDP` is
+    /// set on every port-4500 socket, from which the daemon keeps reading IKE.
+    fn open_xfrm(nat_t: &[UdpSocket]) -> Result<Backend, BackendError> {
         let kernel = XfrmKernel::open(XfrmKernelConfig::default())?;
-        let sock = bind_4500(listen)?;
-        XfrmKernel::prepare_ike_socket(&sock, true)?;
-        let reader = sock.try_clone().map_err(|e| BackendError::Io {
-            what: "cloning the port 4500 socket".into(),
-            source: e,
-        })?;
+        for sock in nat_t {
+            XfrmKernel::prepare_ike_socket(sock, true)?;
+        }
         Ok(Backend {
             kernel: Box::new(kernel),
-            ike4500: sock,
-            ike_reader: Some(reader),
             xfrm: true,
             notes: Vec::new(),
         })
     }
 
-    /// The userspace data plane: a TUN device; it owns the port-4500
-    /// socket's receive side and hands IKE on as events.
-    fn open_userspace(listen: Option<IpAddr>) -> Result<Backend, BackendError> {
+    /// The userspace data plane: a TUN device; it reads the port-4500
+    /// sockets and hands IKE on as events.
+    fn open_userspace(nat_t: Vec<UdpSocket>) -> Result<Backend, BackendError> {
         let mut notes = Vec::new();
-        let sock = bind_4500(listen)?;
-        let ike4500 = sock.try_clone().map_err(|e| BackendError::Io {
-            what: "cloning the port 4500 socket".into(),
-            source: e,
-        })?;
+        let spare = nat_t
+            .iter()
+            .map(clone_socket)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut cfg = UserspaceConfig::new("ipsec0");
-        cfg.udp = UdpSource::Socket(sock);
+        cfg.udp = UdpSource::Sockets(nat_t);
         cfg.raw_esp = true;
         let user = match Userspace::new(cfg) {
             Ok(u) => u,
@@ -193,12 +167,8 @@ impl Backend {
                 notes.push(format!(
                     "userspace data plane with raw ESP failed ({e}); retrying with ESP-in-UDP only"
                 ));
-                let sock = ike4500.try_clone().map_err(|e| BackendError::Io {
-                    what: "cloning the port 4500 socket".into(),
-                    source: e,
-                })?;
                 let mut cfg = UserspaceConfig::new("ipsec0");
-                cfg.udp = UdpSource::Socket(sock);
+                cfg.udp = UdpSource::Sockets(spare);
                 Userspace::new(cfg)?
             }
         };
@@ -208,31 +178,37 @@ impl Backend {
         ));
         Ok(Backend {
             kernel: Box::new(user),
-            ike4500,
-            ike_reader: None,
             xfrm: false,
             notes,
         })
     }
 
-    /// Prepares a port-500 IKE socket for this data plane: with XFRM it is
-    /// exempted from IPsec policies (nothing to do for userspace, whose
-    /// routes skip the sockets' bypass mark).
+    /// Prepares an IKE socket for this data plane: with XFRM it is
+    /// exempted from IPsec policies, and a port-4500 one (`nat_t`) gets
+    /// `UDP_ENCAP_ESPINUDP` (nothing to do for userspace, whose routes skip
+    /// the sockets' bypass mark).
     pub fn prepare_ike_socket(
         &self,
         socket: &impl std::os::fd::AsRawFd,
+        nat_t: bool,
     ) -> Result<(), BackendError> {
         if self.xfrm {
-            XfrmKernel::prepare_ike_socket(socket, false)?;
+            XfrmKernel::prepare_ike_socket(socket, nat_t)?;
         }
         Ok(())
     }
 
-    /// With XFRM, the port-4500 socket the daemon reads IKE from (each
-    /// datagram still starts with the 4-byte non-ESP marker); `None` with
-    /// userspace (IKE arrives as [`KernelEvent::IkeDatagram`]) or once taken.
-    pub fn take_ike_reader(&mut self) -> Option<UdpSocket> {
-        self.ike_reader.take()
+    /// Whether the data plane reads the port-4500 sockets itself
+    /// (userspace); with XFRM the daemon reads IKE from them.
+    pub fn reads_nat_t_sockets(&self) -> bool {
+        !self.xfrm
+    }
+
+    /// Hands the userspace data plane a port-4500 socket opened after it
+    /// started (an address found by `--ready`).
+    pub fn add_nat_t_socket(&mut self, socket: UdpSocket) -> Result<(), BackendError> {
+        self.kernel.add_udp_socket(socket)?;
+        Ok(())
     }
 
     /// The backend's name (`userspace`, `xfrm`).
@@ -248,18 +224,6 @@ impl Backend {
     /// The next data plane event.
     pub fn poll_event(&mut self) -> Option<KernelEvent> {
         self.kernel.poll_event()
-    }
-
-    /// Sends an IKE message (which already carries the non-ESP marker) on
-    /// port 4500.
-    pub fn send_ike_4500(&self, to: SocketAddr, datagram: &[u8]) -> std::io::Result<()> {
-        let to = match (self.ike4500.local_addr(), to) {
-            (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
-                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
-            }
-            _ => to,
-        };
-        self.ike4500.send_to(datagram, to).map(|_| ())
     }
 
     /// Counters of a Child SA's pair.

@@ -621,11 +621,7 @@ impl Pluto {
                 continue;
             }
             any = true;
-            if let Some(b) = &self.wire.backend {
-                if let Err(e) = b.send_ike_4500(rec.info.remote, &[0xff]) {
-                    tracing::debug!("NAT keepalive to {}: {e}", rec.info.remote);
-                }
-            }
+            self.wire.send(rec.info.local, rec.info.remote, &[0xff]);
         }
         if any {
             self.wire

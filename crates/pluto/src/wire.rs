@@ -1,5 +1,5 @@
-//! IKE on the wire: the UDP port-500 sockets (one per listening address),
-//! their reader tasks, and the state the daemon keeps beside the IKE
+//! IKE on the wire: the UDP port-500 and port-4500 sockets (one of each per
+//! listening address), their reader tasks, and the state the daemon keeps beside the IKE
 //! engine (SAs installed in the data plane, `--up` replies waiting for
 //! their Child SA, routing of connections).
 
@@ -139,10 +139,15 @@ pub struct Wire {
     /// `protostack=`: which data plane to open when the first tunnel
     /// needs one.
     pub protostack: backend::Protostack,
-    /// `listen=`.
+    /// `listen=` (the daemon opens sockets only on this address,
+    /// `Pluto::open_sockets`).
     pub listen: Option<IpAddr>,
-    /// Port-500 sockets by local address.
+    /// IKE sockets (ports 500 and 4500) by local address and port.
     pub sockets: HashMap<SocketAddr, Arc<UdpSocket>>,
+    /// Reader tasks of the port-4500 sockets the daemon reads itself
+    /// (before the data plane opens, and always with XFRM); the userspace
+    /// data plane takes over reading when it opens.
+    pub nat_t_readers: HashMap<SocketAddr, tokio::task::AbortHandle>,
     /// Reader tasks hand datagrams to the event loop here.
     pub udp_tx: mpsc::Sender<Datagram>,
     /// The event loop's end (taken by `run`).
@@ -223,6 +228,7 @@ impl Wire {
             protostack: backend::Protostack::Xfrm { explicit: false },
             listen: None,
             sockets: HashMap::new(),
+            nat_t_readers: HashMap::new(),
             udp_tx,
             udp_rx: Some(udp_rx),
             conn_ids: HashMap::new(),
@@ -248,23 +254,40 @@ impl Wire {
 
     /// Opens the data plane on first use (the first negotiation, trap or
     /// IKE message), so a daemon without tunnels touches no TUN device,
-    /// route or rule.
+    /// route or rule. The port-4500 sockets go to it: the userspace data
+    /// plane reads them from now on (the daemon's readers stop), with XFRM
+    /// the kernel takes ESP from them and the daemon goes on reading IKE.
     pub fn ensure_backend(&mut self) -> Result<(), String> {
         if self.backend.is_some() {
             return Ok(());
         }
-        match Backend::open(self.protostack, self.listen) {
-            Ok(mut b) => {
+        let mut nat_t = Vec::new();
+        for (local, sock) in &self.sockets {
+            if local.port() != backend::NAT_T_PORT {
+                continue;
+            }
+            match std_clone(sock) {
+                Ok(s) => nat_t.push(s),
+                Err(e) => tracing::warn!("UDP {local}: cannot hand it to the data plane: {e}"),
+            }
+        }
+        match Backend::open(self.protostack, nat_t) {
+            Ok(b) => {
                 for n in &b.notes {
                     tracing::warn!("{n}");
                 }
                 for (local, sock) in &self.sockets {
-                    if let Err(e) = b.prepare_ike_socket(sock.as_ref()) {
+                    if local.port() == backend::NAT_T_PORT {
+                        continue; // prepared by Backend::open
+                    }
+                    if let Err(e) = b.prepare_ike_socket(sock.as_ref(), false) {
                         tracing::warn!("IKE socket {local}: {e}");
                     }
                 }
-                if let Some(reader) = b.take_ike_reader() {
-                    self.spawn_nat_t_reader(reader);
+                if b.reads_nat_t_sockets() {
+                    for (_, reader) in self.nat_t_readers.drain() {
+                        reader.abort();
+                    }
                 }
                 self.backend = Some(b);
                 self.backend_error = None;
@@ -277,66 +300,6 @@ impl Wire {
                 Err(e)
             }
         }
-    }
-
-    /// Reads IKE from the port-4500 socket when the kernel does ESP (XFRM):
-    /// the kernel consumes ESP and keepalives, so what arrives is IKE with
-    /// its non-ESP marker, which the engine expects on port 4500.
-    fn spawn_nat_t_reader(&self, std_sock: std::net::UdpSocket) {
-        let local = match std_sock.local_addr() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!("the port 4500 socket: {e}");
-                return;
-            }
-        };
-        if tokio::runtime::Handle::try_current().is_err() {
-            tracing::error!("cannot read IKE on {local}: no event loop");
-            return;
-        }
-        let buffers = self.set_buffers(&std_sock, local);
-        let sock = match std_sock
-            .set_nonblocking(true)
-            .and_then(|()| UdpSocket::from_std(std_sock))
-        {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("cannot use UDP {local}: {e}");
-                return;
-            }
-        };
-        let tx = self.udp_tx.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    Ok((n, remote)) => {
-                        // IPv4 peers on a dual-stack socket appear as ::ffff:a.b.c.d.
-                        let remote = match remote {
-                            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-                                Some(v4) => SocketAddr::new(v4.into(), v6.port()),
-                                None => remote,
-                            },
-                            v4 => v4,
-                        };
-                        let bytes = buf.get(..n).unwrap_or(&[]).to_vec();
-                        if tx
-                            .send(Datagram {
-                                local,
-                                remote,
-                                bytes,
-                            })
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Err(e) => tracing::debug!("UDP {local}: {e}"),
-                }
-            }
-        });
-        tracing::info!("listening for IKE messages on {local} (kernel ESP-in-UDP){buffers}");
     }
 
     /// Sets an IKE socket's buffers (`ike_socket_bufsize`); returns
@@ -355,8 +318,11 @@ impl Wire {
         }
     }
 
-    /// Opens port-500 sockets on `addrs` (those not open yet) and starts
-    /// their reader tasks. Needs a tokio runtime. Returns the errors.
+    /// Opens the IKE sockets, ports 500 and 4500, on `addrs` (those not
+    /// open yet) and starts their readers: the daemon reads port 500, and
+    /// port 4500 until the userspace data plane opens (then that data
+    /// plane reads it; a socket opened later goes straight to it). Needs a
+    /// tokio runtime. Returns the errors.
     pub fn open_sockets(&mut self, addrs: &[IpAddr]) -> Vec<String> {
         let mut errors = Vec::new();
         for a in addrs {
@@ -366,83 +332,108 @@ impl Wire {
                     continue;
                 }
             }
-            let local = SocketAddr::new(*a, IKE_PORT);
-            if self.sockets.contains_key(&local) {
-                continue;
-            }
-            let std_sock = match std::net::UdpSocket::bind(local) {
-                Ok(s) => s,
-                Err(e) => {
-                    errors.push(format!("cannot bind UDP {local}: {e}"));
-                    continue;
-                }
-            };
-            if let Err(e) = backend::mark_bypass(std_sock.as_raw_fd()) {
-                errors.push(format!("cannot mark UDP {local} (SO_MARK): {e}"));
-            }
-            let buffers = self.set_buffers(&std_sock, local);
-            if let Some(b) = &self.backend {
-                if let Err(e) = b.prepare_ike_socket(&std_sock) {
-                    errors.push(format!("UDP {local}: {e}"));
-                }
-            }
-            let sock = match std_sock
-                .set_nonblocking(true)
-                .and_then(|()| UdpSocket::from_std(std_sock))
-            {
-                Ok(s) => Arc::new(s),
-                Err(e) => {
-                    errors.push(format!("cannot use UDP {local}: {e}"));
-                    continue;
-                }
-            };
-            let reader = sock.clone();
-            let tx = self.udp_tx.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                loop {
-                    match reader.recv_from(&mut buf).await {
-                        Ok((n, remote)) => {
-                            let bytes = buf.get(..n).unwrap_or(&[]).to_vec();
-                            let d = Datagram {
-                                local,
-                                remote,
-                                bytes,
-                            };
-                            if tx.send(d).await.is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::debug!("UDP {local}: {e}");
-                        }
+            for port in [IKE_PORT, backend::NAT_T_PORT] {
+                let local = SocketAddr::new(*a, port);
+                if !self.sockets.contains_key(&local) {
+                    if let Err(e) = self.open_socket(local) {
+                        errors.push(e);
                     }
                 }
-            });
-            tracing::info!("listening for IKE messages on {local}{buffers}");
-            self.sockets.insert(local, sock);
+            }
         }
         errors
     }
 
-    /// Sends one datagram from the engine: port 4500 through the data
-    /// plane's socket, port 500 from the socket bound to its source.
-    pub fn send(&self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
-        if local.port() == backend::NAT_T_PORT || remote.port() == backend::NAT_T_PORT {
-            match &self.backend {
-                Some(b) => {
-                    if let Err(e) = b.send_ike_4500(remote, payload) {
-                        tracing::warn!("sending IKE to {remote} from port 4500: {e}");
+    /// Opens one IKE socket (see [`Wire::open_sockets`]).
+    fn open_socket(&mut self, local: SocketAddr) -> Result<(), String> {
+        let nat_t = local.port() == backend::NAT_T_PORT;
+        let std_sock = std::net::UdpSocket::bind(local)
+            .map_err(|e| format!("cannot bind UDP {local}: {e}"))?;
+        let mut warnings = Vec::new();
+        if let Err(e) = backend::mark_bypass(std_sock.as_raw_fd()) {
+            warnings.push(format!("cannot mark UDP {local} (SO_MARK): {e}"));
+        }
+        let buffers = self.set_buffers(&std_sock, local);
+        if let Some(b) = &self.backend {
+            if let Err(e) = b.prepare_ike_socket(&std_sock, nat_t) {
+                warnings.push(format!("UDP {local}: {e}"));
+            }
+        }
+        let sock = std_sock
+            .set_nonblocking(true)
+            .and_then(|()| UdpSocket::from_std(std_sock))
+            .map(Arc::new)
+            .map_err(|e| format!("cannot use UDP {local}: {e}"))?;
+        let to_data_plane = nat_t
+            && self
+                .backend
+                .as_ref()
+                .is_some_and(|b| b.reads_nat_t_sockets());
+        if to_data_plane {
+            let handed = std_clone(&sock).map_err(|e| e.to_string()).and_then(|s| {
+                self.backend
+                    .as_mut()
+                    .map_or(Ok(()), |b| b.add_nat_t_socket(s).map_err(|e| e.to_string()))
+            });
+            handed.map_err(|e| format!("UDP {local}: cannot hand it to the data plane: {e}"))?;
+            tracing::info!("listening for IKE messages on {local} (data plane){buffers}");
+        } else {
+            let reader = self.spawn_reader(local, sock.clone());
+            if nat_t {
+                self.nat_t_readers.insert(local, reader);
+            }
+            tracing::info!("listening for IKE messages on {local}{buffers}");
+        }
+        self.sockets.insert(local, sock);
+        match warnings.is_empty() {
+            true => Ok(()),
+            false => Err(warnings.join("; ")),
+        }
+    }
+
+    /// Reads datagrams from an IKE socket into the event loop (port-4500
+    /// ones keep their non-ESP marker, which the engine expects there).
+    fn spawn_reader(&self, local: SocketAddr, reader: Arc<UdpSocket>) -> tokio::task::AbortHandle {
+        let tx = self.udp_tx.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match reader.recv_from(&mut buf).await {
+                    Ok((n, remote)) => {
+                        let bytes = buf.get(..n).unwrap_or(&[]).to_vec();
+                        let d = Datagram {
+                            local,
+                            remote,
+                            bytes,
+                        };
+                        if tx.send(d).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!("UDP {local}: {e}");
                     }
                 }
-                None => tracing::warn!("cannot send IKE to {remote}: no port 4500 socket"),
             }
-            return;
-        }
+        })
+        .abort_handle()
+    }
+
+    /// Sends one datagram from the engine (port-4500 ones carry the
+    /// non-ESP marker already, or are the keepalive octet) from the socket
+    /// bound to its source address and port, else from one of the same
+    /// port and family.
+    pub fn send(&self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+        let port = if local.port() == backend::NAT_T_PORT || remote.port() == backend::NAT_T_PORT {
+            backend::NAT_T_PORT
+        } else {
+            IKE_PORT
+        };
+        let local = SocketAddr::new(local.ip(), port);
         let sock = self.sockets.get(&local).or_else(|| {
             self.sockets
                 .iter()
-                .find(|(a, _)| a.is_ipv4() == remote.is_ipv4())
+                .find(|(a, _)| a.port() == port && a.is_ipv4() == remote.is_ipv4())
                 .map(|(_, s)| s)
         });
         match sock {
@@ -528,4 +519,13 @@ impl Wire {
             .map(|r| r.policies.iter().map(|p| p.id).collect())
             .unwrap_or_default()
     }
+}
+
+/// A blocking handle on the same socket (another descriptor), for the data
+/// plane.
+fn std_clone(sock: &UdpSocket) -> std::io::Result<std::net::UdpSocket> {
+    use std::os::fd::AsFd;
+    sock.as_fd()
+        .try_clone_to_owned()
+        .map(std::net::UdpSocket::from)
 }
