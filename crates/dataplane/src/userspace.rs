@@ -115,6 +115,8 @@ pub struct Userspace {
     tun_name: String,
     commands: Sender<Command>,
     wake: Arc<EventFd>,
+    /// `wake` was notified and the worker has not drained it yet.
+    wake_pending: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     events: Receiver<KernelEvent>,
     events_fd: Arc<EventFd>,
@@ -201,6 +203,7 @@ impl Userspace {
         let events_fd =
             Arc::new(EventFd::new().map_err(|e| DataplaneError::io("creating an eventfd", e))?);
         let stop = Arc::new(AtomicBool::new(false));
+        let wake_pending = Arc::new(AtomicBool::new(false));
         let (cmd_tx, cmd_rx) = mpsc::channel();
         let (ev_tx, ev_rx) = mpsc::channel();
         let worker = Worker {
@@ -209,6 +212,7 @@ impl Userspace {
             raw,
             clear,
             wake: wake.clone(),
+            wake_pending: wake_pending.clone(),
             stop: stop.clone(),
             commands: cmd_rx,
             events: ev_tx,
@@ -223,6 +227,7 @@ impl Userspace {
             tun_name,
             commands: cmd_tx,
             wake,
+            wake_pending,
             stop,
             events: ev_rx,
             events_fd,
@@ -325,7 +330,11 @@ impl Userspace {
         self.commands
             .send(cmd)
             .map_err(|_| DataplaneError::WorkerGone)?;
-        self.wake.notify();
+        // The worker reads every queued command once woken: a wake-up
+        // still pending covers this command too.
+        if !self.wake_pending.swap(true, Ordering::SeqCst) {
+            self.wake.notify();
+        }
         Ok(())
     }
 
