@@ -580,6 +580,22 @@ impl Kernel for Userspace {
         self.route_unref(&policy)
     }
 
+    fn counters_many(&mut self, ids: &[SaId]) -> Vec<Option<SaPairCounters>> {
+        let pairs: Vec<Option<(SaId, u32)>> = ids
+            .iter()
+            .map(|id| self.pairs.get(id).map(|p| (*id, p.inbound_spi)))
+            .collect();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let asked = self.send(Command::CountersMany { pairs, reply: tx });
+        let answer = asked
+            .ok()
+            .and_then(|()| rx.recv_timeout(Duration::from_secs(5)).ok());
+        match answer {
+            Some(all) if all.len() == ids.len() => all,
+            _ => vec![None; ids.len()],
+        }
+    }
+
     fn counters(&mut self, id: SaId) -> Result<SaPairCounters> {
         let info = self.pairs.get(&id).ok_or(DataplaneError::UnknownSa(id.0))?;
         let (tx, rx) = mpsc::sync_channel(1);

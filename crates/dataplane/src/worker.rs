@@ -98,6 +98,12 @@ pub(crate) enum Command {
         inbound_spi: u32,
         reply: SyncSender<Option<SaPairCounters>>,
     },
+    /// Counters of several pairs (id and inbound SPI; `None` answers
+    /// `None`), in one round trip.
+    CountersMany {
+        pairs: Vec<Option<(SaId, u32)>>,
+        reply: SyncSender<Vec<Option<SaPairCounters>>>,
+    },
     Stats(SyncSender<DataplaneStats>),
 }
 
@@ -289,6 +295,19 @@ impl Worker {
                 if let Some(packets) = st.held.remove(&id) {
                     st.stats.shunt_drops += packets.len() as u64;
                 }
+            }
+            Command::CountersMany { pairs, reply } => {
+                let all = pairs
+                    .into_iter()
+                    .map(|p| {
+                        let (id, inbound_spi) = p?;
+                        Some(SaPairCounters {
+                            outbound: st.sadb.outbound_counters(id)?,
+                            inbound: st.sadb.inbound_counters(inbound_spi)?,
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(all);
             }
             Command::Counters {
                 id,
