@@ -244,6 +244,12 @@ pub trait Kernel: Send {
     /// Counters of an SA pair.
     fn counters(&mut self, id: SaId) -> Result<SaPairCounters>;
 
+    /// Counters of several SA pairs, in the order of `ids` (`None` for one
+    /// that is not installed); a backend may answer them all at once.
+    fn counters_many(&mut self, ids: &[SaId]) -> Vec<Option<SaPairCounters>> {
+        ids.iter().map(|id| self.counters(*id).ok()).collect()
+    }
+
     /// The next event, if one is waiting (never blocks).
     fn poll_event(&mut self) -> Option<KernelEvent>;
 

@@ -20,6 +20,11 @@ pub struct DataplaneStats {
     /// Packets from TUN that could not be sent in the clear (no route in
     /// the main table, ...).
     pub clear_errors: u64,
+    /// Packets from TUN to a multicast, broadcast or link-local address
+    /// that no policy protects: dropped, since sending them in the clear
+    /// would route them back into TUN (the kernel's own MLD and router
+    /// solicitations on the device would loop forever).
+    pub link_scoped_drops: u64,
     /// Outbound packets that hit a trap policy.
     pub trapped: u64,
     /// Outbound packets whose policy names an SA that is not installed.

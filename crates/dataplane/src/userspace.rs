@@ -175,6 +175,8 @@ pub struct Userspace {
     tun_name: String,
     commands: Sender<Command>,
     wake: Arc<EventFd>,
+    /// `wake` was notified and the worker has not drained it yet.
+    wake_pending: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     events: Receiver<KernelEvent>,
     events_fd: Arc<EventFd>,
@@ -259,6 +261,7 @@ impl Userspace {
         let events_fd =
             Arc::new(EventFd::new().map_err(|e| DataplaneError::io("creating an eventfd", e))?);
         let stop = Arc::new(AtomicBool::new(false));
+        let wake_pending = Arc::new(AtomicBool::new(false));
         let (cmd_tx, cmd_rx) = mpsc::channel();
         let (ev_tx, ev_rx) = mpsc::channel();
         let worker = Worker {
@@ -267,6 +270,7 @@ impl Userspace {
             raw,
             clear,
             wake: wake.clone(),
+            wake_pending: wake_pending.clone(),
             stop: stop.clone(),
             commands: cmd_rx,
             events: ev_tx,
@@ -281,6 +285,7 @@ impl Userspace {
             tun_name,
             commands: cmd_tx,
             wake,
+            wake_pending,
             stop,
             events: ev_rx,
             events_fd,
@@ -409,7 +414,11 @@ impl Userspace {
         self.commands
             .send(cmd)
             .map_err(|_| DataplaneError::WorkerGone)?;
-        self.wake.notify();
+        // The worker reads every queued command once woken: a wake-up
+        // still pending covers this command too.
+        if !self.wake_pending.swap(true, Ordering::SeqCst) {
+            self.wake.notify();
+        }
         Ok(())
     }
 
@@ -656,6 +665,22 @@ impl Kernel for Userspace {
             .ok_or(DataplaneError::UnknownPolicy(id.0))?;
         self.send(Command::RemovePolicy(id))?;
         self.route_unref(&policy)
+    }
+
+    fn counters_many(&mut self, ids: &[SaId]) -> Vec<Option<SaPairCounters>> {
+        let pairs: Vec<Option<(SaId, u32)>> = ids
+            .iter()
+            .map(|id| self.pairs.get(id).map(|p| (*id, p.inbound_spi)))
+            .collect();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let asked = self.send(Command::CountersMany { pairs, reply: tx });
+        let answer = asked
+            .ok()
+            .and_then(|()| rx.recv_timeout(Duration::from_secs(5)).ok());
+        match answer {
+            Some(all) if all.len() == ids.len() => all,
+            _ => vec![None; ids.len()],
+        }
     }
 
     fn counters(&mut self, id: SaId) -> Result<SaPairCounters> {

@@ -103,6 +103,12 @@ pub(crate) enum Command {
         inbound_spi: u32,
         reply: SyncSender<Option<SaPairCounters>>,
     },
+    /// Counters of several pairs (id and inbound SPI; `None` answers
+    /// `None`), in one round trip.
+    CountersMany {
+        pairs: Vec<Option<(SaId, u32)>>,
+        reply: SyncSender<Vec<Option<SaPairCounters>>>,
+    },
     Stats(SyncSender<DataplaneStats>),
 }
 
@@ -116,6 +122,10 @@ pub(crate) struct Worker {
     /// the data plane's routes (bypass mark): IPv4 and IPv6.
     pub(crate) clear: (Option<RawIpSocket>, Option<RawIpSocket>),
     pub(crate) wake: Arc<EventFd>,
+    /// Set by the control side when it notified `wake`; cleared here after
+    /// draining `wake` and before reading the commands, so a burst of
+    /// commands costs one wake-up.
+    pub(crate) wake_pending: Arc<AtomicBool>,
     pub(crate) stop: Arc<AtomicBool>,
     pub(crate) commands: Receiver<Command>,
     pub(crate) events: Sender<KernelEvent>,
@@ -233,6 +243,7 @@ impl Worker {
             }
             if ready[0] {
                 self.wake.drain();
+                self.wake_pending.store(false, Ordering::SeqCst);
                 if !self.handle_commands(st) {
                     return Ok(());
                 }
@@ -319,6 +330,19 @@ impl Worker {
                 if let Some(packets) = st.held.remove(&id) {
                     st.stats.shunt_drops += packets.len() as u64;
                 }
+            }
+            Command::CountersMany { pairs, reply } => {
+                let all = pairs
+                    .into_iter()
+                    .map(|p| {
+                        let (id, inbound_spi) = p?;
+                        Some(SaPairCounters {
+                            outbound: st.sadb.outbound_counters(id)?,
+                            inbound: st.sadb.inbound_counters(inbound_spi)?,
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(all);
             }
             Command::Counters {
                 id,
@@ -616,6 +640,10 @@ impl Worker {
     /// Sends an IP packet from TUN in the clear through the raw socket of
     /// its family (marked, so the main routing table takes it).
     fn send_clear(&self, stats: &mut DataplaneStats, packet: &[u8], dst: IpAddr) {
+        if link_scoped(dst) {
+            stats.link_scoped_drops += 1;
+            return;
+        }
         let sock = if dst.is_ipv4() {
             self.clear.0.as_ref()
         } else {
@@ -838,5 +866,37 @@ impl Worker {
         let State { gro, stats, .. } = st;
         let tun = &self.tun;
         gro.flush(&mut |b: &[u8]| write_tun(tun, b, stats));
+    }
+}
+
+/// Whether `dst` is a multicast, broadcast or link-local address: traffic
+/// of the TUN device's own link, which has nowhere to go in the clear.
+fn link_scoped(dst: IpAddr) -> bool {
+    match dst {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast() || a.is_link_local(),
+        IpAddr::V6(a) => {
+            a.is_multicast() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod link_scope_tests {
+    #[test]
+    fn link_scoped_destinations_never_leave_in_the_clear() {
+        for a in [
+            "ff02::16",
+            "ff02::2",
+            "fe80::1",
+            "::",
+            "224.0.0.22",
+            "255.255.255.255",
+            "169.254.1.1",
+        ] {
+            assert!(super::link_scoped(a.parse().unwrap()), "{a}");
+        }
+        for a in ["2001:db8::1", "192.0.2.1", "10.1.2.3"] {
+            assert!(!super::link_scoped(a.parse().unwrap()), "{a}");
+        }
     }
 }

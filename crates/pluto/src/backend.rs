@@ -231,6 +231,12 @@ impl Backend {
         self.kernel.counters(sa).ok()
     }
 
+    /// Counters of several Child SAs' pairs, in the order of `sas`, in
+    /// one round trip to the data plane where it can.
+    pub fn counters_many(&mut self, sas: &[SaId]) -> Vec<Option<SaPairCounters>> {
+        self.kernel.counters_many(sas)
+    }
+
     /// Installs a Child SA's SA pair; returns its id.
     pub fn install_child(
         &mut self,

@@ -185,7 +185,7 @@ impl Pluto {
                 .terminate(std::time::Instant::now(), ike::Target::Connection(id));
         }
         self.pump();
-        for w in self.wire.waiters.drain(..) {
+        for w in self.wire.take_waiters() {
             let mut reply = w.reply;
             reply.fail(Rc::FATAL, "pluto is shutting down");
             reply.finish();

@@ -64,8 +64,10 @@ pub fn main(args: Vec<String>) -> i32 {
     if !opts.nofork {
         return background(&opts, &args);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the event loop owns all state, and the socket readers
+    // and control clients only hand it work; on the same thread that
+    // hand-over is a queue push, not a wake-up of another thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -111,16 +111,19 @@ impl Pluto {
             .collect();
         children.sort_by_key(|(k, _)| *k);
         let mut active = std::collections::HashSet::new();
-        for (id, c) in children {
+        // One round trip to the data plane for all of them.
+        let sa_ids: Vec<_> = children.iter().map(|(_, c)| c.sa).collect();
+        let all_counters = self
+            .wire
+            .backend
+            .as_mut()
+            .map(|b| b.counters_many(&sa_ids))
+            .unwrap_or_default();
+        for (i, (id, c)) in children.into_iter().enumerate() {
             v.ipsec.total += 1;
             v.ipsec.authenticated += 1;
             active.insert(c.name.clone());
-            let counters = self
-                .wire
-                .backend
-                .as_mut()
-                .and_then(|b| b.counters(c.sa))
-                .unwrap_or_default();
+            let counters = all_counters.get(i).copied().flatten().unwrap_or_default();
             let left = secs_left(c.since, c.lifetime, now);
             let port = self
                 .wire

@@ -1256,7 +1256,7 @@ impl Pluto {
     pub fn finish_or_park(&mut self, reply: Replier) {
         match self.wire.park.take() {
             Some(sas) if !sas.is_empty() => {
-                self.wire.waiters.push(Waiter { reply, sas });
+                self.wire.park_waiter(Waiter { reply, sas });
                 self.pump();
             }
             _ => {

@@ -162,8 +162,17 @@ pub struct Wire {
     pub children: HashMap<ChildSaId, ChildRec>,
     /// Policies per connection.
     pub routes: HashMap<ConnId, ConnRoute>,
-    /// `--up` replies waiting.
-    pub waiters: Vec<Waiter>,
+    /// `--up` replies waiting, in the order they were parked, each with
+    /// the IKE SAs it started with.
+    waiters: std::collections::BTreeMap<u64, (Waiter, Vec<IkeSaId>)>,
+    /// The waiter of each IKE SA it waits for (an SA the waiter no
+    /// longer holds may linger here until the waiter finishes).
+    waiter_by_sa: HashMap<IkeSaId, u64>,
+    /// Waiters handed out by [`Wire::waiter_of`] since the last
+    /// [`Wire::finish_done_waiters`]: the only ones that can be done.
+    touched_waiters: Vec<u64>,
+    /// Key of the next waiter.
+    next_waiter: u64,
     /// Set by `handle` when the current request's reply must wait.
     pub park: Option<HashSet<IkeSaId>>,
     /// The daemon's own timers (revival of failed connections, NAT
@@ -236,7 +245,10 @@ impl Wire {
             ike_sas: HashMap::new(),
             children: HashMap::new(),
             routes: HashMap::new(),
-            waiters: Vec::new(),
+            waiters: Default::default(),
+            waiter_by_sa: HashMap::new(),
+            touched_waiters: Vec::new(),
+            next_waiter: 0,
             park: None,
             next_shunt_id: u32::MAX,
             deferred: HashMap::new(),
@@ -480,20 +492,56 @@ impl Wire {
         out
     }
 
+    /// Parks an `--up` reply until its IKE SAs have their Child SAs or
+    /// failed.
+    pub fn park_waiter(&mut self, waiter: Waiter) {
+        let key = self.next_waiter;
+        self.next_waiter += 1;
+        let sas: Vec<IkeSaId> = waiter.sas.iter().copied().collect();
+        for sa in &sas {
+            self.waiter_by_sa.insert(*sa, key);
+        }
+        self.waiters.insert(key, (waiter, sas));
+    }
+
+    /// Takes every waiting reply, oldest first (shutdown).
+    pub fn take_waiters(&mut self) -> Vec<Waiter> {
+        self.waiter_by_sa.clear();
+        self.touched_waiters.clear();
+        std::mem::take(&mut self.waiters)
+            .into_values()
+            .map(|(w, _)| w)
+            .collect()
+    }
+
     /// The waiter that holds IKE SA `sa`.
     pub fn waiter_of(&mut self, sa: IkeSaId) -> Option<&mut Waiter> {
-        self.waiters.iter_mut().find(|w| w.sas.contains(&sa))
+        let key = *self.waiter_by_sa.get(&sa)?;
+        let (w, _) = self
+            .waiters
+            .get_mut(&key)
+            .filter(|(w, _)| w.sas.contains(&sa))?;
+        self.touched_waiters.push(key);
+        Some(w)
     }
 
     /// Finishes the waiters with nothing left to wait for.
     pub fn finish_done_waiters(&mut self) {
-        let mut i = 0;
-        while i < self.waiters.len() {
-            if self.waiters.get(i).is_some_and(|w| w.sas.is_empty()) {
-                let w = self.waiters.remove(i);
+        for key in std::mem::take(&mut self.touched_waiters) {
+            if !self
+                .waiters
+                .get(&key)
+                .is_some_and(|(w, _)| w.sas.is_empty())
+            {
+                continue;
+            }
+            if let Some((w, sas)) = self.waiters.remove(&key) {
+                for sa in sas {
+                    if self.waiter_by_sa.get(&sa) == Some(&key) {
+                        self.waiter_by_sa.remove(&sa);
+                    }
+                }
                 w.reply.finish();
-            } else {
-                i += 1;
             }
         }
     }

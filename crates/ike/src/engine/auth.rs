@@ -180,6 +180,8 @@ impl Engine {
         let peer_identity = Identity::from_payload(&idi);
         // Find the connection by the peer's ID among those for its address.
         let candidates = self.candidate_connections(sa.local, sa.remote);
+        // The IDr the peer asked for, decoded once for all candidates.
+        let idr_wanted = idr_req.as_ref().map(Identity::from_payload);
         let mut matching = Vec::new();
         for c in candidates {
             let Some(conn) = self.connections.get(&c) else {
@@ -199,13 +201,16 @@ impl Engine {
                 (Some(want), Some(got)) => want.same_as(got),
                 _ => false,
             };
-            let local_ok = match &idr_req {
+            if !remote_ok {
+                continue;
+            }
+            let local_ok = match &idr_wanted {
                 None => true,
-                Some(r) => {
-                    Identity::from_payload(r).is_some_and(|id| id.same_as(&conn.local_identity()))
-                }
+                Some(want) => want
+                    .as_ref()
+                    .is_some_and(|id| id.same_as(&conn.local_identity())),
             };
-            if remote_ok && local_ok {
+            if local_ok {
                 matching.push(c);
             }
         }

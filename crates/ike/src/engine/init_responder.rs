@@ -96,6 +96,22 @@ impl Engine {
         v
     }
 
+    /// The first of [`Engine::candidate_connections`], without listing
+    /// them all.
+    fn first_candidate(&self, local: SocketAddr, remote: SocketAddr) -> Option<ConnId> {
+        self.connections_by_remote
+            .get(&remote.ip())
+            .into_iter()
+            .flatten()
+            .chain(self.connections_any_remote.iter())
+            .copied()
+            .find(|c| {
+                self.connections.get(c).is_some_and(|conn| {
+                    conn.local_addr.ip() == local.ip() || conn.local_addr.ip().is_unspecified()
+                })
+            })
+    }
+
     /// The responder handles an IKE_SA_INIT request.
     pub(super) fn responder_init(
         &mut self,
@@ -119,8 +135,7 @@ impl Engine {
                 }
             }
         }
-        let candidates = self.candidate_connections(local, remote);
-        let Some(conn_id) = candidates.first().copied() else {
+        let Some(conn_id) = self.first_candidate(local, remote) else {
             self.log(format!(
                 "dropping IKE_SA_INIT request from {remote}: no connection matches"
             ));
