@@ -240,3 +240,50 @@ fn ready_binds_a_new_address() {
     cap.wait_for(&["192.0.2.21.4500 > 192.0.2.2.4500"])
         .unwrap_or_else(|e| panic!("{e}\nwest log:\n{}", west.log()));
 }
+
+/// A host with more addresses than the userspace data plane could poll
+/// (300 on its loopback, as a gateway with many service addresses has):
+/// IKE sockets on every one, and a tunnel still comes up, because the data
+/// plane takes only the port-4500 sockets its Child SAs use.
+#[test]
+fn many_addresses_leave_the_data_plane_room() {
+    if !can_run("many_addresses_leave_the_data_plane_room") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let mut batch = String::new();
+    for i in 0..300u32 {
+        batch.push_str(&format!(
+            "addr add 10.77.{}.{}/32 dev lo\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    let file = std::env::temp_dir().join(format!("ferroswan-addrs-{}", std::process::id()));
+    std::fs::write(&file, batch).expect("ip batch file");
+    let added = net.west.exec_ok(&["ip", "-batch", &file.to_string_lossy()]);
+    let _ = std::fs::remove_file(&file);
+    added.expect("300 addresses on lo");
+    let conf = format!(
+        "{}{}",
+        setup(""),
+        conn(
+            "many",
+            "192.0.2.1",
+            "192.0.2.2",
+            ("10.1.0.0/16", "10.2.0.0/16"),
+            "\tencapsulation=yes\n"
+        )
+    );
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let _east = Daemon::start(&net.east, &conf, SECRETS);
+    let sockets = udp_sockets(&net.west);
+    assert!(
+        sockets.iter().any(|s| s == "10.77.1.50:4500"),
+        "no IKE socket on the 300th address: {} sockets",
+        sockets.len()
+    );
+    west.auto(&["--up", "many"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1")
+        .unwrap_or_else(|e| panic!("{e}\nwest log:\n{}", west.log()));
+}

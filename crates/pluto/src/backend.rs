@@ -129,7 +129,11 @@ impl Backend {
                 ));
             }
         }
-        let mut b = Self::open_userspace(nat_t)?;
+        // The userspace data plane gets a port-4500 socket when a Child SA
+        // with that local address is installed (Wire::hand_nat_t_socket):
+        // a host with many addresses need not have all of them polled.
+        drop(nat_t);
+        let mut b = Self::open_userspace(Vec::new())?;
         notes.append(&mut b.notes);
         b.notes = notes;
         Ok(b)

@@ -1005,6 +1005,7 @@ impl Pluto {
                 )
             })
             .unwrap_or((128, false, None, None));
+        self.wire.hand_nat_t_socket(info.local.ip());
         let Some(b) = &mut self.wire.backend else {
             let why = format!(
                 "\"{name}\" #{}: cannot install the Child SA: no data plane ({})",

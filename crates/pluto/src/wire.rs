@@ -296,11 +296,6 @@ impl Wire {
                         tracing::warn!("IKE socket {local}: {e}");
                     }
                 }
-                if b.reads_nat_t_sockets() {
-                    for (_, reader) in self.nat_t_readers.drain() {
-                        reader.abort();
-                    }
-                }
                 self.backend = Some(b);
                 self.backend_error = None;
                 Ok(())
@@ -376,30 +371,48 @@ impl Wire {
             .and_then(|()| UdpSocket::from_std(std_sock))
             .map(Arc::new)
             .map_err(|e| format!("cannot use UDP {local}: {e}"))?;
-        let to_data_plane = nat_t
-            && self
-                .backend
-                .as_ref()
-                .is_some_and(|b| b.reads_nat_t_sockets());
-        if to_data_plane {
-            let handed = std_clone(&sock).map_err(|e| e.to_string()).and_then(|s| {
-                self.backend
-                    .as_mut()
-                    .map_or(Ok(()), |b| b.add_nat_t_socket(s).map_err(|e| e.to_string()))
-            });
-            handed.map_err(|e| format!("UDP {local}: cannot hand it to the data plane: {e}"))?;
-            tracing::info!("listening for IKE messages on {local} (data plane){buffers}");
-        } else {
-            let reader = self.spawn_reader(local, sock.clone());
-            if nat_t {
-                self.nat_t_readers.insert(local, reader);
-            }
-            tracing::info!("listening for IKE messages on {local}{buffers}");
+        let reader = self.spawn_reader(local, sock.clone());
+        if nat_t {
+            self.nat_t_readers.insert(local, reader);
         }
+        tracing::info!("listening for IKE messages on {local}{buffers}");
         self.sockets.insert(local, sock);
         match warnings.is_empty() {
             true => Ok(()),
             false => Err(warnings.join("; ")),
+        }
+    }
+
+    /// Hands the port-4500 socket of `local` to the userspace data plane
+    /// (once; before a Child SA with that local address is installed), so
+    /// ESP-in-UDP arrives there and leaves from it; the data plane then
+    /// passes IKE on that socket on as events and the daemon's reader
+    /// stops. With XFRM, or without such a socket, nothing to do.
+    pub fn hand_nat_t_socket(&mut self, local: IpAddr) {
+        let addr = SocketAddr::new(local, backend::NAT_T_PORT);
+        if !self.nat_t_readers.contains_key(&addr) {
+            return; // handed already, or no socket on that address
+        }
+        let Some(b) = self.backend.as_mut() else {
+            return;
+        };
+        if !b.reads_nat_t_sockets() {
+            return;
+        }
+        let Some(sock) = self.sockets.get(&addr) else {
+            return;
+        };
+        let handed = std_clone(sock)
+            .map_err(|e| e.to_string())
+            .and_then(|s| b.add_nat_t_socket(s).map_err(|e| e.to_string()));
+        match handed {
+            Ok(()) => {
+                if let Some(reader) = self.nat_t_readers.remove(&addr) {
+                    reader.abort();
+                }
+                tracing::debug!("UDP {addr}: ESP-in-UDP goes to the data plane");
+            }
+            Err(e) => tracing::error!("UDP {addr}: cannot hand it to the data plane: {e}"),
         }
     }
 
