@@ -574,16 +574,7 @@ pub struct RawEspSocket(OwnedFd);
 impl RawEspSocket {
     /// Opens the socket in the calling thread's network namespace (needs CAP_NET_RAW).
     pub fn open_v4() -> io::Result<Self> {
-        // SAFETY: socket has no pointer arguments.
-        let raw = cvt(unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_ESP,
-            )
-        })?;
-        // SAFETY: `raw` was just returned by socket and is owned by nobody else.
-        Ok(RawEspSocket(unsafe { OwnedFd::from_raw_fd(raw) }))
+        open_raw(libc::AF_INET, libc::IPPROTO_ESP).map(RawEspSocket)
     }
 
     /// The file descriptor.
@@ -593,26 +584,7 @@ impl RawEspSocket {
 
     /// Sends one ESP packet to `to` (the kernel adds the IPv4 header).
     pub fn send(&self, esp: &[u8], to: IpAddr) -> io::Result<()> {
-        let mut storage: libc::sockaddr_storage = {
-            // SAFETY: all-zero bytes are a valid sockaddr_storage.
-            unsafe { std::mem::zeroed() }
-        };
-        let len = encode_sockaddr(&SocketAddr::new(to, 0), &mut storage);
-        // SAFETY: `esp` is a valid slice; storage holds a valid address of `len` bytes.
-        let r = unsafe {
-            libc::sendto(
-                self.fd(),
-                esp.as_ptr().cast(),
-                esp.len(),
-                0,
-                (&storage as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        send_raw(self.fd(), esp, to)
     }
 
     /// Receives one packet (IPv4 header included); `Ok(None)` when none waits.
@@ -631,16 +603,7 @@ impl RawIpSocket {
     /// namespace (needs CAP_NET_RAW).
     pub fn open(v6: bool) -> io::Result<Self> {
         let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-        // SAFETY: socket has no pointer arguments.
-        let raw = cvt(unsafe {
-            libc::socket(
-                family,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_RAW,
-            )
-        })?;
-        // SAFETY: `raw` was just returned by socket and is owned by nobody else.
-        Ok(RawIpSocket(unsafe { OwnedFd::from_raw_fd(raw) }))
+        open_raw(family, libc::IPPROTO_RAW).map(RawIpSocket)
     }
 
     /// The file descriptor.
@@ -650,27 +613,47 @@ impl RawIpSocket {
 
     /// Sends one IP packet (its own header first) towards `to`.
     pub fn send(&self, packet: &[u8], to: IpAddr) -> io::Result<()> {
-        let mut storage: libc::sockaddr_storage = {
-            // SAFETY: all-zero bytes are a valid sockaddr_storage.
-            unsafe { std::mem::zeroed() }
-        };
-        let len = encode_sockaddr(&SocketAddr::new(to, 0), &mut storage);
-        // SAFETY: `packet` is a valid slice; storage holds a valid address of `len` bytes.
-        let r = unsafe {
-            libc::sendto(
-                self.fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-                0,
-                (&storage as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        send_raw(self.fd(), packet, to)
     }
+}
+
+/// Opens a non-blocking raw socket of `family` for `protocol` in the
+/// calling thread's network namespace (needs CAP_NET_RAW).
+fn open_raw(family: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket has no pointer arguments.
+    let raw = cvt(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    })?;
+    // SAFETY: `raw` was just returned by socket and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Sends `bytes` on the raw socket `fd` towards `to` (port 0).
+fn send_raw(fd: RawFd, bytes: &[u8], to: IpAddr) -> io::Result<()> {
+    let mut storage: libc::sockaddr_storage = {
+        // SAFETY: all-zero bytes are a valid sockaddr_storage.
+        unsafe { std::mem::zeroed() }
+    };
+    let len = encode_sockaddr(&SocketAddr::new(to, 0), &mut storage);
+    // SAFETY: `bytes` is a valid slice; storage holds a valid address of `len` bytes.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            0,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Random bytes from the kernel.
