@@ -5,11 +5,14 @@ use std::fmt::Write;
 use crate::Config;
 
 /// Quotes a value when the lexer would otherwise split or drop it.
+/// A value as ipsec.conf text that reads back as the same value: bare
+/// when it can be (a bare word may hold `"` and `}` after its first
+/// character: the lexer only looks at how a value starts), else quoted,
+/// else braced. Every value the lexer produces has one of these forms: a
+/// quoted value holds no `"`, a braced one no `}`, a bare one no space.
 pub(crate) fn quote(v: &str) -> String {
-    let plain = !v.is_empty()
-        && !v.contains(char::is_whitespace)
-        && !v.starts_with(['"', '{', '#'])
-        && !v.contains('"');
+    let plain =
+        !v.is_empty() && !v.contains(char::is_whitespace) && !v.starts_with(['"', '{', '#']);
     if plain {
         v.to_string()
     } else if !v.contains('"') && !v.contains('\n') {
@@ -34,4 +37,35 @@ pub(crate) fn config_to_string(c: &Config) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+    use crate::lexer::{lex, Item};
+
+    /// Each value reads back unchanged from `key=<quote(value)>`.
+    #[test]
+    fn quoted_values_read_back() {
+        for v in [
+            "plain",
+            "/tug}\"all\"",
+            "a\"b",
+            "with space",
+            "say \"hi\" there",
+            "{braced} start",
+            "\"starts with a quote",
+            "#hash",
+            "",
+            "u=@#1",
+        ] {
+            let text = format!("conn a\n\tk={}\n", quote(v));
+            let items = lex(&text).unwrap_or_else(|e| panic!("{v:?} as {text:?}: {e:?}"));
+            let got = items.iter().find_map(|i| match i {
+                Item::KeyVal { value, .. } => Some(value.clone()),
+                _ => None,
+            });
+            assert_eq!(got.as_deref(), Some(v), "{text:?}");
+        }
+    }
 }
