@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{can_run, ping_once, wait_ping, Daemon};
+use common::{add_second_inner_addresses, can_run, ping_once, wait_ping, Daemon};
 use testkit::{wait_until, NetPair};
 
 const SECRETS: &str = "@west @east : PSK \"peers test secret, not for production\"\n";
@@ -51,12 +51,7 @@ fn two_connections_to_the_same_peer_both_stay_up() {
         return;
     }
     let net = NetPair::new().expect("namespaces");
-    net.west
-        .exec_ok(&["ip", "addr", "add", "10.3.0.1/32", "dev", "lo"])
-        .expect("second inner address");
-    net.east
-        .exec_ok(&["ip", "addr", "add", "10.4.0.1/32", "dev", "lo"])
-        .expect("second inner address");
+    add_second_inner_addresses(&net);
     let conf = format!(
         "{}{}{}",
         setup(),

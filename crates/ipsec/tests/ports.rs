@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{can_run, wait_ping, Capture, Daemon};
+use common::{add_second_inner_addresses, can_run, wait_ping, Capture, Daemon};
 use testkit::{wait_until, NetPair, Netns};
 
 const SECRETS: &str = "@west @east : PSK \"ports test secret, not for production\"\n";
@@ -188,12 +188,7 @@ fn ready_binds_a_new_address() {
         return;
     }
     let net = NetPair::new().expect("namespaces");
-    net.west
-        .exec_ok(&["ip", "addr", "add", "10.3.0.1/32", "dev", "lo"])
-        .expect("second inner address");
-    net.east
-        .exec_ok(&["ip", "addr", "add", "10.4.0.1/32", "dev", "lo"])
-        .expect("second inner address");
+    add_second_inner_addresses(&net);
     let conf = format!(
         "{}{}{}",
         setup(""),

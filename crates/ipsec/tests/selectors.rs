@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{can_run, ping_once, tcp_echo, wait_ping, Capture, Daemon};
+use common::{
+    add_second_inner_addresses, can_run, ping_once, tcp_echo, wait_ping, Capture, Daemon,
+};
 use testkit::NetPair;
 
 const SECRETS: &str = "@west @east : PSK \"selectors test secret, not for production\"\n";
@@ -188,12 +190,7 @@ fn every_pair_of_several_subnets_passes() {
         return;
     }
     let net = NetPair::new().expect("namespaces");
-    net.west
-        .exec_ok(&["ip", "addr", "add", "10.3.0.1/32", "dev", "lo"])
-        .expect("second inner address");
-    net.east
-        .exec_ok(&["ip", "addr", "add", "10.4.0.1/32", "dev", "lo"])
-        .expect("second inner address");
+    add_second_inner_addresses(&net);
     let conf = conf(
         "\tleftsubnet=10.1.0.0/16,10.3.0.0/16\n\trightsubnet=10.2.0.0/16,10.4.0.0/16\n",
         "",

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
-use testkit::{wait_until, Netns, TempDir};
+use testkit::{wait_until, NetPair, Netns, TempDir};
 
 /// The binary under test.
 pub const IPSEC: &str = env!("CARGO_BIN_EXE_ipsec");
@@ -390,5 +390,14 @@ impl Drop for Capture {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Adds the second inner addresses of tests with two subnet pairs:
+/// 10.3.0.1 on west's loopback and 10.4.0.1 on east's.
+pub fn add_second_inner_addresses(net: &NetPair) {
+    for (ns, addr) in [(&net.west, "10.3.0.1/32"), (&net.east, "10.4.0.1/32")] {
+        ns.exec_ok(&["ip", "addr", "add", addr, "dev", "lo"])
+            .expect("second inner address");
     }
 }
