@@ -15,7 +15,10 @@ fn gmt(p: &common::TestPki, cmd: &str) -> String {
 }
 
 fn store(p: &common::TestPki) -> CertStore {
-    let d = common::fresh_dir("list-ipsec.d");
+    // One folder per call: the tests of this binary run in parallel.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = common::fresh_dir(&format!("list-ipsec.d-{n}"));
     for sub in ["certs", "cacerts", "private", "crls"] {
         std::fs::create_dir_all(d.join(sub)).unwrap();
     }
