@@ -498,23 +498,51 @@ fn checkpubkeys_lists_an_expired_certificate() {
 /// `busybox httpd` serving a directory on 192.0.2.254:80 inside a
 /// namespace (the address the test certificates' CRL distribution point
 /// names); killed on drop.
-struct CrlServer {
+/// A server process run in a namespace at 192.0.2.254 (a CRL server or an
+/// OCSP responder); killed on drop.
+struct Server {
     child: std::process::Child,
 }
 
-impl CrlServer {
-    fn start(ns: &testkit::Netns, dir: &Path) -> CrlServer {
+impl Server {
+    /// Adds 192.0.2.254 to `ns`'s loopback, starts `cmd` in `ns` (from
+    /// `dir`) and waits until `up` says it answers.
+    fn start(
+        ns: &testkit::Netns,
+        what: &str,
+        cmd: &[&str],
+        dir: &Path,
+        up: impl Fn() -> bool,
+    ) -> Server {
         ns.exec_ok(&["ip", "addr", "add", "192.0.2.254/32", "dev", "lo"])
-            .expect("address of the CRL server");
+            .unwrap_or_else(|e| panic!("address of {what}: {e}"));
         let child = ns
-            .command("busybox")
-            .args(["httpd", "-f", "-p", "192.0.2.254:80", "-h"])
-            .arg(dir)
+            .command(cmd[0])
+            .args(&cmd[1..])
+            .current_dir(dir)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("busybox httpd");
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let server = Server { child };
+        wait_until(Duration::from_secs(10), what, up).expect(what);
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// busybox httpd serving `dir` on 192.0.2.254:80.
+struct CrlServer;
+
+impl CrlServer {
+    fn start(ns: &testkit::Netns, dir: &Path) -> Server {
         let up = || {
             ns.exec(&[
                 "busybox",
@@ -526,15 +554,8 @@ impl CrlServer {
             ])
             .is_ok_and(|o| o.status.success())
         };
-        wait_until(Duration::from_secs(10), "the CRL server", up).expect("CRL server");
-        CrlServer { child }
-    }
-}
-
-impl Drop for CrlServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let cmd = ["busybox", "httpd", "-f", "-p", "192.0.2.254:80", "-h", "."];
+        Server::start(ns, "the CRL server", &cmd, dir, up)
     }
 }
 
@@ -588,49 +609,31 @@ fn fetchcrls_fetches_in_the_background_and_crl_strict_waits_for_it() {
 /// delegated responder "ocsp") on port 2560 inside a namespace, at the
 /// address the certificates' Authority Information Access names; killed on
 /// drop.
-struct OcspResponder {
-    child: std::process::Child,
-}
+/// `openssl ocsp` answering for the test CA on 192.0.2.254:2560.
+struct OcspResponder;
 
 impl OcspResponder {
-    fn start(ns: &testkit::Netns) -> OcspResponder {
-        ns.exec_ok(&["ip", "addr", "add", "192.0.2.254/32", "dev", "lo"])
-            .expect("address of the OCSP responder");
-        let child = ns
-            .command("openssl")
-            .args([
-                "ocsp",
-                "-index",
-                "index-ca.txt",
-                "-port",
-                "2560",
-                "-rsigner",
-                "ocsp.crt",
-                "-rkey",
-                "ocsp.key",
-                "-CA",
-                "ca.crt",
-                "-ignore_err",
-            ])
-            .current_dir(pki_dir())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("openssl ocsp");
+    fn start(ns: &testkit::Netns) -> Server {
         let up = || {
             ns.exec(&["bash", "-c", "echo > /dev/tcp/192.0.2.254/2560"])
                 .is_ok_and(|o| o.status.success())
         };
-        wait_until(Duration::from_secs(10), "the OCSP responder", up).expect("OCSP responder");
-        OcspResponder { child }
-    }
-}
-
-impl Drop for OcspResponder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let cmd = [
+            "openssl",
+            "ocsp",
+            "-index",
+            "index-ca.txt",
+            "-port",
+            "2560",
+            "-rsigner",
+            "ocsp.crt",
+            "-rkey",
+            "ocsp.key",
+            "-CA",
+            "ca.crt",
+            "-ignore_err",
+        ];
+        Server::start(ns, "the OCSP responder", &cmd, pki_dir(), up)
     }
 }
 
