@@ -46,8 +46,23 @@ const NOT_COMPARED: &[(&str, &str, &str)] = &[
 ];
 
 fn corpus_dir() -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/libreswan-testing");
+    // Beside the checkout (../shared), else the workplace's copy; the
+    // environment may name another place.
+    let candidates = [
+        std::env::var_os("FERROSWAN_CORPUS").map(PathBuf::from),
+        Some(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/libreswan-testing"),
+        ),
+        Some(PathBuf::from("/work/shared/corpus/libreswan-testing")),
+    ];
+    let dir = candidates
+        .iter()
+        .flatten()
+        .find(|d| d.join("MANIFEST.tsv").is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/libreswan-testing")
+        });
     assert!(
         dir.join("MANIFEST.tsv").is_file(),
         "the Libreswan test corpus is missing: expected {}/MANIFEST.tsv",
