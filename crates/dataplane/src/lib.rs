@@ -11,7 +11,6 @@ pub mod kernel;
 pub mod net;
 pub mod offload;
 pub mod policy;
-pub mod route;
 mod rtnl;
 pub mod selector;
 pub mod stats;

@@ -22,8 +22,7 @@ use crate::kernel::{
     SaPairCounters,
 };
 use crate::net::IpNet;
-use crate::route;
-use crate::rtnl::{if_index, RouteSocket};
+use crate::rtnl::{if_index, BypassRule, RouteSocket};
 use crate::stats::DataplaneStats;
 use crate::sys::{
     enable_udp_gro, random_bytes, set_mark, set_socket_buffers, EventFd, RawEspSocket, RawIpSocket,
@@ -191,8 +190,8 @@ pub struct Userspace {
     route_socket: RouteSocket,
     tun_index: u32,
     raw_esp: bool,
-    /// (mark, table, preference) of the bypass rules to remove on drop.
-    rules: (u32, u32, u32),
+    /// The bypass rules to remove on drop.
+    rules: BypassRule,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -204,16 +203,32 @@ impl Userspace {
             DataplaneError::io(format!("creating TUN device {}", config.tun_name), e)
         })?;
         let tun_name = tun.name().to_string();
-        route::link_up(&tun_name, config.mtu, config.txqueuelen)?;
-        for a in &config.tun_addresses {
-            route::add_address(&tun_name, a)?;
-        }
         let route_socket = RouteSocket::open(config.route_table)
             .map_err(|e| DataplaneError::io("opening a NETLINK_ROUTE socket", e))?;
-        route::add_bypass_rules(config.bypass_mark, config.route_table, config.rule_pref)?;
-        let rules = (config.bypass_mark, config.route_table, config.rule_pref);
         let tun_index = if_index(&tun_name)
             .map_err(|e| DataplaneError::io(format!("finding {tun_name}"), e))?;
+        route_socket
+            .link_up(tun_index, config.mtu, config.txqueuelen)
+            .map_err(|e| DataplaneError::io(format!("bringing {tun_name} up"), e))?;
+        for a in &config.tun_addresses {
+            route_socket
+                .replace_address(tun_index, a)
+                .map_err(|e| DataplaneError::io(format!("adding {a} to {tun_name}"), e))?;
+        }
+        let rules = BypassRule {
+            mark: config.bypass_mark,
+            table: config.route_table,
+            pref: config.rule_pref,
+        };
+        route_socket.add_bypass_rules(rules).map_err(|e| {
+            DataplaneError::io(
+                format!(
+                    "adding the rule `not fwmark {:#x} lookup {} pref {}`",
+                    rules.mark, rules.table, rules.pref
+                ),
+                e,
+            )
+        })?;
         let udp_worker = match config.udp {
             UdpSource::Bind(addr) => vec![UdpSocket::bind(addr)
                 .map_err(|e| DataplaneError::io(format!("binding UDP {addr}"), e))?],
@@ -731,8 +746,7 @@ impl Drop for Userspace {
         if let Some(h) = self.worker.take() {
             let _ = h.join();
         }
-        let (mark, table, pref) = self.rules;
-        let _ = route::remove_bypass_rules(mark, table, pref);
+        let _ = self.route_socket.remove_bypass_rules(self.rules);
     }
 }
 

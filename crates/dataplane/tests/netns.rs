@@ -104,6 +104,18 @@ impl Pair {
             run(&["ip", "-n", ns, "link", "set", dev, "up"]);
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
+        // The veth pair comes up asynchronously: until it carries packets,
+        // the first ones sent into a tunnel wait or are lost, and a test's
+        // first ping would be late. Wait (bounded) until a plain ping
+        // crosses it, which also resolves the peer's link-layer address.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !p
+            .exec(&p.west, &["ping", "-c1", "-W1", "192.0.2.2"])
+            .status
+            .success()
+        {
+            assert!(Instant::now() < deadline, "the veth pair never came up");
+        }
         p
     }
 

@@ -9,7 +9,8 @@
 //! Every run starts on fresh namespaces and freshly started daemons.
 //!
 //! Run with `cargo bench -p ipsec --bench setup` (as root). Environment:
-//! `BENCH_N` (default 500; 20 is the smoke check), `BENCH_SW=0` skips
+//! `BENCH_N` (default 500; 20 is the smoke check), `BENCH_RUNS` (runs per
+//! mode, default 3; the ratios use the median), `BENCH_SW=0` skips
 //! strongSwan, `BENCH_TIMEOUT` (seconds per run, default 120).
 
 use std::io::{BufReader, Write as _};
@@ -198,6 +199,14 @@ impl Pluto {
         lines[lines.len().saturating_sub(keep)..].join("\n")
     }
 
+    /// How many IKE requests this daemon retransmitted (a lost datagram
+    /// costs a 0.5 s retransmit timer and shows in the run's total).
+    fn retransmits(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("pluto.log"))
+            .map(|log| log.matches("retransmitting request").count())
+            .unwrap_or(0)
+    }
+
     /// One request over the control socket: (failed?, reply text).
     fn request(&self, req: &Request) -> Result<(bool, String)> {
         let mut s = UnixStream::connect(self.socket()).map_err(|e| format!("connect: {e}"))?;
@@ -301,6 +310,8 @@ struct Run {
     failed: usize,
     /// UDP receive-buffer drops in the (initiator, responder) namespace.
     rcvbuf_drops: (u64, u64),
+    /// IKE requests retransmitted by (initiator, responder).
+    retransmits: (usize, usize),
     note: String,
 }
 
@@ -526,6 +537,13 @@ fn ferroswan_run(n: usize, mode: FsMode, timeout: Duration, last: bool) -> Resul
         udp_rcvbuf_errors(&pair.west).saturating_sub(drops0.0),
         udp_rcvbuf_errors(&pair.east).saturating_sub(drops0.1),
     );
+    run.retransmits = (west.retransmits(), east.retransmits());
+    if run.retransmits != (0, 0) {
+        run.note = format!(
+            "{}; retransmits {}/{}",
+            run.note, run.retransmits.0, run.retransmits.1
+        );
+    }
     // Counted after the clock stopped; the serial runs wait for each SA.
     let _ = wait_until(Duration::from_secs(10), "all Child SAs on both", || {
         matches!(east.established(), Ok((_, c, _)) if c >= n)
@@ -777,19 +795,30 @@ fn main() {
         FsMode::ParallelBlocking,
     ];
     let only = std::env::var("BENCH_MODES").unwrap_or_default();
+    // BENCH_RUNS: runs per mode (default 3, as the reference figures);
+    // the ratios below use each mode's median run.
+    let repeat: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0 && r <= 50)
+        .unwrap_or(3);
+    let mut all: Vec<Run> = Vec::new();
     for (k, mode) in modes.iter().enumerate() {
         if !only.is_empty() && !only.split(',').any(|m| m == mode.key()) {
             continue;
         }
-        match ferroswan_run(n, *mode, timeout, k + 1 == modes.len()) {
-            Ok((r, x)) => {
-                r.print(n);
-                runs.push(r);
-                if !x.is_empty() {
-                    extra = x;
+        for r in 0..repeat {
+            let last = k + 1 == modes.len() && r + 1 == repeat;
+            match ferroswan_run(n, *mode, timeout, last) {
+                Ok((run, x)) => {
+                    run.print(n);
+                    all.push(run);
+                    if !x.is_empty() {
+                        extra = x;
+                    }
                 }
+                Err(e) => println!("ferroswan run failed: {e}"),
             }
-            Err(e) => println!("ferroswan run failed: {e}"),
         }
     }
     if with_sw {
@@ -798,16 +827,55 @@ fn main() {
             if !only.is_empty() && !only.split(',').any(|m| m == key) {
                 continue;
             }
-            match strongswan_run(n, parallel, timeout) {
-                Ok(r) => {
-                    r.print(n);
-                    runs.push(r);
+            for _ in 0..repeat {
+                match strongswan_run(n, parallel, timeout) {
+                    Ok(r) => {
+                        r.print(n);
+                        all.push(r);
+                    }
+                    Err(e) => println!("strongSwan run failed: {e}"),
                 }
-                Err(e) => println!("strongSwan run failed: {e}"),
             }
         }
     } else {
         println!("strongSwan: skipped (BENCH_SW=0 or charon/swanctl not installed)");
+    }
+    // The median run of each (implementation, mode), in the order run.
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in &all {
+        if !keys.contains(&(r.implementation, r.mode)) {
+            keys.push((r.implementation, r.mode));
+        }
+    }
+    if repeat > 1 {
+        println!("median of {repeat} runs [min-max setups/s]:");
+    }
+    for (imp, mode) in keys {
+        let mut same: Vec<Run> = Vec::new();
+        let mut rest: Vec<Run> = Vec::new();
+        for r in all.drain(..) {
+            if r.implementation == imp && r.mode == mode {
+                same.push(r);
+            } else {
+                rest.push(r);
+            }
+        }
+        all = rest;
+        same.sort_by(|a, b| a.rate(n).total_cmp(&b.rate(n)));
+        let (lo, hi) = (same[0].rate(n), same[same.len() - 1].rate(n));
+        let failed = same.iter().any(|r| r.est_resp < n || r.failed > 0);
+        let median = same.swap_remove(same.len() / 2);
+        if repeat > 1 {
+            println!(
+                "  {imp:<10} {mode:<34} {:9.1} [{lo:.1}-{hi:.1}]",
+                median.rate(n)
+            );
+        }
+        let mut median = median;
+        if failed {
+            median.failed = median.failed.max(1);
+        }
+        runs.push(median);
     }
     let find = |imp: &str, mode: &str| {
         runs.iter()
