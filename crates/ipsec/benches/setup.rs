@@ -265,6 +265,15 @@ impl Drop for Pluto {
     }
 }
 
+/// Connects to the control socket and writes `req`; the reply is read later.
+fn send_request(sock: &Path, req: &Request, timeout: Duration) -> Result<UnixStream> {
+    let mut s = UnixStream::connect(sock).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write_request(&mut s, req).map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
 fn send_and_read(s: &mut UnixStream, req: &Request) -> Result<(bool, String)> {
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(|e| e.to_string())?;
@@ -406,7 +415,7 @@ fn poll_responder(east: &Pluto, n: usize, deadline: Instant) -> (Instant, usize)
         if Instant::now() >= deadline {
             return (Instant::now(), polls);
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -483,12 +492,18 @@ fn ferroswan_run(n: usize, mode: FsMode, timeout: Duration, last: bool) -> Resul
         }
         FsMode::ParallelSocket => {
             run.mode = "all at once: control socket, async";
+            // All N asynchronous requests are written (one connection
+            // each) before the first acknowledgement is read, as a client
+            // issuing non-blocking initiates at once does.
+            let mut socks = Vec::with_capacity(n);
             for i in 1..=n {
-                let ok = west
-                    .request(&initiate(format!("bench-{i}"), true))
-                    .map(|(failed, _)| !failed)
-                    .unwrap_or(false);
-                if !ok {
+                match send_request(&sock, &initiate(format!("bench-{i}"), true), timeout) {
+                    Ok(s) => socks.push(s),
+                    Err(_) => run.failed += 1,
+                }
+            }
+            for s in &socks {
+                if !matches!(read_back(s), Ok((false, _))) {
                     run.failed += 1;
                 }
             }
@@ -504,16 +519,7 @@ fn ferroswan_run(n: usize, mode: FsMode, timeout: Duration, last: bool) -> Resul
             run.mode = "all at once: N sockets, blocking";
             let mut socks = Vec::with_capacity(n);
             for i in 1..=n {
-                let sent = UnixStream::connect(&sock)
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut s| {
-                        s.set_read_timeout(Some(timeout))
-                            .map_err(|e| e.to_string())?;
-                        write_request(&mut s, &initiate(format!("bench-{i}"), false))
-                            .map_err(|e| e.to_string())?;
-                        Ok(s)
-                    });
-                match sent {
+                match send_request(&sock, &initiate(format!("bench-{i}"), false), timeout) {
                     Ok(s) => socks.push(s),
                     Err(_) => run.failed += 1,
                 }
