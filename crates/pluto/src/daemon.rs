@@ -66,6 +66,8 @@ pub struct Pluto {
     pub omit_ike_auth_child: bool,
     /// Certificates: the NSS database and the PEM folders, CRL fetching.
     pub certs: Certs,
+    /// Host lookups in flight (`%defaultroute`, DNS names).
+    pub hosts: crate::resolver::Resolver,
 }
 
 impl Pluto {
@@ -94,6 +96,7 @@ impl Pluto {
             private_keys: Vec::new(),
             keylog: None,
             omit_ike_auth_child: false,
+            hosts: crate::resolver::Resolver::new(),
         }
     }
 
@@ -123,6 +126,8 @@ impl Pluto {
         let (_keep_tx, idle_rx) = mpsc::channel(1);
         let mut udp_rx = self.wire.udp_rx.take().unwrap_or(idle_rx);
         let mut kernel_fd: Option<AsyncFd<EventFd>> = None;
+        let (_keep_lookup_tx, idle_lookups) = tokio::sync::mpsc::unbounded_channel();
+        let mut lookups = self.hosts.take_receiver().unwrap_or(idle_lookups);
         loop {
             if kernel_fd.is_none() {
                 kernel_fd = self
@@ -136,10 +141,15 @@ impl Pluto {
                     .and_then(|fd| unsafe { AsyncFd::register(EventFd(fd)) }.ok());
             }
             let engine_next = self.wire.engine.poll_timeout();
-            let next = [engine_next, self.wire.next_timer(), self.certs.next_timer()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next = [
+                engine_next,
+                self.wire.next_timer(),
+                self.certs.next_timer(),
+                self.hosts.next_timer(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let deadline = next
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
@@ -155,6 +165,7 @@ impl Pluto {
                 Some(d) = udp_rx.recv() => {
                     self.on_datagram(d.local, d.remote, &d.bytes);
                 }
+                Some(done) = lookups.recv() => self.on_lookup_answer(done),
                 ready = async {
                     match &kernel_fd {
                         Some(fd) => fd.readable().await.map(|mut g| g.clear_ready()),
@@ -168,6 +179,7 @@ impl Pluto {
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     self.on_timeout();
+                    self.on_lookup_timers(std::time::Instant::now());
                     for line in self.certs.on_timer(std::time::Instant::now()) {
                         tracing::info!("{line}");
                     }
@@ -185,6 +197,7 @@ impl Pluto {
                 .terminate(std::time::Instant::now(), ike::Target::Connection(id));
         }
         self.pump();
+        self.fail_lookup_waiters();
         for w in self.wire.take_waiters() {
             let mut reply = w.reply;
             reply.fail(Rc::FATAL, "pluto is shutting down");
@@ -204,9 +217,12 @@ impl Pluto {
                 remote_host,
                 asynchronous,
             } => {
-                self.with_conns(&name, r, |me, n, r| {
-                    me.initiate(n, remote_host.as_deref(), asynchronous, r)
-                });
+                let names = self.db.resolve(&name);
+                if !self.defer_up(&names, remote_host.as_deref(), asynchronous, r) {
+                    self.with_conns(&name, r, |me, n, r| {
+                        me.initiate(n, remote_host.as_deref(), asynchronous, r)
+                    });
+                }
             }
             Request::Terminate { name } => {
                 self.with_conns(&name, r, |me, n, r| me.terminate(n, r));
@@ -297,11 +313,13 @@ impl Pluto {
             r.fail(e.rc(), e.to_string());
         }
         for spec in selected {
-            self.add_one(spec, replace, &local, r);
+            self.add_or_defer(spec, replace, None, r);
         }
     }
 
-    /// Adds one connection from its specification.
+    /// Adds one connection from its specification, resolving its hosts
+    /// in place (see [`Pluto::add_or_defer`] for the lookup off the event
+    /// loop).
     pub fn add_one(
         &mut self,
         spec: std::sync::Arc<conf::ConnSpec>,
@@ -321,6 +339,20 @@ impl Pluto {
                 return false;
             }
         };
+        self.add_resolved(written, spec, replace, local, r)
+    }
+
+    /// Adds one connection: `written` as the configuration says, `spec`
+    /// with its hosts resolved.
+    pub fn add_resolved(
+        &mut self,
+        written: std::sync::Arc<conf::ConnSpec>,
+        spec: std::sync::Arc<conf::ConnSpec>,
+        replace: bool,
+        local: &[IpAddr],
+        r: &mut Replier,
+    ) -> bool {
+        let name = written.name.clone();
         let mut info = match spec::conn_info(&spec, local) {
             Ok(i) => i,
             Err(e) => {
@@ -590,7 +622,10 @@ impl Pluto {
                 Rc::BADWHACKMESSAGE,
                 "--json is only available for the full status",
             ),
-            (StatusKind::Full, false) => status::render_text(r, &view),
+            (StatusKind::Full, false) => {
+                status::render_text(r, &view);
+                self.lookup_status(r);
+            }
             (StatusKind::Brief, false) => status::render_brief(r, &view.sas.ike, &view.sas.ipsec),
             (StatusKind::States, false) => {
                 for l in &view.sas.state_lines {
@@ -609,11 +644,10 @@ impl Pluto {
     /// Start-up: the `auto=` connections of the configuration, as Libreswan
     /// handles them (add; route/ondemand also route; start/up also initiate).
     pub fn startup_conns(&mut self, loaded: &LoadedConfig, r: &mut Replier) {
-        let local = self.local_addrs();
         for spec in loaded.auto_conns() {
             let name = spec.name.clone();
             let auto = spec::auto_word(&spec);
-            if !self.add_one(spec, false, &local, r) {
+            if self.add_or_defer(spec, false, Some(auto.clone()), r) != crate::lookups::Added::Now {
                 continue;
             }
             match auto.as_str() {
@@ -622,6 +656,8 @@ impl Pluto {
                 _ => {}
             }
         }
+        // Connections waiting for their lookup carry on in the background.
+        self.hosts.park = None;
     }
 }
 
