@@ -439,12 +439,13 @@ impl Pluto {
     pub fn listen(&mut self, r: &mut Replier) {
         match interfaces::scan() {
             Ok(addrs) => {
-                self.interfaces = addrs;
+                let before = std::mem::replace(&mut self.interfaces, addrs);
                 r.log(format!(
                     "recorded {} interface addresses to listen on for IKE messages (UDP 500 and 4500)",
                     self.interfaces.len()
                 ));
                 self.open_sockets(r);
+                self.close_vanished_sockets(&before, r);
             }
             Err(e) => r.fail(Rc::INTERNAL_ERROR, e.to_string()),
         }
@@ -479,6 +480,40 @@ impl Pluto {
             .collect();
         for e in self.wire.open_sockets(&addrs) {
             r.log(format!("warning: {e}"));
+        }
+    }
+
+    /// Closes the IKE sockets of addresses that left the host (`--ready`),
+    /// as Libreswan shuts down a vanished interface; a port-4500 socket
+    /// that an installed Child SA uses stays (see [`Wire::close_vanished`]).
+    fn close_vanished_sockets(&mut self, before: &[InterfaceAddr], r: &mut Replier) {
+        let present = self.local_addrs();
+        let in_use: std::collections::HashSet<IpAddr> = self
+            .wire
+            .children
+            .values()
+            .filter_map(|c| self.wire.ike_sas.get(&c.ike_sa))
+            .map(|ike| ike.info.local.ip())
+            .collect();
+        for (local, fate) in self.wire.close_vanished(&present, &in_use) {
+            let ifname = before
+                .iter()
+                .find(|i| i.addr == local.ip())
+                .map(|i| i.name.as_str())
+                .unwrap_or("(gone)");
+            let line = match fate {
+                crate::wire::SocketFate::Closed => {
+                    format!("shutting down interface {ifname} {local}")
+                }
+                crate::wire::SocketFate::DataPlaneKeeps => format!(
+                    "shutting down interface {ifname} {local} (the userspace data plane keeps its duplicate open until it stops)"
+                ),
+                crate::wire::SocketFate::KeptInUse => format!(
+                    "keeping interface {ifname} {local}: an installed Child SA still uses the address"
+                ),
+            };
+            tracing::info!("{line}");
+            r.log(line);
         }
     }
 

@@ -254,9 +254,9 @@ impl Pluto {
                 match self.move_hosts(name, &fresh) {
                     Ok(Some(line)) => {
                         tracing::info!("{line}");
-                        Ok((fresh, true))
+                        Ok((fresh, Some(line)))
                     }
-                    Ok(None) => Ok((fresh, false)),
+                    Ok(None) => Ok((fresh, None)),
                     Err(e) => Err(e.to_string()),
                 }
             }
@@ -284,7 +284,11 @@ impl Pluto {
                         };
                         self.add_resolved_step(written, fresh.clone(), *replace, auto, &mut reply);
                     } else {
-                        self.after_lookup(name, trigger, Some(*moved), &mut reply);
+                        // Logged already; the client sees it too.
+                        if let (Some(line), false) = (moved, background) {
+                            reply.log(line);
+                        }
+                        self.after_lookup(name, trigger, Some(moved.is_some()), &mut reply);
                     }
                 }
                 None => self.after_lookup(name, trigger, None, &mut reply),

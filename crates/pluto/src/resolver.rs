@@ -125,9 +125,10 @@ pub struct LookupDone {
     pub result: Result<ConnSpec, ResolveError>,
 }
 
-/// A lookup's outcome for the groups: the resolved specification and
-/// whether the connection moved to new addresses, or why it failed.
-pub type Outcome = Result<(Arc<ConnSpec>, bool), String>;
+/// A lookup's outcome for the groups: the resolved specification and, when
+/// the connection moved to new addresses, the line saying so; or why it
+/// failed.
+pub type Outcome = Result<(Arc<ConnSpec>, Option<String>), String>;
 
 /// A group of steps waiting for lookups, and the reply (if a client
 /// waits) they end.
@@ -141,8 +142,7 @@ pub struct Group {
     pub steps: Vec<(String, Trigger)>,
     /// The written specification of each connection to add (`--add`).
     pub written: HashMap<String, Arc<ConnSpec>>,
-    /// The lookups' answers, by connection: the resolved specification and
-    /// whether the connection moved to new addresses, or why it failed.
+    /// The lookups' answers, by connection.
     pub results: HashMap<String, Outcome>,
 }
 
@@ -514,7 +514,7 @@ mod tests {
             fresh.right.host,
             conf::HostAddr::Addr("127.0.0.1".parse().unwrap())
         );
-        let groups = r.settle(&name, Ok((Arc::new(fresh), false)));
+        let groups = r.settle(&name, Ok((Arc::new(fresh), None)));
         assert_eq!(groups.len(), 2, "both groups waited for the one lookup");
         assert!(r.pending_names().is_empty());
         assert_eq!(r.next_timer(), None);
@@ -581,7 +581,7 @@ mod tests {
         while settled < MAX_LOOKUP_THREADS + 2 {
             let done = next_answer(&mut rx);
             if let Some((name, res)) = r.on_done(done, Instant::now()) {
-                let res = res.map(|s| (Arc::new(s), false)).map_err(|e| e.to_string());
+                let res = res.map(|s| (Arc::new(s), None)).map_err(|e| e.to_string());
                 complete.extend(r.settle(&name, res));
                 settled += 1;
             }
