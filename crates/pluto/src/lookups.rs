@@ -92,6 +92,7 @@ impl Pluto {
             "\"{name}\": hosts resolved again: left={} right={} (were left={} right={})",
             fresh.left.host, fresh.right.host, current.left.host, current.right.host
         );
+        tracing::info!("{line}");
         if trapped {
             let mut r = Replier::detached();
             self.route(name, &mut r);
@@ -252,10 +253,7 @@ impl Pluto {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
                 match self.move_hosts(name, &fresh) {
-                    Ok(Some(line)) => {
-                        tracing::info!("{line}");
-                        Ok((fresh, Some(line)))
-                    }
+                    Ok(Some(line)) => Ok((fresh, Some(line))),
                     Ok(None) => Ok((fresh, None)),
                     Err(e) => Err(e.to_string()),
                 }
@@ -284,7 +282,8 @@ impl Pluto {
                         };
                         self.add_resolved_step(written, fresh.clone(), *replace, auto, &mut reply);
                     } else {
-                        // Logged already; the client sees it too.
+                        // Logged already (`move_hosts`); the client sees
+                        // it too.
                         if let (Some(line), false) = (moved, background) {
                             reply.log(line);
                         }
