@@ -216,7 +216,7 @@ impl Pluto {
 
     /// A lookup thread answered.
     pub fn on_lookup_answer(&mut self, done: LookupDone) {
-        if let Some((name, result)) = self.hosts.on_done(done, Instant::now()) {
+        if let Some((name, result)) = self.hosts.on_done(done) {
             self.on_lookup_result(&name, result);
         }
     }

@@ -153,7 +153,8 @@ struct Pending {
     since: Instant,
     deadline: Instant,
     groups: Vec<u64>,
-    /// `None` while the lookup waits for a free thread.
+    /// What its thread resolves; `None` while the lookup waits for a free
+    /// thread.
     written: Option<Arc<ConnSpec>>,
 }
 
@@ -269,11 +270,12 @@ impl Resolver {
             },
         );
         self.queued.push_back((name, written));
-        self.start_queued(now);
+        self.start_queued();
     }
 
-    /// Starts queued lookups while threads are free.
-    fn start_queued(&mut self, now: Instant) {
+    /// Starts queued lookups while threads are free (their timeout counts
+    /// from the request: a lookup that waited for a thread has less time).
+    fn start_queued(&mut self) {
         while self.threads < MAX_LOOKUP_THREADS {
             let Some((name, written)) = self.queued.pop_front() else {
                 break;
@@ -281,8 +283,9 @@ impl Resolver {
             let Some(p) = self.pending.get_mut(&name) else {
                 continue;
             };
-            // The timeout counts from the moment a thread takes it.
-            p.deadline = now + LOOKUP_TIMEOUT;
+            if p.written.is_some() {
+                continue; // a stale queue entry of a lookup started already
+            }
             p.written = Some(written.clone());
             let id = p.id;
             let tx = self.done_tx.clone();
@@ -322,15 +325,15 @@ impl Resolver {
         v
     }
 
-    /// An answer arrived: the groups it completes, with the result for
-    /// the connection (`None` for a stale answer, one that timed out).
+    /// An answer arrived: the connection and its result (`None` for a
+    /// stale answer, one that timed out); a queued lookup takes the freed
+    /// thread.
     pub fn on_done(
         &mut self,
         done: LookupDone,
-        now: Instant,
     ) -> Option<(String, Result<ConnSpec, ResolveError>)> {
         self.threads = self.threads.saturating_sub(1);
-        self.start_queued(now);
+        self.start_queued();
         let current = self
             .pending
             .get(&done.name)
@@ -383,13 +386,14 @@ impl Resolver {
         None
     }
 
-    /// Lookups past their deadline: taken out of the pending set (their
-    /// late answers are dropped), by connection.
+    /// Lookups past their deadline (running or still queued), by
+    /// connection; [`Resolver::settle`] takes them out, and their late
+    /// answers are dropped.
     pub fn expired(&mut self, now: Instant) -> Vec<String> {
         let mut names: Vec<String> = self
             .pending
             .iter()
-            .filter(|(_, p)| p.written.is_some() && p.deadline <= now)
+            .filter(|(_, p)| p.deadline <= now)
             .map(|(n, _)| n.clone())
             .collect();
         names.sort();
@@ -433,11 +437,7 @@ impl Resolver {
     /// When the event loop should call in next: a lookup's deadline or a
     /// background try.
     pub fn next_timer(&self) -> Option<Instant> {
-        let deadlines = self
-            .pending
-            .values()
-            .filter(|p| p.written.is_some())
-            .map(|p| p.deadline);
+        let deadlines = self.pending.values().map(|p| p.deadline);
         let retries = self.retries.iter().map(|(at, _, _)| *at);
         deadlines.chain(retries).min()
     }
@@ -508,7 +508,7 @@ mod tests {
         assert_eq!(r.pending_names(), vec!["c".to_string()]);
         assert!(r.next_timer().is_some_and(|t| t <= now + LOOKUP_TIMEOUT));
         let done = next_answer(&mut rx);
-        let (name, result) = r.on_done(done, Instant::now()).expect("current answer");
+        let (name, result) = r.on_done(done).expect("current answer");
         let fresh = result.expect("localhost resolves");
         assert_eq!(
             fresh.right.host,
@@ -536,7 +536,7 @@ mod tests {
             Some(&Err("no answer".to_string()))
         );
         let done = next_answer(&mut rx);
-        assert!(r.on_done(done, Instant::now()).is_none(), "stale answer");
+        assert!(r.on_done(done).is_none(), "stale answer");
     }
 
     #[test]
@@ -576,11 +576,16 @@ mod tests {
         }
         assert_eq!(r.threads, MAX_LOOKUP_THREADS);
         assert_eq!(r.queued.len(), 2);
+        // Queued lookups time out too, counted from the request.
+        assert_eq!(
+            r.expired(now + LOOKUP_TIMEOUT).len(),
+            MAX_LOOKUP_THREADS + 2
+        );
         let mut settled = 0;
         let mut complete = Vec::new();
         while settled < MAX_LOOKUP_THREADS + 2 {
             let done = next_answer(&mut rx);
-            if let Some((name, res)) = r.on_done(done, Instant::now()) {
+            if let Some((name, res)) = r.on_done(done) {
                 let res = res.map(|s| (Arc::new(s), None)).map_err(|e| e.to_string());
                 complete.extend(r.settle(&name, res));
                 settled += 1;
