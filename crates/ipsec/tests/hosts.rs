@@ -190,6 +190,54 @@ fn a_routed_connection_looks_its_peer_up_again_on_acquire() {
     );
 }
 
+#[test]
+fn an_unanswered_ike_sa_init_looks_the_peer_up_again() {
+    if !can_run("an_unanswered_ike_sa_init_looks_the_peer_up_again") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // Nobody has 192.0.2.3: IKE_SA_INIT goes unanswered.
+    let etc = NetnsEtc::new(&net.west, &[("hosts", &hosts("192.0.2.3 east.test\n"))]);
+    let east = east_two_addresses(&net);
+    let conf = format!(
+        "{}{}",
+        setup(),
+        conn(
+            "moving",
+            "192.0.2.1",
+            "east.test",
+            INNER,
+            "\tretransmit-interval=500ms\n\tretransmit-timeout=3s\n"
+        )
+    );
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    // --asynchronous returns once the lookup answered and #1 was sent.
+    west.auto(&["--asynchronous", "--up", "moving"], 0);
+    wait_until(
+        Duration::from_secs(5),
+        "IKE_SA_INIT to the old address",
+        || {
+            west.log()
+                .contains("sent IKE_SA_INIT request to 192.0.2.3:500")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    // The peer moves; when IKE_SA_INIT times out the name is looked up
+    // again and the connection initiates to the new address.
+    etc.write("hosts", &hosts("192.0.2.12 east.test\n"));
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+    wait_east_conn(&east, &west, "b");
+    let log = west.log();
+    for line in [
+        "IKE_SA_INIT request timed out",
+        "\"moving\": IKE_SA_INIT timeout: resolving left=192.0.2.1 right=east.test again",
+        "hosts resolved again: left=192.0.2.1 right=192.0.2.12",
+        "\"moving\": IKE_SA_INIT timeout: initiating",
+    ] {
+        assert!(log.contains(line), "missing {line:?} in:\n{log}");
+    }
+}
+
 /// Binds UDP 53 on `addr` inside `ns` and never answers.
 fn silent_dns_server(ns: &Netns, addr: &str) -> std::net::UdpSocket {
     let addr = format!("{addr}:53");
