@@ -238,6 +238,45 @@ fn an_unanswered_ike_sa_init_looks_the_peer_up_again() {
     }
 }
 
+#[test]
+fn a_start_up_connection_whose_name_does_not_resolve_yet_comes_up_later() {
+    if !can_run("a_start_up_connection_whose_name_does_not_resolve_yet_comes_up_later") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    // Not known yet (and no DNS server: the lookup fails at once).
+    let etc = NetnsEtc::new(
+        &net.west,
+        &[
+            ("hosts", &hosts("")),
+            (
+                "resolv.conf",
+                "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+            ),
+        ],
+    );
+    let east = east_two_addresses(&net);
+    let conf = format!(
+        "{}{}",
+        setup(),
+        conn("late", "192.0.2.1", "east.test", INNER, "").replace("auto=add", "auto=start")
+    );
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    wait_until(Duration::from_secs(15), "the add tried again later", || {
+        west.status()
+            .contains("\"late\": host lookup failed; trying again in")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.status(), west.log()));
+    assert!(
+        west.log().contains("\"late\": cannot add the connection yet: right=east.test: cannot resolve the host name"),
+        "{}",
+        west.log()
+    );
+    etc.write("hosts", &hosts("192.0.2.12 east.test\n"));
+    wait_east_conn(&east, &west, "b");
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+}
+
 /// Binds UDP 53 on `addr` inside `ns` and never answers.
 fn silent_dns_server(ns: &Netns, addr: &str) -> std::net::UdpSocket {
     let addr = format!("{addr}:53");

@@ -226,10 +226,9 @@ impl Pluto {
     pub fn on_lookup_timers(&mut self, now: Instant) {
         for name in self.hosts.expired(now) {
             let hosts = self
-                .wire
-                .written_specs
-                .get(&name)
-                .map(|w| hosts_words(w))
+                .hosts
+                .written_of(&name)
+                .map(|w| hosts_words(&w))
                 .unwrap_or_default();
             self.on_lookup_result(
                 &name,
@@ -239,9 +238,20 @@ impl Pluto {
                 }),
             );
         }
-        for (name, trigger) in self.hosts.due_retries(now) {
-            if self.db.get(&name).is_some() {
-                self.lookup_then(&name, trigger);
+        for (written, trigger) in self.hosts.due_retries(now) {
+            let name = written.name.clone();
+            match trigger {
+                // The add of a start-up connection, unless it was added
+                // meanwhile.
+                Trigger::Add { .. } if self.db.get(&name).is_none() => {
+                    tracing::info!("\"{name}\": resolving {} again", hosts_words(&written));
+                    let group = self.hosts.group(None);
+                    self.hosts.add_step(group, &name, trigger);
+                    self.hosts.lookup(group, written, now);
+                }
+                Trigger::Add { .. } => {}
+                _ if self.db.get(&name).is_some() => self.lookup_then(&name, trigger),
+                _ => {}
             }
         }
     }
@@ -274,7 +284,14 @@ impl Pluto {
         let mut reply = g.reply.unwrap_or_else(Replier::detached);
         for (name, trigger) in &g.steps {
             match g.results.get(name) {
-                Some(Err(e)) => self.lookup_failed(name, trigger, e, &mut reply),
+                Some(Err(e)) => {
+                    let written = g
+                        .written
+                        .get(name)
+                        .cloned()
+                        .or_else(|| self.wire.written_specs.get(name).cloned());
+                    self.lookup_failed(name, trigger, e, written, &mut reply)
+                }
                 Some(Ok((fresh, moved))) => {
                     if let Trigger::Add { replace, auto } = trigger {
                         let Some(written) = g.written.get(name).cloned() else {
@@ -373,30 +390,49 @@ impl Pluto {
 
     /// A lookup failed: the waiting client is told; background work is
     /// tried again after a back-off (revival keeps its own schedule).
-    fn lookup_failed(&mut self, name: &str, trigger: &Trigger, e: &str, r: &mut Replier) {
+    fn lookup_failed(
+        &mut self,
+        name: &str,
+        trigger: &Trigger,
+        e: &str,
+        written: Option<Arc<ConnSpec>>,
+        r: &mut Replier,
+    ) {
         match trigger {
-            Trigger::Add { .. } => r.fail(
+            Trigger::Add { auto: None, .. } => r.fail(
                 Rc::FATAL,
                 format!("\"{name}\": failed to add connection: {e}"),
             ),
-            Trigger::Up { .. } => r.fail(Rc::FATAL, format!("\"{name}\": cannot initiate: {e}")),
-            Trigger::Revive => {
-                if let Some(id) = self.wire.conn_ids.get(name).copied() {
-                    self.schedule_revival(id, name);
-                } else {
-                    self.retry_later(name, trigger);
+            // A start-up connection is not lost: its add is tried again.
+            Trigger::Add { auto: Some(_), .. } => {
+                r.log(format!("\"{name}\": cannot add the connection yet: {e}"));
+                if let Some(w) = written {
+                    self.retry_later(w, trigger);
                 }
             }
+            Trigger::Up { .. } => r.fail(Rc::FATAL, format!("\"{name}\": cannot initiate: {e}")),
+            Trigger::Revive => match self.wire.conn_ids.get(name).copied() {
+                Some(id) => self.schedule_revival(id, name),
+                None => {
+                    if let Some(w) = written {
+                        self.retry_later(w, trigger);
+                    }
+                }
+            },
             Trigger::Acquire | Trigger::Restart | Trigger::Retransmit => {
-                self.retry_later(name, trigger)
+                if let Some(w) = written {
+                    self.retry_later(w, trigger);
+                }
             }
         }
     }
 
-    fn retry_later(&mut self, name: &str, trigger: &Trigger) {
+    /// Tries a failed lookup again after its back-off delay.
+    fn retry_later(&mut self, written: Arc<ConnSpec>, trigger: &Trigger) {
+        let name = written.name.clone();
         match self
             .hosts
-            .schedule_retry(name, trigger.clone(), Instant::now())
+            .schedule_retry(written, trigger.clone(), Instant::now())
         {
             Some(d) => tracing::info!(
                 "\"{name}\": {}: will look the hosts up again in {}s",
@@ -421,13 +457,18 @@ impl Pluto {
                 .map(|s| now.saturating_duration_since(s).as_secs())
                 .unwrap_or(0);
             let hosts = self
-                .wire
-                .written_specs
-                .get(&name)
-                .map(|w| hosts_words(w))
+                .hosts
+                .written_of(&name)
+                .map(|w| hosts_words(&w))
                 .unwrap_or_else(|| "its hosts".into());
             r.info(format!(
                 "\"{name}\": resolving {hosts}: lookup pending for {since}s"
+            ));
+        }
+        for (name, at) in self.hosts.retry_times() {
+            r.info(format!(
+                "\"{name}\": host lookup failed; trying again in {}s",
+                at.saturating_duration_since(now).as_secs()
             ));
         }
     }

@@ -38,11 +38,12 @@ pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// Tries of a background lookup before the daemon stops (the next
-/// ACQUIRE, revival or `--up` starts again).
+/// ACQUIRE, revival or `--up` starts again); the add of a start-up
+/// connection is tried for as long as the daemon runs.
 pub const BACKOFF_TRIES: u32 = 8;
 
 /// The delays between tries of a failed lookup: 1 s, 2 s, 4 s ... capped
-/// at [`BACKOFF_MAX`], for at most [`BACKOFF_TRIES`] tries.
+/// at [`BACKOFF_MAX`], for at most [`BACKOFF_TRIES`] tries (or forever).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Backoff {
     /// Tries that failed so far.
@@ -51,10 +52,10 @@ pub struct Backoff {
 
 impl Backoff {
     /// After one more failure: the delay before the next try, or `None`
-    /// when the tries are used up.
-    pub fn next_delay(&mut self) -> Option<Duration> {
+    /// when the tries are used up (never when `forever`).
+    pub fn next_delay(&mut self, forever: bool) -> Option<Duration> {
         self.failures = self.failures.saturating_add(1);
-        if self.failures >= BACKOFF_TRIES {
+        if self.failures >= BACKOFF_TRIES && !forever {
             return None;
         }
         let exp = self.failures.saturating_sub(1).min(16);
@@ -93,12 +94,18 @@ pub enum Trigger {
 
 impl Trigger {
     /// Whether a failed lookup of this trigger is tried again in the
-    /// background (nobody waits for its answer).
-    pub fn retries(&self) -> bool {
-        matches!(
-            self,
-            Trigger::Acquire | Trigger::Revive | Trigger::Restart | Trigger::Retransmit
-        )
+    /// background (nobody waits for its answer): `Some(true)` for as long
+    /// as the daemon runs (a start-up connection's add, as Libreswan
+    /// retries an unresolved `dnshostname`), `Some(false)` a bounded number
+    /// of times, `None` never (a client gets the error).
+    pub fn retries(&self) -> Option<bool> {
+        match self {
+            Trigger::Add { auto: Some(_), .. } => Some(true),
+            Trigger::Add { auto: None, .. } | Trigger::Up { .. } => None,
+            Trigger::Acquire | Trigger::Revive | Trigger::Restart | Trigger::Retransmit => {
+                Some(false)
+            }
+        }
     }
 
     /// A word for the log.
@@ -153,9 +160,19 @@ struct Pending {
     since: Instant,
     deadline: Instant,
     groups: Vec<u64>,
-    /// What its thread resolves; `None` while the lookup waits for a free
-    /// thread.
-    written: Option<Arc<ConnSpec>>,
+    /// What it resolves.
+    written: Arc<ConnSpec>,
+    /// A thread took it (else it waits for one).
+    started: bool,
+}
+
+/// A background try waiting for its delay.
+#[derive(Debug)]
+struct Retry {
+    at: Instant,
+    name: String,
+    trigger: Trigger,
+    written: Arc<ConnSpec>,
 }
 
 /// The lookups in flight and what waits for them.
@@ -168,8 +185,8 @@ pub struct Resolver {
     threads: usize,
     next_id: u64,
     groups: BTreeMap<u64, Group>,
-    /// Background tries waiting for their delay: when, connection, why.
-    retries: Vec<(Instant, String, Trigger)>,
+    /// Background tries waiting for their delay.
+    retries: Vec<Retry>,
     /// Back-off state per connection (reset by a lookup that succeeds).
     pub backoff: HashMap<String, Backoff>,
     /// Set by a request handler: the current reply belongs to this group.
@@ -266,7 +283,8 @@ impl Resolver {
                 since: now,
                 deadline: now + LOOKUP_TIMEOUT,
                 groups: vec![group],
-                written: None,
+                written: written.clone(),
+                started: false,
             },
         );
         self.queued.push_back((name, written));
@@ -283,10 +301,10 @@ impl Resolver {
             let Some(p) = self.pending.get_mut(&name) else {
                 continue;
             };
-            if p.written.is_some() {
+            if p.started {
                 continue; // a stale queue entry of a lookup started already
             }
-            p.written = Some(written.clone());
+            p.started = true;
             let id = p.id;
             let tx = self.done_tx.clone();
             let spawned = std::thread::Builder::new()
@@ -311,6 +329,31 @@ impl Resolver {
                 }
             }
         }
+    }
+
+    /// The specification connection `name`'s lookup resolves (in flight
+    /// or waiting to be tried again).
+    pub fn written_of(&self, name: &str) -> Option<Arc<ConnSpec>> {
+        self.pending
+            .get(name)
+            .map(|p| p.written.clone())
+            .or_else(|| {
+                self.retries
+                    .iter()
+                    .find(|r| r.name == name)
+                    .map(|r| r.written.clone())
+            })
+    }
+
+    /// Connections waiting to be looked up again, with when.
+    pub fn retry_times(&self) -> Vec<(String, Instant)> {
+        let mut v: Vec<(String, Instant)> = self
+            .retries
+            .iter()
+            .map(|r| (r.name.clone(), r.at))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Whether connection `name` has a lookup in flight, and since when.
@@ -400,45 +443,55 @@ impl Resolver {
         names
     }
 
-    /// Schedules another background try of `name` after its back-off
-    /// delay; `None` when the tries are used up.
+    /// Schedules another background try of `written` after its back-off
+    /// delay (as [`Trigger::retries`] says); `None` when the tries are
+    /// used up or the trigger is not tried again.
     pub fn schedule_retry(
         &mut self,
-        name: &str,
+        written: Arc<ConnSpec>,
         trigger: Trigger,
         now: Instant,
     ) -> Option<Duration> {
+        let name = written.name.clone();
+        let forever = trigger.retries()?;
         let delay = self
             .backoff
-            .entry(name.to_string())
+            .entry(name.clone())
             .or_default()
-            .next_delay();
+            .next_delay(forever);
         match delay {
             Some(d) => {
-                self.retries.push((now + d, name.to_string(), trigger));
+                self.retries
+                    .retain(|r| !(r.name == name && r.trigger == trigger));
+                self.retries.push(Retry {
+                    at: now + d,
+                    name,
+                    trigger,
+                    written,
+                });
                 Some(d)
             }
             None => {
-                self.backoff.remove(name);
+                self.backoff.remove(&name);
                 None
             }
         }
     }
 
-    /// Background tries whose delay is over.
-    pub fn due_retries(&mut self, now: Instant) -> Vec<(String, Trigger)> {
+    /// Background tries whose delay is over: the specification and why.
+    pub fn due_retries(&mut self, now: Instant) -> Vec<(Arc<ConnSpec>, Trigger)> {
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retries)
             .into_iter()
-            .partition(|(at, _, _)| *at <= now);
+            .partition(|r| r.at <= now);
         self.retries = later;
-        due.into_iter().map(|(_, n, t)| (n, t)).collect()
+        due.into_iter().map(|r| (r.written, r.trigger)).collect()
     }
 
     /// When the event loop should call in next: a lookup's deadline or a
     /// background try.
     pub fn next_timer(&self) -> Option<Instant> {
         let deadlines = self.pending.values().map(|p| p.deadline);
-        let retries = self.retries.iter().map(|(at, _, _)| *at);
+        let retries = self.retries.iter().map(|r| r.at);
         deadlines.chain(retries).min()
     }
 
@@ -455,12 +508,16 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap_and_ends() {
         let mut b = Backoff::default();
-        let delays: Vec<u64> = std::iter::from_fn(|| b.next_delay())
+        let delays: Vec<u64> = std::iter::from_fn(|| b.next_delay(false))
             .map(|d| d.as_secs())
             .collect();
         assert_eq!(delays, vec![1, 2, 4, 8, 16, 32, 60]);
         assert_eq!(b.failures, BACKOFF_TRIES);
-        assert_eq!(b.next_delay(), None);
+        assert_eq!(b.next_delay(false), None);
+        // Forever: the cap, and no end.
+        for _ in 0..100 {
+            assert_eq!(b.next_delay(true), Some(BACKOFF_MAX));
+        }
     }
 
     fn spec(name: &str, right: &str) -> Arc<ConnSpec> {
@@ -543,26 +600,38 @@ mod tests {
     fn retries_wait_for_their_delay_and_end() {
         let mut r = Resolver::new();
         let now = Instant::now();
+        let x = spec("x", "localhost");
         assert_eq!(
-            r.schedule_retry("x", Trigger::Revive, now),
+            r.schedule_retry(x.clone(), Trigger::Revive, now),
             Some(Duration::from_secs(1))
         );
         assert!(r.due_retries(now).is_empty());
         assert_eq!(r.next_timer(), Some(now + Duration::from_secs(1)));
-        assert_eq!(
-            r.due_retries(now + Duration::from_secs(1)),
-            vec![("x".to_string(), Trigger::Revive)]
-        );
+        assert_eq!(r.written_of("x").map(|w| w.name.clone()), Some("x".into()));
+        let due = r.due_retries(now + Duration::from_secs(1));
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].0.name.as_str(), &due[0].1), ("x", &Trigger::Revive));
         for _ in 2..BACKOFF_TRIES {
-            assert!(r.schedule_retry("x", Trigger::Revive, now).is_some());
+            assert!(r.schedule_retry(x.clone(), Trigger::Revive, now).is_some());
         }
-        assert_eq!(r.schedule_retry("x", Trigger::Revive, now), None);
-        assert!(Trigger::Acquire.retries());
-        assert!(!Trigger::Up {
+        assert_eq!(r.schedule_retry(x.clone(), Trigger::Revive, now), None);
+        // A client's --up is told, not retried; a start-up add is retried
+        // for as long as the daemon runs.
+        let up = Trigger::Up {
             remote_host: None,
-            asynchronous: false
+            asynchronous: false,
+        };
+        assert_eq!(r.schedule_retry(x.clone(), up, now), None);
+        let startup = Trigger::Add {
+            replace: false,
+            auto: Some("start".into()),
+        };
+        for _ in 0..2 * BACKOFF_TRIES {
+            assert!(r.schedule_retry(x.clone(), startup.clone(), now).is_some());
         }
-        .retries());
+        // One waiting try per trigger: the last revival and the add.
+        assert_eq!(r.retry_times().len(), 2);
+        assert_eq!(Trigger::Acquire.retries(), Some(false));
     }
 
     #[test]
