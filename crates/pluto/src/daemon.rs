@@ -422,6 +422,16 @@ impl Pluto {
     }
 
     fn delete(&mut self, name: &str, r: &mut Replier) {
+        // A start-up connection still waiting to be added (its host name
+        // did not resolve yet) is not tried again.
+        if self.hosts.cancel_retries(name) {
+            r.verbose(format!(
+                "\"{name}\": no longer trying to add the connection"
+            ));
+            if self.db.resolve(name).is_empty() {
+                return;
+            }
+        }
         self.with_conns(name, r, |me, n, r| {
             me.forget_conn(n);
             if let Some(c) = me.db.get_mut(n) {

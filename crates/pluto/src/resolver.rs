@@ -478,6 +478,15 @@ impl Resolver {
         }
     }
 
+    /// Forgets the waiting tries of connection `name` (`--delete`);
+    /// whether there were any.
+    pub fn cancel_retries(&mut self, name: &str) -> bool {
+        let before = self.retries.len();
+        self.retries.retain(|r| r.name != name);
+        self.backoff.remove(name);
+        self.retries.len() != before
+    }
+
     /// Background tries whose delay is over: the specification and why.
     pub fn due_retries(&mut self, now: Instant) -> Vec<(Arc<ConnSpec>, Trigger)> {
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retries)
@@ -631,6 +640,9 @@ mod tests {
         }
         // One waiting try per trigger: the last revival and the add.
         assert_eq!(r.retry_times().len(), 2);
+        assert!(r.cancel_retries("x"));
+        assert!(r.retry_times().is_empty());
+        assert!(!r.cancel_retries("x"));
         assert_eq!(Trigger::Acquire.retries(), Some(false));
     }
 
