@@ -277,6 +277,57 @@ fn a_start_up_connection_whose_name_does_not_resolve_yet_comes_up_later() {
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
 }
 
+#[test]
+fn dpd_restart_follows_the_peer_to_its_new_address() {
+    if !can_run("dpd_restart_follows_the_peer_to_its_new_address") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    let etc = NetnsEtc::new(&net.west, &[("hosts", &hosts("192.0.2.2 east.test\n"))]);
+    let east = east_two_addresses(&net);
+    let conf = format!(
+        "{}{}",
+        setup(),
+        // auto=start: Libreswan 5 derives dpdaction=restart from it.
+        conn(
+            "moving",
+            "192.0.2.1",
+            "east.test",
+            INNER,
+            "\tdpddelay=1s\n\tretransmit-timeout=3s\n"
+        )
+        .replace("auto=add", "auto=start")
+    );
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
+    wait_east_conn(&east, &west, "a");
+
+    // East leaves its old address and the name follows it: DPD finds the
+    // peer dead, and the restart looks the name up again.
+    etc.write("hosts", &hosts("192.0.2.12 east.test\n"));
+    // (Its second address of the subnet stays when the first goes.)
+    let promote = format!("net.ipv4.conf.{}.promote_secondaries=1", net.east_if);
+    net.east
+        .exec_ok(&["sysctl", "-qw", &promote])
+        .expect("promote_secondaries");
+    net.east
+        .exec_ok(&["ip", "addr", "del", "192.0.2.2/24", "dev", &net.east_if])
+        .expect("remove east's old address");
+    wait_until(Duration::from_secs(30), "the restarted tunnel", || {
+        east.trafficstatus().contains("\"b\"") && ping_once(&net.west, "10.1.0.1", "10.2.0.1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\nwest log:\n{}\neast log:\n{}", west.log(), east.log()));
+    let log = west.log();
+    for line in [
+        "DPD: the peer is dead; dpdaction=restart",
+        "\"moving\": DPD restart: resolving left=192.0.2.1 right=east.test again",
+        "hosts resolved again: left=192.0.2.1 right=192.0.2.12",
+        "\"moving\": DPD restart: initiating",
+    ] {
+        assert!(log.contains(line), "missing {line:?} in:\n{log}");
+    }
+}
+
 /// Binds UDP 53 on `addr` inside `ns` and never answers.
 fn silent_dns_server(ns: &Netns, addr: &str) -> std::net::UdpSocket {
     let addr = format!("{addr}:53");
