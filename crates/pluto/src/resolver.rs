@@ -317,16 +317,15 @@ impl Resolver {
                         result,
                     });
                 });
-            match spawned {
-                Ok(_) => self.threads += 1,
-                Err(e) => {
-                    // No thread: the lookup fails at once, as an answer.
-                    let _ = self.done_tx.send(LookupDone {
-                        id,
-                        name: name.clone(),
-                        result: Err(ResolveError::Thread(e.to_string())),
-                    });
-                }
+            // Every start is balanced by one answer (`on_done`).
+            self.threads += 1;
+            if let Err(e) = spawned {
+                // No thread: the lookup fails at once, as an answer.
+                let _ = self.done_tx.send(LookupDone {
+                    id,
+                    name: name.clone(),
+                    result: Err(ResolveError::Thread(e.to_string())),
+                });
             }
         }
     }
