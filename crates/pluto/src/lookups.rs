@@ -494,3 +494,104 @@ fn log_text(r: &mut Replier) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interfaces::InterfaceAddr;
+    use crate::resolver::Resolver;
+    use crate::status::SetupView;
+    use std::path::PathBuf;
+
+    fn pluto() -> Pluto {
+        let mut p = Pluto::new(
+            SetupView::default(),
+            PathBuf::from("/nonexistent/ipsec.conf"),
+            PathBuf::from("/nonexistent/ipsec.secrets"),
+            PathBuf::from("/nonexistent/ipsec.d"),
+        );
+        p.interfaces = vec![InterfaceAddr {
+            name: "eth0".into(),
+            addr: "192.0.2.1".parse().unwrap(),
+        }];
+        p
+    }
+
+    fn spec(right: &str) -> Arc<ConnSpec> {
+        let text = format!("conn c\n\tleft=192.0.2.1\n\tright={right}\n\tauthby=secret\n");
+        let cfg = conf::Config::parse_str(
+            &text,
+            std::path::Path::new("test.conf"),
+            &conf::LoadOptions::default(),
+        )
+        .expect("config");
+        Arc::new(cfg.conn("c").expect("conn").clone())
+    }
+
+    #[test]
+    fn a_connection_moves_to_new_hosts_once() {
+        let mut p = pluto();
+        let mut r = Replier::detached();
+        // No event loop here: the add resolves in place.
+        assert_eq!(
+            p.add_or_defer(spec("localhost"), false, None, &mut r),
+            Added::Now
+        );
+        assert!(p.needs_lookup("c"));
+        let right = |p: &Pluto| p.db.get("c").map(|c| c.spec.right.host.to_string());
+        assert_eq!(right(&p).as_deref(), Some("127.0.0.1"));
+        let moved = spec("127.0.0.2");
+        let line = p.move_hosts("c", &moved).expect("orients");
+        assert_eq!(
+            line.as_deref(),
+            Some("\"c\": hosts resolved again: left=192.0.2.1 right=127.0.0.2 (were left=192.0.2.1 right=127.0.0.1)")
+        );
+        assert_eq!(right(&p).as_deref(), Some("127.0.0.2"));
+        assert_eq!(p.move_hosts("c", &moved).expect("same"), None);
+    }
+
+    #[test]
+    fn a_failed_lookup_fails_the_client_and_retries_the_background() {
+        let mut p = pluto();
+        let mut r = Replier::detached();
+        p.add_or_defer(spec("localhost"), false, None, &mut r);
+        let _ = r.take_text();
+        let mut hosts = Resolver::new();
+        let g = hosts.group(Some(Replier::detached()));
+        hosts.add_step(
+            g,
+            "c",
+            Trigger::Up {
+                remote_host: None,
+                asynchronous: false,
+            },
+        );
+        let mut group = hosts.take_if_ready(g).expect("no lookup pending");
+        group
+            .results
+            .insert("c".into(), Err("right=peer.test: cannot resolve".into()));
+        let mut reply = group.reply.take().expect("reply");
+        for (name, trigger) in &group.steps {
+            p.lookup_failed(
+                name,
+                trigger,
+                "right=peer.test: cannot resolve",
+                None,
+                &mut reply,
+            );
+        }
+        assert_eq!(reply.failure(), Some(Rc::FATAL));
+        assert!(reply
+            .take_text()
+            .contains("\"c\": cannot initiate: right=peer.test: cannot resolve"));
+        // An ACQUIRE's lookup is tried again later.
+        let written = p.wire.written_specs.get("c").cloned();
+        p.lookup_failed("c", &Trigger::Acquire, "no answer", written, &mut reply);
+        assert_eq!(p.hosts.retry_times().len(), 1);
+        let mut status = Replier::detached();
+        p.lookup_status(&mut status);
+        assert!(status
+            .take_text()
+            .contains("\"c\": host lookup failed; trying again in"));
+    }
+}
