@@ -66,6 +66,8 @@ pub struct Pluto {
     pub omit_ike_auth_child: bool,
     /// Certificates: the NSS database and the PEM folders, CRL fetching.
     pub certs: Certs,
+    /// Host lookups in flight (`%defaultroute`, DNS names).
+    pub hosts: crate::resolver::Resolver,
 }
 
 impl Pluto {
@@ -94,6 +96,7 @@ impl Pluto {
             private_keys: Vec::new(),
             keylog: None,
             omit_ike_auth_child: false,
+            hosts: crate::resolver::Resolver::new(),
         }
     }
 
@@ -123,6 +126,8 @@ impl Pluto {
         let (_keep_tx, idle_rx) = mpsc::channel(1);
         let mut udp_rx = self.wire.udp_rx.take().unwrap_or(idle_rx);
         let mut kernel_fd: Option<AsyncFd<EventFd>> = None;
+        let (_keep_lookup_tx, idle_lookups) = tokio::sync::mpsc::unbounded_channel();
+        let mut lookups = self.hosts.take_receiver().unwrap_or(idle_lookups);
         loop {
             if kernel_fd.is_none() {
                 kernel_fd = self
@@ -136,10 +141,15 @@ impl Pluto {
                     .and_then(|fd| unsafe { AsyncFd::register(EventFd(fd)) }.ok());
             }
             let engine_next = self.wire.engine.poll_timeout();
-            let next = [engine_next, self.wire.next_timer(), self.certs.next_timer()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next = [
+                engine_next,
+                self.wire.next_timer(),
+                self.certs.next_timer(),
+                self.hosts.next_timer(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let deadline = next
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
@@ -155,6 +165,7 @@ impl Pluto {
                 Some(d) = udp_rx.recv() => {
                     self.on_datagram(d.local, d.remote, &d.bytes);
                 }
+                Some(done) = lookups.recv() => self.on_lookup_answer(done),
                 ready = async {
                     match &kernel_fd {
                         Some(fd) => fd.readable().await.map(|mut g| g.clear_ready()),
@@ -168,6 +179,7 @@ impl Pluto {
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     self.on_timeout();
+                    self.on_lookup_timers(std::time::Instant::now());
                     for line in self.certs.on_timer(std::time::Instant::now()) {
                         tracing::info!("{line}");
                     }
@@ -185,6 +197,7 @@ impl Pluto {
                 .terminate(std::time::Instant::now(), ike::Target::Connection(id));
         }
         self.pump();
+        self.fail_lookup_waiters();
         for w in self.wire.take_waiters() {
             let mut reply = w.reply;
             reply.fail(Rc::FATAL, "pluto is shutting down");
@@ -204,9 +217,12 @@ impl Pluto {
                 remote_host,
                 asynchronous,
             } => {
-                self.with_conns(&name, r, |me, n, r| {
-                    me.initiate(n, remote_host.as_deref(), asynchronous, r)
-                });
+                let names = self.db.resolve(&name);
+                if !self.defer_up(&names, remote_host.as_deref(), asynchronous, r) {
+                    self.with_conns(&name, r, |me, n, r| {
+                        me.initiate(n, remote_host.as_deref(), asynchronous, r)
+                    });
+                }
             }
             Request::Terminate { name } => {
                 self.with_conns(&name, r, |me, n, r| me.terminate(n, r));
@@ -297,11 +313,13 @@ impl Pluto {
             r.fail(e.rc(), e.to_string());
         }
         for spec in selected {
-            self.add_one(spec, replace, &local, r);
+            self.add_or_defer(spec, replace, None, r);
         }
     }
 
-    /// Adds one connection from its specification.
+    /// Adds one connection from its specification, resolving its hosts
+    /// in place (see [`Pluto::add_or_defer`] for the lookup off the event
+    /// loop).
     pub fn add_one(
         &mut self,
         spec: std::sync::Arc<conf::ConnSpec>,
@@ -321,6 +339,20 @@ impl Pluto {
                 return false;
             }
         };
+        self.add_resolved(written, spec, replace, local, r)
+    }
+
+    /// Adds one connection: `written` as the configuration says, `spec`
+    /// with its hosts resolved.
+    pub fn add_resolved(
+        &mut self,
+        written: std::sync::Arc<conf::ConnSpec>,
+        spec: std::sync::Arc<conf::ConnSpec>,
+        replace: bool,
+        local: &[IpAddr],
+        r: &mut Replier,
+    ) -> bool {
+        let name = written.name.clone();
         let mut info = match spec::conn_info(&spec, local) {
             Ok(i) => i,
             Err(e) => {
@@ -390,6 +422,16 @@ impl Pluto {
     }
 
     fn delete(&mut self, name: &str, r: &mut Replier) {
+        // A start-up connection still waiting to be added (its host name
+        // did not resolve yet) is not tried again.
+        if self.hosts.cancel_retries(name) {
+            r.verbose(format!(
+                "\"{name}\": no longer trying to add the connection"
+            ));
+            if self.db.resolve(name).is_empty() {
+                return;
+            }
+        }
         self.with_conns(name, r, |me, n, r| {
             me.forget_conn(n);
             if let Some(c) = me.db.get_mut(n) {
@@ -407,12 +449,13 @@ impl Pluto {
     pub fn listen(&mut self, r: &mut Replier) {
         match interfaces::scan() {
             Ok(addrs) => {
-                self.interfaces = addrs;
+                let before = std::mem::replace(&mut self.interfaces, addrs);
                 r.log(format!(
                     "recorded {} interface addresses to listen on for IKE messages (UDP 500 and 4500)",
                     self.interfaces.len()
                 ));
                 self.open_sockets(r);
+                self.close_vanished_sockets(&before, r);
             }
             Err(e) => r.fail(Rc::INTERNAL_ERROR, e.to_string()),
         }
@@ -447,6 +490,40 @@ impl Pluto {
             .collect();
         for e in self.wire.open_sockets(&addrs) {
             r.log(format!("warning: {e}"));
+        }
+    }
+
+    /// Closes the IKE sockets of addresses that left the host (`--ready`),
+    /// as Libreswan shuts down a vanished interface; a port-4500 socket
+    /// that an installed Child SA uses stays (see [`Wire::close_vanished`]).
+    fn close_vanished_sockets(&mut self, before: &[InterfaceAddr], r: &mut Replier) {
+        let present = self.local_addrs();
+        let in_use: std::collections::HashSet<IpAddr> = self
+            .wire
+            .children
+            .values()
+            .filter_map(|c| self.wire.ike_sas.get(&c.ike_sa))
+            .map(|ike| ike.info.local.ip())
+            .collect();
+        for (local, fate) in self.wire.close_vanished(&present, &in_use) {
+            let ifname = before
+                .iter()
+                .find(|i| i.addr == local.ip())
+                .map(|i| i.name.as_str())
+                .unwrap_or("(gone)");
+            let line = match fate {
+                crate::wire::SocketFate::Closed => {
+                    format!("shutting down interface {ifname} {local}")
+                }
+                crate::wire::SocketFate::DataPlaneKeeps => format!(
+                    "shutting down interface {ifname} {local} (the userspace data plane keeps its duplicate open until it stops)"
+                ),
+                crate::wire::SocketFate::KeptInUse => format!(
+                    "keeping interface {ifname} {local}: an installed Child SA still uses the address"
+                ),
+            };
+            tracing::info!("{line}");
+            r.log(line);
         }
     }
 
@@ -590,7 +667,10 @@ impl Pluto {
                 Rc::BADWHACKMESSAGE,
                 "--json is only available for the full status",
             ),
-            (StatusKind::Full, false) => status::render_text(r, &view),
+            (StatusKind::Full, false) => {
+                status::render_text(r, &view);
+                self.lookup_status(r);
+            }
             (StatusKind::Brief, false) => status::render_brief(r, &view.sas.ike, &view.sas.ipsec),
             (StatusKind::States, false) => {
                 for l in &view.sas.state_lines {
@@ -609,11 +689,10 @@ impl Pluto {
     /// Start-up: the `auto=` connections of the configuration, as Libreswan
     /// handles them (add; route/ondemand also route; start/up also initiate).
     pub fn startup_conns(&mut self, loaded: &LoadedConfig, r: &mut Replier) {
-        let local = self.local_addrs();
         for spec in loaded.auto_conns() {
             let name = spec.name.clone();
             let auto = spec::auto_word(&spec);
-            if !self.add_one(spec, false, &local, r) {
+            if self.add_or_defer(spec, false, Some(auto.clone()), r) != crate::lookups::Added::Now {
                 continue;
             }
             match auto.as_str() {
@@ -622,6 +701,8 @@ impl Pluto {
                 _ => {}
             }
         }
+        // Connections waiting for their lookup carry on in the background.
+        self.hosts.park = None;
     }
 }
 

@@ -3,18 +3,15 @@
 //! %defaultroute` (that route's gateway) and DNS names as `left=`/`right=`.
 //!
 //! A connection that uses them is resolved into a copy of its
-//! specification with literal addresses when it is added (a name that does
-//! not resolve refuses the add) and again each time it is initiated (`--up`,
-//! revival); when an address changed, the connection is taken out of the
-//! IKE engine (its SAs deleted) and re-added with the new one. The rest of
-//! the daemon only ever sees literal addresses.
+//! specification with literal addresses ([`resolve_spec`]); the daemon does
+//! that on lookup threads ([`crate::resolver`]) and moves the connection
+//! to the new addresses ([`crate::lookups`]). The rest of the daemon only
+//! ever sees literal addresses.
 //!
 //! The default route comes from `/proc/net/route` and `/proc/net/ipv6_route`
 //! (lowest metric); DNS names from the system resolver (`getaddrinfo`, so
-//! `/etc/hosts` too), which blocks the event loop for as long as the lookup
-//! takes.
+//! `/etc/hosts` too). These functions block: call them off the event loop.
 
-use crate::daemon::Pluto;
 use conf::{ConnSpec, EndSpec, HostAddr};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
@@ -61,6 +58,17 @@ pub enum ResolveError {
     /// With its new addresses the connection no longer orients.
     #[error("with its hosts resolved again: {0}")]
     Orientation(String),
+    /// The lookup took longer than [`crate::resolver::LOOKUP_TIMEOUT`].
+    #[error("no answer from the resolver within {secs}s (hosts {hosts})")]
+    Timeout {
+        /// The connection's hosts as written.
+        hosts: String,
+        /// The timeout.
+        secs: u64,
+    },
+    /// No lookup thread could be started.
+    #[error("cannot start a host lookup thread: {0}")]
+    Thread(String),
     /// A DNS name did not resolve.
     #[error("{end}={name}: cannot resolve the host name: {reason}")]
     Dns {
@@ -361,7 +369,7 @@ pub fn resolve_spec(spec: &ConnSpec) -> Result<ConnSpec, ResolveError> {
 }
 
 /// Whether two specifications have the same hosts and next hops.
-fn same_hosts(a: &ConnSpec, b: &ConnSpec) -> bool {
+pub fn same_hosts(a: &ConnSpec, b: &ConnSpec) -> bool {
     a.left.host == b.left.host
         && a.right.host == b.right.host
         && a.left.nexthop == b.left.nexthop
@@ -375,49 +383,6 @@ pub fn resolved(spec: &Arc<ConnSpec>) -> Result<Arc<ConnSpec>, ResolveError> {
         Ok(Arc::new(resolve_spec(spec)?))
     } else {
         Ok(spec.clone())
-    }
-}
-
-impl Pluto {
-    /// After a successful `--add`: keeps the written specification of a
-    /// connection whose hosts need resolving, for [`Pluto::refresh_hosts`].
-    pub fn remember_written(&mut self, written: Arc<ConnSpec>) {
-        if needs_resolving(&written) {
-            self.wire
-                .written_specs
-                .insert(written.name.clone(), written);
-        } else {
-            self.wire.written_specs.remove(&written.name);
-        }
-    }
-
-    /// Before connection `name` is initiated: resolves its written hosts
-    /// again; when an address changed, the connection leaves the IKE engine
-    /// (its SAs deleted) and gets the new addresses. Returns a line to log
-    /// when something changed.
-    pub fn refresh_hosts(&mut self, name: &str) -> Result<Option<String>, ResolveError> {
-        let Some(written) = self.wire.written_specs.get(name).cloned() else {
-            return Ok(None);
-        };
-        let Some(current) = self.db.get(name).map(|c| c.spec.clone()) else {
-            return Ok(None);
-        };
-        let fresh = resolve_spec(&written)?;
-        if same_hosts(&fresh, &current) {
-            return Ok(None);
-        }
-        let local = self.local_addrs();
-        let info = crate::spec::conn_info(&fresh, &local).map_err(ResolveError::Orientation)?;
-        self.forget_conn(name);
-        let line = format!(
-            "\"{name}\": hosts resolved again: left={} right={} (were left={} right={})",
-            fresh.left.host, fresh.right.host, current.left.host, current.right.host
-        );
-        if let Some(c) = self.db.get_mut(name) {
-            c.spec = Arc::new(fresh);
-            c.info = info;
-        }
-        Ok(Some(line))
     }
 }
 

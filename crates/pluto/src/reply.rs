@@ -71,7 +71,9 @@ impl Replier {
         }
     }
 
-    fn flush(&mut self) {
+    /// Sends what is batched now (a line the client should see while the
+    /// reply goes on waiting).
+    pub fn flush(&mut self) {
         if let Some(tx) = &self.tx {
             if !self.buf.is_empty() {
                 // A client that went away just stops receiving.

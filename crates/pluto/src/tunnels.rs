@@ -151,12 +151,16 @@ impl Pluto {
                 return;
             }
         };
-        match self.refresh_hosts(name) {
-            Ok(Some(line)) => r.log(line),
-            Ok(None) => {}
-            Err(e) => {
-                r.fail(Rc::FATAL, format!("\"{name}\": cannot initiate: {e}"));
-                return;
+        // With the event loop, the hosts were looked up already
+        // (`Pluto::defer_up`); without it, here.
+        if !self.hosts.available() {
+            match self.refresh_hosts(name) {
+                Ok(Some(line)) => r.log(line),
+                Ok(None) => {}
+                Err(e) => {
+                    r.fail(Rc::FATAL, format!("\"{name}\": cannot initiate: {e}"));
+                    return;
+                }
             }
         }
         if let Some(h) = remote_host {
@@ -560,20 +564,9 @@ impl Pluto {
             return;
         }
         tracing::info!("\"{name}\": reviving the connection");
-        let conn = match self.refresh_hosts(&name) {
-            Ok(None) => conn,
-            Ok(Some(line)) => {
-                tracing::info!("{line}");
-                match self.engine_conn(&name) {
-                    Ok(id) => id,
-                    Err(e) => return tracing::warn!("\"{name}\": cannot revive: {e}"),
-                }
-            }
-            Err(e) => {
-                tracing::warn!("\"{name}\": cannot revive: {e}");
-                return self.schedule_revival(conn, &name);
-            }
-        };
+        if self.needs_lookup(&name) {
+            return self.lookup_then(&name, crate::resolver::Trigger::Revive);
+        }
         match self.wire.engine.initiate(Instant::now(), conn) {
             Ok(sa) => {
                 self.wire.initiated.insert(sa);
@@ -586,7 +579,7 @@ impl Pluto {
     /// Schedules the revival of a connection that should stay up
     /// (`auto=start|up|keep`): 1 s, 2 s, 4 s ... up to 60 s after each
     /// failure.
-    fn schedule_revival(&mut self, conn: ConnId, name: &str) {
+    pub(crate) fn schedule_revival(&mut self, conn: ConnId, name: &str) {
         let keep_up = self.db.get(name).is_some_and(|c| {
             matches!(
                 c.spec.auto,
@@ -653,6 +646,11 @@ impl Pluto {
                         continue;
                     };
                     if !self.wire.engine.ike_sas_of(conn).is_empty() {
+                        continue;
+                    }
+                    if self.needs_lookup(&name) {
+                        tracing::info!("\"{name}\": acquire for {src} -> {dst}");
+                        self.lookup_then(&name, crate::resolver::Trigger::Acquire);
                         continue;
                     }
                     tracing::info!("\"{name}\": acquire for {src} -> {dst}: initiating");
@@ -824,6 +822,11 @@ impl Pluto {
                 if reason.contains("liveness check") {
                     self.peer_dead(conn, &name);
                 } else if reason.starts_with("negotiation failed") {
+                    // The peer may have moved: look its name up again.
+                    if reason.contains("IKE_SA_INIT request timed out") && self.needs_lookup(&name)
+                    {
+                        self.lookup_then(&name, crate::resolver::Trigger::Retransmit);
+                    }
                     self.schedule_revival(conn, &name);
                 }
             }
@@ -952,6 +955,9 @@ impl Pluto {
             conf::DpdAction::Hold => {
                 let mut r = Replier::detached();
                 self.route(name, &mut r);
+            }
+            conf::DpdAction::Restart if self.needs_lookup(name) => {
+                self.lookup_then(name, crate::resolver::Trigger::Restart)
             }
             conf::DpdAction::Restart => match self.wire.engine.initiate(Instant::now(), conn) {
                 Ok(sa) => {
@@ -1255,6 +1261,14 @@ impl Pluto {
     /// Moves the current request's reply into the waiters when `handle`
     /// asked it to wait; otherwise finishes it.
     pub fn finish_or_park(&mut self, reply: Replier) {
+        // Waiting for host lookups first (`crate::lookups`).
+        if let Some(group) = self.hosts.park.take() {
+            self.hosts.set_reply(group, reply);
+            if let Some(g) = self.hosts.take_if_ready(group) {
+                self.run_group(g);
+            }
+            return;
+        }
         match self.wire.park.take() {
             Some(sas) if !sas.is_empty() => {
                 self.wire.park_waiter(Waiter { reply, sas });

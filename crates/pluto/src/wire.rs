@@ -61,6 +61,20 @@ pub struct DeferredSwitch {
     pub policies: Vec<Policy>,
 }
 
+/// What [`Wire::close_vanished`] did with the socket of an address that
+/// left the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketFate {
+    /// Closed.
+    Closed,
+    /// Kept: an installed Child SA uses its address.
+    KeptInUse,
+    /// The daemon's copy is closed; the userspace data plane, which was
+    /// handed a duplicate, holds it until it stops (it has no way to give
+    /// one back yet).
+    DataPlaneKeeps,
+}
+
 /// Interval of NAT keepalives (`keep-alive=`, Libreswan's 20 s).
 pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
 
@@ -148,6 +162,9 @@ pub struct Wire {
     /// (before the data plane opens, and always with XFRM); the userspace
     /// data plane takes over reading when it opens.
     pub nat_t_readers: HashMap<SocketAddr, tokio::task::AbortHandle>,
+    /// The readers of the port-500 sockets (stopped when the address goes
+    /// away, [`Wire::close_vanished`]).
+    pub ike_readers: HashMap<SocketAddr, tokio::task::AbortHandle>,
     /// Reader tasks hand datagrams to the event loop here.
     pub udp_tx: mpsc::Sender<Datagram>,
     /// The event loop's end (taken by `run`).
@@ -238,6 +255,7 @@ impl Wire {
             listen: None,
             sockets: HashMap::new(),
             nat_t_readers: HashMap::new(),
+            ike_readers: HashMap::new(),
             udp_tx,
             udp_rx: Some(udp_rx),
             conn_ids: HashMap::new(),
@@ -374,6 +392,8 @@ impl Wire {
         let reader = self.spawn_reader(local, sock.clone());
         if nat_t {
             self.nat_t_readers.insert(local, reader);
+        } else {
+            self.ike_readers.insert(local, reader);
         }
         tracing::info!("listening for IKE messages on {local}{buffers}");
         self.sockets.insert(local, sock);
@@ -381,6 +401,50 @@ impl Wire {
             true => Ok(()),
             false => Err(warnings.join("; ")),
         }
+    }
+
+    /// Closes the IKE sockets of addresses that are no longer `present`
+    /// on the host (`--ready`), except a port-4500 socket whose address an
+    /// installed Child SA still uses (`in_use`): its ESP-in-UDP (kernel
+    /// encapsulation, or the userspace data plane reading it) goes on
+    /// until the SA is gone, and a later `--ready` closes it.
+    pub fn close_vanished(
+        &mut self,
+        present: &[IpAddr],
+        in_use: &HashSet<IpAddr>,
+    ) -> Vec<(SocketAddr, SocketFate)> {
+        let mut gone: Vec<SocketAddr> = self
+            .sockets
+            .keys()
+            .filter(|a| !a.ip().is_unspecified() && !present.contains(&a.ip()))
+            .copied()
+            .collect();
+        gone.sort();
+        let mut out = Vec::new();
+        for local in gone {
+            let nat_t = local.port() == backend::NAT_T_PORT;
+            if nat_t && in_use.contains(&local.ip()) {
+                out.push((local, SocketFate::KeptInUse));
+                continue;
+            }
+            // Handed to the userspace data plane: no reader of ours left.
+            let handed = nat_t && !self.nat_t_readers.contains_key(&local);
+            for readers in [&mut self.nat_t_readers, &mut self.ike_readers] {
+                if let Some(r) = readers.remove(&local) {
+                    r.abort();
+                }
+            }
+            self.sockets.remove(&local);
+            out.push((
+                local,
+                if handed {
+                    SocketFate::DataPlaneKeeps
+                } else {
+                    SocketFate::Closed
+                },
+            ));
+        }
+        out
     }
 
     /// Hands the port-4500 socket of `local` to the userspace data plane
