@@ -1053,12 +1053,18 @@ impl Pluto {
         };
         let src = self.route_source(&name, &local);
         // The pair knows its peer; only an explicit nexthop steers the route.
-        let nexthop = self.db.get(&name).and_then(|c| {
-            let local = self.local_addrs();
-            ikeconn::oriented(&c.spec, &local)
-                .ok()
-                .and_then(|(this, _)| nexthop_of(this))
-        });
+        // Orienting costs a scan of the host's addresses: only when an end
+        // has a nexthop at all.
+        let nexthop = self
+            .db
+            .get(&name)
+            .filter(|c| nexthop_of(&c.spec.left).is_some() || nexthop_of(&c.spec.right).is_some())
+            .and_then(|c| {
+                let local = self.local_addrs();
+                ikeconn::oriented(&c.spec, &local)
+                    .ok()
+                    .and_then(|(this, _)| nexthop_of(this))
+            });
         let policies = backend::policies(
             info.conn.0,
             &local,
