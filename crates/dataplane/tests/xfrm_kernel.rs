@@ -588,3 +588,104 @@ fn a_port_range_becomes_one_policy_per_port_block_and_traps_only_its_ports() {
     k.remove_policy(PolicyId(9)).expect("remove trap");
     assert!(l.ip(&["xfrm", "policy"]).trim().is_empty());
 }
+
+#[test]
+fn marks_reach_the_kernel_policies_and_are_removed_with_them() {
+    let (l, _r) = pair_of_namespaces("kmark");
+    let mut k = kernel_in(&l);
+    let marks = dataplane::Marks {
+        inbound: Some(dataplane::XfrmMark {
+            value: 20,
+            mask: 0xffff_ffff,
+        }),
+        outbound: Some(dataplane::XfrmMark {
+            value: 21,
+            mask: 0xff,
+        }),
+    };
+    let shunt = Policy {
+        id: PolicyId(11),
+        local: net("10.1.0.0/24"),
+        remote: net("10.2.0.0/24"),
+        action: PolicyAction::Drop,
+        route_source: None,
+        route_via: None,
+        protoport: dataplane::ProtoPort::ANY,
+    };
+    k.install_policy_marked(shunt, marks)
+        .expect("install a marked shunt");
+    l.ip(&["addr", "add", "10.1.1.1/32", "dev", "lo"]);
+    l.ip(&["route", "add", "default", "via", "192.0.2.2"]);
+    let trap = Policy {
+        id: PolicyId(12),
+        local: net("10.1.1.0/24"),
+        action: PolicyAction::Trap { hold: false },
+        route_source: Some(addr("10.1.1.1")),
+        ..shunt
+    };
+    k.install_policy_marked(trap, marks)
+        .expect("install a marked trap");
+    let mut seen: Vec<(String, Option<(u32, u32)>)> = k
+        .xfrm()
+        .list_policies()
+        .expect("list")
+        .iter()
+        .map(|p| {
+            (
+                format!("{} {}", p.dir, p.selector.src),
+                p.mark.map(|m| (m.value, m.mask)),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("fwd 10.2.0.0/24".to_string(), Some((20, 0xffff_ffff))),
+            ("in 10.2.0.0/24".to_string(), Some((20, 0xffff_ffff))),
+            ("out 10.1.0.0/24".to_string(), Some((21, 0xff))),
+            ("out 10.1.1.0/24".to_string(), Some((21, 0xff))),
+        ]
+    );
+    let shown = l.ip(&["xfrm", "policy"]);
+    assert!(shown.contains("mark 0x15/0xff"), "{shown}");
+    assert!(shown.contains("mark 0x14/0xffffffff"), "{shown}");
+    // A packet without the mark does not hit the marked trap; one marked
+    // 21 (nftables, before the kernel looks the policy up again) does.
+    let _ = l.exec("bash", &["-c", "echo x > /dev/udp/10.2.0.1/9"]);
+    assert!(
+        !wait_until(Duration::from_millis(300), || k.poll_event().is_some()),
+        "an unmarked packet hit the marked trap"
+    );
+    let nft = l.exec(
+        "nft",
+        &[
+            "add table ip m; add chain ip m o { type route hook output priority 0; }; \
+             add rule ip m o udp dport 40000 meta mark set 21",
+        ],
+    );
+    assert!(nft.status.success(), "{nft:?}");
+    let _ = l.exec("bash", &["-c", "echo x > /dev/udp/10.2.0.1/40000"]);
+    let mut got = None;
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            got = got.take().or_else(|| k.poll_event());
+            got.is_some()
+        }),
+        "a marked packet missed the marked trap"
+    );
+    assert!(
+        matches!(
+            got,
+            Some(KernelEvent::Acquire {
+                policy: PolicyId(12),
+                ..
+            })
+        ),
+        "{got:?}"
+    );
+    // Deleting needs the mark: everything goes.
+    k.remove_policy(PolicyId(11)).expect("remove the shunt");
+    k.remove_policy(PolicyId(12)).expect("remove the trap");
+    assert!(l.ip(&["xfrm", "policy"]).trim().is_empty());
+}

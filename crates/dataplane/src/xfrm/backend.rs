@@ -74,7 +74,8 @@ use super::Migration;
 use super::{FlushReport, Xfrm};
 use crate::error::{DataplaneError, Result};
 use crate::kernel::{
-    Expiry, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair, SaPairCounters,
+    Expiry, Kernel, KernelEvent, Marks, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair,
+    SaPairCounters, XfrmMark,
 };
 use crate::net::IpNet;
 
@@ -170,6 +171,14 @@ fn xerr(what: impl Into<String>, e: XfrmError) -> DataplaneError {
         what: what.into(),
         source: std::io::Error::new(kind, e),
     }
+}
+
+/// A mark in XFRM's type.
+fn xmark(m: Option<XfrmMark>) -> Option<super::Mark> {
+    m.map(|m| super::Mark {
+        value: m.value,
+        mask: m.mask,
+    })
 }
 
 /// Lower is preferred: more specific selectors first, shunts before
@@ -389,7 +398,11 @@ impl XfrmKernel {
     }
 
     /// The kernel policies of `policy`, and the reqid of a trap.
-    fn kernel_policies(&mut self, policy: &Policy) -> Result<(Vec<XPolicy>, Option<u32>)> {
+    fn kernel_policies(
+        &mut self,
+        policy: &Policy,
+        marks: Marks,
+    ) -> Result<(Vec<XPolicy>, Option<u32>)> {
         let out_sel = translate::selector(&policy.local, &policy.remote);
         let in_sel = translate::selector(&policy.remote, &policy.local);
         let selectors = limit_selectors(policy, out_sel, in_sel)?;
@@ -434,6 +447,12 @@ impl XfrmKernel {
                     v.push(XPolicy::drop(in_sel, Direction::Fwd, prio));
                 }
             }
+        }
+        for k in &mut v {
+            k.mark = match k.dir {
+                Direction::Out => xmark(marks.outbound),
+                Direction::In | Direction::Fwd => xmark(marks.inbound),
+            };
         }
         Ok((v, trap))
     }
@@ -555,6 +574,10 @@ impl Kernel for XfrmKernel {
     }
 
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
+        self.install_sa_pair_marked(pair, Marks::NONE)
+    }
+
+    fn install_sa_pair_marked(&mut self, pair: SaPair, marks: Marks) -> Result<()> {
         let reqid = match self.pairs.get(&pair.id) {
             Some(old) => old.reqid,
             None => {
@@ -566,8 +589,10 @@ impl Kernel for XfrmKernel {
             what: format!("SA pair {}", pair.id.0),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
         };
-        let out = translate::sa_config(&pair, false, reqid).map_err(bad)?;
-        let inb = translate::sa_config(&pair, true, reqid).map_err(bad)?;
+        let mut out = translate::sa_config(&pair, false, reqid).map_err(bad)?;
+        let mut inb = translate::sa_config(&pair, true, reqid).map_err(bad)?;
+        out.mark = xmark(marks.outbound);
+        inb.mark = xmark(marks.inbound);
         if self
             .by_spi
             .get(&(inb.dst, inb.spi))
@@ -713,7 +738,8 @@ impl Kernel for XfrmKernel {
             new_dst: p.local,
             ..out_move
         };
-        let new_out = out_move.new_sa_id(p.outbound.spi);
+        let mut new_out = out_move.new_sa_id(p.outbound.spi);
+        new_out.mark = p.outbound.mark;
         let what = || format!("moving SA pair {} to {remote}", id.0);
         // Out first (it moves the outbound SA), then in (the inbound SA),
         // then fwd (templates only: the inbound SA has moved already).
@@ -821,7 +847,11 @@ impl Kernel for XfrmKernel {
     }
 
     fn install_policy(&mut self, policy: Policy) -> Result<()> {
-        let (kernel, trap) = self.kernel_policies(&policy)?;
+        self.install_policy_marked(policy, Marks::NONE)
+    }
+
+    fn install_policy_marked(&mut self, policy: Policy, marks: Marks) -> Result<()> {
+        let (kernel, trap) = self.kernel_policies(&policy, marks)?;
         let what = || format!("installing policy {}", policy.id.0);
         let old = self.policies.get(&policy.id).cloned();
         let mut installed = Vec::new();
