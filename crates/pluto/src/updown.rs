@@ -258,6 +258,7 @@ impl crate::daemon::Pluto {
                 }
             }
         }
+        self.updown_extras(name, actions);
         if let Some(c) = self.db.get(name) {
             crate::updown::run(&c.spec, c.info.this_is_left, actions, sa);
         }
