@@ -120,6 +120,22 @@ conn udp
 	authby=secret
 	encapsulation=yes
 	auto=add
+
+conn vti
+	left=192.0.2.1
+	leftid=@west
+	leftsubnet=10.31.0.0/16
+	leftvti=10.33.0.1/30
+	right=192.0.2.2
+	rightid=@east
+	rightsubnet=10.32.0.0/16
+	rightvti=10.33.0.2/30
+	authby=secret
+	mark-in=20
+	mark-out=21/0xffffffff
+	vti-interface=vti1
+	vti-routing=yes
+	auto=add
 CONF
   echo '@west @east : PSK "xfrm vm test secret, not for production"' > $d/ipsec.secrets
   ip netns exec $ns $ipsec pluto --nofork --rundir $d/run --config $d/ipsec.conf \
@@ -195,8 +211,47 @@ pluto_udp() {
   [ $ok = 0 ] || { echo "no ping through ESP-in-UDP"; return 1; }
   ip netns exec left ping -c 5 -i 0.2 -W 1 -I 10.21.0.1 10.22.0.1 >/dev/null || { echo "pings lost"; return 1; }
 }
+# mark-in=/mark-out= and vti-interface=: the SAs and policies carry the
+# marks, each daemon creates vti1 (okey 21, ikey 20, leftvti= address),
+# routes the peer's subnet into it, and pings pass through the device
+# (its counters rise); --down deletes the device (not shared).
+vti_packets() { # NS DIRECTION
+  ip netns exec "$1" cat /sys/class/net/vti1/statistics/$2_packets 2>/dev/null || echo 0
+}
+pluto_vti() {
+  ipsec_in left auto --up vti || { echo "--up vti failed"; return 1; }
+  local ns
+  for ns in left right; do
+    ip -n $ns xfrm state | grep -q "mark 0x15/0xffffffff" || { echo "$ns: no SA with mark 21"; return 1; }
+    ip -n $ns xfrm state | grep -q "mark 0x14/0xffffffff" || { echo "$ns: no SA with mark 20"; return 1; }
+    ip -n $ns xfrm policy | grep -A3 "dir out" | grep -q "mark 0x15/0xffffffff" \
+      || { echo "$ns: no out policy with mark 21"; return 1; }
+  done
+  local i
+  for i in $(seq 50); do ip -n right link show vti1 >/dev/null 2>&1 && break; sleep 0.1; done
+  ip -n left -d link show vti1 | grep -q "ikey 0.0.0.20" && ip -n left -d link show vti1 | grep -q "okey 0.0.0.21" \
+    || { echo "vti1 keys"; ip -n left -d link show vti1; return 1; }
+  ip -n left addr show vti1 | grep -q "10.33.0.1/30" || { echo "no leftvti address"; return 1; }
+  ip -n left route show 10.32.0.0/16 | grep -q "dev vti1" || { echo "no route into vti1"; ip -n left route; return 1; }
+  local before after ok=1
+  before=$(vti_packets left tx)
+  for i in $(seq 20); do
+    ip netns exec left ping -c 1 -W 1 -I 10.31.0.1 10.32.0.1 >/dev/null 2>&1 && { ok=0; break; }
+  done
+  [ $ok = 0 ] || { echo "no ping through vti1"; return 1; }
+  ip netns exec left ping -c 5 -i 0.2 -W 1 -I 10.31.0.1 10.32.0.1 >/dev/null || { echo "pings lost"; return 1; }
+  after=$(vti_packets left tx)
+  echo "vti1 packets sent by west: $before -> $after, received: $(vti_packets left rx)"
+  [ "$after" -ge $((before + 6)) ] && [ "$(vti_packets left rx)" -ge 6 ] \
+    || { echo "vti1's counters did not rise"; return 1; }
+  ipsec_in left auto --down vti || { echo "--down vti failed"; return 1; }
+  for i in $(seq 50); do ip -n left link show vti1 >/dev/null 2>&1 || break; sleep 0.1; done
+  ! ip -n left link show vti1 >/dev/null 2>&1 || { echo "vti1 not deleted at down"; return 1; }
+}
 pluto_step() { # LABEL FUNCTION
   echo "=== pluto $1"
+  local t0 t1
+  t0=$(cut -d' ' -f1 /proc/uptime)
   if $2; then
     passed=$((passed + 1)); echo "STEP PASS: pluto $1"
   else
@@ -206,18 +261,23 @@ pluto_step() { # LABEL FUNCTION
       echo "--- $ns pluto.log"; cat /tmp/pluto-$ns/pluto.log 2>/dev/null
     done
   fi
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  echo "    ($(awk "BEGIN{print $t1-$t0}") s)"
 }
 if [ -x "$ipsec" ]; then
   ip -n left addr add 10.11.0.1/32 dev lo
   ip -n right addr add 10.12.0.1/32 dev lo
   ip -n left addr add 10.21.0.1/32 dev lo
   ip -n right addr add 10.22.0.1/32 dev lo
+  ip -n left addr add 10.31.0.1/32 dev lo
+  ip -n right addr add 10.32.0.1/32 dev lo
   # No default route and no route to the remote subnets: ferroswan routes
   # them toward the peer (a trap too, so its first packet reaches the
   # XFRM lookup and makes the ACQUIRE).
   pluto_step "tunnel" pluto_tunnel
   pluto_step "route" pluto_route
   pluto_step "encapsulation=yes" pluto_udp
+  pluto_step "mark and vti-interface" pluto_vti
   for p in "${pluto_pids[@]}"; do kill "$p" 2>/dev/null; done
   wait
 fi

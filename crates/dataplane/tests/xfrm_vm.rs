@@ -15,7 +15,10 @@
 //! through kernel ESP (the XFRM state counters rise), `--down` clears both
 //! ends, and `--route` plus a packet brings it up through the kernel's
 //! ACQUIRE, and an `encapsulation=yes` connection carries ESP-in-UDP
-//! through the daemon's port-4500 socket. Then Libreswan 4.10's pluto
+//! through the daemon's port-4500 socket, and a connection with
+//! `mark-in=`/`mark-out=` and `vti-interface=` gets marked SAs and
+//! policies and a VTI device on each side that pings pass through (its
+//! counters rise), deleted at `--down`. Then Libreswan 4.10's pluto
 //! (packed from the host's unpacked package) against a ferroswan daemon,
 //! both loading the same ipsec.conf: IKE SA + Child SA with each side
 //! initiating, pings through kernel ESP, the ESP counters rising on both
@@ -53,6 +56,7 @@ const STEPS: &[&str] = &[
     "pluto tunnel",
     "pluto route",
     "pluto encapsulation=yes",
+    "pluto mark and vti-interface",
 ];
 
 /// The steps against Libreswan's pluto, run when Libreswan is unpacked on
@@ -311,6 +315,18 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         .filter(|l| l.starts_with("ESP packets in west"))
     {
         eprintln!("pluto tunnel: {line}");
+    }
+    for line in stdout.lines().filter(|l| l.starts_with("vti1 packets")) {
+        eprintln!("pluto vti: {line}");
+    }
+    // Each daemon step's time in the guest (the line after its verdict).
+    let lines: Vec<&str> = stdout.lines().collect();
+    for w in lines.windows(2) {
+        if let [verdict, time] = w {
+            if verdict.starts_with("STEP PASS: pluto ") && time.trim_start().starts_with('(') {
+                eprintln!("{verdict} {}", time.trim());
+            }
+        }
     }
     for line in stdout.lines().filter(|l| {
         l.starts_with("ESP packets: ferroswan")

@@ -531,6 +531,9 @@ mod tests {
             x.vti.and_then(|v| v.address),
             Some(("10.9.0.2".parse().expect("a"), 30))
         );
+        // vti-routing= is yes unless written (Libreswan's manual).
+        let (x, _, _) = parse(&spec("\tmark=20\n\tvti-interface=vti1\n"), true).expect("ok");
+        assert_eq!(x.vti.map(|v| (v.routing, v.shared)), Some((true, false)));
         let e = parse(
             &spec("\tmark=20\n\tvti-interface=a-very-long-device-name\n"),
             true,
