@@ -159,3 +159,83 @@ fn nflog_rules_follow_the_tunnel_and_count_its_packets() {
     .expect("the nflog-all table is gone at shutdown");
     drop(east);
 }
+
+/// The rules ferroswan writes for the XFRM data plane (`rt ipsec exists`,
+/// `meta ipsec exists`) load into this kernel's nftables and are removed
+/// with their table (the traffic itself needs kernel ESP: the VM).
+#[test]
+fn xfrm_nflog_rules_load_into_nftables() {
+    if !can_run("xfrm_nflog_rules_load_into_nftables")
+        || !have_nft("xfrm_nflog_rules_load_into_nftables")
+    {
+        return;
+    }
+    let ns = Netns::new("xnflog").expect("namespace");
+    let c = conf::Config::parse_str(
+        &config("", "\tnflog-group=5\n"),
+        std::path::Path::new("/t/ipsec.conf"),
+        &conf::LoadOptions::default(),
+    )
+    .expect("configuration");
+    let spec = c.conn("tun").expect("conn tun");
+    let tables = [
+        (
+            "ferroswan_nflog_1",
+            pluto::nflog::conn_rules(spec, true, 5, None),
+        ),
+        (pluto::nflog::ALL_TABLE, pluto::nflog::all_rules(7, None)),
+    ];
+    for (name, rules) in &tables {
+        let script = rules.script(name);
+        let mut child = ns
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run nft");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write the script");
+        let out = child.wait_with_output().expect("nft");
+        assert!(
+            out.status.success(),
+            "{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let table = nft_table(&ns, name).expect("the table");
+        assert!(
+            table.contains("rt ipsec exists") && table.contains("meta ipsec exists"),
+            "{table}"
+        );
+        // Loading it again replaces it (the same rules, not twice as many).
+        let again = ns
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        let mut again = again.expect("run nft");
+        again
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write");
+        assert!(again.wait().expect("nft").success());
+        let twice = nft_table(&ns, name).expect("the table");
+        assert_eq!(
+            twice.matches("counter").count(),
+            table.matches("counter").count(),
+            "{twice}"
+        );
+    }
+    let c = nft_table(&ns, "ferroswan_nflog_1").expect("table");
+    assert!(
+        c.contains("ip saddr 10.1.0.0/16 ip daddr 10.2.0.0/16 rt ipsec exists counter packets 0"),
+        "{c}"
+    );
+}

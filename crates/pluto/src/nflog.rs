@@ -12,7 +12,7 @@
 //! - XFRM: packets from our subnets to the peer's that an IPsec policy
 //!   sends through an SA (`rt ipsec exists`, in the output and forward
 //!   hooks), and packets from the peer's subnets to ours that arrived
-//!   decrypted (`meta secpath exists`, input and forward hooks);
+//!   decrypted (`meta ipsec exists`, input and forward hooks);
 //! - userspace: the same subnets, leaving through the data plane's TUN
 //!   device (`oifname`) or coming out of it (`iifname`), which is where the
 //!   userspace data plane encrypts and decrypts.
@@ -99,7 +99,7 @@ impl RuleSet {
 fn ipsec_matches(tun: Option<&str>) -> (String, String) {
     match tun {
         Some(dev) => (format!("oifname \"{dev}\""), format!("iifname \"{dev}\"")),
-        None => ("rt ipsec exists".into(), "meta secpath exists".into()),
+        None => ("rt ipsec exists".into(), "meta ipsec exists".into()),
     }
 }
 
@@ -286,7 +286,7 @@ mod tests {
             .collect();
         assert_eq!(
             input,
-            ["ip saddr 192.0.2.2/32 ip daddr 10.1.0.0/16 meta secpath exists counter log prefix \"t\" group 5"]
+            ["ip saddr 192.0.2.2/32 ip daddr 10.1.0.0/16 meta ipsec exists counter log prefix \"t\" group 5"]
         );
         assert_eq!(r.rules.len(), 4, "output, input and forward both ways");
         // From the right end the subnets swap.
