@@ -228,6 +228,43 @@ pub fn parse(spec: &ConnSpec, this_is_left: bool) -> Result<(ConnExtras, bool, b
     ))
 }
 
+/// A mark as Libreswan's updown receives it: `VALUE/0xMASK`.
+fn mark_text(m: XfrmMark) -> String {
+    format!("{}/{:#010x}", m.value, m.mask)
+}
+
+/// The variables Libreswan's pluto gives an updown script for these
+/// options: `CONNMARK_IN`, `CONNMARK_OUT` (and `CONNMARK` when both are
+/// the same), `VTI_IFACE`, `VTI_ROUTING`, `VTI_SHARED`, `VTI_IP`, `NFLOG`.
+pub fn environment(x: &ConnExtras) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    let mut put = |k: &str, v: String| env.push((k.to_string(), v));
+    if let Some(m) = x.marks.inbound {
+        put("CONNMARK_IN", mark_text(m));
+    }
+    if let Some(m) = x.marks.outbound {
+        put("CONNMARK_OUT", mark_text(m));
+    }
+    if let (Some(i), Some(o)) = (x.marks.inbound, x.marks.outbound) {
+        if i == o {
+            put("CONNMARK", mark_text(i));
+        }
+    }
+    if let Some(v) = &x.vti {
+        let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
+        put("VTI_IFACE", v.interface.clone());
+        put("VTI_ROUTING", yn(v.routing));
+        put("VTI_SHARED", yn(v.shared));
+        if let Some((a, p)) = v.address {
+            put("VTI_IP", format!("{a}/{p}"));
+        }
+    }
+    if let Some(g) = x.nflog_group {
+        put("NFLOG", g.to_string());
+    }
+    env
+}
+
 /// The daemon's state of the extras: each connection's options, unique
 /// marks handed out, VTI devices and NFLOG rules ferroswan created.
 #[derive(Debug, Default)]
@@ -540,6 +577,26 @@ mod tests {
         )
         .expect_err("too long");
         assert!(e.contains("not a device name"), "{e}");
+    }
+
+    #[test]
+    fn updown_environment_as_libreswan() {
+        let (x, _, _) = parse(
+            &spec("\tmark-in=20\n\tmark-out=21/0xff\n\tvti-interface=vti1\n\tleftvti=10.9.0.1/30\n\tnflog-group=4\n"),
+            true,
+        )
+        .expect("ok");
+        let env = environment(&x);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("CONNMARK_IN"), Some("20/0xffffffff"));
+        assert_eq!(get("CONNMARK_OUT"), Some("21/0x000000ff"));
+        assert_eq!(get("CONNMARK"), None);
+        assert_eq!(get("VTI_IFACE"), Some("vti1"));
+        assert_eq!(get("VTI_ROUTING"), Some("yes"));
+        assert_eq!(get("VTI_SHARED"), Some("no"));
+        assert_eq!(get("VTI_IP"), Some("10.9.0.1/30"));
+        assert_eq!(get("NFLOG"), Some("4"));
+        assert!(environment(&ConnExtras::default()).is_empty());
     }
 
     #[test]
