@@ -99,6 +99,7 @@ pluto_start() { # NS
 config setup
 	protostack=xfrm
 	logtime=no
+	nflog-all=7
 
 conn tun
 	left=192.0.2.1
@@ -108,6 +109,7 @@ conn tun
 	rightid=@east
 	rightsubnet=10.12.0.0/16
 	authby=secret
+	nflog-group=5
 	auto=add
 
 conn udp
@@ -248,6 +250,35 @@ pluto_vti() {
   for i in $(seq 50); do ip -n left link show vti1 >/dev/null 2>&1 || break; sleep 0.1; done
   ! ip -n left link show vti1 >/dev/null 2>&1 || { echo "vti1 not deleted at down"; return 1; }
 }
+# nflog-group=5 on conn tun (up since the route step) and nflog-all=7:
+# nftables tables whose rules count the tunnel's cleartext packets (out:
+# rt ipsec exists, in: meta ipsec exists).
+nft_counted() { # TABLE MATCH: packets counted by the rules containing MATCH
+  ip netns exec left nft list table inet "$1" 2>/dev/null | grep -F "$2" \
+    | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}'
+}
+pluto_nflog() {
+  command -v nft >/dev/null || { echo "nft was not packed"; return 1; }
+  ip netns exec left nft list table inet ferroswan_nflog_all | grep -q 'rt ipsec exists' \
+    || { echo "no nflog-all table"; ip netns exec left nft list ruleset; return 1; }
+  ip netns exec left nft list table inet ferroswan_nflog_1 \
+    | grep -q 'ip saddr 10.11.0.0/16 ip daddr 10.12.0.0/16 rt ipsec exists' \
+    || { echo "no nflog-group table for tun"; ip netns exec left nft list ruleset; return 1; }
+  local out0 in0 all0 out1 in1 all1
+  out0=$(nft_counted ferroswan_nflog_1 'rt ipsec exists')
+  in0=$(nft_counted ferroswan_nflog_1 'meta ipsec exists')
+  all0=$(nft_counted ferroswan_nflog_all 'rt ipsec exists')
+  ip netns exec left ping -c 5 -i 0.2 -W 1 -I 10.11.0.1 10.12.0.1 >/dev/null || { echo "pings lost"; return 1; }
+  out1=$(nft_counted ferroswan_nflog_1 'rt ipsec exists')
+  in1=$(nft_counted ferroswan_nflog_1 'meta ipsec exists')
+  all1=$(nft_counted ferroswan_nflog_all 'rt ipsec exists')
+  echo "NFLOG rules counted: tun out $out0 -> $out1, in $in0 -> $in1; nflog-all out $all0 -> $all1"
+  [ "$out1" -ge $((out0 + 5)) ] && [ "$in1" -ge $((in0 + 5)) ] && [ "$all1" -ge $((all0 + 5)) ] \
+    || { echo "the NFLOG rules did not count the pings"; ip netns exec left nft list ruleset; return 1; }
+  # A ping outside the tunnel is not counted.
+  ip netns exec left ping -c 1 -W 1 192.0.2.2 >/dev/null
+  [ "$(nft_counted ferroswan_nflog_1 'rt ipsec exists')" = "$out1" ] || { echo "clear traffic counted"; return 1; }
+}
 pluto_step() { # LABEL FUNCTION
   echo "=== pluto $1"
   local t0 t1
@@ -276,6 +307,7 @@ if [ -x "$ipsec" ]; then
   # XFRM lookup and makes the ACQUIRE).
   pluto_step "tunnel" pluto_tunnel
   pluto_step "route" pluto_route
+  command -v nft >/dev/null && pluto_step "nflog-group and nflog-all" pluto_nflog
   pluto_step "encapsulation=yes" pluto_udp
   pluto_step "mark and vti-interface" pluto_vti
   for p in "${pluto_pids[@]}"; do kill "$p" 2>/dev/null; done
