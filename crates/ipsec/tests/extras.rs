@@ -154,9 +154,11 @@ fn nflog_rules_follow_the_tunnel_and_count_its_packets() {
     west.auto(&["--up", "tun"], 0);
     assert!(nft_table(&net.west, "ferroswan_nflog_1").is_some());
     west.auto(&["--delete", "tun"], 0);
-    wait_until(Duration::from_secs(10), "the table to go at --delete", || {
-        nft_table(&net.west, "ferroswan_nflog_1").is_none()
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the table to go at --delete",
+        || nft_table(&net.west, "ferroswan_nflog_1").is_none(),
+    )
     .expect("the NFLOG table is gone at --delete");
     // A stopping daemon removes the daemon's table too.
     let o = west.ipsec(&["whack", "--shutdown"]);
