@@ -99,6 +99,7 @@ pluto_start() { # NS
 config setup
 	protostack=xfrm
 	logtime=no
+	nflog-all=7
 
 conn tun
 	left=192.0.2.1
@@ -108,6 +109,7 @@ conn tun
 	rightid=@east
 	rightsubnet=10.12.0.0/16
 	authby=secret
+	nflog-group=5
 	auto=add
 
 conn udp
@@ -119,6 +121,22 @@ conn udp
 	rightsubnet=10.22.0.0/16
 	authby=secret
 	encapsulation=yes
+	auto=add
+
+conn vti
+	left=192.0.2.1
+	leftid=@west
+	leftsubnet=10.31.0.0/16
+	leftvti=10.33.0.1/30
+	right=192.0.2.2
+	rightid=@east
+	rightsubnet=10.32.0.0/16
+	rightvti=10.33.0.2/30
+	authby=secret
+	mark-in=20
+	mark-out=21/0xffffffff
+	vti-interface=vti1
+	vti-routing=yes
 	auto=add
 CONF
   echo '@west @east : PSK "xfrm vm test secret, not for production"' > $d/ipsec.secrets
@@ -195,8 +213,76 @@ pluto_udp() {
   [ $ok = 0 ] || { echo "no ping through ESP-in-UDP"; return 1; }
   ip netns exec left ping -c 5 -i 0.2 -W 1 -I 10.21.0.1 10.22.0.1 >/dev/null || { echo "pings lost"; return 1; }
 }
+# mark-in=/mark-out= and vti-interface=: the SAs and policies carry the
+# marks, each daemon creates vti1 (okey 21, ikey 20, leftvti= address),
+# routes the peer's subnet into it, and pings pass through the device
+# (its counters rise); --down deletes the device (not shared).
+vti_packets() { # NS DIRECTION
+  ip netns exec "$1" cat /sys/class/net/vti1/statistics/$2_packets 2>/dev/null || echo 0
+}
+pluto_vti() {
+  ipsec_in left auto --up vti || { echo "--up vti failed"; return 1; }
+  local ns
+  for ns in left right; do
+    ip -n $ns xfrm state | grep -q "mark 0x15/0xffffffff" || { echo "$ns: no SA with mark 21"; return 1; }
+    ip -n $ns xfrm state | grep -q "mark 0x14/0xffffffff" || { echo "$ns: no SA with mark 20"; return 1; }
+    ip -n $ns xfrm policy | grep -A3 "dir out" | grep -q "mark 0x15/0xffffffff" \
+      || { echo "$ns: no out policy with mark 21"; return 1; }
+  done
+  local i
+  for i in $(seq 50); do ip -n right link show vti1 >/dev/null 2>&1 && break; sleep 0.1; done
+  ip -n left -d link show vti1 | grep -q "ikey 0.0.0.20" && ip -n left -d link show vti1 | grep -q "okey 0.0.0.21" \
+    || { echo "vti1 keys"; ip -n left -d link show vti1; return 1; }
+  ip -n left addr show vti1 | grep -q "10.33.0.1/30" || { echo "no leftvti address"; return 1; }
+  ip -n left route show 10.32.0.0/16 | grep -q "dev vti1" || { echo "no route into vti1"; ip -n left route; return 1; }
+  local before after ok=1
+  before=$(vti_packets left tx)
+  for i in $(seq 20); do
+    ip netns exec left ping -c 1 -W 1 -I 10.31.0.1 10.32.0.1 >/dev/null 2>&1 && { ok=0; break; }
+  done
+  [ $ok = 0 ] || { echo "no ping through vti1"; return 1; }
+  ip netns exec left ping -c 5 -i 0.2 -W 1 -I 10.31.0.1 10.32.0.1 >/dev/null || { echo "pings lost"; return 1; }
+  after=$(vti_packets left tx)
+  echo "vti1 packets sent by west: $before -> $after, received: $(vti_packets left rx)"
+  [ "$after" -ge $((before + 6)) ] && [ "$(vti_packets left rx)" -ge 6 ] \
+    || { echo "vti1's counters did not rise"; return 1; }
+  ipsec_in left auto --down vti || { echo "--down vti failed"; return 1; }
+  for i in $(seq 50); do ip -n left link show vti1 >/dev/null 2>&1 || break; sleep 0.1; done
+  ! ip -n left link show vti1 >/dev/null 2>&1 || { echo "vti1 not deleted at down"; return 1; }
+}
+# nflog-group=5 on conn tun (up since the route step) and nflog-all=7:
+# nftables tables whose rules count the tunnel's cleartext packets (out:
+# rt ipsec exists, in: meta ipsec exists).
+nft_counted() { # TABLE MATCH: packets counted by the rules containing MATCH
+  ip netns exec left nft list table inet "$1" 2>/dev/null | grep -F "$2" \
+    | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}'
+}
+pluto_nflog() {
+  command -v nft >/dev/null || { echo "nft was not packed"; return 1; }
+  ip netns exec left nft list table inet ferroswan_nflog_all | grep -q 'rt ipsec exists' \
+    || { echo "no nflog-all table"; ip netns exec left nft list ruleset; return 1; }
+  ip netns exec left nft list table inet ferroswan_nflog_1 \
+    | grep -q 'ip saddr 10.11.0.0/16 ip daddr 10.12.0.0/16 rt ipsec exists' \
+    || { echo "no nflog-group table for tun"; ip netns exec left nft list ruleset; return 1; }
+  local out0 in0 all0 out1 in1 all1
+  out0=$(nft_counted ferroswan_nflog_1 'rt ipsec exists')
+  in0=$(nft_counted ferroswan_nflog_1 'meta ipsec exists')
+  all0=$(nft_counted ferroswan_nflog_all 'rt ipsec exists')
+  ip netns exec left ping -c 5 -i 0.2 -W 1 -I 10.11.0.1 10.12.0.1 >/dev/null || { echo "pings lost"; return 1; }
+  out1=$(nft_counted ferroswan_nflog_1 'rt ipsec exists')
+  in1=$(nft_counted ferroswan_nflog_1 'meta ipsec exists')
+  all1=$(nft_counted ferroswan_nflog_all 'rt ipsec exists')
+  echo "NFLOG rules counted: tun out $out0 -> $out1, in $in0 -> $in1; nflog-all out $all0 -> $all1"
+  [ "$out1" -ge $((out0 + 5)) ] && [ "$in1" -ge $((in0 + 5)) ] && [ "$all1" -ge $((all0 + 5)) ] \
+    || { echo "the NFLOG rules did not count the pings"; ip netns exec left nft list ruleset; return 1; }
+  # A ping outside the tunnel is not counted.
+  ip netns exec left ping -c 1 -W 1 192.0.2.2 >/dev/null
+  [ "$(nft_counted ferroswan_nflog_1 'rt ipsec exists')" = "$out1" ] || { echo "clear traffic counted"; return 1; }
+}
 pluto_step() { # LABEL FUNCTION
   echo "=== pluto $1"
+  local t0 t1
+  t0=$(cut -d' ' -f1 /proc/uptime)
   if $2; then
     passed=$((passed + 1)); echo "STEP PASS: pluto $1"
   else
@@ -206,18 +292,24 @@ pluto_step() { # LABEL FUNCTION
       echo "--- $ns pluto.log"; cat /tmp/pluto-$ns/pluto.log 2>/dev/null
     done
   fi
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  echo "    ($(awk "BEGIN{print $t1-$t0}") s)"
 }
 if [ -x "$ipsec" ]; then
   ip -n left addr add 10.11.0.1/32 dev lo
   ip -n right addr add 10.12.0.1/32 dev lo
   ip -n left addr add 10.21.0.1/32 dev lo
   ip -n right addr add 10.22.0.1/32 dev lo
+  ip -n left addr add 10.31.0.1/32 dev lo
+  ip -n right addr add 10.32.0.1/32 dev lo
   # No default route and no route to the remote subnets: ferroswan routes
   # them toward the peer (a trap too, so its first packet reaches the
   # XFRM lookup and makes the ACQUIRE).
   pluto_step "tunnel" pluto_tunnel
   pluto_step "route" pluto_route
+  command -v nft >/dev/null && pluto_step "nflog-group and nflog-all" pluto_nflog
   pluto_step "encapsulation=yes" pluto_udp
+  pluto_step "mark and vti-interface" pluto_vti
   for p in "${pluto_pids[@]}"; do kill "$p" 2>/dev/null; done
   wait
 fi

@@ -210,7 +210,7 @@ printf '127.0.0.1 localhost\n::1 localhost\n' > "$root/etc/hosts"
 # Kernel modules: XFRM + ESP, the crypto ESP uses, veth. seqiv/echainiv
 # need a default RNG (drbg + jitterentropy) or SAs fail to initialise.
 modules=(
-  xfrm_user xfrm_algo esp4 esp6 veth
+  xfrm_user xfrm_algo esp4 esp6 veth ip_vti nf_tables nft_log nfnetlink_log
   aesni-intel ghash-clmulni-intel gcm ghash-generic ctr seqiv echainiv
   drbg jitterentropy_rng authenc authencesn cbc hmac sha256_generic sha512_generic
   chacha20poly1305 chacha_generic poly1305_generic

@@ -154,6 +154,48 @@ pub struct Policy {
     pub protoport: ProtoPort,
 }
 
+/// An XFRM mark: packets whose `skb->mark & mask == value` match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct XfrmMark {
+    /// The value.
+    pub value: u32,
+    /// The bits compared.
+    pub mask: u32,
+}
+
+/// The XFRM marks of a connection's SAs and policies (Libreswan's `mark=`,
+/// `mark-in=`, `mark-out=`): the outbound SA and out policies carry
+/// `outbound`, the inbound SA and the in/fwd policies `inbound`. Only the
+/// XFRM data plane has marks; the others refuse any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Marks {
+    /// Mark of the inbound SA and the in/fwd policies.
+    pub inbound: Option<XfrmMark>,
+    /// Mark of the outbound SA and the out policies.
+    pub outbound: Option<XfrmMark>,
+}
+
+impl Marks {
+    /// No marks.
+    pub const NONE: Marks = Marks {
+        inbound: None,
+        outbound: None,
+    };
+
+    /// Whether neither direction has a mark.
+    pub fn is_none(&self) -> bool {
+        self.inbound.is_none() && self.outbound.is_none()
+    }
+}
+
+/// The error of a backend without XFRM marks asked for some.
+fn marks_unsupported(backend: &'static str) -> crate::error::DataplaneError {
+    crate::error::DataplaneError::Unsupported {
+        backend,
+        what: "XFRM marks (mark=, mark-in=, mark-out=, vti-interface=) need protostack=xfrm",
+    }
+}
+
 /// Counters of an SA pair.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SaPairCounters {
@@ -222,6 +264,16 @@ pub trait Kernel: Send {
     /// [`Kernel::update_sa_endpoints`] to move an SA, new SPIs to rekey.
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()>;
 
+    /// [`Kernel::install_sa_pair`] with XFRM marks on the SAs. Only the
+    /// XFRM backend has marks: by default, marks are refused.
+    fn install_sa_pair_marked(&mut self, pair: SaPair, marks: Marks) -> Result<()> {
+        if marks.is_none() {
+            self.install_sa_pair(pair)
+        } else {
+            Err(marks_unsupported(self.name()))
+        }
+    }
+
     /// Moves an installed SA pair to a new peer address and encapsulation
     /// (NAT mapping change, MOBIKE), keeping its sequence numbers and replay
     /// window.
@@ -237,6 +289,17 @@ pub trait Kernel: Send {
 
     /// Installs (or replaces) a policy and routes the remote subnet into the data plane.
     fn install_policy(&mut self, policy: Policy) -> Result<()>;
+
+    /// [`Kernel::install_policy`] with XFRM marks on its kernel policies
+    /// (out: `marks.outbound`; in and fwd: `marks.inbound`). Only the XFRM
+    /// backend has marks: by default, marks are refused.
+    fn install_policy_marked(&mut self, policy: Policy, marks: Marks) -> Result<()> {
+        if marks.is_none() {
+            self.install_policy(policy)
+        } else {
+            Err(marks_unsupported(self.name()))
+        }
+    }
 
     /// Removes a policy (and its route).
     fn remove_policy(&mut self, id: PolicyId) -> Result<()>;

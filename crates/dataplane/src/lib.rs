@@ -22,8 +22,8 @@ pub mod xfrm;
 
 pub use error::{DataplaneError, Result};
 pub use kernel::{
-    Encapsulation, Expiry, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair,
-    SaPairCounters,
+    Encapsulation, Expiry, Kernel, KernelEvent, Marks, Mode, Policy, PolicyAction, PolicyId, SaId,
+    SaPair, SaPairCounters, XfrmMark,
 };
 pub use net::IpNet;
 pub use selector::{PortRange, ProtoPort, Selector};

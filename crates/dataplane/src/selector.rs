@@ -191,6 +191,19 @@ mod tests {
         assert!(!tcp5001.matches_outbound(&info("10.1.0.1", "10.2.0.1", 17, Some((40000, 5001)))));
         assert!(!tcp5001.matches_outbound(&info("10.1.0.1", "10.2.0.1", 1, None)));
         assert!(ProtoPort::ANY.matches_outbound(&info("10.1.0.1", "10.2.0.1", 1, None)));
+        // A range (as a peer may narrow to): both ends inclusive.
+        let high = ProtoPort {
+            protocol: 17,
+            local_ports: PortRange::ANY,
+            remote_ports: PortRange {
+                start: 1024,
+                end: 65535,
+            },
+        };
+        for (port, inside) in [(1023, false), (1024, true), (40000, true), (65535, true)] {
+            let p = info("10.1.0.1", "10.2.0.1", 17, Some((5000, port)));
+            assert_eq!(high.matches_outbound(&p), inside, "port {port}");
+        }
     }
 
     #[test]

@@ -715,3 +715,42 @@ fn migrate_moves_the_templates_of_a_tunnels_policies_to_the_new_peer() {
     assert!(x.migrate(&want[0].id(), &[mixed], None, &[]).is_err());
     x.flush_installed().expect("flush");
 }
+
+#[test]
+fn a_marked_spi_request_makes_a_marked_larval_sa() {
+    let ns = Netns::new("spimark");
+    let x = Xfrm::open_in_netns(&ns.path()).expect("open");
+    let mark = Mark {
+        value: 20,
+        mask: 0xffff_ffff,
+    };
+    let req = SpiRequest {
+        mark: Some(mark),
+        ..SpiRequest::esp(ip("192.0.2.2"), ip("192.0.2.1"), 7)
+    };
+    let spi = x.alloc_spi(&req).expect("alloc_spi with a mark");
+    let shown = ns.ip(&["xfrm", "state"]);
+    assert!(shown.contains("mark 0x14/0xffffffff"), "{shown}");
+    let listed = x.list_sas().expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|s| (s.id.spi, s.id.mark))
+            .collect::<Vec<_>>(),
+        [(spi, Some(mark))]
+    );
+    // The mark is part of the SA's key: without it the SA is not found.
+    let unmarked = SaId {
+        dst: ip("192.0.2.1"),
+        spi,
+        proto: IpsecProto::Esp,
+        mark: None,
+    };
+    assert!(x.get_sa(&unmarked).is_err());
+    x.delete_sa(&SaId {
+        mark: Some(mark),
+        ..unmarked
+    })
+    .expect("delete with the mark");
+    assert!(ns.ip(&["xfrm", "state"]).trim().is_empty());
+}

@@ -15,7 +15,12 @@
 //! through kernel ESP (the XFRM state counters rise), `--down` clears both
 //! ends, and `--route` plus a packet brings it up through the kernel's
 //! ACQUIRE, and an `encapsulation=yes` connection carries ESP-in-UDP
-//! through the daemon's port-4500 socket. Then Libreswan 4.10's pluto
+//! through the daemon's port-4500 socket, and a connection with
+//! `mark-in=`/`mark-out=` and `vti-interface=` gets marked SAs and
+//! policies and a VTI device on each side that pings pass through (its
+//! counters rise), deleted at `--down`; and (with the host's nft packed)
+//! `nflog-group=`/`nflog-all=` rules that count the tunnel's pings. Then
+//! Libreswan 4.10's pluto
 //! (packed from the host's unpacked package) against a ferroswan daemon,
 //! both loading the same ipsec.conf: IKE SA + Child SA with each side
 //! initiating, pings through kernel ESP, the ESP counters rising on both
@@ -53,7 +58,11 @@ const STEPS: &[&str] = &[
     "pluto tunnel",
     "pluto route",
     "pluto encapsulation=yes",
+    "pluto mark and vti-interface",
 ];
+
+/// The daemon step that needs nft in the guest.
+const NFLOG_STEP: &str = "pluto nflog-group and nflog-all";
 
 /// The steps against Libreswan's pluto, run when Libreswan is unpacked on
 /// the host (scripts/install-deps; always in CI): (step, ferroswan's role,
@@ -226,6 +235,19 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         );
     }
 
+    // nft for the NFLOG step (package nftables; CI installs it).
+    let nft = Path::new("/usr/sbin/nft");
+    let nft_args: Vec<&Path> = if nft.is_file() {
+        vec![Path::new("--bin"), nft]
+    } else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "xfrm_vm in CI needs nft (nftables, scripts/install-deps)"
+        );
+        eprintln!("xfrm_vm: nft is not installed; the NFLOG step is skipped");
+        Vec::new()
+    };
+
     let console =
         std::env::temp_dir().join(format!("ferroswan-xfrm-vm-{}.log", std::process::id()));
     let t0 = Instant::now();
@@ -243,6 +265,7 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         .arg(&kernel_tests)
         .arg("--bin")
         .arg(&ipsec)
+        .args(&nft_args)
         .args(libreswan.iter().flatten())
         .arg("--log")
         .arg(&console)
@@ -290,6 +313,7 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
     let steps: Vec<&str> = STEPS
         .iter()
         .copied()
+        .chain(nft.is_file().then_some(NFLOG_STEP))
         .chain(
             libreswan
                 .iter()
@@ -311,6 +335,21 @@ fn xfrm_backend_carries_traffic_through_kernel_esp_in_a_vm() {
         .filter(|l| l.starts_with("ESP packets in west"))
     {
         eprintln!("pluto tunnel: {line}");
+    }
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("vti1 packets") || l.starts_with("NFLOG rules counted"))
+    {
+        eprintln!("pluto: {line}");
+    }
+    // Each daemon step's time in the guest (the line after its verdict).
+    let lines: Vec<&str> = stdout.lines().collect();
+    for w in lines.windows(2) {
+        if let [verdict, time] = w {
+            if verdict.starts_with("STEP PASS: pluto ") && time.trim_start().starts_with('(') {
+                eprintln!("{verdict} {}", time.trim());
+            }
+        }
     }
     for line in stdout.lines().filter(|l| {
         l.starts_with("ESP packets: ferroswan")

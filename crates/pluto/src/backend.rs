@@ -9,15 +9,18 @@
 
 use dataplane::userspace::DEFAULT_BYPASS_MARK;
 use dataplane::{
-    Encapsulation, IpNet, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, PortRange,
-    ProtoPort, SaId, SaPair, SaPairCounters, Selector, UdpSource, Userspace, UserspaceConfig,
-    XfrmKernel, XfrmKernelConfig,
+    Encapsulation, IpNet, Kernel, KernelEvent, Marks, Mode, Policy, PolicyAction, PolicyId,
+    PortRange, ProtoPort, SaId, SaPair, SaPairCounters, Selector, UdpSource, Userspace,
+    UserspaceConfig, XfrmKernel, XfrmKernelConfig,
 };
 use esp::{AesKeySize, Integrity, Lifetime, SaKeys, SaParams, Transform};
 use ike::crypto::{EncrAlg, EspKeys, IntegAlg};
 use ike::engine::ChildSaInfo;
 use ike::wire::TrafficSelector;
 use std::net::{IpAddr, UdpSocket};
+
+/// The userspace data plane's TUN device.
+pub const USERSPACE_TUN: &str = "ipsec0";
 
 /// The NAT-T port.
 pub const NAT_T_PORT: u16 = 4500;
@@ -68,6 +71,8 @@ pub struct Backend {
     xfrm: bool,
     /// Log lines from start-up (the fallback), for the caller to log.
     pub notes: Vec<String>,
+    /// The userspace data plane's TUN device.
+    tun: Option<String>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -150,6 +155,7 @@ impl Backend {
             kernel: Box::new(kernel),
             xfrm: true,
             notes: Vec::new(),
+            tun: None,
         })
     }
 
@@ -161,7 +167,7 @@ impl Backend {
             .iter()
             .map(clone_socket)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut cfg = UserspaceConfig::new("ipsec0");
+        let mut cfg = UserspaceConfig::new(USERSPACE_TUN);
         cfg.udp = UdpSource::Sockets(nat_t);
         cfg.raw_esp = true;
         let user = match Userspace::new(cfg) {
@@ -171,7 +177,7 @@ impl Backend {
                 notes.push(format!(
                     "userspace data plane with raw ESP failed ({e}); retrying with ESP-in-UDP only"
                 ));
-                let mut cfg = UserspaceConfig::new("ipsec0");
+                let mut cfg = UserspaceConfig::new(USERSPACE_TUN);
                 cfg.udp = UdpSource::Sockets(spare);
                 Userspace::new(cfg)?
             }
@@ -180,10 +186,12 @@ impl Backend {
             "using the userspace data plane (TUN device {})",
             user.tun_name()
         ));
+        let tun = Some(user.tun_name().to_string());
         Ok(Backend {
             kernel: Box::new(user),
             xfrm: false,
             notes,
+            tun,
         })
     }
 
@@ -213,6 +221,11 @@ impl Backend {
     pub fn add_nat_t_socket(&mut self, socket: UdpSocket) -> Result<(), BackendError> {
         self.kernel.add_udp_socket(socket)?;
         Ok(())
+    }
+
+    /// The userspace data plane's TUN device (`None` with XFRM).
+    pub fn tun_device(&self) -> Option<String> {
+        self.tun.clone()
     }
 
     /// The backend's name (`userspace`, `xfrm`).
@@ -249,6 +262,7 @@ impl Backend {
         force_encaps: bool,
         max_bytes: Option<u64>,
         max_packets: Option<u64>,
+        marks: Marks,
     ) -> Result<SaId, BackendError> {
         let transform = esp_transform(info, self.kernel.name())?;
         let lifetime = Lifetime {
@@ -298,7 +312,7 @@ impl Backend {
             local_ts: info.local_ts.iter().map(ts_selector).collect(),
             remote_ts: info.remote_ts.iter().map(ts_selector).collect(),
         };
-        self.kernel.install_sa_pair(pair)?;
+        self.kernel.install_sa_pair_marked(pair, marks)?;
         Ok(id)
     }
 
@@ -308,9 +322,10 @@ impl Backend {
         Ok(())
     }
 
-    /// Installs (or replaces) a policy.
-    pub fn install_policy(&mut self, p: Policy) -> Result<(), BackendError> {
-        self.kernel.install_policy(p)?;
+    /// Installs (or replaces) a policy, with the connection's XFRM marks
+    /// (refused by the userspace data plane unless there are none).
+    pub fn install_policy(&mut self, p: Policy, marks: Marks) -> Result<(), BackendError> {
+        self.kernel.install_policy_marked(p, marks)?;
         Ok(())
     }
 

@@ -364,6 +364,17 @@ impl Pluto {
             }
         };
         self.certs.show_cert_ids(&mut info);
+        match self.conn_extras(&name, &spec, info.this_is_left) {
+            Ok(x) if replace || self.db.get(&name).is_none() => self.wire.extras.set(&name, x),
+            Ok(_) => {}
+            Err(e) => {
+                r.fail(
+                    Rc::FATAL,
+                    format!("\"{name}\": failed to add connection: {e}"),
+                );
+                return false;
+            }
+        }
         let conn = Connection {
             info,
             spec,

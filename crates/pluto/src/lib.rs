@@ -10,6 +10,7 @@ pub mod backend;
 pub mod certs;
 pub mod conndb;
 pub mod connection;
+pub mod connext;
 pub mod daemon;
 pub mod hosts;
 pub mod ikeconn;
@@ -19,6 +20,7 @@ pub mod keylog;
 pub mod lists;
 pub mod logging;
 pub mod lookups;
+pub mod nflog;
 pub mod options;
 pub mod pidfile;
 pub mod reply;
@@ -31,6 +33,7 @@ pub mod spec;
 pub mod status;
 pub mod tunnels;
 pub mod updown;
+pub mod vti;
 pub mod wire;
 
 use options::PlutoOptions;
@@ -214,6 +217,12 @@ async fn run(opts: PlutoOptions) -> i32 {
         return EXIT_CONFIG;
     }
     pluto.wire.protostack = protostack;
+    if let Some(v) = loaded
+        .as_ref()
+        .and_then(|l| l.config.setup.raw.get("nflog-all"))
+    {
+        pluto.nflog_all(v);
+    }
     if let Some(v) = loaded
         .as_ref()
         .and_then(|l| l.config.setup.raw.get("keep-alive"))

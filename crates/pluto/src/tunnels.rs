@@ -430,6 +430,7 @@ impl Pluto {
         }
         let src = self.route_source(name, &local);
         let policies = backend::policies(id.0, &local, &remote, action, src, route_via);
+        let marks = self.wire.extras.marks(name);
         let _ = self.wire.ensure_backend();
         let Some(b) = &mut self.wire.backend else {
             r.fail(
@@ -442,7 +443,7 @@ impl Pluto {
             return;
         };
         for p in &policies {
-            if let Err(e) = b.install_policy(*p) {
+            if let Err(e) = b.install_policy(*p, marks) {
                 r.fail(Rc::ROUTE, format!("\"{name}\": cannot route: {e}"));
                 return;
             }
@@ -1012,6 +1013,7 @@ impl Pluto {
             })
             .unwrap_or((128, false, None, None));
         self.wire.hand_nat_t_socket(info.local.ip());
+        let marks = self.wire.extras.marks(&name);
         let Some(b) = &mut self.wire.backend else {
             let why = format!(
                 "\"{name}\" #{}: cannot install the Child SA: no data plane ({})",
@@ -1026,7 +1028,7 @@ impl Pluto {
             return;
         };
         let installed = b
-            .install_child(info, window, encaps, max_bytes, max_packets)
+            .install_child(info, window, encaps, max_bytes, max_packets, marks)
             .map(|sa| {
                 let local: Vec<Selector> = info.local_ts.iter().map(ts_selector).collect();
                 let remote: Vec<Selector> = info.remote_ts.iter().map(ts_selector).collect();
@@ -1177,10 +1179,16 @@ impl Pluto {
     /// ones, removing those it no longer has); returns the last failure.
     fn switch_policies(&mut self, d: DeferredSwitch) -> Option<String> {
         let old_ids: Vec<_> = self.wire.policy_ids(d.conn);
+        let marks = self
+            .wire
+            .conn_names
+            .get(&d.conn)
+            .map(|n| self.wire.extras.marks(n))
+            .unwrap_or_default();
         let mut failure = None;
         if let Some(b) = &mut self.wire.backend {
             for p in &d.policies {
-                if let Err(e) = b.install_policy(*p) {
+                if let Err(e) = b.install_policy(*p, marks) {
                     failure = Some(e.to_string());
                 }
             }

@@ -158,8 +158,16 @@ pub fn verb(spec: &ConnSpec, local_is_left: bool, action: &str) -> String {
 }
 
 /// Runs the connection's updown script (if it has one) for each action in
-/// order, in the background; a failure is logged.
-pub fn run(spec: &ConnSpec, local_is_left: bool, actions: &[&str], sa: &SaDetails) {
+/// order, in the background, with `extra` added to the environment
+/// (Libreswan's `CONNMARK_IN`, `VTI_IFACE`, `NFLOG`, ...); a failure is
+/// logged.
+pub fn run(
+    spec: &ConnSpec,
+    local_is_left: bool,
+    actions: &[&str],
+    sa: &SaDetails,
+    extra: &[(String, String)],
+) {
     let me = if local_is_left {
         &spec.left
     } else {
@@ -175,7 +183,8 @@ pub fn run(spec: &ConnSpec, local_is_left: bool, actions: &[&str], sa: &SaDetail
         .iter()
         .map(|a| {
             let verb = verb(spec, local_is_left, a);
-            let env = environment(spec, local_is_left, &verb, sa);
+            let mut env = environment(spec, local_is_left, &verb, sa);
+            env.extend_from_slice(extra);
             (verb, env)
         })
         .collect();
@@ -258,8 +267,15 @@ impl crate::daemon::Pluto {
                 }
             }
         }
+        self.updown_extras(name, actions);
+        let extra = self
+            .wire
+            .extras
+            .get(name)
+            .map(crate::connext::environment)
+            .unwrap_or_default();
         if let Some(c) = self.db.get(name) {
-            crate::updown::run(&c.spec, c.info.this_is_left, actions, sa);
+            crate::updown::run(&c.spec, c.info.this_is_left, actions, sa, &extra);
         }
     }
 }

@@ -207,6 +207,8 @@ pub struct Wire {
     pub written_specs: HashMap<String, Arc<conf::ConnSpec>>,
     /// `leftsourceip=` addresses ferroswan added to the host.
     pub sourceips: crate::sourceip::SourceIps,
+    /// Marks, VTI devices and NFLOG rules ([`crate::connext`]).
+    pub extras: crate::connext::Extras,
     /// Failed attempts per connection since its last established SA
     /// (for the revival back-off).
     pub attempts: HashMap<ConnId, u32>,
@@ -279,6 +281,7 @@ impl Wire {
             ike_socket_bufsize: crate::ikesock::DEFAULT_IKE_SOCKET_BUFSIZE,
             written_specs: HashMap::new(),
             sourceips: Default::default(),
+            extras: Default::default(),
         }
     }
 

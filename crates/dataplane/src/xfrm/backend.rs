@@ -74,7 +74,8 @@ use super::Migration;
 use super::{FlushReport, Xfrm};
 use crate::error::{DataplaneError, Result};
 use crate::kernel::{
-    Expiry, Kernel, KernelEvent, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair, SaPairCounters,
+    Expiry, Kernel, KernelEvent, Marks, Mode, Policy, PolicyAction, PolicyId, SaId, SaPair,
+    SaPairCounters, XfrmMark,
 };
 use crate::net::IpNet;
 
@@ -172,6 +173,14 @@ fn xerr(what: impl Into<String>, e: XfrmError) -> DataplaneError {
     }
 }
 
+/// A mark in XFRM's type.
+fn xmark(m: Option<XfrmMark>) -> Option<super::Mark> {
+    m.map(|m| super::Mark {
+        value: m.value,
+        mask: m.mask,
+    })
+}
+
 /// Lower is preferred: more specific selectors first, shunts before
 /// tunnels and traps of the same selectors.
 fn priority(policy: &Policy) -> u32 {
@@ -186,33 +195,58 @@ fn priority(policy: &Policy) -> u32 {
     BASE - specificity - protoport - shunt
 }
 
-/// Limits a pair of kernel selectors (outbound, inbound) to a policy's
-/// protocol and ports. XFRM matches one port or any, not a range.
+/// Most kernel selector pairs one policy may need for its port ranges
+/// (each pair gets out/in/fwd policies).
+const MAX_SELECTOR_PAIRS: usize = 64;
+
+/// The kernel selector pairs (outbound, inbound) of a policy limited to
+/// its protocol and ports. An XFRM selector matches a port under a mask,
+/// not a range: a range becomes the fewest aligned blocks
+/// ([`super::port_blocks`]), one selector pair per combination of a local
+/// and a remote block.
 fn limit_selectors(
     policy: &Policy,
-    out_sel: &mut crate::xfrm::Selector,
-    in_sel: &mut crate::xfrm::Selector,
-) -> Result<()> {
+    out_sel: crate::xfrm::Selector,
+    in_sel: crate::xfrm::Selector,
+) -> Result<Vec<(crate::xfrm::Selector, crate::xfrm::Selector)>> {
     let pp = policy.protoport;
-    let port = |r: crate::PortRange| -> Result<Option<u16>> {
+    // (port, mask) blocks; `None`: any port.
+    let blocks = |r: crate::PortRange| -> Vec<Option<(u16, u16)>> {
         if r.is_any() {
-            Ok(None)
-        } else if r.start == r.end {
-            Ok(Some(r.start))
+            vec![None]
         } else {
-            Err(DataplaneError::Unsupported {
-                backend: "xfrm",
-                what: "port ranges in a policy (only one port or all of them)",
-            })
+            super::port_blocks(r.start, r.end)
+                .into_iter()
+                .map(Some)
+                .collect()
         }
     };
-    let (local, remote) = (port(pp.local_ports)?, port(pp.remote_ports)?);
-    for (sel, src, dst) in [(out_sel, local, remote), (in_sel, remote, local)] {
-        sel.proto = pp.protocol;
-        sel.src_port = src;
-        sel.dst_port = dst;
+    let (local, remote) = (blocks(pp.local_ports), blocks(pp.remote_ports));
+    if local.len() * remote.len() > MAX_SELECTOR_PAIRS {
+        return Err(DataplaneError::Unsupported {
+            backend: "xfrm",
+            what: "port ranges needing more than 64 kernel selectors per direction \
+                   (narrow leftprotoport=/rightprotoport= or the peer's traffic selectors)",
+        });
     }
-    Ok(())
+    let set =
+        |sel: &mut crate::xfrm::Selector, src: Option<(u16, u16)>, dst: Option<(u16, u16)>| {
+            sel.proto = pp.protocol;
+            sel.src_port = src.map(|b| b.0);
+            sel.src_port_mask = src.map_or(0xffff, |b| b.1);
+            sel.dst_port = dst.map(|b| b.0);
+            sel.dst_port_mask = dst.map_or(0xffff, |b| b.1);
+        };
+    let mut out = Vec::with_capacity(local.len() * remote.len());
+    for l in &local {
+        for r in &remote {
+            let (mut o, mut i) = (out_sel, in_sel);
+            set(&mut o, *l, *r);
+            set(&mut i, *r, *l);
+            out.push((o, i));
+        }
+    }
+    Ok(out)
 }
 
 impl XfrmKernel {
@@ -364,49 +398,61 @@ impl XfrmKernel {
     }
 
     /// The kernel policies of `policy`, and the reqid of a trap.
-    fn kernel_policies(&mut self, policy: &Policy) -> Result<(Vec<XPolicy>, Option<u32>)> {
-        let mut out_sel = translate::selector(&policy.local, &policy.remote);
-        let mut in_sel = translate::selector(&policy.remote, &policy.local);
-        limit_selectors(policy, &mut out_sel, &mut in_sel)?;
+    fn kernel_policies(
+        &mut self,
+        policy: &Policy,
+        marks: Marks,
+    ) -> Result<(Vec<XPolicy>, Option<u32>)> {
+        let out_sel = translate::selector(&policy.local, &policy.remote);
+        let in_sel = translate::selector(&policy.remote, &policy.local);
+        let selectors = limit_selectors(policy, out_sel, in_sel)?;
         let prio = priority(policy);
         let mut v = Vec::new();
         let mut trap = None;
-        match policy.action {
-            PolicyAction::Protect(sa) => {
-                let p = self.pairs.get(&sa).ok_or(DataplaneError::PolicyWithoutSa {
-                    policy: policy.id.0,
-                    sa: sa.0,
-                })?;
-                match p.mode {
-                    Mode::Tunnel => {
-                        let out = Template::esp_tunnel(p.local, p.remote, p.reqid);
-                        let inb = Template::esp_tunnel(p.remote, p.local, p.reqid);
-                        v.push(XPolicy::ipsec(out_sel, Direction::Out, out, prio));
-                        v.push(XPolicy::ipsec(in_sel, Direction::In, inb, prio));
-                        v.push(XPolicy::ipsec(in_sel, Direction::Fwd, inb, prio));
-                    }
-                    Mode::Transport => {
-                        let t = Template::esp_transport(p.reqid);
-                        v.push(XPolicy::ipsec(out_sel, Direction::Out, t, prio));
-                        v.push(XPolicy::ipsec(in_sel, Direction::In, t, prio));
+        for (out_sel, in_sel) in selectors {
+            match policy.action {
+                PolicyAction::Protect(sa) => {
+                    let p = self.pairs.get(&sa).ok_or(DataplaneError::PolicyWithoutSa {
+                        policy: policy.id.0,
+                        sa: sa.0,
+                    })?;
+                    match p.mode {
+                        Mode::Tunnel => {
+                            let out = Template::esp_tunnel(p.local, p.remote, p.reqid);
+                            let inb = Template::esp_tunnel(p.remote, p.local, p.reqid);
+                            v.push(XPolicy::ipsec(out_sel, Direction::Out, out, prio));
+                            v.push(XPolicy::ipsec(in_sel, Direction::In, inb, prio));
+                            v.push(XPolicy::ipsec(in_sel, Direction::Fwd, inb, prio));
+                        }
+                        Mode::Transport => {
+                            let t = Template::esp_transport(p.reqid);
+                            v.push(XPolicy::ipsec(out_sel, Direction::Out, t, prio));
+                            v.push(XPolicy::ipsec(in_sel, Direction::In, t, prio));
+                        }
                     }
                 }
+                PolicyAction::Trap { .. } => {
+                    let reqid = self.reqid_for(policy.local, policy.remote);
+                    trap = Some(reqid);
+                    v.push(XPolicy::trap(out_sel, Template::esp_transport(reqid), prio));
+                }
+                PolicyAction::Pass => {
+                    v.push(XPolicy::pass(out_sel, Direction::Out, prio));
+                    v.push(XPolicy::pass(in_sel, Direction::In, prio));
+                    v.push(XPolicy::pass(in_sel, Direction::Fwd, prio));
+                }
+                PolicyAction::Drop => {
+                    v.push(XPolicy::drop(out_sel, Direction::Out, prio));
+                    v.push(XPolicy::drop(in_sel, Direction::In, prio));
+                    v.push(XPolicy::drop(in_sel, Direction::Fwd, prio));
+                }
             }
-            PolicyAction::Trap { .. } => {
-                let reqid = self.reqid_for(policy.local, policy.remote);
-                trap = Some(reqid);
-                v.push(XPolicy::trap(out_sel, Template::esp_transport(reqid), prio));
-            }
-            PolicyAction::Pass => {
-                v.push(XPolicy::pass(out_sel, Direction::Out, prio));
-                v.push(XPolicy::pass(in_sel, Direction::In, prio));
-                v.push(XPolicy::pass(in_sel, Direction::Fwd, prio));
-            }
-            PolicyAction::Drop => {
-                v.push(XPolicy::drop(out_sel, Direction::Out, prio));
-                v.push(XPolicy::drop(in_sel, Direction::In, prio));
-                v.push(XPolicy::drop(in_sel, Direction::Fwd, prio));
-            }
+        }
+        for k in &mut v {
+            k.mark = match k.dir {
+                Direction::Out => xmark(marks.outbound),
+                Direction::In | Direction::Fwd => xmark(marks.inbound),
+            };
         }
         Ok((v, trap))
     }
@@ -528,6 +574,10 @@ impl Kernel for XfrmKernel {
     }
 
     fn install_sa_pair(&mut self, pair: SaPair) -> Result<()> {
+        self.install_sa_pair_marked(pair, Marks::NONE)
+    }
+
+    fn install_sa_pair_marked(&mut self, pair: SaPair, marks: Marks) -> Result<()> {
         let reqid = match self.pairs.get(&pair.id) {
             Some(old) => old.reqid,
             None => {
@@ -539,8 +589,10 @@ impl Kernel for XfrmKernel {
             what: format!("SA pair {}", pair.id.0),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
         };
-        let out = translate::sa_config(&pair, false, reqid).map_err(bad)?;
-        let inb = translate::sa_config(&pair, true, reqid).map_err(bad)?;
+        let mut out = translate::sa_config(&pair, false, reqid).map_err(bad)?;
+        let mut inb = translate::sa_config(&pair, true, reqid).map_err(bad)?;
+        out.mark = xmark(marks.outbound);
+        inb.mark = xmark(marks.inbound);
         if self
             .by_spi
             .get(&(inb.dst, inb.spi))
@@ -686,7 +738,8 @@ impl Kernel for XfrmKernel {
             new_dst: p.local,
             ..out_move
         };
-        let new_out = out_move.new_sa_id(p.outbound.spi);
+        let mut new_out = out_move.new_sa_id(p.outbound.spi);
+        new_out.mark = p.outbound.mark;
         let what = || format!("moving SA pair {} to {remote}", id.0);
         // Out first (it moves the outbound SA), then in (the inbound SA),
         // then fwd (templates only: the inbound SA has moved already).
@@ -794,7 +847,11 @@ impl Kernel for XfrmKernel {
     }
 
     fn install_policy(&mut self, policy: Policy) -> Result<()> {
-        let (kernel, trap) = self.kernel_policies(&policy)?;
+        self.install_policy_marked(policy, Marks::NONE)
+    }
+
+    fn install_policy_marked(&mut self, policy: Policy, marks: Marks) -> Result<()> {
+        let (kernel, trap) = self.kernel_policies(&policy, marks)?;
         let what = || format!("installing policy {}", policy.id.0);
         let old = self.policies.get(&policy.id).cloned();
         let mut installed = Vec::new();
@@ -1024,17 +1081,21 @@ mod tests {
                 remote_ports: crate::PortRange::single(5001),
             },
         };
-        let mut out_sel = translate::selector(&p.local, &p.remote);
-        let mut in_sel = translate::selector(&p.remote, &p.local);
-        limit_selectors(&p, &mut out_sel, &mut in_sel).expect("one port");
+        let out_sel = translate::selector(&p.local, &p.remote);
+        let in_sel = translate::selector(&p.remote, &p.local);
+        let one = limit_selectors(&p, out_sel, in_sel).expect("one port");
+        let [(o, i)] = one.as_slice() else {
+            panic!("one port gives one selector pair: {one:?}");
+        };
         assert_eq!(
-            (out_sel.proto, out_sel.src_port, out_sel.dst_port),
-            (6, None, Some(5001))
+            (o.proto, o.src_port, o.dst_port, o.dst_port_mask),
+            (6, None, Some(5001), 0xffff)
         );
         assert_eq!(
-            (in_sel.proto, in_sel.src_port, in_sel.dst_port),
-            (6, Some(5001), None)
+            (i.proto, i.src_port, i.src_port_mask, i.dst_port),
+            (6, Some(5001), 0xffff, None)
         );
+        // A range: one selector pair per aligned block, mirrored inbound.
         let range = Policy {
             protoport: crate::ProtoPort {
                 remote_ports: crate::PortRange {
@@ -1045,6 +1106,55 @@ mod tests {
             },
             ..p
         };
-        assert!(limit_selectors(&range, &mut out_sel, &mut in_sel).is_err());
+        let pairs = limit_selectors(&range, out_sel, in_sel).expect("range");
+        let out_ports: Vec<_> = pairs
+            .iter()
+            .map(|(o, _)| (o.dst_port, o.dst_port_mask))
+            .collect();
+        assert_eq!(
+            out_ports,
+            [
+                (Some(5000), 0xfff8),
+                (Some(5008), 0xfffe),
+                (Some(5010), 0xffff)
+            ]
+        );
+        assert!(pairs
+            .iter()
+            .all(|(o, i)| o.dst_port == i.src_port && o.dst_port_mask == i.src_port_mask));
+        // Both ends ranges: every combination.
+        let both = Policy {
+            protoport: crate::ProtoPort {
+                local_ports: crate::PortRange {
+                    start: 1024,
+                    end: 65535,
+                },
+                ..range.protoport
+            },
+            ..range
+        };
+        assert_eq!(
+            limit_selectors(&both, out_sel, in_sel)
+                .expect("6 x 3")
+                .len(),
+            18
+        );
+        // Too many combinations are refused with a reason.
+        let worst = crate::PortRange {
+            start: 1,
+            end: 65534,
+        };
+        let huge = Policy {
+            protoport: crate::ProtoPort {
+                protocol: 17,
+                local_ports: worst,
+                remote_ports: worst,
+            },
+            ..p
+        };
+        assert!(matches!(
+            limit_selectors(&huge, out_sel, in_sel),
+            Err(DataplaneError::Unsupported { .. })
+        ));
     }
 }

@@ -54,7 +54,7 @@ pub use policy::{Direction, Policy, PolicyAction, PolicyId, PolicyInfo, Template
 pub use probe::{kernel_supports_esp, EspSupport, EspUnsupportedReason};
 pub use sa::{Encap, Replay, SaConfig, SaCounters, SaId, SaInfo, SpiRequest};
 pub use socket::{bypass_ipsec_policy, enable_espinudp, in_netns};
-pub use types::{IpsecProto, Lifetimes, Mark, Mode, Selector, Subnet};
+pub use types::{port_blocks, IpsecProto, Lifetimes, Mark, Mode, Selector, Subnet};
 
 use socket::NlSocket;
 use wire::*;

@@ -80,8 +80,14 @@ pub struct Selector {
     pub proto: u8,
     /// Source port (ICMP: type); `None` = any.
     pub src_port: Option<u16>,
+    /// The bits of `src_port` compared (`0xffff`: that port only; a
+    /// [`port_blocks`] mask: an aligned block of ports). Ignored without
+    /// `src_port`.
+    pub src_port_mask: u16,
     /// Destination port (ICMP: code); `None` = any.
     pub dst_port: Option<u16>,
+    /// The bits of `dst_port` compared, as `src_port_mask`.
+    pub dst_port_mask: u16,
 }
 
 impl Selector {
@@ -92,7 +98,9 @@ impl Selector {
             dst,
             proto: 0,
             src_port: None,
+            src_port_mask: 0xffff,
             dst_port: None,
+            dst_port_mask: 0xffff,
         }
     }
 
@@ -115,12 +123,12 @@ impl Selector {
         put_addr(&mut b, 0, Some(self.dst.addr));
         put_addr(&mut b, 16, Some(self.src.addr));
         if let Some(p) = self.dst_port {
-            put_bytes(&mut b, 32, &p.to_be_bytes());
-            put_bytes(&mut b, 34, &[0xff, 0xff]);
+            put_bytes(&mut b, 32, &(p & self.dst_port_mask).to_be_bytes());
+            put_bytes(&mut b, 34, &self.dst_port_mask.to_be_bytes());
         }
         if let Some(p) = self.src_port {
-            put_bytes(&mut b, 36, &p.to_be_bytes());
-            put_bytes(&mut b, 38, &[0xff, 0xff]);
+            put_bytes(&mut b, 36, &(p & self.src_port_mask).to_be_bytes());
+            put_bytes(&mut b, 38, &self.src_port_mask.to_be_bytes());
         }
         put_u16(&mut b, 40, family);
         put_u8(&mut b, 42, self.dst.prefix_len);
@@ -151,11 +159,13 @@ impl Selector {
             } else {
                 None
             },
+            src_port_mask: if sport_mask != 0 { sport_mask } else { 0xffff },
             dst_port: if dport_mask != 0 {
                 get_be16(buf, off + 32)
             } else {
                 None
             },
+            dst_port_mask: if dport_mask != 0 { dport_mask } else { 0xffff },
         })
     }
 }
@@ -166,14 +176,44 @@ impl fmt::Display for Selector {
         if self.proto != 0 {
             write!(f, " proto {}", self.proto)?;
         }
-        if let Some(p) = self.src_port {
-            write!(f, " sport {p}")?;
-        }
-        if let Some(p) = self.dst_port {
-            write!(f, " dport {p}")?;
+        for (what, port, mask) in [
+            ("sport", self.src_port, self.src_port_mask),
+            ("dport", self.dst_port, self.dst_port_mask),
+        ] {
+            match port {
+                Some(p) if mask == 0xffff => write!(f, " {what} {p}")?,
+                Some(p) => write!(f, " {what} {}/0x{mask:04x}", p & mask)?,
+                None => {}
+            }
         }
         Ok(())
     }
+}
+
+/// The aligned blocks of ports that make up the range `start..=end`, each
+/// as (first port, mask), fewest possible, in ascending order: what one
+/// XFRM selector per block needs to cover the range (a selector matches a
+/// port under a mask, not a range). `0..=65535` is one block of mask 0
+/// (any port); a single port is one block of mask `0xffff`; an empty range
+/// (`start > end`) has no blocks. A range has at most 30 blocks.
+pub fn port_blocks(start: u16, end: u16) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    let (mut lo, hi) = (u32::from(start), u32::from(end));
+    while lo <= hi {
+        // The largest power-of-two block aligned at `lo` that fits.
+        let mut size: u32 = if lo == 0 {
+            1 << 16
+        } else {
+            1 << lo.trailing_zeros()
+        };
+        while lo + size - 1 > hi {
+            size >>= 1;
+        }
+        let mask = !(size - 1) & 0xffff;
+        out.push((lo as u16, mask as u16));
+        lo += size;
+    }
+    out
 }
 
 /// The IPsec protocol of an SA or template.
@@ -319,6 +359,88 @@ mod tests {
         assert_eq!(&b[32..36], &[0x11, 0x94, 0xff, 0xff]);
         assert_eq!(get_u16(&b, 40), Some(AF_INET));
         assert_eq!(Selector::decode(&b, 0), Some(sel));
+    }
+
+    #[test]
+    fn port_ranges_split_into_aligned_blocks() {
+        assert_eq!(port_blocks(0, 65535), vec![(0, 0)]);
+        assert_eq!(port_blocks(443, 443), vec![(443, 0xffff)]);
+        assert_eq!(port_blocks(5, 4), vec![]);
+        assert_eq!(
+            port_blocks(1024, 65535),
+            vec![
+                (1024, 0xfc00),
+                (2048, 0xf800),
+                (4096, 0xf000),
+                (8192, 0xe000),
+                (16384, 0xc000),
+                (32768, 0x8000)
+            ]
+        );
+        assert_eq!(
+            port_blocks(5000, 5010),
+            vec![(5000, 0xfff8), (5008, 0xfffe), (5010, 0xffff)]
+        );
+        assert_eq!(port_blocks(65535, 65535), vec![(65535, 0xffff)]);
+        // The worst case: 1..=65534.
+        assert_eq!(port_blocks(1, 65534).len(), 30);
+    }
+
+    #[test]
+    fn a_masked_port_reaches_the_kernel_layout() {
+        let mut sel = Selector::new(
+            "198.51.100.0/24".parse().expect("subnet"),
+            "203.0.113.7".parse().expect("subnet"),
+        );
+        sel.proto = 6;
+        sel.src_port = Some(1024);
+        sel.src_port_mask = 0xfc00;
+        let b = sel.encode().expect("encodes");
+        assert_eq!(&b[36..40], &[0x04, 0x00, 0xfc, 0x00]);
+        assert_eq!(&b[32..36], &[0, 0, 0, 0], "any destination port");
+        assert_eq!(Selector::decode(&b, 0), Some(sel));
+        assert_eq!(
+            sel.to_string(),
+            "198.51.100.0/24 -> 203.0.113.7/32 proto 6 sport 1024/0xfc00"
+        );
+    }
+
+    proptest::proptest! {
+        /// The blocks cover exactly the range, without overlap, in order,
+        /// and no two neighbours could merge into one block.
+        #[test]
+        fn port_blocks_cover_the_range_exactly(a in 0u16..=65535, b in 0u16..=65535) {
+            let (start, end) = (a.min(b), a.max(b));
+            let blocks = port_blocks(start, end);
+            proptest::prop_assert!(!blocks.is_empty() && blocks.len() <= 30);
+            let mut next = u32::from(start);
+            for (port, mask) in &blocks {
+                let size = u32::from(!*mask) + 1;
+                // Aligned: the block's first port has no bits outside the mask.
+                proptest::prop_assert_eq!(port & !mask, 0);
+                proptest::prop_assert_eq!(u32::from(*port), next);
+                next += size;
+                // Every port of the block matches it, the ones around do not.
+                proptest::prop_assert_eq!(
+                    (u32::from(*port) + size - 1) as u16 & mask, *port
+                );
+            }
+            proptest::prop_assert_eq!(next, u32::from(end) + 1);
+            // Minimal: each port matches exactly one block.
+            for p in [start, end, start.wrapping_add((end - start) / 2)] {
+                let hits = blocks.iter().filter(|(port, mask)| p & mask == *port).count();
+                proptest::prop_assert_eq!(hits, 1);
+            }
+            for w in blocks.windows(2) {
+                if let [(p1, m1), (p2, m2)] = w {
+                    // Two equal neighbours that start aligned to twice their size
+                    // would have been one block.
+                    let size = u32::from(!*m1) + 1;
+                    let mergeable = m1 == m2 && u32::from(*p1) % (2 * size) == 0;
+                    proptest::prop_assert!(!mergeable, "{:?} and {:?} merge", (p1, m1), (p2, m2));
+                }
+            }
+        }
     }
 
     #[test]
