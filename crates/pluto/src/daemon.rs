@@ -122,6 +122,8 @@ impl Pluto {
         tokio::pin!(stop);
         let (_keep_tx, idle_rx) = mpsc::channel(1);
         let mut udp_rx = self.wire.udp_rx.take().unwrap_or(idle_rx);
+        let (_keep_tcp_tx, idle_tcp_rx) = mpsc::channel(1);
+        let mut tcp_rx = self.wire.tcp.events_rx.take().unwrap_or(idle_tcp_rx);
         let mut kernel_fd: Option<AsyncFd<EventFd>> = None;
         loop {
             if kernel_fd.is_none() {
@@ -155,6 +157,7 @@ impl Pluto {
                 Some(d) = udp_rx.recv() => {
                     self.on_datagram(d.local, d.remote, &d.bytes);
                 }
+                Some(ev) = tcp_rx.recv() => self.on_tcp_event(ev),
                 ready = async {
                     match &kernel_fd {
                         Some(fd) => fd.readable().await.map(|mut g| g.clear_ready()),
@@ -446,6 +449,9 @@ impl Pluto {
             .filter(|a| listen.is_none() || listen == Some(*a))
             .collect();
         for e in self.wire.open_sockets(&addrs) {
+            r.log(format!("warning: {e}"));
+        }
+        for e in self.wire.tcp.open_listeners(&addrs) {
             r.log(format!("warning: {e}"));
         }
     }

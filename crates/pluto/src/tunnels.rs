@@ -115,6 +115,7 @@ impl Pluto {
     ) -> Result<ikeconn::Mapped, ikeconn::MapError> {
         let local = self.local_addrs();
         let mut mapped = ikeconn::map_connection(spec, &local, &self.credentials(), remote_host)?;
+        crate::tcp_conn::apply(&self.wire.tcp, spec, &mut mapped.conn);
         if self.omit_ike_auth_child {
             mapped.conn.childless = true;
         }
@@ -159,6 +160,7 @@ impl Pluto {
                 return;
             }
         }
+        self.tcp_before_initiate(name);
         if let Some(h) = remote_host {
             // A different peer: the connection is re-added with it.
             self.forget_conn(name);
@@ -196,9 +198,14 @@ impl Pluto {
             );
             return;
         }
+        if let Err(why) = self.tcp_check_backend(name) {
+            r.fail(Rc::FATAL, why);
+            return;
+        }
         match self.wire.engine.initiate(Instant::now(), id) {
             Ok(sa) => {
                 self.wire.initiated.insert(sa);
+                self.tcp_after_initiate(name, id, sa);
                 if !asynchronous {
                     self.wire.park.get_or_insert_with(HashSet::new).insert(sa);
                 } else {
@@ -541,6 +548,7 @@ impl Pluto {
             match t {
                 Timer::Revive(conn) => self.revive(conn),
                 Timer::Keepalive => self.send_keepalives(now),
+                Timer::TcpFallback(conn, sa) => self.tcp_fallback(conn, sa),
                 Timer::SwitchPolicies(old) => {
                     if let Some(d) = self.wire.deferred.remove(&old) {
                         self.switch_policies(d);
@@ -1045,6 +1053,25 @@ impl Pluto {
                 return;
             }
         };
+        if let Err(e) = self.tcp_attach_child(info, sa) {
+            let why = format!(
+                "\"{name}\" #{}: cannot carry the Child SA over TCP: {e}",
+                info.child.0
+            );
+            tracing::error!("{why}");
+            if let Some(b) = self.wire.backend.as_mut() {
+                let _ = b.remove_child(sa);
+            }
+            if let Some(w) = self.wire.waiter_of(info.ike_sa) {
+                w.reply.fail(Rc::FATAL, why);
+                w.sas.remove(&info.ike_sa);
+            }
+            let _ = self
+                .wire
+                .engine
+                .terminate(Instant::now(), Target::ChildSa(info.child));
+            return;
+        }
         let src = self.route_source(&name, &local);
         // The pair knows its peer; only an explicit nexthop steers the route.
         let nexthop = self.db.get(&name).and_then(|c| {
