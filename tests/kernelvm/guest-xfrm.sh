@@ -120,6 +120,17 @@ conn udp
 	authby=secret
 	encapsulation=yes
 	auto=add
+
+conn tcp
+	left=192.0.2.1
+	leftid=@west
+	leftsubnet=10.31.0.0/16
+	right=192.0.2.2
+	rightid=@east
+	rightsubnet=10.32.0.0/16
+	authby=secret
+	enable-tcp=yes
+	auto=add
 CONF
   echo '@west @east : PSK "xfrm vm test secret, not for production"' > $d/ipsec.secrets
   ip netns exec $ns $ipsec pluto --nofork --rundir $d/run --config $d/ipsec.conf \
@@ -195,6 +206,16 @@ pluto_udp() {
   [ $ok = 0 ] || { echo "no ping through ESP-in-UDP"; return 1; }
   ip netns exec left ping -c 5 -i 0.2 -W 1 -I 10.21.0.1 10.22.0.1 >/dev/null || { echo "pings lost"; return 1; }
 }
+# enable-tcp=yes with protostack=xfrm: TCP encapsulation needs the
+# userspace data plane in ferroswan; --up fails at once and says so.
+pluto_tcp() {
+  local out
+  if out=$(ipsec_in left auto --up tcp 2>&1); then
+    echo "--up tcp succeeded on XFRM: $out"; return 1
+  fi
+  echo "$out" | grep -q "needs the userspace data plane" \
+    || { echo "no clear refusal: $out"; return 1; }
+}
 pluto_step() { # LABEL FUNCTION
   echo "=== pluto $1"
   if $2; then
@@ -218,6 +239,7 @@ if [ -x "$ipsec" ]; then
   pluto_step "tunnel" pluto_tunnel
   pluto_step "route" pluto_route
   pluto_step "encapsulation=yes" pluto_udp
+  pluto_step "enable-tcp=yes refused" pluto_tcp
   for p in "${pluto_pids[@]}"; do kill "$p" 2>/dev/null; done
   wait
 fi
