@@ -287,3 +287,50 @@ fn garbage_on_the_tcp_port_closes_that_stream_only() {
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the garbage");
     assert!(east.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
 }
+
+#[test]
+fn a_broken_stream_is_opened_again_by_the_initiator() {
+    if !ready("a_broken_stream_is_opened_again_by_the_initiator") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    block_udp(&net.east);
+    let west = Daemon::start(
+        &net.west,
+        &conf(
+            "",
+            "\tenable-tcp=yes\n\tdpddelay=1s\n\tretransmit-timeout=20s\n",
+        ),
+        SECRETS,
+    );
+    let east = Daemon::start(&net.east, &conf("\tlisten-tcp=yes\n", ""), SECRETS);
+    west.auto(&["--up", "tun"], 0);
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping over TCP");
+    // East answers west's next segment with a reset: west's stream breaks.
+    let rst = "table inet ferroswan_tcp_rst {\n\
+        chain in { type filter hook input priority -10; tcp dport 4500 reject with tcp reset; }\n\
+        }\n";
+    let mut c = net.east.command("nft");
+    c.args(["-f", "-"]).stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("nft");
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(rst.as_bytes()).expect("nft rules");
+    }
+    assert!(child.wait().expect("nft").success());
+    testkit::wait_until(Duration::from_secs(20), "west's stream to break", || {
+        let _ = common::ping_once(&net.west, "10.1.0.1", "10.2.0.1");
+        west.log().contains("stream closed") || west.log().contains("closing the stream")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    net.east
+        .exec_ok(&["nft", "delete", "table", "inet", "ferroswan_tcp_rst"])
+        .expect("nft delete");
+    // The next liveness check opens a new stream; traffic flows again.
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1")
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.log(), east.log()));
+    wait_ping(&net.east, "10.2.0.1", "10.1.0.1")
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.log(), east.log()));
+    let connects = west.log().matches("connected from").count();
+    assert!(connects >= 2, "{}", west.log());
+    assert!(west.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
+}

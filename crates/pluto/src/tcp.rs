@@ -110,6 +110,25 @@ impl Shared {
         }
     }
 
+    /// Queues an ESP packet for `remote`: on its stream, else on the
+    /// newest stream with the peer's address (an initiator that opened a
+    /// new stream from another port, before its next IKE message moved
+    /// the IKE SA there).
+    fn queue_esp(&self, remote: SocketAddr, packet: &[u8]) -> bool {
+        let Some(frame) = tcp_encap::encode(packet) else {
+            return false;
+        };
+        let links = self.links();
+        let link = links.get(&remote).or_else(|| {
+            links
+                .iter()
+                .filter(|(k, _)| k.ip() == remote.ip())
+                .max_by_key(|(_, l)| l.id)
+                .map(|(_, l)| l)
+        });
+        link.is_some_and(|l| l.frames.try_send(frame).is_ok())
+    }
+
     /// Forgets stream `id` of `remote` (not a newer one under that key).
     fn remove(&self, remote: SocketAddr, id: u64) {
         let mut links = self.links();
@@ -146,7 +165,7 @@ pub struct LinkSink {
 
 impl EspSink for LinkSink {
     fn send_esp(&self, packet: &[u8]) -> bool {
-        self.shared.queue(self.remote, packet)
+        self.shared.queue_esp(self.remote, packet)
     }
 }
 
