@@ -156,6 +156,23 @@ impl Shared {
     }
 }
 
+/// One of the [`MAX_STREAMS`] stream slots, given back when the stream's
+/// task ends or is aborted.
+struct StreamSlot(Arc<Shared>);
+
+impl StreamSlot {
+    fn take(shared: Arc<Shared>) -> Self {
+        shared.streams.fetch_add(1, Ordering::Relaxed);
+        StreamSlot(shared)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The data plane's way to a peer's stream: looks the stream up per packet,
 /// so it follows a stream the initiator opens again.
 pub struct LinkSink {
@@ -311,9 +328,10 @@ impl TcpEncap {
         let shared = self.shared.clone();
         let ike_tx = self.ike_tx.clone();
         let events = self.events_tx.clone();
-        shared.streams.fetch_add(1, Ordering::Relaxed);
+        let slot = StreamSlot::take(shared.clone());
         let mut links = self.shared.links();
         let task = tokio::spawn(async move {
+            let _slot = slot;
             match open_stream(local, remote).await {
                 Ok(stream) => {
                     tracing::info!("TCP {remote}: connected from {local}; IKE and ESP go over TCP");
@@ -325,7 +343,6 @@ impl TcpEncap {
                     let _ = events.send(TcpEvent::ConnectFailed { remote, error }).await;
                 }
             }
-            shared.streams.fetch_sub(1, Ordering::Relaxed);
             shared.remove(remote, id);
         })
         .abort_handle();
@@ -356,22 +373,28 @@ impl TcpEncap {
             if self.listeners.contains_key(&local) {
                 continue;
             }
-            match bind_listener(local) {
-                Ok(l) => {
-                    tracing::info!("listening for IKE over TCP on {local}");
-                    let task = tokio::spawn(accept_loop(
-                        l,
-                        local,
-                        self.shared.clone(),
-                        self.ike_tx.clone(),
-                    ))
-                    .abort_handle();
-                    self.listeners.insert(local, task);
-                }
-                Err(e) => errors.push(e),
+            if let Err(e) = self.listen_on(local) {
+                errors.push(e);
             }
         }
         errors
+    }
+
+    /// Listens on `local` (port 0: one the kernel picks); returns the
+    /// address bound.
+    fn listen_on(&mut self, local: SocketAddr) -> Result<SocketAddr, String> {
+        let l = bind_listener(local)?;
+        let local = l.local_addr().map_err(|e| format!("TCP {local}: {e}"))?;
+        tracing::info!("listening for IKE over TCP on {local}");
+        let task = tokio::spawn(accept_loop(
+            l,
+            local,
+            self.shared.clone(),
+            self.ike_tx.clone(),
+        ))
+        .abort_handle();
+        self.listeners.insert(local, task);
+        Ok(local)
     }
 }
 
@@ -456,14 +479,14 @@ async fn accept_loop(
         tracing::info!("TCP {local}: stream from {remote}");
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        shared.streams.fetch_add(1, Ordering::Relaxed);
+        let slot = StreamSlot::take(shared.clone());
         let sh = shared.clone();
         let itx = ike_tx.clone();
         let mut links = shared.links();
         let task = tokio::spawn(async move {
+            let _slot = slot;
             let dec = FrameDecoder::responder(FRAME_LIMIT);
             drive(&sh, stream, remote, local, dec, rx, &itx, false).await;
-            sh.streams.fetch_sub(1, Ordering::Relaxed);
             sh.remove(remote, id);
         })
         .abort_handle();
@@ -581,6 +604,132 @@ async fn drive(
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ike_message(tag: u8) -> Vec<u8> {
+        let mut m = vec![0, 0, 0, 0];
+        m.extend(std::iter::repeat_n(tag, 40));
+        m
+    }
+
+    async fn read_frame(s: &mut TcpStream) -> Vec<u8> {
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len)) - 2];
+        s.read_exact(&mut body).await.unwrap();
+        body
+    }
+
+    async fn closed(s: &mut TcpStream) -> bool {
+        let mut b = [0u8; 16];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+
+    async fn wait_streams(t: &TcpEncap, n: usize) {
+        for _ in 0..100 {
+            if t.streams() == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{} streams, expected {n}", t.streams());
+    }
+
+    #[tokio::test]
+    async fn responder_passes_ike_up_and_answers_on_the_stream() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut t = TcpEncap::new(tx);
+        let addr = t.listen_on("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut bytes = tcp_encap::STREAM_PREFIX.to_vec();
+        bytes.extend(tcp_encap::encode(&ike_message(1)).unwrap());
+        c.write_all(&bytes).await.unwrap();
+        let d = rx.recv().await.unwrap();
+        assert_eq!(d.bytes, ike_message(1));
+        assert_eq!(d.local, addr);
+        assert_eq!(d.remote, c.local_addr().unwrap());
+        assert!(t.carries(d.remote) && t.has_stream(d.remote));
+        // The answer goes back on the same stream.
+        assert!(t.send_ike(d.local, d.remote, &ike_message(2)));
+        assert_eq!(read_frame(&mut c).await, ike_message(2));
+        assert_eq!(t.streams(), 1);
+        // Garbage closes this stream; another one still works.
+        let mut good = TcpStream::connect(addr).await.unwrap();
+        good.write_all(tcp_encap::STREAM_PREFIX).await.unwrap();
+        c.write_all(&[0xff, 0xff]).await.unwrap();
+        assert!(closed(&mut c).await);
+        good.write_all(&tcp_encap::encode(&ike_message(3)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(rx.recv().await.unwrap().bytes, ike_message(3));
+        drop(good);
+        wait_streams(&t, 0).await;
+        // No stream, not a peer: UDP's turn.
+        assert!(!t.send_ike(addr, "127.0.0.1:9".parse().unwrap(), &ike_message(4)));
+    }
+
+    #[tokio::test]
+    async fn wrong_prefix_closes_the_stream() {
+        let (tx, _rx) = mpsc::channel(8);
+        let mut t = TcpEncap::new(tx);
+        let addr = t.listen_on("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"SSH-2.0-x\r\n").await.unwrap();
+        assert!(closed(&mut c).await);
+        wait_streams(&t, 0).await;
+    }
+
+    #[tokio::test]
+    async fn initiator_opens_the_stream_with_the_prefix_and_reports_refusals() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut t = TcpEncap::new(tx);
+        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let remote = server.local_addr().unwrap();
+        t.add_peer(remote);
+        let local: SocketAddr = "127.0.0.1:4500".parse().unwrap();
+        assert!(t.send_ike(local, remote, &ike_message(5)));
+        // NAT keepalives never go over TCP.
+        assert!(t.send_ike(local, remote, &[0xff]));
+        let (mut s, _) = server.accept().await.unwrap();
+        let mut prefix = [0u8; 6];
+        s.read_exact(&mut prefix).await.unwrap();
+        assert_eq!(&prefix, tcp_encap::STREAM_PREFIX);
+        assert_eq!(read_frame(&mut s).await, ike_message(5));
+        // The answer comes up as a datagram from the peer's key; ESP from
+        // the data plane goes on the same stream.
+        s.write_all(&tcp_encap::encode(&ike_message(6)).unwrap())
+            .await
+            .unwrap();
+        let d = rx.recv().await.unwrap();
+        assert_eq!(
+            (d.local, d.remote, d.bytes),
+            (local, remote, ike_message(6))
+        );
+        let sink = t.sink_for(remote).unwrap();
+        let esp = [0, 0, 1, 0, 0, 0, 0, 1, 7, 7, 7];
+        assert!(sink.send_esp(&esp));
+        assert_eq!(read_frame(&mut s).await, esp);
+        // A closed port: the event loop hears why.
+        let mut events = t.events_rx.take().unwrap();
+        drop(server);
+        let refused: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        t.add_peer(refused);
+        assert!(t.send_ike(local, refused, &ike_message(7)));
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Some(TcpEvent::ConnectFailed { remote, error })) => {
+                assert_eq!(remote, refused);
+                assert!(error.contains("listen-tcp=yes"), "{error}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 }
