@@ -585,6 +585,7 @@ impl Pluto {
         match self.wire.engine.initiate(Instant::now(), conn) {
             Ok(sa) => {
                 self.wire.initiated.insert(sa);
+                self.tcp_after_initiate(&name, conn, sa);
             }
             Err(e) => tracing::warn!("\"{name}\": cannot revive: {e}"),
         }
@@ -667,6 +668,7 @@ impl Pluto {
                     match self.wire.engine.initiate(Instant::now(), conn) {
                         Ok(sa) => {
                             self.wire.initiated.insert(sa);
+                            self.tcp_after_initiate(&name, conn, sa);
                         }
                         Err(e) => tracing::warn!("\"{name}\": cannot initiate on acquire: {e}"),
                     }
