@@ -15,7 +15,9 @@
 //! through kernel ESP (the XFRM state counters rise), `--down` clears both
 //! ends, and `--route` plus a packet brings it up through the kernel's
 //! ACQUIRE, and an `encapsulation=yes` connection carries ESP-in-UDP
-//! through the daemon's port-4500 socket. Then Libreswan 4.10's pluto
+//! through the daemon's port-4500 socket, while `--up` of an
+//! `enable-tcp=yes` connection fails at once saying TCP encapsulation
+//! needs the userspace data plane. Then Libreswan 4.10's pluto
 //! (packed from the host's unpacked package) against a ferroswan daemon,
 //! both loading the same ipsec.conf: IKE SA + Child SA with each side
 //! initiating, pings through kernel ESP, the ESP counters rising on both
@@ -53,6 +55,7 @@ const STEPS: &[&str] = &[
     "pluto tunnel",
     "pluto route",
     "pluto encapsulation=yes",
+    "pluto enable-tcp=yes refused",
 ];
 
 /// The steps against Libreswan's pluto, run when Libreswan is unpacked on
