@@ -124,8 +124,13 @@ fn ike_and_esp_over_tcp_only() {
     }
     let net = NetPair::new().expect("namespaces");
     block_udp(&net.east);
+    // The same connection on both sides (as users write it), east listens.
     let west = Daemon::start(&net.west, &conf("", "\tenable-tcp=yes\n"), SECRETS);
-    let east = Daemon::start(&net.east, &conf("\tlisten-tcp=yes\n", ""), SECRETS);
+    let east = Daemon::start(
+        &net.east,
+        &conf("\tlisten-tcp=yes\n", "\tenable-tcp=yes\n"),
+        SECRETS,
+    );
     let cap = Capture::start(&net.east, &net.east_if);
     let out = west.auto(&["--up", "tun"], 0);
     assert!(out.contains("established Child SA"), "{out}");
@@ -155,6 +160,21 @@ fn ike_and_esp_over_tcp_only() {
     }
     let s = west.status();
     assert!(s.contains("iketcp:yes; iketcp-port:4500;"), "{s}");
+    // The responder rekeys the IKE SA and the Child SA: its requests go
+    // back on the stream the initiator opened.
+    for what in ["--rekey-ike", "--rekey-ipsec"] {
+        let o = east.ipsec(&["whack", "--name", "tun", what]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    testkit::wait_until(Duration::from_secs(10), "the rekeyed SAs", || {
+        let s = west.status();
+        !s.contains("newest IKE SA: #1;")
+            && s.contains("IKE SAs: total(1),")
+            && s.contains("IPsec SAs: total(1),")
+            && !s.contains("newest IPsec SA: #2;")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.status(), east.log()));
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the rekeys");
 }
 
 #[test]
