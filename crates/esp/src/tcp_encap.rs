@@ -9,8 +9,10 @@
 //!
 //! [`FrameDecoder`] is incremental: bytes go in as the socket gives them
 //! and whole frames come out, with bounded memory: a frame longer than the
-//! decoder's limit, an empty one or a wrong prefix is an error, after
-//! which the caller closes the stream.
+//! decoder's limit, a length of 0 or 1 or a wrong prefix is an error,
+//! after which the caller closes the stream; a frame too short to carry
+//! IKE or ESP (under 8 octets of message) is dropped and the stream goes
+//! on.
 
 use crate::udp_encap::NON_ESP_MARKER;
 
@@ -50,8 +52,9 @@ pub enum FrameError {
         /// The limit.
         limit: usize,
     },
-    /// A frame too short to hold an IKE header or an ESP header.
-    #[error("frame of {len} octets is too short for IKE or ESP")]
+    /// A length of 0 or 1: shorter than the length field itself
+    /// (RFC 8229 section 3 makes it fatal).
+    #[error("frame length {len} is shorter than the length field")]
     TooShort {
         /// The announced length.
         len: usize,
@@ -98,6 +101,8 @@ pub struct FrameDecoder {
     /// Start of unread bytes in `buf`.
     start: usize,
     failed: Option<FrameError>,
+    /// Frames too short for IKE or ESP, dropped.
+    dropped: u64,
 }
 
 impl FrameDecoder {
@@ -119,12 +124,18 @@ impl FrameDecoder {
             buf: Vec::new(),
             start: 0,
             failed: None,
+            dropped: 0,
         }
     }
 
     /// Octets held for a frame not complete yet (at most the limit).
     pub fn pending(&self) -> usize {
         self.buf.len() - self.start
+    }
+
+    /// Frames dropped for being too short to carry IKE or ESP.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// True once the prefix has been read (or none was expected).
@@ -169,7 +180,7 @@ impl FrameDecoder {
                     limit: self.limit,
                 }));
             }
-            if len < LENGTH_LEN + MIN_MESSAGE_LEN {
+            if len < LENGTH_LEN {
                 return Err(self.fail(FrameError::TooShort { len }));
             }
         }
@@ -192,18 +203,25 @@ impl FrameDecoder {
         if self.want_prefix {
             return Ok(None);
         }
-        self.check()?;
-        let avail = self.buf.get(self.start..).unwrap_or(&[]);
-        let Some(&[a, b]) = avail.get(..LENGTH_LEN) else {
-            return Ok(None);
+        let (from, to) = loop {
+            self.check()?;
+            let avail = self.buf.get(self.start..).unwrap_or(&[]);
+            let Some(&[a, b]) = avail.get(..LENGTH_LEN) else {
+                return Ok(None);
+            };
+            let len = usize::from(u16::from_be_bytes([a, b]));
+            if avail.len() < len {
+                return Ok(None);
+            }
+            let span = (self.start + LENGTH_LEN, self.start + len);
+            self.start = span.1;
+            if len >= LENGTH_LEN + MIN_MESSAGE_LEN {
+                break span;
+            }
+            // Too short for IKE or ESP: dropped, as a runt ESP-in-UDP
+            // datagram is; the stream goes on.
+            self.dropped += 1;
         };
-        let len = usize::from(u16::from_be_bytes([a, b]));
-        if avail.len() < len {
-            return Ok(None);
-        }
-        let from = self.start + LENGTH_LEN;
-        let to = self.start + len;
-        self.start = to;
         let msg = self.buf.get(from..to).unwrap_or(&[]);
         Ok(Some(classify(msg)))
     }
@@ -265,8 +283,20 @@ mod tests {
             })
         );
         let mut d = FrameDecoder::initiator(1024);
-        assert_eq!(d.push(&[0, 2]), Err(FrameError::TooShort { len: 2 }));
+        assert_eq!(d.push(&[0, 1]), Err(FrameError::TooShort { len: 1 }));
         assert!(d.next_frame().is_err());
+    }
+
+    #[test]
+    fn runt_frames_are_dropped_and_the_stream_goes_on() {
+        let mut d = FrameDecoder::initiator(1024);
+        let esp = [0, 0, 1, 0, 0, 0, 0, 1];
+        let mut b = vec![0, 2, 0, 5, 1, 2, 3];
+        b.extend(encode(&esp).unwrap());
+        d.push(&b).unwrap();
+        assert_eq!(d.next_frame(), Ok(Some(Frame::Esp(&esp))));
+        assert_eq!(d.next_frame(), Ok(None));
+        assert_eq!(d.dropped(), 2);
     }
 
     #[test]

@@ -294,8 +294,8 @@ fn garbage_on_the_tcp_port_closes_that_stream_only() {
     let mut truncated = b"IKETCP\x01\x00".to_vec();
     truncated.extend_from_slice(&[0u8; 40]);
     assert!(east_closes(&net, &truncated, true));
-    // A frame too short to be IKE or ESP.
-    assert!(east_closes(&net, b"IKETCP\x00\x03\x01", false));
+    // A length shorter than the length field (RFC 8229: fatal).
+    assert!(east_closes(&net, b"IKETCP\x00\x01", false));
     let log = east.log();
     assert!(
         log.contains("does not start with the IKETCP prefix"),
