@@ -334,7 +334,11 @@ impl TcpEncap {
             let _slot = slot;
             match open_stream(local, remote).await {
                 Ok(stream) => {
-                    tracing::info!("TCP {remote}: connected from {local}; IKE and ESP go over TCP");
+                    let from = stream
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    tracing::info!("TCP {remote}: connected from {from}; IKE and ESP go over TCP");
                     let dec = FrameDecoder::initiator(FRAME_LIMIT);
                     drive(&shared, stream, remote, local, dec, rx, &ike_tx, true).await;
                 }
