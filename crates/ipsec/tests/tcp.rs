@@ -175,6 +175,31 @@ fn ike_and_esp_over_tcp_only() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.status(), east.log()));
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping after the rekeys");
+    // --down deletes the SAs over the stream, then west closes it.
+    assert_eq!(streams_4500(&net.west), 1);
+    west.auto(&["--down", "tun"], 0);
+    testkit::wait_until(Duration::from_secs(10), "the stream to close", || {
+        streams_4500(&net.west) == 0
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", west.log()));
+    assert!(!east.status().contains("STATE_V2_ESTABLISHED_IKE_SA"));
+}
+
+/// Established TCP connections to or from port 4500 in `ns`.
+fn streams_4500(ns: &Netns) -> usize {
+    let o = ns
+        .exec(&[
+            "ss",
+            "-Htn",
+            "state",
+            "established",
+            "( sport = :4500 or dport = :4500 )",
+        ])
+        .expect("ss");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
 }
 
 #[test]

@@ -79,6 +79,8 @@ struct Link {
     frames: mpsc::Sender<Vec<u8>>,
     /// The stream's task.
     task: tokio::task::AbortHandle,
+    /// This end opened it.
+    opened: bool,
 }
 
 /// State the stream tasks and the data plane's sinks share.
@@ -249,6 +251,24 @@ impl TcpEncap {
         self.peers().insert(remote);
     }
 
+    /// Stops reaching `remote` over TCP (an open stream stays until it
+    /// closes).
+    pub fn remove_peer(&self, remote: SocketAddr) {
+        self.peers().remove(&remote);
+    }
+
+    /// Closes the stream this end opened to `remote`, once the frames
+    /// queued on it are written (accepted streams are left to the peer).
+    pub fn close_opened(&self, remote: SocketAddr) {
+        let mut links = self.shared.links();
+        if links.get(&remote).is_some_and(|l| l.opened) {
+            // Dropping the queue's sender ends the stream's task after it
+            // wrote what is queued.
+            links.remove(&remote);
+            tracing::info!("TCP {remote}: no IKE SA left; closing the stream");
+        }
+    }
+
     fn peers(&self) -> MutexGuard<'_, HashSet<SocketAddr>> {
         self.shared.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -356,6 +376,7 @@ impl TcpEncap {
                 id,
                 frames: tx,
                 task,
+                opened: true,
             },
         );
     }
@@ -500,6 +521,7 @@ async fn accept_loop(
                 id,
                 frames: tx,
                 task,
+                opened: false,
             },
         );
         drop(links);

@@ -194,6 +194,41 @@ impl Pluto {
         }
     }
 
+    /// Before connection `id` leaves the engine: its peer is no longer
+    /// reached over TCP unless another TCP connection goes there too.
+    pub fn tcp_forget_conn(&mut self, id: ConnId) {
+        let Some(remote) = self.wire.engine.connection(id).and_then(|c| c.remote_addr) else {
+            return;
+        };
+        if !self.wire.tcp.is_peer(remote) {
+            return;
+        }
+        let shared = self.wire.conn_ids.values().any(|other| {
+            *other != id
+                && self
+                    .wire
+                    .engine
+                    .connection(*other)
+                    .is_some_and(|c| c.remote_addr == Some(remote))
+        });
+        if !shared {
+            self.wire.tcp.remove_peer(remote);
+        }
+    }
+
+    /// After an established IKE SA went away: the stream this end opened
+    /// to its peer closes (once what is queued on it is written) when no
+    /// other IKE SA uses it.
+    pub fn tcp_ike_sa_gone(&mut self, remote: std::net::SocketAddr) {
+        if !self.wire.tcp.has_stream(remote) {
+            return;
+        }
+        let in_use = self.wire.ike_sas.values().any(|r| r.info.remote == remote);
+        if !in_use {
+            self.wire.tcp.close_opened(remote);
+        }
+    }
+
     /// Sends a just-installed Child SA's ESP over the TCP stream of its
     /// IKE SA, when that runs over TCP.
     pub fn tcp_attach_child(

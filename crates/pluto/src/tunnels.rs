@@ -126,6 +126,7 @@ impl Pluto {
     /// data plane.
     pub fn forget_conn(&mut self, name: &str) {
         if let Some(id) = self.wire.conn_ids.remove(name) {
+            self.tcp_forget_conn(id);
             let _ = self.wire.engine.remove_connection(Instant::now(), id);
             self.pump();
             self.wire.remove_policies(id);
@@ -816,7 +817,9 @@ impl Pluto {
                 conn,
                 reason,
             } => {
-                self.wire.ike_sas.remove(&ike_sa);
+                if let Some(rec) = self.wire.ike_sas.remove(&ike_sa) {
+                    self.tcp_ike_sa_gone(rec.info.remote);
+                }
                 let name = self.wire.conn_names.get(&conn).cloned().unwrap_or_default();
                 if let Some(w) = self.wire.waiter_of(ike_sa) {
                     w.reply.fail(
