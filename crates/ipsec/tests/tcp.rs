@@ -379,3 +379,44 @@ fn a_broken_stream_is_opened_again_by_the_initiator() {
     assert!(connects >= 2, "{}", west.log());
     assert!(west.status().contains("STATE_V2_ESTABLISHED_CHILD_SA"));
 }
+
+#[test]
+fn ike_and_esp_over_tcp_between_ipv6_addresses() {
+    if !ready("ike_and_esp_over_tcp_between_ipv6_addresses") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    for (ns, ifname, a) in [
+        (&net.west, &net.west_if, "2001:db8:6::1/64"),
+        (&net.east, &net.east_if, "2001:db8:6::2/64"),
+    ] {
+        ns.exec_ok(&["ip", "addr", "add", a, "dev", ifname, "nodad"])
+            .expect("IPv6 address");
+    }
+    testkit::wait_until(
+        Duration::from_secs(10),
+        "IPv6 between the namespaces",
+        || {
+            net.west
+                .exec(&["ping", "-6", "-c1", "-W1", "2001:db8:6::2"])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        },
+    )
+    .expect("IPv6 link");
+    block_udp(&net.east);
+    let v6 = |c: String| {
+        c.replace("\tleft=192.0.2.1\n", "\tleft=2001:db8:6::1\n")
+            .replace("\tright=192.0.2.2\n", "\tright=2001:db8:6::2\n")
+    };
+    let west = Daemon::start(&net.west, &v6(conf("", "\tenable-tcp=yes\n")), SECRETS);
+    let east = Daemon::start(&net.east, &v6(conf("\tlisten-tcp=yes\n", "")), SECRETS);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("sent IKE_SA_INIT request to [2001:db8:6::2]:4500"),
+        "{out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1")
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.log(), east.log()));
+    assert!(east.status().contains(" TCP;"), "{}", east.status());
+}
