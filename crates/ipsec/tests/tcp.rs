@@ -420,3 +420,39 @@ fn ike_and_esp_over_tcp_between_ipv6_addresses() {
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.log(), east.log()));
     assert!(east.status().contains(" TCP;"), "{}", east.status());
 }
+
+#[test]
+fn tcp_remoteport_reaches_the_peer_on_another_port() {
+    if !ready("tcp_remoteport_reaches_the_peer_on_another_port") {
+        return;
+    }
+    let net = NetPair::new().expect("namespaces");
+    block_udp(&net.east);
+    // East listens on 4500; TCP to its port 443 is redirected there (as a
+    // firewall in front of a responder would).
+    let rules = "table ip ferroswan_tcp_redirect {\n\
+        chain pre { type nat hook prerouting priority -100; tcp dport 443 redirect to :4500; }\n\
+        }\n";
+    let mut c = net.east.command("nft");
+    c.args(["-f", "-"]).stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("nft");
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(rules.as_bytes()).expect("nft rules");
+    }
+    assert!(child.wait().expect("nft").success());
+    let west = Daemon::start(
+        &net.west,
+        &conf("", "\tenable-tcp=yes\n\ttcp-remoteport=443\n"),
+        SECRETS,
+    );
+    let east = Daemon::start(&net.east, &conf("\tlisten-tcp=yes\n", ""), SECRETS);
+    let out = west.auto(&["--up", "tun"], 0);
+    assert!(
+        out.contains("sent IKE_SA_INIT request to 192.0.2.2:443"),
+        "{out}"
+    );
+    wait_ping(&net.west, "10.1.0.1", "10.2.0.1")
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", west.log(), east.log()));
+    assert!(west.log().contains("TCP 192.0.2.2:443: connected from"));
+    assert!(west.status().contains("iketcp:yes; iketcp-port:443;"));
+}
