@@ -10,8 +10,9 @@
 //! - Responder (`config setup listen-tcp=yes`): a listener on TCP 4500 on
 //!   each address the daemon listens on for UDP. A stream must start with
 //!   `IKETCP` within [`FIRST_FRAME_TIMEOUT`]; a wrong prefix, a frame longer
-//!   than [`FRAME_LIMIT`] or too short, a stream that ends inside a frame,
-//!   or [`IDLE_TIMEOUT`] without a frame closes that stream only. At most
+//!   than [`FRAME_LIMIT`], a length of 0 or 1, a stream that ends inside a
+//!   frame, or [`IDLE_TIMEOUT`] without a frame closes that stream only
+//!   (frames too short for IKE or ESP are dropped). At most
 //!   [`MAX_STREAMS`] streams are open; more connections are refused.
 //! - Initiator (`enable-tcp=yes`, or `fallback` once UDP got no answer):
 //!   the engine's connection uses port 4500 on both ends (IKE carries the
