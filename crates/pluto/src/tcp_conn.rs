@@ -246,3 +246,51 @@ impl Pluto {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine_conn() -> ike::engine::Connection {
+        ike::engine::Connection::new(
+            "t",
+            "192.0.2.1:500".parse().unwrap(),
+            Some("192.0.2.2:500".parse().unwrap()),
+            ike::engine::Authentication::Null,
+        )
+    }
+
+    fn spec(tcp: &str, port: Option<u16>) -> conf::ConnSpec {
+        let mut s = crate::spec::example_spec("t");
+        s.enable_tcp = tcp.into();
+        s.tcp_remoteport = port;
+        s
+    }
+
+    #[test]
+    fn enable_tcp_moves_the_engine_connection_to_the_stream() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let mut tcp = TcpEncap::new(tx);
+        // no: UDP 500 as before, no TCP peer.
+        let mut c = engine_conn();
+        apply(&tcp, &spec("no", None), &mut c);
+        assert_eq!(c.remote_addr, Some("192.0.2.2:500".parse().unwrap()));
+        assert!(!tcp.carries("192.0.2.2:4500".parse().unwrap()));
+        // yes with tcp-remoteport: 4500 here, the port there, a TCP peer.
+        let mut c = engine_conn();
+        apply(&tcp, &spec("yes", Some(443)), &mut c);
+        assert_eq!(c.local_addr.port(), 4500);
+        assert_eq!(c.remote_addr, Some("192.0.2.2:443".parse().unwrap()));
+        assert!(tcp.is_peer("192.0.2.2:443".parse().unwrap()));
+        // fallback: UDP until it falls back.
+        let mut c = engine_conn();
+        apply(&tcp, &spec("fallback", None), &mut c);
+        assert_eq!(c.remote_addr, Some("192.0.2.2:500".parse().unwrap()));
+        tcp.fallen_back.insert("t".into());
+        let mut c = engine_conn();
+        apply(&tcp, &spec("fallback", None), &mut c);
+        assert_eq!(c.remote_addr, Some("192.0.2.2:4500".parse().unwrap()));
+        assert!(tcp.carries("192.0.2.2:4500".parse().unwrap()));
+        assert!(xfrm_refusal("t").contains("needs the userspace data plane"));
+    }
+}
