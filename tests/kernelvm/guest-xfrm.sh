@@ -137,6 +137,16 @@ conn vti
 	mark-out=21/0xffffffff
 	vti-interface=vti1
 	vti-routing=yes
+
+conn tcp
+	left=192.0.2.1
+	leftid=@west
+	leftsubnet=10.31.0.0/16
+	right=192.0.2.2
+	rightid=@east
+	rightsubnet=10.32.0.0/16
+	authby=secret
+	enable-tcp=yes
 	auto=add
 CONF
   echo '@west @east : PSK "xfrm vm test secret, not for production"' > $d/ipsec.secrets
@@ -279,6 +289,16 @@ pluto_nflog() {
   ip netns exec left ping -c 1 -W 1 192.0.2.2 >/dev/null
   [ "$(nft_counted ferroswan_nflog_1 'rt ipsec exists')" = "$out1" ] || { echo "clear traffic counted"; return 1; }
 }
+# enable-tcp=yes with protostack=xfrm: TCP encapsulation needs the
+# userspace data plane in ferroswan; --up fails at once and says so.
+pluto_tcp() {
+  local out
+  if out=$(ipsec_in left auto --up tcp 2>&1); then
+    echo "--up tcp succeeded on XFRM: $out"; return 1
+  fi
+  echo "$out" | grep -q "needs the userspace data plane" \
+    || { echo "no clear refusal: $out"; return 1; }
+}
 pluto_step() { # LABEL FUNCTION
   echo "=== pluto $1"
   local t0 t1
@@ -310,6 +330,7 @@ if [ -x "$ipsec" ]; then
   command -v nft >/dev/null && pluto_step "nflog-group and nflog-all" pluto_nflog
   pluto_step "encapsulation=yes" pluto_udp
   pluto_step "mark and vti-interface" pluto_vti
+  pluto_step "enable-tcp=yes refused" pluto_tcp
   for p in "${pluto_pids[@]}"; do kill "$p" 2>/dev/null; done
   wait
 fi

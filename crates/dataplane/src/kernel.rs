@@ -332,4 +332,26 @@ pub trait Kernel: Send {
             what: "ESP-in-UDP sockets handed to the data plane",
         })
     }
+
+    /// Carries an installed SA pair's outbound ESP over a TCP stream
+    /// (RFC 8229) through `sink` instead of UDP or raw ESP. Only the
+    /// userspace backend does; the others refuse.
+    fn set_tcp_sink(
+        &mut self,
+        id: SaId,
+        sink: std::sync::Arc<dyn crate::tcp_encap::EspSink>,
+    ) -> Result<()> {
+        let _ = (id, sink);
+        Err(crate::error::DataplaneError::Unsupported {
+            backend: self.name(),
+            what: "TCP encapsulation (RFC 8229) needs the userspace data plane \
+                   (protostack=userspace)",
+        })
+    }
+
+    /// A handle that feeds ESP read from TCP streams to this data plane,
+    /// when it can take them (userspace).
+    fn esp_injector(&self) -> Option<crate::tcp_encap::EspInjector> {
+        None
+    }
 }

@@ -15,6 +15,7 @@ mod rtnl;
 pub mod selector;
 pub mod stats;
 mod sys;
+pub mod tcp_encap;
 mod transport;
 pub mod userspace;
 mod worker;
@@ -28,6 +29,7 @@ pub use kernel::{
 pub use net::IpNet;
 pub use selector::{PortRange, ProtoPort, Selector};
 pub use stats::DataplaneStats;
+pub use tcp_encap::{EspInjector, EspSink};
 pub use userspace::{UdpSource, Userspace, UserspaceConfig};
 pub use xfrm::{XfrmKernel, XfrmKernelConfig};
 

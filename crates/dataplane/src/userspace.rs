@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -177,6 +177,8 @@ pub struct Userspace {
     /// `wake` was notified and the worker has not drained it yet.
     wake_pending: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// ESP packets injected from TCP streams and not yet taken.
+    injected: Arc<AtomicUsize>,
     events: Receiver<KernelEvent>,
     events_fd: Arc<EventFd>,
     /// Clones of the worker's ESP-in-UDP sockets, in the worker's order.
@@ -277,6 +279,7 @@ impl Userspace {
             Arc::new(EventFd::new().map_err(|e| DataplaneError::io("creating an eventfd", e))?);
         let stop = Arc::new(AtomicBool::new(false));
         let wake_pending = Arc::new(AtomicBool::new(false));
+        let injected = Arc::new(AtomicUsize::new(0));
         let (cmd_tx, cmd_rx) = mpsc::channel();
         let (ev_tx, ev_rx) = mpsc::channel();
         let worker = Worker {
@@ -291,6 +294,7 @@ impl Userspace {
             events: ev_tx,
             events_fd: events_fd.clone(),
             batch: config.batch,
+            injected: injected.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("dp-{tun_name}"))
@@ -302,6 +306,7 @@ impl Userspace {
             wake,
             wake_pending,
             stop,
+            injected,
             events: ev_rx,
             events_fd,
             udp: udp_control,
@@ -574,6 +579,7 @@ impl Kernel for Userspace {
                 udp,
                 sock,
                 transport: pair.mode == Mode::Transport,
+                tcp: false,
             },
             inbound,
             in_meta: InMeta {
@@ -736,6 +742,22 @@ impl Kernel for Userspace {
         self.send(Command::AddUdp(socket))?;
         self.udp.push(handle);
         Ok(())
+    }
+
+    fn set_tcp_sink(&mut self, id: SaId, sink: Arc<dyn crate::tcp_encap::EspSink>) -> Result<()> {
+        if !self.pairs.contains_key(&id) {
+            return Err(DataplaneError::UnknownSa(id.0));
+        }
+        self.send(Command::SetTcpSink { id, sink })
+    }
+
+    fn esp_injector(&self) -> Option<crate::tcp_encap::EspInjector> {
+        Some(crate::tcp_encap::EspInjector {
+            commands: self.commands.clone(),
+            wake: self.wake.clone(),
+            wake_pending: self.wake_pending.clone(),
+            queued: self.injected.clone(),
+        })
     }
 }
 

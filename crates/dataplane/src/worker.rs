@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ use crate::policy::PolicyTable;
 use crate::selector::{inbound_allowed, Selector};
 use crate::stats::DataplaneStats;
 use crate::sys::{poll_readable, EventFd, MmsgBatch, RawEspSocket, RawIpSocket, Tun};
+use crate::tcp_encap::EspSink;
 use crate::transport::{rebuild_ip_header, strip_ip_header};
 
 /// Headroom reserved in front of packets read from TUN (ESP header and IV).
@@ -55,6 +56,8 @@ pub(crate) struct OutMeta {
     pub(crate) sock: usize,
     /// Transport mode: the IP header is removed before ESP.
     pub(crate) transport: bool,
+    /// ESP goes to the pair's TCP sink (RFC 8229), not to `dest`.
+    pub(crate) tcp: bool,
 }
 
 /// Inbound SA data: the pair id and the selectors inner packets must match.
@@ -110,6 +113,13 @@ pub(crate) enum Command {
         reply: SyncSender<Vec<Option<SaPairCounters>>>,
     },
     Stats(SyncSender<DataplaneStats>),
+    /// Send the pair's outbound ESP to this TCP stream (RFC 8229).
+    SetTcpSink {
+        id: SaId,
+        sink: Arc<dyn EspSink>,
+    },
+    /// ESP read from a TCP stream, to decrypt.
+    InboundEsp(Vec<u8>),
 }
 
 /// Everything the worker thread owns.
@@ -131,6 +141,8 @@ pub(crate) struct Worker {
     pub(crate) events: Sender<KernelEvent>,
     pub(crate) events_fd: Arc<EventFd>,
     pub(crate) batch: usize,
+    /// Injected ESP packets not taken yet ([`crate::tcp_encap::EspInjector`]).
+    pub(crate) injected: Arc<AtomicUsize>,
 }
 
 /// An ESP-in-UDP socket and the address it is bound to.
@@ -165,6 +177,8 @@ struct State {
     group_len: Vec<usize>,
     udp_gso: bool,
     held: HashMap<PolicyId, Vec<Vec<u8>>>,
+    /// TCP streams of the pairs carried over TCP.
+    tcp_sinks: HashMap<SaId, Arc<dyn EspSink>>,
 }
 
 /// Writes one packet to TUN, counting it.
@@ -209,6 +223,7 @@ impl Worker {
             group_len: vec![0; batch],
             udp_gso: self.tun.vnet_hdr(),
             held: HashMap::new(),
+            tcp_sinks: HashMap::new(),
         };
         if let Err(reason) = self.main_loop(&mut st) {
             let _ = self.events.send(KernelEvent::Failed { reason });
@@ -301,13 +316,35 @@ impl Worker {
                 if let Some(meta) = st.sadb.outbound_data_mut(id) {
                     meta.dest = dest;
                     meta.udp = udp;
+                    meta.tcp = st.tcp_sinks.contains_key(&id);
                 }
                 if let Some(meta) = st.sadb.inbound_data_mut(inbound_spi) {
                     meta.remote = remote;
                 }
             }
             Command::AddUdp(sock) => st.udp.push(UdpSock::new(sock)),
+            Command::SetTcpSink { id, sink } => {
+                if let Some(meta) = st.sadb.outbound_data_mut(id) {
+                    meta.tcp = true;
+                    st.tcp_sinks.insert(id, sink);
+                }
+            }
+            Command::InboundEsp(packet) => {
+                self.injected.fetch_sub(1, Ordering::SeqCst);
+                let buf = &mut st.in_bufs[0];
+                buf.reset(RX_HEADROOM);
+                match buf.push_back(packet.len()) {
+                    Ok(d) => d.copy_from_slice(&packet),
+                    Err(_) => {
+                        st.stats.malformed += 1;
+                        return;
+                    }
+                }
+                self.inbound_one(st, 0);
+                self.flush_gro(st);
+            }
             Command::RemovePair { id, inbound_spi } => {
+                st.tcp_sinks.remove(&id);
                 st.sadb.remove_outbound(id);
                 st.sadb.remove_inbound(inbound_spi);
             }
@@ -549,6 +586,7 @@ impl Worker {
             out_bufs,
             last_acquire,
             held,
+            tcp_sinks,
             ..
         } = st;
         let buf = &mut out_bufs[slot];
@@ -579,6 +617,13 @@ impl Worker {
                 };
                 match sadb.encapsulate(id, buf, nh) {
                     Ok((_, meta)) => {
+                        if meta.tcp {
+                            match tcp_sinks.get(&id) {
+                                Some(s) if s.send_esp(buf.data()) => stats.esp_tx += 1,
+                                _ => stats.send_errors += 1,
+                            }
+                            return None;
+                        }
                         if meta.udp {
                             return Some((meta.sock, meta.dest));
                         }

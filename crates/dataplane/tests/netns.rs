@@ -1168,3 +1168,158 @@ fn esp_leaves_from_the_socket_of_the_sa_local_address() {
     assert_eq!(spi, 0x2002u32.to_be_bytes());
     assert!(counters.outbound.packets >= 1, "{counters:?}");
 }
+
+/// An `EspSink` standing for a TCP stream (RFC 8229): it hands each
+/// outbound ESP packet straight to the other data plane's injector.
+struct ToPeer {
+    peer: dataplane::EspInjector,
+    sent: std::sync::Arc<AtomicUsize>,
+}
+
+impl dataplane::EspSink for ToPeer {
+    fn send_esp(&self, packet: &[u8]) -> bool {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.peer.inject(packet.to_vec())
+    }
+}
+
+/// ESP over a TCP stream's hand-over: outbound ESP of a pair with a TCP
+/// sink goes to the sink (not the UDP socket), ESP injected from a stream
+/// is decrypted like ESP-in-UDP; pings pass with nothing on the veth.
+#[test]
+fn tcp_sink_and_injector_carry_esp_between_two_data_planes() {
+    require_root!();
+    let mut p = Pair::new();
+    let (cap, pcap) = p.start_capture();
+    let gcm = |spi, key: u8| SaParams {
+        spi,
+        transform: Transform::aes_gcm16(AesKeySize::Aes128),
+        keys: SaKeys::aead(&[key; 20]),
+        esn: false,
+        replay_window: 128,
+        lifetime: Lifetime::default(),
+    };
+    let (inj_tx, inj_rx) = mpsc::channel();
+    let mut peer_txs = Vec::new();
+    let mut done_txs = Vec::new();
+    let mut threads = Vec::new();
+    for (i, ns) in [p.west.clone(), p.east.clone()].into_iter().enumerate() {
+        let (peer_tx, peer_rx) = mpsc::channel::<dataplane::EspInjector>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        peer_txs.push(peer_tx);
+        done_txs.push(done_tx);
+        let inj_tx = inj_tx.clone();
+        let (me, peer) = if i == 0 { (1u8, 2u8) } else { (2, 1) };
+        let (out_spi, in_spi, out_key, in_key) = if i == 0 {
+            (0x2002, 0x1001, 0x11, 0x22)
+        } else {
+            (0x1001, 0x2002, 0x22, 0x11)
+        };
+        threads.push(std::thread::spawn(move || {
+            enter_netns(&ns).unwrap();
+            let mut cfg = UserspaceConfig::new("fsk0");
+            cfg.tun_addresses = vec![format!("10.{me}.0.1/32").parse().unwrap()];
+            cfg.udp = UdpSource::Bind(format!("192.0.2.{me}:4500").parse().unwrap());
+            let mut dp = Userspace::new(cfg).unwrap();
+            inj_tx.send((i, dp.esp_injector().unwrap())).unwrap();
+            let peer_injector = peer_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+            let net = |n: u8| {
+                dataplane::Selector::from(
+                    format!("10.{n}.0.0/16")
+                        .parse::<dataplane::IpNet>()
+                        .unwrap(),
+                )
+            };
+            dp.install_sa_pair(SaPair {
+                id: SaId(1),
+                outbound: gcm(out_spi, out_key),
+                inbound: gcm(in_spi, in_key),
+                mode: Mode::Tunnel,
+                local: format!("192.0.2.{me}").parse().unwrap(),
+                remote: format!("192.0.2.{peer}").parse().unwrap(),
+                encapsulation: Encapsulation::Udp {
+                    local_port: 4500,
+                    remote_port: 4500,
+                },
+                local_ts: vec![net(me)],
+                remote_ts: vec![net(peer)],
+            })
+            .unwrap();
+            let sent = std::sync::Arc::new(AtomicUsize::new(0));
+            dp.set_tcp_sink(
+                SaId(1),
+                std::sync::Arc::new(ToPeer {
+                    peer: peer_injector,
+                    sent: sent.clone(),
+                }),
+            )
+            .unwrap();
+            assert!(dp
+                .set_tcp_sink(
+                    SaId(9),
+                    std::sync::Arc::new(ToPeer {
+                        peer: dp.esp_injector().unwrap(),
+                        sent: sent.clone(),
+                    }),
+                )
+                .is_err());
+            dp.install_policy(Policy {
+                id: PolicyId(1),
+                local: format!("10.{me}.0.0/16").parse().unwrap(),
+                remote: format!("10.{peer}.0.0/16").parse().unwrap(),
+                action: PolicyAction::Protect(SaId(1)),
+                route_source: Some(format!("10.{me}.0.1").parse().unwrap()),
+                route_via: None,
+                protoport: dataplane::ProtoPort::ANY,
+            })
+            .unwrap();
+            inj_tx.send((i + 10, dp.esp_injector().unwrap())).unwrap();
+            done_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+            (
+                sent.load(Ordering::SeqCst),
+                dp.counters(SaId(1)).unwrap(),
+                dp.stats().unwrap(),
+            )
+        }));
+    }
+    let mut injectors = [None, None];
+    for _ in 0..2 {
+        let (i, inj) = inj_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        injectors[i] = Some(inj);
+    }
+    let [west_inj, east_inj] = injectors;
+    peer_txs[0].send(east_inj.unwrap()).unwrap();
+    peer_txs[1].send(west_inj.unwrap()).unwrap();
+    for _ in 0..2 {
+        inj_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    }
+    let ping = p.exec(
+        &p.west,
+        &[
+            "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", "10.1.0.1", "10.2.0.1",
+        ],
+    );
+    for d in &done_txs {
+        d.send(()).unwrap();
+    }
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    p.stop(cap, true);
+    assert!(
+        ping.status.success(),
+        "ping over the sinks: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    for (sent, counters, stats) in &results {
+        assert!(*sent >= 3, "{sent} packets to the sink; {stats:?}");
+        assert!(
+            counters.outbound.packets >= 3 && counters.inbound.packets >= 3,
+            "{counters:?}"
+        );
+        assert_eq!(stats.esp_tx as usize, *sent, "{stats:?}");
+    }
+    assert_eq!(
+        tcpdump_count(&pcap, "esp or udp port 4500"),
+        0,
+        "ESP went over the veth instead of the sinks"
+    );
+}

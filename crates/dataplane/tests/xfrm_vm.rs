@@ -19,8 +19,9 @@
 //! `mark-in=`/`mark-out=` and `vti-interface=` gets marked SAs and
 //! policies and a VTI device on each side that pings pass through (its
 //! counters rise), deleted at `--down`; and (with the host's nft packed)
-//! `nflog-group=`/`nflog-all=` rules that count the tunnel's pings. Then
-//! Libreswan 4.10's pluto
+//! `nflog-group=`/`nflog-all=` rules that count the tunnel's pings; while
+//! `--up` of an `enable-tcp=yes` connection fails at once saying TCP
+//! encapsulation needs the userspace data plane. Then Libreswan 4.10's pluto
 //! (packed from the host's unpacked package) against a ferroswan daemon,
 //! both loading the same ipsec.conf: IKE SA + Child SA with each side
 //! initiating, pings through kernel ESP, the ESP counters rising on both
@@ -59,6 +60,7 @@ const STEPS: &[&str] = &[
     "pluto route",
     "pluto encapsulation=yes",
     "pluto mark and vti-interface",
+    "pluto enable-tcp=yes refused",
 ];
 
 /// The daemon step that needs nft in the guest.

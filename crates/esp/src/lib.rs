@@ -15,6 +15,7 @@ pub mod lifetime;
 pub mod replay;
 pub mod sa;
 pub mod sadb;
+pub mod tcp_encap;
 pub mod transform;
 pub mod udp_encap;
 

@@ -316,6 +316,22 @@ impl Backend {
         Ok(id)
     }
 
+    /// Carries a Child SA's outbound ESP over a TCP stream (RFC 8229);
+    /// only the userspace data plane can.
+    pub fn set_tcp_sink(
+        &mut self,
+        sa: SaId,
+        sink: std::sync::Arc<dyn dataplane::EspSink>,
+    ) -> Result<(), BackendError> {
+        self.kernel.set_tcp_sink(sa, sink)?;
+        Ok(())
+    }
+
+    /// The data plane's input for ESP read from TCP streams (userspace).
+    pub fn esp_injector(&self) -> Option<dataplane::EspInjector> {
+        self.kernel.esp_injector()
+    }
+
     /// Removes a Child SA's SA pair.
     pub fn remove_child(&mut self, sa: SaId) -> Result<(), BackendError> {
         self.kernel.remove_sa_pair(sa)?;

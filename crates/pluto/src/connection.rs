@@ -139,6 +139,10 @@ pub struct ConnInfo {
     pub retransmit_interval_ms: u64,
     /// Retransmit timeout, seconds.
     pub retransmit_timeout_secs: u64,
+    /// `enable-tcp=` (`no`, `yes`, `fallback`).
+    pub iketcp: String,
+    /// `tcp-remoteport=` (4500).
+    pub iketcp_port: u16,
     /// DPD delay, seconds (0 = off).
     pub dpd_delay_secs: u64,
     /// DPD action.
@@ -185,6 +189,8 @@ impl ConnInfo {
             replay_window: 128,
             retransmit_interval_ms: 500,
             retransmit_timeout_secs: 60,
+            iketcp: "no".into(),
+            iketcp_port: 4500,
             dpd_delay_secs: 0,
             dpd_action: "hold".into(),
             encapsulation: "auto".into(),

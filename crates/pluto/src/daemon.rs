@@ -125,6 +125,8 @@ impl Pluto {
         tokio::pin!(stop);
         let (_keep_tx, idle_rx) = mpsc::channel(1);
         let mut udp_rx = self.wire.udp_rx.take().unwrap_or(idle_rx);
+        let (_keep_tcp_tx, idle_tcp_rx) = mpsc::channel(1);
+        let mut tcp_rx = self.wire.tcp.events_rx.take().unwrap_or(idle_tcp_rx);
         let mut kernel_fd: Option<AsyncFd<EventFd>> = None;
         let (_keep_lookup_tx, idle_lookups) = tokio::sync::mpsc::unbounded_channel();
         let mut lookups = self.hosts.take_receiver().unwrap_or(idle_lookups);
@@ -166,6 +168,7 @@ impl Pluto {
                     self.on_datagram(d.local, d.remote, &d.bytes);
                 }
                 Some(done) = lookups.recv() => self.on_lookup_answer(done),
+                Some(ev) = tcp_rx.recv() => self.on_tcp_event(ev),
                 ready = async {
                     match &kernel_fd {
                         Some(fd) => fd.readable().await.map(|mut g| g.clear_ready()),
@@ -500,6 +503,9 @@ impl Pluto {
             .filter(|a| listen.is_none() || listen == Some(*a))
             .collect();
         for e in self.wire.open_sockets(&addrs) {
+            r.log(format!("warning: {e}"));
+        }
+        for e in self.wire.tcp.open_listeners(&addrs) {
             r.log(format!("warning: {e}"));
         }
     }

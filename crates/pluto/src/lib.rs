@@ -31,6 +31,8 @@ pub mod server;
 pub mod sourceip;
 pub mod spec;
 pub mod status;
+pub mod tcp;
+pub mod tcp_conn;
 pub mod tunnels;
 pub mod updown;
 pub mod vti;
@@ -242,6 +244,7 @@ async fn run(opts: PlutoOptions) -> i32 {
         Err(e) => tracing::warn!("{e}; using {} bytes", ikesock::DEFAULT_IKE_SOCKET_BUFSIZE),
     }
     pluto.wire.listen = listen;
+    pluto.wire.tcp.listen = loaded.as_ref().is_some_and(|l| l.config.setup.listen_tcp);
     let mut startup = reply::Replier::detached();
     pluto.listen(&mut startup);
     pluto.reread_secrets(&mut startup);

@@ -49,6 +49,7 @@ impl Pluto {
             v.ike.total += 1;
             match self.wire.ike_sas.get(sa) {
                 Some(rec) => {
+                    let tcp = self.wire.tcp.has_stream(rec.info.remote);
                     v.ike.authenticated += 1;
                     if rec.info.remote_id == Identity::Null {
                         v.ike.anonymous += 1;
@@ -58,10 +59,11 @@ impl Pluto {
                         sa.0,
                         0,
                         format!(
-                            "#{}: \"{name}\":{} STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); {}REPLACE in {left}s; newest; idle;",
+                            "#{}: \"{name}\":{} STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); {}REPLACE in {left}s; newest; idle;{}",
                             sa.0,
-                            rec.info.remote.port(),
+                            if tcp { crate::tcp::TCP_PORT } else { rec.info.remote.port() },
                             rekey_words(self.wire.engine.ike_sa_rekey_at(*sa), now),
+                            if tcp { " TCP;" } else { "" },
                         ),
                     ));
                     v.states_json.push(serde_json::json!({
@@ -76,6 +78,7 @@ impl Pluto {
                         "remote_id": id_text(&rec.info.remote_id),
                         "algorithms": rec.info.suite.describe(),
                         "nat": rec.info.nat.encapsulate(),
+                        "transport": if tcp { "tcp" } else { "udp" },
                         "replace_in_s": left,
                     }));
                 }

@@ -314,6 +314,8 @@ pub fn conn_info(spec: &ConnSpec, local: &[IpAddr]) -> Result<ConnInfo, String> 
         retransmit_interval_ms: u64::try_from(spec.retransmit_interval.as_millis())
             .unwrap_or(u64::MAX),
         retransmit_timeout_secs: spec.retransmit_timeout.as_secs(),
+        iketcp: spec.enable_tcp.clone(),
+        iketcp_port: spec.tcp_remoteport.unwrap_or(crate::tcp::TCP_PORT),
         dpd_delay_secs: spec.dpddelay.map(|d| d.as_secs()).unwrap_or(0),
         dpd_action: spec.dpdaction.name().to_string(),
         encapsulation: spec.encapsulation.name().to_string(),

@@ -244,8 +244,8 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
         i.keyingtries
     ));
     emit(format_args!(
-        "   retransmit-interval: {}ms; retransmit-timeout: {}s; iketcp:no; iketcp-port:4500;",
-        i.retransmit_interval_ms, i.retransmit_timeout_secs
+        "   retransmit-interval: {}ms; retransmit-timeout: {}s; iketcp:{}; iketcp-port:{};",
+        i.retransmit_interval_ms, i.retransmit_timeout_secs, i.iketcp, i.iketcp_port
     ));
     emit(format_args!("   policy: {};", policy(i)));
     emit(format_args!(

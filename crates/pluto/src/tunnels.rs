@@ -115,6 +115,7 @@ impl Pluto {
     ) -> Result<ikeconn::Mapped, ikeconn::MapError> {
         let local = self.local_addrs();
         let mut mapped = ikeconn::map_connection(spec, &local, &self.credentials(), remote_host)?;
+        crate::tcp_conn::apply(&self.wire.tcp, spec, &mut mapped.conn);
         if self.omit_ike_auth_child {
             mapped.conn.childless = true;
         }
@@ -125,6 +126,7 @@ impl Pluto {
     /// data plane.
     pub fn forget_conn(&mut self, name: &str) {
         if let Some(id) = self.wire.conn_ids.remove(name) {
+            self.tcp_forget_conn(id);
             let _ = self.wire.engine.remove_connection(Instant::now(), id);
             self.pump();
             self.wire.remove_policies(id);
@@ -163,6 +165,7 @@ impl Pluto {
                 }
             }
         }
+        self.tcp_before_initiate(name);
         if let Some(h) = remote_host {
             // A different peer: the connection is re-added with it.
             self.forget_conn(name);
@@ -200,9 +203,14 @@ impl Pluto {
             );
             return;
         }
+        if let Err(why) = self.tcp_check_backend(name) {
+            r.fail(Rc::FATAL, why);
+            return;
+        }
         match self.wire.engine.initiate(Instant::now(), id) {
             Ok(sa) => {
                 self.wire.initiated.insert(sa);
+                self.tcp_after_initiate(name, id, sa);
                 if !asynchronous {
                     self.wire.park.get_or_insert_with(HashSet::new).insert(sa);
                 } else {
@@ -546,6 +554,7 @@ impl Pluto {
             match t {
                 Timer::Revive(conn) => self.revive(conn),
                 Timer::Keepalive => self.send_keepalives(now),
+                Timer::TcpFallback(conn, sa) => self.tcp_fallback(conn, sa),
                 Timer::SwitchPolicies(old) => {
                     if let Some(d) = self.wire.deferred.remove(&old) {
                         self.switch_policies(d);
@@ -571,6 +580,7 @@ impl Pluto {
         match self.wire.engine.initiate(Instant::now(), conn) {
             Ok(sa) => {
                 self.wire.initiated.insert(sa);
+                self.tcp_after_initiate(&name, conn, sa);
             }
             Err(e) => tracing::warn!("\"{name}\": cannot revive: {e}"),
         }
@@ -658,6 +668,7 @@ impl Pluto {
                     match self.wire.engine.initiate(Instant::now(), conn) {
                         Ok(sa) => {
                             self.wire.initiated.insert(sa);
+                            self.tcp_after_initiate(&name, conn, sa);
                         }
                         Err(e) => tracing::warn!("\"{name}\": cannot initiate on acquire: {e}"),
                     }
@@ -805,7 +816,9 @@ impl Pluto {
                 conn,
                 reason,
             } => {
-                self.wire.ike_sas.remove(&ike_sa);
+                if let Some(rec) = self.wire.ike_sas.remove(&ike_sa) {
+                    self.tcp_ike_sa_gone(rec.info.remote);
+                }
                 let name = self.wire.conn_names.get(&conn).cloned().unwrap_or_default();
                 if let Some(w) = self.wire.waiter_of(ike_sa) {
                     w.reply.fail(
@@ -1053,6 +1066,25 @@ impl Pluto {
                 return;
             }
         };
+        if let Err(e) = self.tcp_attach_child(info, sa) {
+            let why = format!(
+                "\"{name}\" #{}: cannot carry the Child SA over TCP: {e}",
+                info.child.0
+            );
+            tracing::error!("{why}");
+            if let Some(b) = self.wire.backend.as_mut() {
+                let _ = b.remove_child(sa);
+            }
+            if let Some(w) = self.wire.waiter_of(info.ike_sa) {
+                w.reply.fail(Rc::FATAL, why);
+                w.sas.remove(&info.ike_sa);
+            }
+            let _ = self
+                .wire
+                .engine
+                .terminate(Instant::now(), Target::ChildSa(info.child));
+            return;
+        }
         let src = self.route_source(&name, &local);
         // The pair knows its peer; only an explicit nexthop steers the route.
         // Orienting costs a scan of the host's addresses: only when an end

@@ -38,6 +38,9 @@ pub enum Timer {
     Revive(ConnId),
     /// Send NAT keepalives (RFC 3948 4) for SAs behind a NAT.
     Keepalive,
+    /// `enable-tcp=fallback`: start this IKE SA's negotiation again over
+    /// TCP if UDP got no answer yet.
+    TcpFallback(ConnId, IkeSaId),
     /// Move a connection's policies to the Child SA that replaced this
     /// one, if the rekey's initiator has not deleted it by now.
     SwitchPolicies(ChildSaId),
@@ -224,6 +227,8 @@ pub struct Wire {
     /// Rekeys answered by this end whose policies still protect with the
     /// old Child SA, by the old Child SA.
     pub deferred: HashMap<ChildSaId, DeferredSwitch>,
+    /// TCP encapsulation (RFC 8229): listeners and streams.
+    pub tcp: crate::tcp::TcpEncap,
 }
 
 impl std::fmt::Debug for Wire {
@@ -247,6 +252,7 @@ impl Wire {
     pub fn new() -> Self {
         let (udp_tx, udp_rx) = mpsc::channel(1024);
         Wire {
+            tcp: crate::tcp::TcpEncap::new(udp_tx.clone()),
             engine: Engine::new(
                 ike::EngineConfig::default(),
                 Box::new(ike::crypto::SystemRandom),
@@ -317,6 +323,7 @@ impl Wire {
                         tracing::warn!("IKE socket {local}: {e}");
                     }
                 }
+                self.tcp.set_injector(b.esp_injector());
                 self.backend = Some(b);
                 self.backend_error = None;
                 Ok(())
@@ -516,6 +523,9 @@ impl Wire {
     /// bound to its source address and port, else from one of the same
     /// port and family.
     pub fn send(&self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+        if self.tcp.send_ike(local, remote, payload) {
+            return;
+        }
         let port = if local.port() == backend::NAT_T_PORT || remote.port() == backend::NAT_T_PORT {
             backend::NAT_T_PORT
         } else {
@@ -603,6 +613,37 @@ impl Wire {
             .filter(|(w, _)| w.sas.contains(&sa))?;
         self.touched_waiters.push(key);
         Some(w)
+    }
+
+    /// Takes IKE SA `sa` out of its waiter (which keeps waiting) and
+    /// returns the waiter's key, for [`Wire::attach_waiter`].
+    pub fn detach_waiter(&mut self, sa: IkeSaId) -> Option<u64> {
+        let key = self.waiter_by_sa.remove(&sa)?;
+        if let Some((w, _)) = self.waiters.get_mut(&key) {
+            w.sas.remove(&sa);
+        }
+        // Not finished for being empty until it is attached again.
+        self.touched_waiters.retain(|k| *k != key);
+        Some(key)
+    }
+
+    /// Fails waiter `key` with `line` and finishes it (a waiter whose SAs
+    /// were detached and will not be attached again).
+    pub fn fail_waiter(&mut self, key: u64, line: String) {
+        if let Some((w, _)) = self.waiters.get_mut(&key) {
+            w.reply.fail(control::Rc::FATAL, line);
+            w.sas.clear();
+            self.touched_waiters.push(key);
+        }
+    }
+
+    /// Makes waiter `key` wait for IKE SA `sa` too.
+    pub fn attach_waiter(&mut self, key: u64, sa: IkeSaId) {
+        if let Some((w, sas)) = self.waiters.get_mut(&key) {
+            w.sas.insert(sa);
+            sas.push(sa);
+            self.waiter_by_sa.insert(sa, key);
+        }
     }
 
     /// Finishes the waiters with nothing left to wait for.
