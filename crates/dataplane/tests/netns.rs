@@ -327,6 +327,17 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
     v
 }
 
+/// `recv_from` that goes on after a signal (a socket read timeout makes
+/// Linux return EINTR instead of restarting the call).
+fn recv_from_retrying(sock: &std::net::UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr) {
+    loop {
+        match sock.recv_from(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r.unwrap(),
+        }
+    }
+}
+
 /// A TCP transfer through the tunnel: west sends `up` bytes to east, east checks
 /// them and sends `down` bytes back, west checks those.
 fn tcp_transfer(west: &str, east: &str, up: usize, down: usize) {
@@ -649,9 +660,9 @@ fn kernel_api_trap_drop_and_expire() {
             .unwrap();
         bound_tx.send(()).unwrap();
         let mut buf = [0u8; 2048];
-        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        let (n, _) = recv_from_retrying(&sock, &mut buf);
         let keepalive = buf[..n].to_vec();
-        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        let (n, from) = recv_from_retrying(&sock, &mut buf);
         (keepalive, buf[..n.min(4)].to_vec(), from)
     });
     bound_rx.recv_timeout(Duration::from_secs(20)).unwrap();
@@ -1088,7 +1099,7 @@ fn esp_leaves_from_the_socket_of_the_sa_local_address() {
         // IKE (non-ESP marker) to the second address.
         sock.send_to(b"\0\0\0\0hello", "192.0.2.11:4500").unwrap();
         let mut buf = [0u8; 2048];
-        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        let (n, from) = recv_from_retrying(&sock, &mut buf);
         (from, buf[..n.min(4)].to_vec())
     });
     bound_rx.recv_timeout(Duration::from_secs(20)).unwrap();

@@ -113,6 +113,18 @@ fn nflog_rules_follow_the_tunnel_and_count_its_packets() {
     assert!(nft_table(&net.west, "ferroswan_nflog_1").is_none());
     assert!(nft_table(&net.east, "ferroswan_nflog_all").is_none());
 
+    // Status shows the group as Libreswan does; east's connection has none.
+    let status = west.status();
+    assert!(
+        status.contains(
+            "\"tun\":   nflog-group: 5; mark: unset; vti-iface:unset; vti-routing:no; vti-shared:no; nic-offload:auto;"
+        ),
+        "{status}"
+    );
+    assert!(east
+        .status()
+        .contains("\"tun\":   nflog-group: unset; mark: unset;"));
+
     west.auto(&["--up", "tun"], 0);
     let table = nft_table(&net.west, "ferroswan_nflog_1").expect("the connection's table at up");
     assert!(

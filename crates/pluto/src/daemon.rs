@@ -668,6 +668,7 @@ impl Pluto {
             setup: &self.setup,
             interfaces: &self.interfaces,
             conns: self.db.sorted(),
+            extras: &self.wire.extras,
             pid: self.pid,
             sas,
         };

@@ -50,6 +50,8 @@ pub struct StatusView<'a> {
     pub interfaces: &'a [InterfaceAddr],
     /// Connections sorted by name.
     pub conns: Vec<&'a Connection>,
+    /// Their marks, VTI devices and NFLOG groups.
+    pub extras: &'a crate::connext::Extras,
     /// Daemon's pid.
     pub pid: u32,
     /// IKE and IPsec SAs.
@@ -191,7 +193,12 @@ fn policy(info: &ConnInfo) -> String {
 }
 
 /// Writes one connection block (Libreswan's layout) to `r`.
-fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
+fn conn_block(
+    r: &mut Replier,
+    c: &Connection,
+    x: Option<&crate::connext::ConnExtras>,
+    line: &mut String,
+) {
     let i = &c.info;
     let q = format!("\"{}\":", i.name);
     let mut emit = |text: std::fmt::Arguments<'_>| {
@@ -248,6 +255,7 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
         i.retransmit_interval_ms, i.retransmit_timeout_secs, i.iketcp, i.iketcp_port
     ));
     emit(format_args!("   policy: {};", policy(i)));
+    emit(format_args!("   {}", extras_words(x)));
     emit(format_args!(
         "   our idtype: {}; our id={}; their idtype: {}; their id={}",
         id_type(i.this.shown_id()),
@@ -286,6 +294,33 @@ fn conn_block(r: &mut Replier, c: &Connection, line: &mut String) {
     if let Some(newest) = &c.newest_esp_algorithms {
         emit(format_args!("   ESP algorithm newest: {newest}"));
     }
+}
+
+/// Libreswan's `nflog-group: ...; mark: ...; vti-iface:...; ...` words of
+/// a connection (marks as `IN/MASK, OUT/MASK`).
+fn extras_words(x: Option<&crate::connext::ConnExtras>) -> String {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let nflog = x
+        .and_then(|x| x.nflog_group)
+        .map(|g| g.to_string())
+        .unwrap_or_else(|| "unset".into());
+    let mark = x
+        .filter(|x| !x.marks.is_none())
+        .map(|x| {
+            let m = |m: Option<dataplane::XfrmMark>| {
+                let m = m.unwrap_or(dataplane::XfrmMark { value: 0, mask: 0 });
+                format!("{}/{:#08x}", m.value, m.mask)
+            };
+            format!("{}, {}", m(x.marks.inbound), m(x.marks.outbound))
+        })
+        .unwrap_or_else(|| "unset".into());
+    let vti = x.and_then(|x| x.vti.as_ref());
+    format!(
+        "nflog-group: {nflog}; mark: {mark}; vti-iface:{}; vti-routing:{}; vti-shared:{}; nic-offload:auto;",
+        vti.map(|v| v.interface.as_str()).unwrap_or("unset"),
+        yes_no(vti.is_some_and(|v| v.routing)),
+        yes_no(vti.is_some_and(|v| v.shared)),
+    )
 }
 
 /// An IKE SA's algorithms as Libreswan's status names them:
@@ -394,7 +429,7 @@ pub fn render_text(r: &mut Replier, v: &StatusView<'_>) {
     r.info(BLANK);
     let mut line = String::with_capacity(256);
     for c in &v.conns {
-        conn_block(r, c, &mut line);
+        conn_block(r, c, v.extras.get(&c.info.name), &mut line);
     }
     if !v.conns.is_empty() {
         r.info(BLANK);
@@ -567,6 +602,37 @@ pub fn render_json(v: &StatusView<'_>) -> Result<String, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marks_vti_and_nflog_in_libreswan_words() {
+        assert_eq!(
+            extras_words(None),
+            "nflog-group: unset; mark: unset; vti-iface:unset; vti-routing:no; vti-shared:no; nic-offload:auto;"
+        );
+        let x = crate::connext::ConnExtras {
+            marks: dataplane::Marks {
+                inbound: Some(dataplane::XfrmMark {
+                    value: 20,
+                    mask: u32::MAX,
+                }),
+                outbound: Some(dataplane::XfrmMark {
+                    value: 21,
+                    mask: 0xff,
+                }),
+            },
+            vti: Some(crate::connext::VtiSpec {
+                interface: "vti1".into(),
+                routing: true,
+                shared: false,
+                address: None,
+            }),
+            nflog_group: Some(4),
+        };
+        assert_eq!(
+            extras_words(Some(&x)),
+            "nflog-group: 4; mark: 20/0xffffffff, 21/0x0000ff; vti-iface:vti1; vti-routing:yes; vti-shared:no; nic-offload:auto;"
+        );
+    }
 
     #[test]
     fn sa_algorithms_in_libreswan_words() {
