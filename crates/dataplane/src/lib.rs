@@ -30,7 +30,7 @@ pub use net::IpNet;
 pub use selector::{PortRange, ProtoPort, Selector};
 pub use stats::DataplaneStats;
 pub use tcp_encap::{EspInjector, EspSink};
-pub use userspace::{UdpSource, Userspace, UserspaceConfig};
+pub use userspace::{split_local_routing_table, UdpSource, Userspace, UserspaceConfig};
 pub use xfrm::{XfrmKernel, XfrmKernelConfig};
 
 /// Moves the calling thread into the named network namespace

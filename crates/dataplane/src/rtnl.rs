@@ -349,6 +349,26 @@ impl RouteSocket {
         v4.and(v6)
     }
 
+    /// Makes the kernel split its IPv4 `local` and `main` routing tables
+    /// now, by adding `rule` and removing it again. A network namespace
+    /// without routing rules of its own keeps local routes inside `main`;
+    /// the first rule added splits them, and a packet to a local address
+    /// that arrives in that instant finds no local route and is dropped
+    /// (counted as IpInAddrErrors). The daemon does this before it listens
+    /// for IKE, so the split cannot drop a peer's IKE_SA_INIT when the data
+    /// plane adds its rules at the first tunnel. The tables stay split. A
+    /// rule already there (EEXIST) means they are split already.
+    pub fn split_local_table(&self, rule: BypassRule) -> io::Result<()> {
+        let family = libc::AF_INET as u8;
+        let seq = self.next_seq();
+        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        match self.request(&rule_message(RTM_NEWRULE, flags, seq, family, rule), seq) {
+            Ok(()) => self.delete_rule(family, rule),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn delete_rule(&self, family: u8, rule: BypassRule) -> io::Result<()> {
         let seq = self.next_seq();
         let flags = NLM_F_REQUEST | NLM_F_ACK;

@@ -197,6 +197,24 @@ pub struct Userspace {
     worker: Option<JoinHandle<()>>,
 }
 
+/// Splits the kernel's IPv4 `local` and `main` routing tables in the
+/// calling thread's network namespace before the daemon listens for IKE
+/// (see `RouteSocket::split_local_table`): the userspace data plane's first
+/// routing rule, added at the first tunnel, would otherwise split them
+/// then and drop packets to local addresses arriving in that instant, such
+/// as a peer's IKE_SA_INIT. Uses (and removes again) `config`'s bypass rule.
+pub fn split_local_routing_table(config: &UserspaceConfig) -> Result<()> {
+    let socket = RouteSocket::open(config.route_table)
+        .map_err(|e| DataplaneError::io("opening a NETLINK_ROUTE socket", e))?;
+    socket
+        .split_local_table(BypassRule {
+            mark: config.bypass_mark,
+            table: config.route_table,
+            pref: config.rule_pref,
+        })
+        .map_err(|e| DataplaneError::io("adding and removing a routing rule", e))
+}
+
 impl Userspace {
     /// Creates the TUN device, brings it up with its addresses, opens the
     /// sockets and starts the worker thread.

@@ -1334,3 +1334,39 @@ fn tcp_sink_and_injector_carry_esp_between_two_data_planes() {
         "ESP went over the veth instead of the sinks"
     );
 }
+
+/// `split_local_routing_table` leaves no rule behind, can run again, and
+/// keeps a bypass rule that is already there (a data plane's own).
+#[test]
+fn splitting_the_local_table_leaves_the_rules_as_they_were() {
+    require_root!();
+    let p = Pair::new();
+    let rules = |p: &Pair| {
+        String::from_utf8_lossy(&p.exec(&p.west, &["ip", "-4", "rule", "show"]).stdout).into_owned()
+    };
+    let before = rules(&p);
+    let west = p.west.clone();
+    let split = move || {
+        let west = west.clone();
+        std::thread::spawn(move || {
+            enter_netns(&west).unwrap();
+            dataplane::split_local_routing_table(&UserspaceConfig::new("fst0"))
+        })
+        .join()
+        .unwrap()
+    };
+    split().expect("split");
+    split().expect("split again");
+    assert_eq!(rules(&p), before, "a rule was left behind");
+    // With the bypass rule present (table 4500, pref 100), it stays.
+    run(&[
+        "ip", "-n", &p.west, "rule", "add", "not", "fwmark", "0x4500", "lookup", "4500", "pref",
+        "100",
+    ]);
+    split().expect("split with the rule there");
+    let after = rules(&p);
+    assert!(
+        after.contains("100:\tnot from all fwmark 0x4500 lookup 4500"),
+        "{after}"
+    );
+}

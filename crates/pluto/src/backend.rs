@@ -107,6 +107,21 @@ impl Backend {
         Ok(())
     }
 
+    /// Before the daemon first listens for IKE: when the userspace data
+    /// plane may be used (`protostack=userspace`, or the default, which
+    /// falls back to it), has the kernel split its local and main routing
+    /// tables now rather than when that data plane adds its first rule
+    /// (which would drop packets to this host arriving in that instant:
+    /// `dataplane::split_local_routing_table`). A failure is returned for
+    /// the log; nothing depends on it.
+    pub fn prepare_routing(protostack: Protostack) -> Result<(), BackendError> {
+        if let Protostack::Xfrm { explicit: true } = protostack {
+            return Ok(());
+        }
+        dataplane::split_local_routing_table(&UserspaceConfig::new(USERSPACE_TUN))?;
+        Ok(())
+    }
+
     /// Opens the data plane `protostack` asks for (see the module docs),
     /// given the daemon's port-4500 sockets (one per local address).
     pub fn open(protostack: Protostack, nat_t: Vec<UdpSocket>) -> Result<Backend, BackendError> {

@@ -502,6 +502,12 @@ impl Pluto {
             .into_iter()
             .filter(|a| listen.is_none() || listen == Some(*a))
             .collect();
+        if !self.wire.routing_prepared {
+            self.wire.routing_prepared = true;
+            if let Err(e) = crate::backend::Backend::prepare_routing(self.wire.protostack) {
+                r.log(format!("warning: {e}"));
+            }
+        }
         for e in self.wire.open_sockets(&addrs) {
             r.log(format!("warning: {e}"));
         }

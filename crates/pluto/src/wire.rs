@@ -156,6 +156,8 @@ pub struct Wire {
     /// `protostack=`: which data plane to open when the first tunnel
     /// needs one.
     pub protostack: backend::Protostack,
+    /// Whether `Backend::prepare_routing` ran (before the first sockets).
+    pub routing_prepared: bool,
     /// `listen=` (the daemon opens sockets only on this address,
     /// `Pluto::open_sockets`).
     pub listen: Option<IpAddr>,
@@ -260,6 +262,7 @@ impl Wire {
             backend: None,
             backend_error: None,
             protostack: backend::Protostack::Xfrm { explicit: false },
+            routing_prepared: false,
             listen: None,
             sockets: HashMap::new(),
             nat_t_readers: HashMap::new(),
