@@ -133,6 +133,12 @@ fn up_ping_tcp_esp_only_and_down_on_both() {
     let brief =
         String::from_utf8_lossy(&east.ipsec(&["whack", "--briefstatus"]).stdout).into_owned();
     assert!(brief.contains("IKE SAs: total(1)"), "{brief}");
+    // briefstatus counts without building the states: the same totals as
+    // the full status.
+    let full = east.status();
+    for line in brief.lines().filter(|l| l.contains("SAs: total(")) {
+        assert!(full.contains(line), "{line} not in:\n{full}");
+    }
     let states =
         String::from_utf8_lossy(&east.ipsec(&["whack", "--showstates"]).stdout).into_owned();
     assert!(

@@ -669,6 +669,11 @@ impl Pluto {
     }
 
     fn status(&mut self, kind: StatusKind, json: bool, r: &mut Replier) {
+        if let (StatusKind::Brief, false) = (kind, json) {
+            let (ike, ipsec) = self.sa_counts();
+            status::render_brief(r, &ike, &ipsec);
+            return;
+        }
         let sas = self.sa_view();
         let view = StatusView {
             setup: &self.setup,

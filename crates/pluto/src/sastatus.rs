@@ -2,7 +2,7 @@
 //! (`ipsec status`, `showstates`, `trafficstatus`, `briefstatus`, JSON).
 
 use crate::daemon::Pluto;
-use crate::status::SaView;
+use crate::status::{IkeSaCounts, IpsecSaCounts, SaView};
 use crate::tunnels::id_text;
 use ike::engine::{Identity, IkeSaId};
 use std::time::Instant;
@@ -23,6 +23,35 @@ fn rekey_words(rekey_at: Option<Instant>, now: Instant) -> String {
 }
 
 impl Pluto {
+    /// The SA totals alone (`ipsec briefstatus`), the same numbers as
+    /// [`Pluto::sa_view`] without building any line or asking the data
+    /// plane for counters: cheap enough to poll.
+    pub fn sa_counts(&self) -> (IkeSaCounts, IpsecSaCounts) {
+        let mut ike = IkeSaCounts::default();
+        for id in self.wire.conn_ids.values() {
+            for sa in self.wire.engine.ike_sas_of(*id) {
+                ike.total += 1;
+                match self.wire.ike_sas.get(&sa) {
+                    Some(rec) => {
+                        ike.authenticated += 1;
+                        if rec.info.remote_id == Identity::Null {
+                            ike.anonymous += 1;
+                        }
+                    }
+                    None if !self.wire.was_established.contains(&sa) => ike.half_open += 1,
+                    None => {}
+                }
+            }
+        }
+        let n = self.wire.children.len() as u64;
+        let ipsec = IpsecSaCounts {
+            total: n,
+            authenticated: n,
+            ..IpsecSaCounts::default()
+        };
+        (ike, ipsec)
+    }
+
     /// The SAs as status shows them.
     pub fn sa_view(&mut self) -> SaView {
         let now = Instant::now();
