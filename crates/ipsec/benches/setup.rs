@@ -441,22 +441,29 @@ fn ferroswan_run(n: usize, mode: FsMode, timeout: Duration, last: bool) -> Resul
             } else {
                 "serial: control socket, blocking"
             };
+            // The control-socket mode keeps one connection for all N
+            // requests, as a vici client does.
+            let mut conn = match mode {
+                FsMode::SerialSocket => {
+                    Some(UnixStream::connect(&sock).map_err(|e| format!("connect: {e}"))?)
+                }
+                _ => None,
+            };
             for i in 1..=n {
                 if Instant::now() >= deadline {
                     run.failed += n + 1 - i;
                     break;
                 }
                 let a = Instant::now();
-                let ok = if mode == FsMode::SerialCli {
-                    ipsec_cmd(&sock)
+                let ok = match conn.as_mut() {
+                    None => ipsec_cmd(&sock)
                         .args(["--up", &format!("bench-{i}")])
                         .status()
                         .map(|s| s.success())
-                        .unwrap_or(false)
-                } else {
-                    west.request(&initiate(format!("bench-{i}"), false))
+                        .unwrap_or(false),
+                    Some(c) => send_and_read(c, &initiate(format!("bench-{i}"), false))
                         .map(|(failed, _)| !failed)
-                        .unwrap_or(false)
+                        .unwrap_or(false),
                 };
                 run.lat.push(a.elapsed());
                 if !ok {

@@ -604,6 +604,27 @@ fn malformed_requests_do_not_hurt() {
     let o = d.ipsec(&["auto", "--status"]);
     expect(&o, 0);
     assert!(out(&o).contains("Total IPsec connections: loaded 2"));
+    // After a reply's final line the connection takes another request;
+    // garbage after it gets an error and the connection closes.
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    for _ in 0..2 {
+        let req = control::Request::Status {
+            kind: control::StatusKind::Brief,
+            json: false,
+        };
+        control::write_request(&mut s, &req).unwrap();
+        let mut text = String::new();
+        let rc = control::read_reply(&mut reader, |l| text.push_str(&format!("{l:?}\n")))
+            .expect("a whole reply");
+        assert_eq!(rc, control::Rc::OK, "{text}");
+        assert!(text.contains("IKE SAs: total(0)"), "{text}");
+    }
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(rest.ends_with("=050\n"), "{rest}");
 }
 
 #[test]

@@ -203,44 +203,54 @@ async fn client(mut stream: UnixStream, commands: mpsc::Sender<ControlCommand>, 
         .await;
         return;
     }
-    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(FrameError::Truncated { got: 0, .. })) => {
-            // Connected and closed without a byte: a liveness probe.
-            tracing::debug!("control socket: client closed without a request");
+    // A client may send further requests on the same connection once it
+    // has read a reply's final line (`ipsec` sends one and closes; a
+    // program driving the daemon keeps one connection, as a vici client
+    // does). An idle connection is closed after REQUEST_TIMEOUT.
+    let mut first = true;
+    loop {
+        let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(FrameError::Truncated { got: 0, .. })) => {
+                if first {
+                    // Connected and closed without a byte: a liveness probe.
+                    tracing::debug!("control socket: client closed without a request");
+                }
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("control socket: {e}");
+                send_error(&mut stream, Rc::BADWHACKMESSAGE, &e.to_string()).await;
+                return;
+            }
+            Err(_) if !first => return,
+            Err(_) => {
+                send_error(
+                    &mut stream,
+                    Rc::BADWHACKMESSAGE,
+                    "truncated request: no complete request within 10s",
+                )
+                .await;
+                return;
+            }
+        };
+        first = false;
+        tracing::debug!("control request from uid {uid}: {}", request.op_name());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let command = ControlCommand {
+            request,
+            reply: Replier::new(tx),
+        };
+        if commands.send(command).await.is_err() {
+            send_error(&mut stream, Rc::INTERNAL_ERROR, "pluto is shutting down").await;
             return;
         }
-        Ok(Err(e)) => {
-            tracing::warn!("control socket: {e}");
-            send_error(&mut stream, Rc::BADWHACKMESSAGE, &e.to_string()).await;
-            return;
+        while let Some(chunk) = rx.recv().await {
+            if stream.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
         }
-        Err(_) => {
-            send_error(
-                &mut stream,
-                Rc::BADWHACKMESSAGE,
-                "truncated request: no complete request within 10s",
-            )
-            .await;
-            return;
-        }
-    };
-    tracing::debug!("control request from uid {uid}: {}", request.op_name());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let command = ControlCommand {
-        request,
-        reply: Replier::new(tx),
-    };
-    if commands.send(command).await.is_err() {
-        send_error(&mut stream, Rc::INTERNAL_ERROR, "pluto is shutting down").await;
-        return;
     }
-    while let Some(chunk) = rx.recv().await {
-        if stream.write_all(chunk.as_bytes()).await.is_err() {
-            return;
-        }
-    }
-    let _ = stream.shutdown().await;
 }
 
 #[cfg(test)]
