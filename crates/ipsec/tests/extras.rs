@@ -12,19 +12,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{can_run, wait_ping, Daemon};
+use common::{can_run, tun_config, wait_ping, Daemon};
 use testkit::{wait_until, NetPair, Netns};
 
 const SECRETS: &str = "@west @east : PSK \"extras test secret, not for production\"\n";
-
-fn config(setup: &str, extra: &str) -> String {
-    format!(
-        "config setup\n\tprotostack=userspace\n\tlogtime=no\n{setup}\n\
-         conn tun\n\tleft=192.0.2.1\n\tleftid=@west\n\tleftsubnet=10.1.0.0/16\n\
-         \tright=192.0.2.2\n\trightid=@east\n\trightsubnet=10.2.0.0/16\n\
-         \tauthby=secret\n{extra}\tauto=add\n"
-    )
-}
 
 /// `nft list table inet NAME` in `ns`, or None when there is no such table.
 fn nft_table(ns: &Netns, name: &str) -> Option<String> {
@@ -66,7 +57,7 @@ fn marks_and_vti_are_refused_without_xfrm() {
         return;
     }
     let ns = Netns::new("xmark").expect("namespace");
-    let conf = config("", "\tmark=20/0xffffffff\n")
+    let conf = tun_config("", "\tmark=20/0xffffffff\n")
         + "conn vti\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\
            \tmark-in=20\n\tmark-out=21\n\tvti-interface=vti7\n\tauto=ignore\n\n\
            conn plain\n\tleft=192.0.2.1\n\tright=192.0.2.3\n\tauthby=secret\n\
@@ -100,10 +91,10 @@ fn nflog_rules_follow_the_tunnel_and_count_its_packets() {
     let net = NetPair::new().expect("namespaces");
     let west = Daemon::start(
         &net.west,
-        &config("\tnflog-all=7\n", "\tnflog-group=5\n"),
+        &tun_config("\tnflog-all=7\n", "\tnflog-group=5\n"),
         SECRETS,
     );
-    let east = Daemon::start(&net.east, &config("", ""), SECRETS);
+    let east = Daemon::start(&net.east, &tun_config("", ""), SECRETS);
     // nflog-all: one table for the daemon from start-up, on the TUN device.
     let all = nft_table(&net.west, "ferroswan_nflog_all").expect("nflog-all table");
     assert!(
@@ -194,7 +185,7 @@ fn xfrm_nflog_rules_load_into_nftables() {
     }
     let ns = Netns::new("xnflog").expect("namespace");
     let c = conf::Config::parse_str(
-        &config("", "\tnflog-group=5\n"),
+        &tun_config("", "\tnflog-group=5\n"),
         std::path::Path::new("/t/ipsec.conf"),
         &conf::LoadOptions::default(),
     )

@@ -16,28 +16,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{add_second_inner_addresses, can_run, ping_once, wait_ping, Daemon, IPSEC};
+use common::{add_second_inner_addresses, can_run, conn, ping_once, wait_ping, Daemon, IPSEC};
 use testkit::{wait_until, NetPair, Netns};
 
 const SECRETS: &str = "@west @east : PSK \"hosts test secret, not for production\"\n";
-
-/// `conn NAME` between west and east for these subnets, with `extra`
-/// lines (each `\tkey=value\n`).
-fn conn(name: &str, left: &str, right: &str, subnets: (&str, &str), extra: &str) -> String {
-    format!(
-        "conn {name}\n\
-         \tleft={left}\n\
-         \tleftid=@west\n\
-         \tleftsubnet={}\n\
-         \tright={right}\n\
-         \trightid=@east\n\
-         \trightsubnet={}\n\
-         \tauthby=secret\n\
-         {extra}\
-         \tauto=add\n\n",
-        subnets.0, subnets.1
-    )
-}
 
 fn setup() -> String {
     "config setup\n\tprotostack=userspace\n\tlogtime=no\n\n".to_string()

@@ -9,28 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{add_second_inner_addresses, can_run, wait_ping, Capture, Daemon};
+use common::{add_second_inner_addresses, can_run, conn, wait_ping, Capture, Daemon};
 use testkit::{wait_until, NetPair, Netns};
 
 const SECRETS: &str = "@west @east : PSK \"ports test secret, not for production\"\n";
-
-/// `conn NAME` between west and east for these subnets, with `extra`
-/// lines (each `\tkey=value\n`).
-fn conn(name: &str, left: &str, right: &str, subnets: (&str, &str), extra: &str) -> String {
-    format!(
-        "conn {name}\n\
-         \tleft={left}\n\
-         \tleftid=@west\n\
-         \tleftsubnet={}\n\
-         \tright={right}\n\
-         \trightid=@east\n\
-         \trightsubnet={}\n\
-         \tauthby=secret\n\
-         {extra}\
-         \tauto=add\n\n",
-        subnets.0, subnets.1
-    )
-}
 
 fn setup(extra: &str) -> String {
     format!("config setup\n\tprotostack=userspace\n\tlogtime=no\n{extra}\n")

@@ -15,21 +15,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::nat::have_nft;
-use common::{can_run, tcp_echo, wait_ping, Capture, Daemon};
+use common::{can_run, tcp_echo, tun_config, wait_ping, Capture, Daemon};
 use testkit::{NetPair, Netns};
 
 const SECRETS: &str = "@west @east : PSK \"tcp test secret, not for production\"\n";
-
-/// The configuration of one side: `setup` goes into `config setup`,
-/// `extra` into the connection.
-fn conf(setup: &str, extra: &str) -> String {
-    format!(
-        "config setup\n\tprotostack=userspace\n\tlogtime=no\n{setup}\n\
-         conn tun\n\tleft=192.0.2.1\n\tleftid=@west\n\tleftsubnet=10.1.0.0/16\n\
-         \tright=192.0.2.2\n\trightid=@east\n\trightsubnet=10.2.0.0/16\n\
-         \tauthby=secret\n\tauto=add\n{extra}"
-    )
-}
 
 /// Drops every UDP packet in and out of `ns` (IKE on 500/4500 and
 /// ESP-in-UDP cannot pass); raw ESP is dropped too.
@@ -125,10 +114,10 @@ fn ike_and_esp_over_tcp_only() {
     let net = NetPair::new().expect("namespaces");
     block_udp(&net.east);
     // The same connection on both sides (as users write it), east listens.
-    let west = Daemon::start(&net.west, &conf("", "\tenable-tcp=yes\n"), SECRETS);
+    let west = Daemon::start(&net.west, &tun_config("", "\tenable-tcp=yes\n"), SECRETS);
     let east = Daemon::start(
         &net.east,
-        &conf("\tlisten-tcp=yes\n", "\tenable-tcp=yes\n"),
+        &tun_config("\tlisten-tcp=yes\n", "\tenable-tcp=yes\n"),
         SECRETS,
     );
     let cap = Capture::start(&net.east, &net.east_if);
@@ -208,8 +197,12 @@ fn fallback_uses_udp_when_it_works_and_tcp_when_it_is_blocked() {
         return;
     }
     let net = NetPair::new().expect("namespaces");
-    let west = Daemon::start(&net.west, &conf("", "\tenable-tcp=fallback\n"), SECRETS);
-    let east = Daemon::start(&net.east, &conf("\tlisten-tcp=yes\n", ""), SECRETS);
+    let west = Daemon::start(
+        &net.west,
+        &tun_config("", "\tenable-tcp=fallback\n"),
+        SECRETS,
+    );
+    let east = Daemon::start(&net.east, &tun_config("\tlisten-tcp=yes\n", ""), SECRETS);
     // UDP open: IKE and ESP stay on UDP.
     let out = west.auto(&["--up", "tun"], 0);
     assert!(
@@ -259,8 +252,8 @@ fn tcp_towards_a_peer_without_listen_tcp_fails_quickly() {
         return;
     }
     let net = NetPair::new().expect("namespaces");
-    let west = Daemon::start(&net.west, &conf("", "\tenable-tcp=yes\n"), SECRETS);
-    let _east = Daemon::start(&net.east, &conf("", ""), SECRETS);
+    let west = Daemon::start(&net.west, &tun_config("", "\tenable-tcp=yes\n"), SECRETS);
+    let _east = Daemon::start(&net.east, &tun_config("", ""), SECRETS);
     let t = Instant::now();
     let out = west.auto(&["--up", "tun"], 56);
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
@@ -307,8 +300,8 @@ fn garbage_on_the_tcp_port_closes_that_stream_only() {
     }
     let net = NetPair::new().expect("namespaces");
     block_udp(&net.east);
-    let west = Daemon::start(&net.west, &conf("", "\tenable-tcp=yes\n"), SECRETS);
-    let east = Daemon::start(&net.east, &conf("\tlisten-tcp=yes\n", ""), SECRETS);
+    let west = Daemon::start(&net.west, &tun_config("", "\tenable-tcp=yes\n"), SECRETS);
+    let east = Daemon::start(&net.east, &tun_config("\tlisten-tcp=yes\n", ""), SECRETS);
     west.auto(&["--up", "tun"], 0);
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping over TCP");
     // A wrong prefix.
@@ -342,13 +335,13 @@ fn a_broken_stream_is_opened_again_by_the_initiator() {
     block_udp(&net.east);
     let west = Daemon::start(
         &net.west,
-        &conf(
+        &tun_config(
             "",
             "\tenable-tcp=yes\n\tdpddelay=1s\n\tretransmit-timeout=20s\n",
         ),
         SECRETS,
     );
-    let east = Daemon::start(&net.east, &conf("\tlisten-tcp=yes\n", ""), SECRETS);
+    let east = Daemon::start(&net.east, &tun_config("\tlisten-tcp=yes\n", ""), SECRETS);
     west.auto(&["--up", "tun"], 0);
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping over TCP");
     // East answers west's next segment with a reset: west's stream breaks.
@@ -409,8 +402,16 @@ fn ike_and_esp_over_tcp_between_ipv6_addresses() {
         c.replace("\tleft=192.0.2.1\n", "\tleft=2001:db8:6::1\n")
             .replace("\tright=192.0.2.2\n", "\tright=2001:db8:6::2\n")
     };
-    let west = Daemon::start(&net.west, &v6(conf("", "\tenable-tcp=yes\n")), SECRETS);
-    let east = Daemon::start(&net.east, &v6(conf("\tlisten-tcp=yes\n", "")), SECRETS);
+    let west = Daemon::start(
+        &net.west,
+        &v6(tun_config("", "\tenable-tcp=yes\n")),
+        SECRETS,
+    );
+    let east = Daemon::start(
+        &net.east,
+        &v6(tun_config("\tlisten-tcp=yes\n", "")),
+        SECRETS,
+    );
     let out = west.auto(&["--up", "tun"], 0);
     assert!(
         out.contains("sent IKE_SA_INIT request to [2001:db8:6::2]:4500"),
@@ -442,10 +443,10 @@ fn tcp_remoteport_reaches_the_peer_on_another_port() {
     assert!(child.wait().expect("nft").success());
     let west = Daemon::start(
         &net.west,
-        &conf("", "\tenable-tcp=yes\n\ttcp-remoteport=443\n"),
+        &tun_config("", "\tenable-tcp=yes\n\ttcp-remoteport=443\n"),
         SECRETS,
     );
-    let east = Daemon::start(&net.east, &conf("\tlisten-tcp=yes\n", ""), SECRETS);
+    let east = Daemon::start(&net.east, &tun_config("\tlisten-tcp=yes\n", ""), SECRETS);
     let out = west.auto(&["--up", "tun"], 0);
     assert!(
         out.contains("sent IKE_SA_INIT request to 192.0.2.2:443"),

@@ -1001,6 +1001,20 @@ impl Pluto {
         }
     }
 
+    /// A negotiated Child SA could not be installed: says `why` to the log
+    /// and to the waiting `--up`, and deletes the Child SA.
+    fn child_install_failed(&mut self, info: &ike::engine::ChildSaInfo, why: String) {
+        tracing::error!("{why}");
+        if let Some(w) = self.wire.waiter_of(info.ike_sa) {
+            w.reply.fail(Rc::FATAL, why);
+            w.sas.remove(&info.ike_sa);
+        }
+        let _ = self
+            .wire
+            .engine
+            .terminate(Instant::now(), Target::ChildSa(info.child));
+    }
+
     fn child_up(
         &mut self,
         info: &ike::engine::ChildSaInfo,
@@ -1050,39 +1064,27 @@ impl Pluto {
         let (sa, local, remote) = match installed {
             Ok(x) => x,
             Err(e) => {
-                let why = format!(
-                    "\"{name}\" #{}: cannot install the Child SA: {e}",
-                    info.child.0
+                self.child_install_failed(
+                    info,
+                    format!(
+                        "\"{name}\" #{}: cannot install the Child SA: {e}",
+                        info.child.0
+                    ),
                 );
-                tracing::error!("{why}");
-                if let Some(w) = self.wire.waiter_of(info.ike_sa) {
-                    w.reply.fail(Rc::FATAL, why);
-                    w.sas.remove(&info.ike_sa);
-                }
-                let _ = self
-                    .wire
-                    .engine
-                    .terminate(Instant::now(), Target::ChildSa(info.child));
                 return;
             }
         };
         if let Err(e) = self.tcp_attach_child(info, sa) {
-            let why = format!(
-                "\"{name}\" #{}: cannot carry the Child SA over TCP: {e}",
-                info.child.0
-            );
-            tracing::error!("{why}");
             if let Some(b) = self.wire.backend.as_mut() {
                 let _ = b.remove_child(sa);
             }
-            if let Some(w) = self.wire.waiter_of(info.ike_sa) {
-                w.reply.fail(Rc::FATAL, why);
-                w.sas.remove(&info.ike_sa);
-            }
-            let _ = self
-                .wire
-                .engine
-                .terminate(Instant::now(), Target::ChildSa(info.child));
+            self.child_install_failed(
+                info,
+                format!(
+                    "\"{name}\" #{}: cannot carry the Child SA over TCP: {e}",
+                    info.child.0
+                ),
+            );
             return;
         }
         let src = self.route_source(&name, &local);

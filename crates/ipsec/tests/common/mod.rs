@@ -16,6 +16,41 @@ use testkit::{wait_until, NetPair, Netns, TempDir};
 /// The binary under test.
 pub const IPSEC: &str = env!("CARGO_BIN_EXE_ipsec");
 
+/// `conn NAME` between west (`@west`) and east (`@east`) with a PSK, for
+/// these subnets, with `extra` lines (each `\tkey=value\n`) and
+/// `auto=add`.
+pub fn conn(name: &str, left: &str, right: &str, subnets: (&str, &str), extra: &str) -> String {
+    format!(
+        "conn {name}\n\
+         \tleft={left}\n\
+         \tleftid=@west\n\
+         \tleftsubnet={}\n\
+         \tright={right}\n\
+         \trightid=@east\n\
+         \trightsubnet={}\n\
+         \tauthby=secret\n\
+         {extra}\
+         \tauto=add\n\n",
+        subnets.0, subnets.1
+    )
+}
+
+/// A configuration with the userspace data plane, `setup` lines in
+/// `config setup`, and connection `tun` (192.0.2.1 10.1.0.0/16 <->
+/// 192.0.2.2 10.2.0.0/16, PSK) with `extra` lines.
+pub fn tun_config(setup: &str, extra: &str) -> String {
+    format!(
+        "config setup\n\tprotostack=userspace\n\tlogtime=no\n{setup}\n{}",
+        conn(
+            "tun",
+            "192.0.2.1",
+            "192.0.2.2",
+            ("10.1.0.0/16", "10.2.0.0/16"),
+            extra
+        )
+    )
+}
+
 /// True when the test can run here (root); prints why not otherwise.
 pub fn can_run(test: &str) -> bool {
     !testkit::skip_unless_root(test)
