@@ -379,24 +379,7 @@ fn ike_and_esp_over_tcp_between_ipv6_addresses() {
         return;
     }
     let net = NetPair::new().expect("namespaces");
-    for (ns, ifname, a) in [
-        (&net.west, &net.west_if, "2001:db8:6::1/64"),
-        (&net.east, &net.east_if, "2001:db8:6::2/64"),
-    ] {
-        ns.exec_ok(&["ip", "addr", "add", a, "dev", ifname, "nodad"])
-            .expect("IPv6 address");
-    }
-    testkit::wait_until(
-        Duration::from_secs(10),
-        "IPv6 between the namespaces",
-        || {
-            net.west
-                .exec(&["ping", "-6", "-c1", "-W1", "2001:db8:6::2"])
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        },
-    )
-    .expect("IPv6 link");
+    common::add_ipv6_outer_addresses(&net);
     block_udp(&net.east);
     let v6 = |c: String| {
         c.replace("\tleft=192.0.2.1\n", "\tleft=2001:db8:6::1\n")

@@ -431,24 +431,7 @@ fn ipv6_outer_addresses() {
         return;
     }
     let net = NetPair::new().expect("namespaces");
-    for (ns, ifname, a) in [
-        (&net.west, &net.west_if, "2001:db8:6::1/64"),
-        (&net.east, &net.east_if, "2001:db8:6::2/64"),
-    ] {
-        ns.exec_ok(&["ip", "addr", "add", a, "dev", ifname, "nodad"])
-            .expect("IPv6 address");
-    }
-    wait_until(
-        Duration::from_secs(10),
-        "IPv6 between the namespaces",
-        || {
-            net.west
-                .exec(&["ping", "-6", "-c1", "-W1", "2001:db8:6::2"])
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        },
-    )
-    .expect("IPv6 link");
+    common::add_ipv6_outer_addresses(&net);
     let conf = conf("")
         .replace("\tleft=192.0.2.1\n", "\tleft=2001:db8:6::1\n")
         .replace("\tright=192.0.2.2\n", "\tright=2001:db8:6::2\n");

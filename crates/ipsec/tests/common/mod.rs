@@ -51,6 +51,29 @@ pub fn tun_config(setup: &str, extra: &str) -> String {
     )
 }
 
+/// Gives the pair's veths 2001:db8:6::1 (west) and ::2 (east) and waits
+/// (bounded) until IPv6 passes between them.
+pub fn add_ipv6_outer_addresses(net: &NetPair) {
+    for (ns, ifname, a) in [
+        (&net.west, &net.west_if, "2001:db8:6::1/64"),
+        (&net.east, &net.east_if, "2001:db8:6::2/64"),
+    ] {
+        ns.exec_ok(&["ip", "addr", "add", a, "dev", ifname, "nodad"])
+            .expect("IPv6 address");
+    }
+    wait_until(
+        Duration::from_secs(10),
+        "IPv6 between the namespaces",
+        || {
+            net.west
+                .exec(&["ping", "-6", "-c1", "-W1", "2001:db8:6::2"])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        },
+    )
+    .expect("IPv6 link");
+}
+
 /// True when the test can run here (root); prints why not otherwise.
 pub fn can_run(test: &str) -> bool {
     !testkit::skip_unless_root(test)
