@@ -333,6 +333,15 @@ pub trait Kernel: Send {
         })
     }
 
+    /// Closes the ESP-in-UDP socket bound to `local` that was handed to the
+    /// data plane (its address left the host). `Ok(false)` when the data
+    /// plane has no such socket; an error while an installed SA sends
+    /// from it. Only the userspace backend holds such sockets.
+    fn remove_udp_socket(&mut self, local: std::net::SocketAddr) -> Result<bool> {
+        let _ = local;
+        Ok(false)
+    }
+
     /// Carries an installed SA pair's outbound ESP over a TCP stream
     /// (RFC 8229) through `sink` instead of UDP or raw ESP. Only the
     /// userspace backend does; the others refuse.

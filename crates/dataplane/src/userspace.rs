@@ -117,7 +117,8 @@ struct PairInfo {
 /// The control side's clone of an ESP-in-UDP socket.
 #[derive(Debug)]
 struct UdpHandle {
-    sock: UdpSocket,
+    /// `None` once removed (the slot keeps the other sockets' indices).
+    sock: Option<UdpSocket>,
     local: SocketAddr,
 }
 
@@ -165,7 +166,10 @@ fn setup_udp(s: &UdpSocket, setup: UdpSetup) -> Result<UdpHandle> {
     let sock = s
         .try_clone()
         .map_err(|e| DataplaneError::io("cloning the UDP socket", e))?;
-    Ok(UdpHandle { sock, local })
+    Ok(UdpHandle {
+        sock: Some(sock),
+        local,
+    })
 }
 
 /// The userspace data plane: a control handle; the packets flow in a worker thread.
@@ -346,29 +350,51 @@ impl Userspace {
         &self.tun_name
     }
 
-    /// The local address of the first ESP-in-UDP socket.
+    /// The local address of the first open ESP-in-UDP socket.
     pub fn udp_local_addr(&self) -> Option<SocketAddr> {
-        self.udp.first().map(|u| u.local)
+        self.open_udp().next().map(|(_, u)| u.local)
     }
 
-    /// The local addresses of all ESP-in-UDP sockets, in the worker's order.
+    /// The local addresses of the open ESP-in-UDP sockets.
     pub fn udp_local_addrs(&self) -> Vec<SocketAddr> {
-        self.udp.iter().map(|u| u.local).collect()
+        self.open_udp().map(|(_, u)| u.local).collect()
+    }
+
+    /// The open ESP-in-UDP sockets with their slots.
+    fn open_udp(&self) -> impl Iterator<Item = (usize, &UdpHandle)> {
+        self.udp
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.sock.is_some())
     }
 
     /// The socket an SA with local address `local` sends from
-    /// ([`pick_socket`]).
+    /// ([`pick_socket`] among the open ones).
     fn socket_for(&self, local: IpAddr) -> usize {
-        let locals: Vec<SocketAddr> = self.udp.iter().map(|u| u.local).collect();
-        pick_socket(&locals, local)
+        let open: Vec<(usize, SocketAddr)> = self.open_udp().map(|(i, u)| (i, u.local)).collect();
+        let locals: Vec<SocketAddr> = open.iter().map(|(_, a)| *a).collect();
+        open.get(pick_socket(&locals, local))
+            .map(|(i, _)| *i)
+            .unwrap_or(0)
     }
 
-    /// The socket that reaches `to` (its family, or a dual-stack one).
+    /// The open socket that reaches `to` (its family, or a dual-stack one).
     fn socket_toward(&self, to: SocketAddr) -> Option<usize> {
+        self.open_udp()
+            .find(|(_, u)| u.local.is_ipv4() == to.is_ipv4())
+            .or_else(|| self.open_udp().find(|(_, u)| u.local.ip().is_unspecified()))
+            .map(|(i, _)| i)
+    }
+
+    /// The open socket in slot `sock`.
+    fn udp_socket(&self, sock: usize) -> Result<&UdpSocket> {
         self.udp
-            .iter()
-            .position(|u| u.local.is_ipv4() == to.is_ipv4())
-            .or_else(|| self.udp.iter().position(|u| u.local.ip().is_unspecified()))
+            .get(sock)
+            .and_then(|u| u.sock.as_ref())
+            .ok_or(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "sending on an ESP-in-UDP socket that was removed",
+            })
     }
 
     /// Sends an IKE message on an ESP-in-UDP socket of `to`'s family, with the non-ESP marker in front.
@@ -377,7 +403,7 @@ impl Userspace {
             backend: "userspace",
             what: "sending IKE on port 4500 without an ESP-in-UDP socket",
         })?;
-        let udp = &self.udp[sock].sock;
+        let udp = self.udp_socket(sock)?;
         let to = self.udp_destination(sock, to);
         let mut datagram = Vec::with_capacity(4 + message.len());
         datagram.extend_from_slice(&NON_ESP_MARKER);
@@ -394,7 +420,7 @@ impl Userspace {
             backend: "userspace",
             what: "NAT keepalives without an ESP-in-UDP socket",
         })?;
-        let udp = &self.udp[sock].sock;
+        let udp = self.udp_socket(sock)?;
         udp.send_to(
             &[esp::udp_encap::NAT_KEEPALIVE],
             self.udp_destination(sock, to),
@@ -750,16 +776,45 @@ impl Kernel for Userspace {
     }
 
     fn add_udp_socket(&mut self, socket: UdpSocket) -> Result<()> {
-        if self.udp.len() >= MAX_UDP_SOCKETS {
+        // A removed socket's slot is used again.
+        let index = self
+            .udp
+            .iter()
+            .position(|u| u.sock.is_none())
+            .unwrap_or(self.udp.len());
+        if index >= MAX_UDP_SOCKETS {
             return Err(DataplaneError::Unsupported {
                 backend: "userspace",
                 what: "more ESP-in-UDP sockets than MAX_UDP_SOCKETS",
             });
         }
         let handle = setup_udp(&socket, self.udp_setup)?;
-        self.send(Command::AddUdp(socket))?;
-        self.udp.push(handle);
+        self.send(Command::AddUdp {
+            index,
+            sock: socket,
+        })?;
+        match self.udp.get_mut(index) {
+            Some(slot) => *slot = handle,
+            None => self.udp.push(handle),
+        }
         Ok(())
+    }
+
+    fn remove_udp_socket(&mut self, local: SocketAddr) -> Result<bool> {
+        let Some((index, _)) = self.open_udp().find(|(_, u)| u.local == local) else {
+            return Ok(false);
+        };
+        if self.pairs.values().any(|p| p.sock == index) {
+            return Err(DataplaneError::Unsupported {
+                backend: "userspace",
+                what: "removing an ESP-in-UDP socket that an installed SA sends from",
+            });
+        }
+        self.send(Command::RemoveUdp(index))?;
+        if let Some(slot) = self.udp.get_mut(index) {
+            slot.sock = None;
+        }
+        Ok(true)
     }
 
     fn set_tcp_sink(&mut self, id: SaId, sink: Arc<dyn crate::tcp_encap::EspSink>) -> Result<()> {

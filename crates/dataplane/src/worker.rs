@@ -94,7 +94,14 @@ pub(crate) enum Command {
         remote: IpAddr,
     },
     /// Another ESP-in-UDP socket (a new local address).
-    AddUdp(UdpSocket),
+    AddUdp {
+        /// Its slot: a removed socket's, or one past the last.
+        index: usize,
+        sock: UdpSocket,
+    },
+    /// Closes the ESP-in-UDP socket in this slot (its address left the
+    /// host and no SA uses it).
+    RemoveUdp(usize),
     RemovePair {
         id: SaId,
         inbound_spi: u32,
@@ -147,19 +154,29 @@ pub(crate) struct Worker {
 
 /// An ESP-in-UDP socket and the address it is bound to.
 struct UdpSock {
-    sock: UdpSocket,
+    /// `None` once removed (the slot keeps the other sockets' indices).
+    sock: Option<UdpSocket>,
     local: Option<SocketAddr>,
 }
 
 impl UdpSock {
     fn new(sock: UdpSocket) -> Self {
         let local = sock.local_addr().ok();
-        UdpSock { sock, local }
+        UdpSock {
+            sock: Some(sock),
+            local,
+        }
+    }
+
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.sock.as_ref().map(|s| s.as_raw_fd())
     }
 }
 
 struct State {
     udp: Vec<UdpSock>,
+    /// Counts changes to `udp`, so the poll set is rebuilt after each.
+    udp_generation: u64,
     sadb: SaDb<OutMeta, InMeta>,
     policies: PolicyTable,
     last_acquire: HashMap<PolicyId, Instant>,
@@ -203,6 +220,7 @@ impl Worker {
                 .into_iter()
                 .map(UdpSock::new)
                 .collect(),
+            udp_generation: 0,
             sadb: SaDb::new(),
             policies: PolicyTable::new(),
             last_acquire: HashMap::new(),
@@ -236,10 +254,11 @@ impl Worker {
         let mut ready = Vec::new();
         let mut raw_idx = None;
         let mut udp_base = 0;
-        // How many UDP sockets `fds` holds (sockets are only ever added).
-        let mut polled_udp = usize::MAX;
+        // How many UDP sockets `fds` holds, and of which generation.
+        let mut polled_udp = 0;
+        let mut polled_generation = None;
         loop {
-            if polled_udp != st.udp.len() {
+            if polled_generation != Some(st.udp_generation) {
                 fds.clear();
                 fds.push(self.wake.fd());
                 fds.push(self.tun.fd());
@@ -248,9 +267,11 @@ impl Worker {
                     fds.len() - 1
                 });
                 udp_base = fds.len();
-                fds.extend(st.udp.iter().map(|u| u.sock.as_raw_fd()));
+                // A removed socket polls as -1, which poll(2) skips.
+                fds.extend(st.udp.iter().map(|u| u.fd().unwrap_or(-1)));
                 ready = vec![false; fds.len()];
                 polled_udp = st.udp.len();
+                polled_generation = Some(st.udp_generation);
             }
             poll_readable(&fds, &mut ready, 1000).map_err(|e| format!("poll: {e}"))?;
             if self.stop.load(Ordering::Relaxed) {
@@ -322,7 +343,19 @@ impl Worker {
                     meta.remote = remote;
                 }
             }
-            Command::AddUdp(sock) => st.udp.push(UdpSock::new(sock)),
+            Command::AddUdp { index, sock } => {
+                match st.udp.get_mut(index) {
+                    Some(slot) => *slot = UdpSock::new(sock),
+                    None => st.udp.push(UdpSock::new(sock)),
+                }
+                st.udp_generation += 1;
+            }
+            Command::RemoveUdp(index) => {
+                if let Some(slot) = st.udp.get_mut(index) {
+                    slot.sock = None;
+                }
+                st.udp_generation += 1;
+            }
             Command::SetTcpSink { id, sink } => {
                 if let Some(meta) = st.sadb.outbound_data_mut(id) {
                     meta.tcp = true;
@@ -522,7 +555,7 @@ impl Worker {
 
     /// Sends `out_bufs[start..end]`, all from socket `sock`.
     fn flush_run(&self, st: &mut State, sock: usize, start: usize, end: usize) {
-        let Some(fd) = st.udp.get(sock).map(|u| u.sock.as_raw_fd()) else {
+        let Some(fd) = st.udp.get(sock).and_then(UdpSock::fd) else {
             st.stats.send_errors += (end - start) as u64;
             return;
         };
@@ -702,7 +735,11 @@ impl Worker {
 
     /// Receives a batch from the ESP-in-UDP socket with one `recvmmsg`.
     fn udp_to_tun(&self, st: &mut State, sock: usize) -> std::io::Result<()> {
-        let Some((fd, local_udp)) = st.udp.get(sock).map(|u| (u.sock.as_raw_fd(), u.local)) else {
+        let Some((fd, local_udp)) = st
+            .udp
+            .get(sock)
+            .and_then(|u| u.fd().map(|fd| (fd, u.local)))
+        else {
             return Ok(());
         };
         let n = st.in_bufs.len();

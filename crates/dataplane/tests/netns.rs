@@ -1370,3 +1370,77 @@ fn splitting_the_local_table_leaves_the_rules_as_they_were() {
         "{after}"
     );
 }
+
+/// Whether a UDP socket is bound to `port` in namespace `ns` (`ss`).
+fn udp_port_open(p: &Pair, ns: &str, port: u16) -> bool {
+    let out = p.exec(ns, &["ss", "-ulnH"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.contains(&format!(":{port} ")))
+}
+
+/// A socket handed to the data plane and removed again is closed (the
+/// worker's copy too), removing it again says there is none, and the next
+/// socket handed over takes its slot.
+#[test]
+fn a_removed_udp_socket_is_closed_and_its_slot_used_again() {
+    require_root!();
+    let p = Pair::new();
+    let west = p.west.clone();
+    let (to_test, from_dp) = mpsc::channel::<&'static str>();
+    let (to_dp, from_test) = mpsc::channel::<()>();
+    let dp_thread = std::thread::spawn(move || {
+        enter_netns(&west).unwrap();
+        let mut cfg = UserspaceConfig::new("fsr0");
+        cfg.udp = UdpSource::Sockets(vec![std::net::UdpSocket::bind("192.0.2.1:4500").unwrap()]);
+        let mut dp = Userspace::new(cfg).unwrap();
+        let second: SocketAddr = "192.0.2.1:4501".parse().unwrap();
+        dp.add_udp_socket(std::net::UdpSocket::bind(second).unwrap())
+            .unwrap();
+        to_test.send("added").unwrap();
+        from_test.recv().unwrap();
+        assert!(dp.remove_udp_socket(second).unwrap(), "removed");
+        assert!(
+            !dp.remove_udp_socket(second).unwrap(),
+            "nothing left to remove"
+        );
+        to_test.send("removed").unwrap();
+        from_test.recv().unwrap();
+        dp.add_udp_socket(std::net::UdpSocket::bind("192.0.2.1:4502").unwrap())
+            .unwrap();
+        assert_eq!(
+            dp.udp_local_addrs(),
+            vec![
+                "192.0.2.1:4500".parse::<SocketAddr>().unwrap(),
+                "192.0.2.1:4502".parse().unwrap()
+            ]
+        );
+        to_test.send("added again").unwrap();
+        from_test.recv().unwrap();
+    });
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(from_dp.recv_timeout(Duration::from_secs(20)), Ok("added"));
+    assert!(udp_port_open(&p, &p.west, 4501));
+    to_dp.send(()).unwrap();
+    assert_eq!(from_dp.recv_timeout(Duration::from_secs(20)), Ok("removed"));
+    // The test's and the control side's copies are gone at once; the
+    // worker closes its own when it takes the command.
+    wait_for("port 4501 still open", &|| {
+        !udp_port_open(&p, &p.west, 4501)
+    });
+    assert!(udp_port_open(&p, &p.west, 4500));
+    to_dp.send(()).unwrap();
+    assert_eq!(
+        from_dp.recv_timeout(Duration::from_secs(20)),
+        Ok("added again")
+    );
+    assert!(udp_port_open(&p, &p.west, 4502));
+    to_dp.send(()).unwrap();
+    dp_thread.join().unwrap();
+}

@@ -567,5 +567,25 @@ fn ready_closes_the_sockets_of_addresses_gone() {
         "no ping through \"first\" after --ready\n{}",
         west.log()
     );
+    // Once "second" is down, the next --ready closes that 4500 socket too,
+    // the userspace data plane's duplicate included.
+    west.auto(&["--down", "second"], 0);
+    let out = west.auto(&["--ready"], 0);
+    assert!(
+        out.lines().any(|l| l.contains("shutting down interface")
+            && l.contains("192.0.2.11:4500")
+            && !l.contains("keeps")),
+        "{out}"
+    );
+    wait_until(Duration::from_secs(10), "the last socket closed", || {
+        !udp_sockets(&net.west)
+            .iter()
+            .any(|s| s == "192.0.2.11:4500")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", udp_sockets(&net.west), west.log()));
+    assert!(
+        ping_once(&net.west, "10.1.0.1", "10.2.0.1")
+            || wait_ping(&net.west, "10.1.0.1", "10.2.0.1").is_ok()
+    );
     drop(east);
 }

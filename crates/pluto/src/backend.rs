@@ -238,6 +238,16 @@ impl Backend {
         Ok(())
     }
 
+    /// Closes the data plane's duplicate of the port-4500 socket of
+    /// `local` (handed to it by [`Backend::add_nat_t_socket`]); `Ok(false)`
+    /// when it has none.
+    pub fn remove_nat_t_socket(
+        &mut self,
+        local: std::net::SocketAddr,
+    ) -> Result<bool, BackendError> {
+        Ok(self.kernel.remove_udp_socket(local)?)
+    }
+
     /// The userspace data plane's TUN device (`None` with XFRM).
     pub fn tun_device(&self) -> Option<String> {
         self.tun.clone()

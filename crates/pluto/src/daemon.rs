@@ -539,7 +539,7 @@ impl Pluto {
                     format!("shutting down interface {ifname} {local}")
                 }
                 crate::wire::SocketFate::DataPlaneKeeps => format!(
-                    "shutting down interface {ifname} {local} (the userspace data plane keeps its duplicate open until it stops)"
+                    "shutting down interface {ifname} {local} (the userspace data plane keeps its duplicate open: an SA sends from it)"
                 ),
                 crate::wire::SocketFate::KeptInUse => format!(
                     "keeping interface {ifname} {local}: an installed Child SA still uses the address"

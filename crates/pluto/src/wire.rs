@@ -73,8 +73,7 @@ pub enum SocketFate {
     /// Kept: an installed Child SA uses its address.
     KeptInUse,
     /// The daemon's copy is closed; the userspace data plane, which was
-    /// handed a duplicate, holds it until it stops (it has no way to give
-    /// one back yet).
+    /// handed a duplicate, refused to close it (an SA sends from it).
     DataPlaneKeeps,
 }
 
@@ -448,14 +447,19 @@ impl Wire {
                 }
             }
             self.sockets.remove(&local);
-            out.push((
-                local,
-                if handed {
-                    SocketFate::DataPlaneKeeps
-                } else {
-                    SocketFate::Closed
+            // The data plane gives its duplicate back and closes it.
+            let fate = match (handed, self.backend.as_mut()) {
+                (true, Some(b)) => match b.remove_nat_t_socket(local) {
+                    Ok(_) => SocketFate::Closed,
+                    Err(e) => {
+                        tracing::warn!("UDP {local}: the data plane keeps it: {e}");
+                        SocketFate::DataPlaneKeeps
+                    }
                 },
-            ));
+                (true, None) => SocketFate::Closed,
+                (false, _) => SocketFate::Closed,
+            };
+            out.push((local, fate));
         }
         out
     }
