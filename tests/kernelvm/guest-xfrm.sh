@@ -137,14 +137,15 @@ conn vti
 	mark-out=21/0xffffffff
 	vti-interface=vti1
 	vti-routing=yes
+	auto=add
 
 conn tcp
 	left=192.0.2.1
 	leftid=@west
-	leftsubnet=10.31.0.0/16
+	leftsubnet=10.41.0.0/16
 	right=192.0.2.2
 	rightid=@east
-	rightsubnet=10.32.0.0/16
+	rightsubnet=10.42.0.0/16
 	authby=secret
 	enable-tcp=yes
 	auto=add
