@@ -58,6 +58,21 @@ fn ping(ns: &Netns, dst: &str) -> bool {
         .success()
 }
 
+/// Sends a UDP datagram to 10.2.0.1:`port` from `l` and waits (bounded)
+/// for the kernel's first event (the ACQUIRE of a trap it hits).
+fn first_event_after_datagram(l: &Netns, k: &mut XfrmKernel, port: u16) -> Option<KernelEvent> {
+    let _ = l.exec(
+        "bash",
+        &["-c", &format!("echo x > /dev/udp/10.2.0.1/{port}")],
+    );
+    let mut got = None;
+    wait_until(Duration::from_secs(5), || {
+        got = got.take().or_else(|| k.poll_event());
+        got.is_some()
+    });
+    got
+}
+
 #[test]
 fn spis_are_distinct_reserved_in_the_kernel_and_released_on_drop() {
     let ns = Netns::new("kspi");
@@ -123,15 +138,8 @@ fn a_trap_reports_acquire_through_the_trait_and_routes_with_sourceip() {
     assert_eq!(k.poll_event(), None, "no event before traffic");
 
     // The first packet to the remote subnet (a UDP datagram) hits the trap.
-    let _ = l.exec("bash", &["-c", "echo x > /dev/udp/10.2.0.1/9"]);
-    let mut got = None;
-    assert!(
-        wait_until(Duration::from_secs(5), || {
-            got = got.take().or_else(|| k.poll_event());
-            got.is_some()
-        }),
-        "no ACQUIRE through the trait"
-    );
+    let got = first_event_after_datagram(&l, &mut k, 9);
+    assert!(got.is_some(), "no ACQUIRE through the trait");
     assert_eq!(
         got,
         Some(KernelEvent::Acquire {
@@ -448,15 +456,8 @@ fn a_trap_routes_toward_its_peer_or_nexthop_without_a_route_to_the_subnet() {
         route.contains("via 192.0.2.2 dev vl") && route.contains("src 10.1.0.1"),
         "{route:?}"
     );
-    let _ = l.exec("bash", &["-c", "echo x > /dev/udp/10.2.0.1/9"]);
-    let mut got = None;
-    assert!(
-        wait_until(Duration::from_secs(5), || {
-            got = got.take().or_else(|| k.poll_event());
-            got.is_some()
-        }),
-        "no ACQUIRE through the routed trap"
-    );
+    let got = first_event_after_datagram(&l, &mut k, 9);
+    assert!(got.is_some(), "no ACQUIRE through the routed trap");
     assert!(
         matches!(
             got,
@@ -528,15 +529,8 @@ fn a_port_range_becomes_one_policy_per_port_block_and_traps_only_its_ports() {
         "a port outside the range hit the trap"
     );
     // One to port 40000 (block 32768/0x8000) is inside.
-    let _ = l.exec("bash", &["-c", "echo x > /dev/udp/10.2.0.1/40000"]);
-    let mut got = None;
-    assert!(
-        wait_until(Duration::from_secs(5), || {
-            got = got.take().or_else(|| k.poll_event());
-            got.is_some()
-        }),
-        "no ACQUIRE for a port inside the range"
-    );
+    let got = first_event_after_datagram(&l, &mut k, 40000);
+    assert!(got.is_some(), "no ACQUIRE for a port inside the range");
     assert!(
         matches!(
             got,
@@ -669,15 +663,8 @@ fn marks_reach_the_kernel_policies_and_are_removed_with_them() {
         eprintln!("nft is not installed: the marked packet is not tried here");
     } else {
         assert!(nft.status.success(), "{nft:?}");
-        let _ = l.exec("bash", &["-c", "echo x > /dev/udp/10.2.0.1/40000"]);
-        let mut got = None;
-        assert!(
-            wait_until(Duration::from_secs(5), || {
-                got = got.take().or_else(|| k.poll_event());
-                got.is_some()
-            }),
-            "a marked packet missed the marked trap"
-        );
+        let got = first_event_after_datagram(&l, &mut k, 40000);
+        assert!(got.is_some(), "a marked packet missed the marked trap");
         assert!(
             matches!(
                 got,

@@ -100,20 +100,50 @@ fn east_two_addresses(net: &NetPair) -> Daemon {
     Daemon::start(&net.east, &conf, SECRETS)
 }
 
+/// West with connection `name` to `east.test` (in west's /etc/netns
+/// hosts file, at `east_test_at` first), `extra` lines and `auto=`, and
+/// east on two addresses ([`east_two_addresses`]). Fields drop in order:
+/// the daemons, then the hosts file, then the namespaces.
+struct Moving {
+    west: Daemon,
+    east: Daemon,
+    etc: NetnsEtc,
+    net: NetPair,
+}
+
+fn moving(name: &str, east_test_at: &str, extra: &str, auto: &str) -> Moving {
+    let net = NetPair::new().expect("namespaces");
+    let etc = NetnsEtc::new(
+        &net.west,
+        &[("hosts", &hosts(&format!("{east_test_at} east.test\n")))],
+    );
+    let east = east_two_addresses(&net);
+    let conf = format!(
+        "{}{}",
+        setup(),
+        conn(name, "192.0.2.1", "east.test", INNER, extra)
+            .replace("\tauto=add\n", &format!("\tauto={auto}\n"))
+    );
+    let west = Daemon::start(&net.west, &conf, SECRETS);
+    Moving {
+        west,
+        east,
+        etc,
+        net,
+    }
+}
+
 #[test]
 fn a_dns_name_is_looked_up_again_at_each_up() {
     if !can_run("a_dns_name_is_looked_up_again_at_each_up") {
         return;
     }
-    let net = NetPair::new().expect("namespaces");
-    let etc = NetnsEtc::new(&net.west, &[("hosts", &hosts("192.0.2.2 east.test\n"))]);
-    let east = east_two_addresses(&net);
-    let conf = format!(
-        "{}{}",
-        setup(),
-        conn("dns", "192.0.2.1", "east.test", INNER, "")
-    );
-    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let Moving {
+        net,
+        etc,
+        east,
+        west,
+    } = moving("dns", "192.0.2.2", "", "add");
     let out = west.auto(&["--up", "dns"], 0);
     assert!(
         out.contains("resolving left=192.0.2.1 right=east.test"),
@@ -141,15 +171,12 @@ fn a_routed_connection_looks_its_peer_up_again_on_acquire() {
     if !can_run("a_routed_connection_looks_its_peer_up_again_on_acquire") {
         return;
     }
-    let net = NetPair::new().expect("namespaces");
-    let etc = NetnsEtc::new(&net.west, &[("hosts", &hosts("192.0.2.2 east.test\n"))]);
-    let east = east_two_addresses(&net);
-    let conf = format!(
-        "{}{}",
-        setup(),
-        conn("trap", "192.0.2.1", "east.test", INNER, "")
-    );
-    let west = Daemon::start(&net.west, &conf, SECRETS);
+    let Moving {
+        net,
+        etc,
+        east,
+        west,
+    } = moving("trap", "192.0.2.2", "", "add");
     // Added (after the lookup at start-up) for east.test = 192.0.2.2.
     wait_until(Duration::from_secs(15), "\"trap\" added", || {
         west.status().contains("\"trap\": 10.1.0.0/16===192.0.2.1")
@@ -177,22 +204,18 @@ fn an_unanswered_ike_sa_init_looks_the_peer_up_again() {
     if !can_run("an_unanswered_ike_sa_init_looks_the_peer_up_again") {
         return;
     }
-    let net = NetPair::new().expect("namespaces");
     // Nobody has 192.0.2.3: IKE_SA_INIT goes unanswered.
-    let etc = NetnsEtc::new(&net.west, &[("hosts", &hosts("192.0.2.3 east.test\n"))]);
-    let east = east_two_addresses(&net);
-    let conf = format!(
-        "{}{}",
-        setup(),
-        conn(
-            "moving",
-            "192.0.2.1",
-            "east.test",
-            INNER,
-            "\tretransmit-interval=500ms\n\tretransmit-timeout=3s\n"
-        )
+    let Moving {
+        net,
+        etc,
+        east,
+        west,
+    } = moving(
+        "moving",
+        "192.0.2.3",
+        "\tretransmit-interval=500ms\n\tretransmit-timeout=3s\n",
+        "add",
     );
-    let west = Daemon::start(&net.west, &conf, SECRETS);
     // --asynchronous returns once the lookup answered and #1 was sent.
     west.auto(&["--asynchronous", "--up", "moving"], 0);
     wait_until(
@@ -264,23 +287,18 @@ fn dpd_restart_follows_the_peer_to_its_new_address() {
     if !can_run("dpd_restart_follows_the_peer_to_its_new_address") {
         return;
     }
-    let net = NetPair::new().expect("namespaces");
-    let etc = NetnsEtc::new(&net.west, &[("hosts", &hosts("192.0.2.2 east.test\n"))]);
-    let east = east_two_addresses(&net);
-    let conf = format!(
-        "{}{}",
-        setup(),
-        // auto=start: Libreswan 5 derives dpdaction=restart from it.
-        conn(
-            "moving",
-            "192.0.2.1",
-            "east.test",
-            INNER,
-            "\tdpddelay=1s\n\tretransmit-timeout=3s\n"
-        )
-        .replace("auto=add", "auto=start")
+    // auto=start: Libreswan 5 derives dpdaction=restart from it.
+    let Moving {
+        net,
+        etc,
+        east,
+        west,
+    } = moving(
+        "moving",
+        "192.0.2.2",
+        "\tdpddelay=1s\n\tretransmit-timeout=3s\n",
+        "start",
     );
-    let west = Daemon::start(&net.west, &conf, SECRETS);
     wait_ping(&net.west, "10.1.0.1", "10.2.0.1").expect("ping through the tunnel");
     wait_east_conn(&east, &west, "a");
 
