@@ -630,6 +630,37 @@ fn cbc_sha256_tunnel_with_esn_carries_ping_and_tcp() {
     );
 }
 
+/// A tunnel-mode SA pair carried in ESP-in-UDP (port 4500 both ends)
+/// between `local` and `remote`, for traffic between the selectors.
+fn udp_tunnel_pair(
+    id: u64,
+    outbound: SaParams,
+    inbound: SaParams,
+    (local, remote): (&str, &str),
+    local_ts: dataplane::Selector,
+    remote_ts: dataplane::Selector,
+) -> SaPair {
+    SaPair {
+        id: SaId(id),
+        outbound,
+        inbound,
+        mode: Mode::Tunnel,
+        local: local.parse().unwrap(),
+        remote: remote.parse().unwrap(),
+        encapsulation: Encapsulation::Udp {
+            local_port: 4500,
+            remote_port: 4500,
+        },
+        local_ts: vec![local_ts],
+        remote_ts: vec![remote_ts],
+    }
+}
+
+/// The selector of subnet `net`.
+fn sel(net: &str) -> dataplane::Selector {
+    dataplane::Selector::from(net.parse::<dataplane::IpNet>().unwrap())
+}
+
 fn params(spi: u32, key: u8) -> SaParams {
     SaParams {
         spi,
@@ -680,24 +711,14 @@ fn kernel_api_trap_drop_and_expire() {
         let mut outbound = params(0x2222, 1);
         outbound.lifetime.soft.packets = Some(2);
         outbound.lifetime.hard.packets = Some(3);
-        let pair = SaPair {
-            id: SaId(7),
+        let pair = udp_tunnel_pair(
+            7,
             outbound,
-            inbound: params(spi, 2),
-            mode: Mode::Tunnel,
-            local: "192.0.2.1".parse().unwrap(),
-            remote: "192.0.2.2".parse().unwrap(),
-            encapsulation: Encapsulation::Udp {
-                local_port: 4500,
-                remote_port: 4500,
-            },
-            local_ts: vec![dataplane::Selector::from(
-                "10.1.0.0/16".parse::<dataplane::IpNet>().unwrap(),
-            )],
-            remote_ts: vec![dataplane::Selector::from(
-                "10.2.0.0/16".parse::<dataplane::IpNet>().unwrap(),
-            )],
-        };
+            params(spi, 2),
+            ("192.0.2.1", "192.0.2.2"),
+            sel("10.1.0.0/16"),
+            sel("10.2.0.0/16"),
+        );
         let mut raw = pair.clone();
         raw.id = SaId(9);
         raw.encapsulation = Encapsulation::None;
@@ -898,24 +919,14 @@ fn holding_trap_releases_first_packet_once_sa_is_up() {
             replay_window: 128,
             lifetime: Lifetime::default(),
         };
-        dp.install_sa_pair(SaPair {
-            id: SaId(1),
-            outbound: gcm256(0x2002, 0x11),
-            inbound: gcm256(0x1001, 0x22),
-            mode: Mode::Tunnel,
-            local: "192.0.2.1".parse().unwrap(),
-            remote: "192.0.2.2".parse().unwrap(),
-            encapsulation: Encapsulation::Udp {
-                local_port: 4500,
-                remote_port: 4500,
-            },
-            local_ts: vec![dataplane::Selector::from(
-                "10.1.0.0/16".parse::<dataplane::IpNet>().unwrap(),
-            )],
-            remote_ts: vec![dataplane::Selector::from(
-                "10.2.0.0/16".parse::<dataplane::IpNet>().unwrap(),
-            )],
-        })
+        dp.install_sa_pair(udp_tunnel_pair(
+            1,
+            gcm256(0x2002, 0x11),
+            gcm256(0x1001, 0x22),
+            ("192.0.2.1", "192.0.2.2"),
+            sel("10.1.0.0/16"),
+            sel("10.2.0.0/16"),
+        ))
         .unwrap();
         dp.install_policy(policy(PolicyAction::Protect(SaId(1))))
             .unwrap();
@@ -959,22 +970,14 @@ fn five_hundred_tunnels_install_and_remove() {
             let remote: dataplane::IpNet = format!("10.100.{}.{}/32", i / 250, i % 250 + 1)
                 .parse()
                 .unwrap();
-            dp.install_sa_pair(SaPair {
-                id: SaId(i),
-                outbound: params(0x10_0000 + i as u32, 1),
-                inbound: params(spi, 2),
-                mode: Mode::Tunnel,
-                local: "192.0.2.1".parse().unwrap(),
-                remote: "192.0.2.2".parse().unwrap(),
-                encapsulation: Encapsulation::Udp {
-                    local_port: 4500,
-                    remote_port: 4500,
-                },
-                local_ts: vec![dataplane::Selector::from(
-                    "10.1.0.0/16".parse::<dataplane::IpNet>().unwrap(),
-                )],
-                remote_ts: vec![dataplane::Selector::from(remote)],
-            })
+            dp.install_sa_pair(udp_tunnel_pair(
+                i,
+                params(0x10_0000 + i as u32, 1),
+                params(spi, 2),
+                ("192.0.2.1", "192.0.2.2"),
+                sel("10.1.0.0/16"),
+                dataplane::Selector::from(remote),
+            ))
             .unwrap();
             dp.install_policy(Policy {
                 id: PolicyId(i),
@@ -1120,24 +1123,14 @@ fn esp_leaves_from_the_socket_of_the_sa_local_address() {
                 "192.0.2.11:4500".parse().unwrap()
             ]
         );
-        dp.install_sa_pair(SaPair {
-            id: SaId(1),
-            outbound: params(0x2002, 1),
-            inbound: params(0x1001, 2),
-            mode: Mode::Tunnel,
-            local: "192.0.2.11".parse().unwrap(),
-            remote: "192.0.2.2".parse().unwrap(),
-            encapsulation: Encapsulation::Udp {
-                local_port: 4500,
-                remote_port: 4500,
-            },
-            local_ts: vec![dataplane::Selector::from(
-                "10.1.0.0/16".parse::<dataplane::IpNet>().unwrap(),
-            )],
-            remote_ts: vec![dataplane::Selector::from(
-                "10.2.0.0/16".parse::<dataplane::IpNet>().unwrap(),
-            )],
-        })
+        dp.install_sa_pair(udp_tunnel_pair(
+            1,
+            params(0x2002, 1),
+            params(0x1001, 2),
+            ("192.0.2.11", "192.0.2.2"),
+            sel("10.1.0.0/16"),
+            sel("10.2.0.0/16"),
+        ))
         .unwrap();
         dp.install_policy(Policy {
             id: PolicyId(1),
@@ -1241,20 +1234,14 @@ fn tcp_sink_and_injector_carry_esp_between_two_data_planes() {
                         .unwrap(),
                 )
             };
-            dp.install_sa_pair(SaPair {
-                id: SaId(1),
-                outbound: gcm(out_spi, out_key),
-                inbound: gcm(in_spi, in_key),
-                mode: Mode::Tunnel,
-                local: format!("192.0.2.{me}").parse().unwrap(),
-                remote: format!("192.0.2.{peer}").parse().unwrap(),
-                encapsulation: Encapsulation::Udp {
-                    local_port: 4500,
-                    remote_port: 4500,
-                },
-                local_ts: vec![net(me)],
-                remote_ts: vec![net(peer)],
-            })
+            dp.install_sa_pair(udp_tunnel_pair(
+                1,
+                gcm(out_spi, out_key),
+                gcm(in_spi, in_key),
+                (&format!("192.0.2.{me}"), &format!("192.0.2.{peer}")),
+                net(me),
+                net(peer),
+            ))
             .unwrap();
             let sent = std::sync::Arc::new(AtomicUsize::new(0));
             dp.set_tcp_sink(
