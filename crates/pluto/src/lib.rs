@@ -16,6 +16,7 @@ pub mod hosts;
 pub mod ikeconn;
 pub mod ikesock;
 pub mod interfaces;
+pub mod iproute;
 pub mod keylog;
 pub mod lists;
 pub mod logging;

@@ -55,9 +55,12 @@ impl Pluto {
     /// The SAs as status shows them.
     pub fn sa_view(&mut self) -> SaView {
         let now = Instant::now();
+        let (ike, ipsec) = self.sa_counts();
         let mut v = SaView {
             kernel: self.wire.backend.as_ref().map(|b| b.name()),
             sockets_open: !self.wire.sockets.is_empty(),
+            ike,
+            ipsec,
             ..SaView::default()
         };
         // Every IKE SA of every connection (established or negotiating).
@@ -75,14 +78,9 @@ impl Pluto {
         // (serial, line) so IKE and Child SA lines interleave by serial.
         let mut lines: Vec<(u64, u8, String)> = Vec::new();
         for (sa, name) in &ike_ids {
-            v.ike.total += 1;
             match self.wire.ike_sas.get(sa) {
                 Some(rec) => {
                     let tcp = self.wire.tcp.has_stream(rec.info.remote);
-                    v.ike.authenticated += 1;
-                    if rec.info.remote_id == Identity::Null {
-                        v.ike.anonymous += 1;
-                    }
                     let left = secs_left(rec.since, rec.lifetime, now);
                     lines.push((
                         sa.0,
@@ -115,10 +113,8 @@ impl Pluto {
                     let (state, words) = if self.wire.was_established.contains(sa) {
                         ("STATE_V2_IKE_SA_DELETE", "deleting IKE SA")
                     } else if self.wire.initiated.contains(sa) {
-                        v.ike.half_open += 1;
                         ("STATE_V2_PARENT_I1", "sent IKE_SA_INIT request")
                     } else {
-                        v.ike.half_open += 1;
                         ("STATE_V2_PARENT_R1", "sent IKE_SA_INIT reply")
                     };
                     lines.push((
@@ -152,8 +148,6 @@ impl Pluto {
             .map(|b| b.counters_many(&sa_ids))
             .unwrap_or_default();
         for (i, (id, c)) in children.into_iter().enumerate() {
-            v.ipsec.total += 1;
-            v.ipsec.authenticated += 1;
             active.insert(c.name.clone());
             let counters = all_counters.get(i).copied().flatten().unwrap_or_default();
             let left = secs_left(c.since, c.lifetime, now);

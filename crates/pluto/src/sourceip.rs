@@ -11,7 +11,6 @@ use crate::daemon::Pluto;
 use dataplane::Selector;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 
 /// The device source addresses are added to.
 const DEVICE: &str = "lo";
@@ -35,20 +34,7 @@ fn ip_addr(verb: &str, addr: IpAddr) -> Result<(), String> {
     if addr.is_ipv6() && verb == "add" {
         args.push("nodad");
     }
-    let out = Command::new("ip")
-        .args(&args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    crate::iproute::ip(&args).map(|_| ())
 }
 
 /// Whether `addr` is one of this host's addresses now.

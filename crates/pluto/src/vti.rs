@@ -11,27 +11,10 @@
 //! inbound mark.
 
 use crate::connext::VtiSpec;
+use crate::iproute::ip;
 use dataplane::Marks;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
-
-fn ip(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
 
 /// Whether a network device of that name exists in this namespace.
 pub fn device_exists(name: &str) -> bool {
