@@ -76,6 +76,14 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// The rules of `chain`, in order.
+    pub fn chain<'a>(&'a self, chain: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.rules
+            .iter()
+            .filter(move |(c, _)| *c == chain)
+            .map(|(_, r)| r.as_str())
+    }
+
     /// The nft script that (re)creates `table inet NAME` with these rules.
     pub fn script(&self, table: &str) -> String {
         let mut s =
@@ -84,7 +92,7 @@ impl RuleSet {
             s.push_str(&format!(
                 "  chain {chain} {{\n    type filter hook {chain} priority 0; policy accept;\n"
             ));
-            for (_, r) in self.rules.iter().filter(|(c, _)| *c == chain) {
+            for r in self.chain(chain) {
                 s.push_str(&format!("    {r}\n"));
             }
             s.push_str("  }\n");
@@ -268,22 +276,12 @@ mod tests {
     fn xfrm_rules_match_policies_and_secpaths() {
         let s = spec();
         let r = conn_rules(&s, true, 5, None);
-        let out: Vec<&str> = r
-            .rules
-            .iter()
-            .filter(|(c, _)| *c == "output")
-            .map(|(_, r)| r.as_str())
-            .collect();
+        let out: Vec<&str> = r.chain("output").collect();
         assert_eq!(
             out,
             ["ip saddr 10.1.0.0/16 ip daddr 192.0.2.2/32 rt ipsec exists counter log prefix \"t\" group 5"]
         );
-        let input: Vec<&str> = r
-            .rules
-            .iter()
-            .filter(|(c, _)| *c == "input")
-            .map(|(_, r)| r.as_str())
-            .collect();
+        let input: Vec<&str> = r.chain("input").collect();
         assert_eq!(
             input,
             ["ip saddr 192.0.2.2/32 ip daddr 10.1.0.0/16 meta ipsec exists counter log prefix \"t\" group 5"]
